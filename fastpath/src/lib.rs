@@ -1,0 +1,5 @@
+//! Baton's data plane.
+//!
+//! `packet` holds the zero-copy packet views and in-place rewriting; it has no
+//! DPDK dependency so that it can be unit-tested and fuzzed anywhere.
+#![forbid(unsafe_code)]
