@@ -1,1 +1,38 @@
+//! DPDK 22.11 for Baton: raw bindings (`sys`) and a thin safe layer.
+//!
+//! This is the only Baton crate with `unsafe` code. Every unsafe block names
+//! the invariant it relies on in a `// SAFETY:` comment. The safe layer covers
+//! what Baton's data plane needs and nothing more:
+//!
+//! - [`Eal`]: the environment abstraction layer, initialised once per process;
+//! - [`Mempool`]: a packet-buffer pool;
+//! - [`Mbuf`] and [`Burst`]: owned packet buffers, singly and 32 at a time;
+//! - [`Port`] and [`Queue`]: ethdev ports (PCI NICs and virtual devices) and
+//!   their RX/TX queue pairs;
+//! - [`lcore`]: running closures on EAL worker lcores.
 
+pub mod sys {
+    //! Raw bindgen output for the headers in `csrc/wrapper.h`.
+    #![allow(
+        non_upper_case_globals,
+        non_camel_case_types,
+        non_snake_case,
+        dead_code,
+        unsafe_op_in_unsafe_fn,
+        clippy::all
+    )]
+    include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+}
+
+mod eal;
+mod error;
+pub mod lcore;
+mod mbuf;
+mod mempool;
+mod port;
+
+pub use eal::{tsc, tsc_hz, Eal};
+pub use error::{errno_string, DpdkError};
+pub use mbuf::{Burst, Mbuf, MAX_BURST};
+pub use mempool::Mempool;
+pub use port::{MacAddress, Port, PortConfig, PortStats, Queue};

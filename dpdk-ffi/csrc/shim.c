@@ -1,0 +1,71 @@
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <rte_config.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+#include <rte_ethdev.h>
+#include <rte_log.h>
+#include "shim.h"
+
+int baton_errno(void) { return rte_errno; }
+unsigned baton_lcore_id(void) { return rte_lcore_id(); }
+uint64_t baton_tsc(void) { return rte_get_tsc_cycles(); }
+
+uint16_t baton_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_rx_burst(port, queue, pkts, n);
+}
+
+uint16_t baton_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_tx_burst(port, queue, pkts, n);
+}
+
+struct rte_mbuf *baton_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }
+void baton_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
+void baton_pktmbuf_free_bulk(struct rte_mbuf **pkts, unsigned n) { rte_pktmbuf_free_bulk(pkts, n); }
+
+uint8_t *baton_mbuf_data(struct rte_mbuf *m, uint16_t *len)
+{
+	*len = m->data_len;
+	return rte_pktmbuf_mtod(m, uint8_t *);
+}
+
+uint32_t baton_mbuf_pkt_len(const struct rte_mbuf *m) { return m->pkt_len; }
+uint16_t baton_mbuf_nb_segs(const struct rte_mbuf *m) { return m->nb_segs; }
+uint16_t baton_mbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
+
+int baton_mbuf_set_len(struct rte_mbuf *m, uint16_t len)
+{
+	if (m->nb_segs != 1)
+		return -1;
+	if (len > m->data_len && (uint32_t)(len - m->data_len) > rte_pktmbuf_tailroom(m))
+		return -1;
+	m->data_len = len;
+	m->pkt_len = len;
+	return 0;
+}
+
+static baton_log_fn log_sink;
+
+static ssize_t log_write(void *cookie, const char *buf, size_t len)
+{
+	(void)cookie;
+	if (log_sink)
+		log_sink(rte_log_cur_msg_loglevel(), buf, len);
+	return (ssize_t)len;
+}
+
+int baton_redirect_log(baton_log_fn f)
+{
+	cookie_io_functions_t io = { .read = NULL, .write = log_write, .seek = NULL, .close = NULL };
+	FILE *stream = fopencookie(NULL, "w", io);
+	if (!stream)
+		return -1;
+	/* Line-buffered, so each DPDK log line reaches the sink whole. */
+	setvbuf(stream, NULL, _IOLBF, 0);
+	log_sink = f;
+	return rte_openlog_stream(stream);
+}
