@@ -3,3 +3,8 @@
 //! `packet` holds the zero-copy packet views and in-place rewriting; it has no
 //! DPDK dependency so that it can be unit-tested and fuzzed anywhere.
 #![forbid(unsafe_code)]
+
+pub mod counters;
+pub mod idle;
+#[cfg(feature = "dpdk")]
+pub mod worker;

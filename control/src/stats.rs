@@ -1,0 +1,301 @@
+//! The stats socket: a running Baton serves a JSON snapshot of its counters
+//! on a unix socket; `baton stats` fetches it and prints a table or the JSON.
+//!
+//! Protocol: the client connects and writes one request line, `stats`; the
+//! server answers with one JSON document and closes the connection.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How long either side waits on the other before giving up.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest request line the server reads.
+const MAX_REQUEST: u64 = 256;
+
+/// Everything `baton stats` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    pub node: String,
+    pub uptime_secs: u64,
+    pub workers: Vec<WorkerStats>,
+    pub ports: Vec<PortStatsEntry>,
+}
+
+/// One worker's counters, by name (names as in `fastpath::counters`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStats {
+    pub worker: usize,
+    pub lcore: u32,
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// A port's hardware counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortStatsEntry {
+    pub role: String,
+    pub name: String,
+    pub counters: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("another Baton instance is already serving stats on {0}")]
+    InUse(PathBuf),
+    #[error("cannot serve stats on {path}: {source}")]
+    Bind { path: PathBuf, source: io::Error },
+    #[error(
+        "cannot reach Baton's stats socket {path}: {source} (is `baton run` up with this config?)"
+    )]
+    Connect { path: PathBuf, source: io::Error },
+    #[error("bad answer from {path}: {reason}")]
+    BadAnswer { path: PathBuf, reason: String },
+}
+
+/// The listening side, owned by the control lcore. Removes its socket file
+/// on drop.
+pub struct StatsServer {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl StatsServer {
+    /// Binds `path`, creating its directory. A stale socket left by a dead
+    /// instance is replaced; a live one is an error.
+    pub fn bind(path: &Path) -> Result<StatsServer, StatsError> {
+        let bind_err = |source| StatsError::Bind {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(bind_err)?;
+        }
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(StatsError::InUse(path.to_owned()));
+            }
+            std::fs::remove_file(path).map_err(bind_err)?;
+        }
+        let listener = UnixListener::bind(path).map_err(bind_err)?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        Ok(StatsServer {
+            listener,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Answers every client waiting now, without blocking when there is
+    /// none. `snapshot` is called once per client. A misbehaving client is
+    /// logged and dropped; it never stops the server.
+    pub fn serve_pending(&self, snapshot: impl Fn() -> StatsSnapshot) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if let Err(e) = answer(stream, &snapshot) {
+                        tracing::debug!("stats client: {e}");
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::warn!("stats socket accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for StatsServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn answer(stream: UnixStream, snapshot: &impl Fn() -> StatsSnapshot) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut line = String::new();
+    BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line)?;
+    let mut out = &stream;
+    match line.trim() {
+        "stats" => {
+            let body = serde_json::to_vec(&snapshot()).map_err(io::Error::other)?;
+            out.write_all(&body)?;
+        }
+        other => {
+            let msg = serde_json::json!({ "error": format!("unknown request {other:?}; expected \"stats\"") });
+            out.write_all(msg.to_string().as_bytes())?;
+        }
+    }
+    out.write_all(b"\n")
+}
+
+/// Fetches a snapshot from the instance serving `path`.
+pub fn fetch(path: &Path) -> Result<StatsSnapshot, StatsError> {
+    let connect_err = |source| StatsError::Connect {
+        path: path.to_owned(),
+        source,
+    };
+    let stream = UnixStream::connect(path).map_err(connect_err)?;
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(connect_err)?;
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(connect_err)?;
+    (&stream).write_all(b"stats\n").map_err(connect_err)?;
+    let mut body = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut body)
+        .map_err(connect_err)?;
+    serde_json::from_str(&body).map_err(|e| StatsError::BadAnswer {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+impl StatsSnapshot {
+    /// Total of one worker counter over all workers.
+    pub fn total(&self, counter: &str) -> u64 {
+        self.workers
+            .iter()
+            .filter_map(|w| w.counters.get(counter))
+            .sum()
+    }
+
+    /// A table for people: one row per counter, one column per worker, and
+    /// a total; then the ports' hardware counters.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "node {}  up {}s", self.node, self.uptime_secs);
+        let names: Vec<&String> = self
+            .workers
+            .first()
+            .map(|w| w.counters.keys().collect())
+            .unwrap_or_default();
+        let _ = write!(out, "{:<24}", "counter");
+        for w in &self.workers {
+            let _ = write!(out, "{:>14}", format!("w{}@lcore{}", w.worker, w.lcore));
+        }
+        let _ = writeln!(out, "{:>14}", "total");
+        for name in names {
+            let _ = write!(out, "{name:<24}");
+            for w in &self.workers {
+                let _ = write!(out, "{:>14}", w.counters.get(name).copied().unwrap_or(0));
+            }
+            let _ = writeln!(out, "{:>14}", self.total(name));
+        }
+        for port in &self.ports {
+            let _ = writeln!(out, "\n{} port {}", port.role, port.name);
+            for (name, value) in &port.counters {
+                let _ = writeln!(out, "  {name:<22}{value:>14}");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StatsSnapshot {
+        let counters: BTreeMap<String, u64> = [
+            ("wire_rx".to_string(), 5),
+            ("drop_host_tx_full".to_string(), 1),
+        ]
+        .into();
+        StatsSnapshot {
+            node: "node1".into(),
+            uptime_secs: 7,
+            workers: vec![
+                WorkerStats {
+                    worker: 0,
+                    lcore: 1,
+                    counters: counters.clone(),
+                },
+                WorkerStats {
+                    worker: 1,
+                    lcore: 2,
+                    counters,
+                },
+            ],
+            ports: vec![PortStatsEntry {
+                role: "wire".into(),
+                name: "net_af_packet0".into(),
+                counters: [("rx_packets".to_string(), 10)].into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn fetch_round_trips_a_snapshot_over_the_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/baton.sock");
+        let server = StatsServer::bind(&path).unwrap();
+        let client = std::thread::spawn({
+            let path = path.clone();
+            move || fetch(&path)
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !client.is_finished() && std::time::Instant::now() < deadline {
+            server.serve_pending(sample);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(client.join().unwrap().unwrap(), sample());
+    }
+
+    #[test]
+    fn a_live_socket_is_not_taken_over_and_a_stale_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baton.sock");
+        let first = StatsServer::bind(&path).unwrap();
+        assert!(matches!(
+            StatsServer::bind(&path),
+            Err(StatsError::InUse(_))
+        ));
+        drop(first);
+        // A socket file nobody listens on (a crashed instance) is replaced.
+        drop(UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        assert!(StatsServer::bind(&path).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_request_gets_an_error_not_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baton.sock");
+        let server = StatsServer::bind(&path).unwrap();
+        let mut stream = UnixStream::connect(&path).unwrap();
+        stream.write_all(b"garbage\n").unwrap();
+        server.serve_pending(sample);
+        let mut body = String::new();
+        BufReader::new(&stream).read_line(&mut body).unwrap();
+        assert!(body.contains("unknown request"), "{body}");
+    }
+
+    #[test]
+    fn fetch_without_a_server_says_what_to_check() {
+        let err = fetch(Path::new("/nonexistent/baton.sock")).unwrap_err();
+        assert!(err.to_string().contains("is `baton run` up"), "{err}");
+    }
+
+    #[test]
+    fn table_shows_every_counter_with_totals() {
+        let table = sample().to_table();
+        assert!(table.contains("w1@lcore2"));
+        let row = table.lines().find(|l| l.starts_with("wire_rx")).unwrap();
+        assert!(row.trim_end().ends_with("10"), "{row}");
+        assert!(table.contains("rx_packets"));
+    }
+}

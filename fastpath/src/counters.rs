@@ -1,0 +1,125 @@
+//! Per-worker counters, every one named, shown by `baton stats`.
+//!
+//! Each worker owns one [`WorkerCounters`] and is its only writer, so an
+//! increment is a relaxed load and store (no locked instruction); the control
+//! lcore reads them at any time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($( $(#[doc = $doc:expr])* $variant:ident => $name:literal, $drop:literal; )*) => {
+        /// Everything a worker counts.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Counter {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl Counter {
+            /// Every counter, in display order.
+            pub const ALL: &'static [Counter] = &[$(Counter::$variant,)*];
+
+            /// The name `baton stats` shows.
+            pub fn name(self) -> &'static str {
+                match self { $(Counter::$variant => $name,)* }
+            }
+
+            /// Whether this counts packets that were dropped.
+            pub fn is_drop(self) -> bool {
+                match self { $(Counter::$variant => $drop,)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Frames received on the wire port.
+    WireRx => "wire_rx", false;
+    /// Frames sent on the wire port.
+    WireTx => "wire_tx", false;
+    /// Frames received from the host port.
+    HostRx => "host_rx", false;
+    /// Frames sent to the host port.
+    HostTx => "host_tx", false;
+    /// Dropped: the wire port's TX ring stayed full.
+    DropWireTxFull => "drop_wire_tx_full", true;
+    /// Dropped: the host port's TX ring stayed full (the kernel is not reading).
+    DropHostTxFull => "drop_host_tx_full", true;
+}
+
+const COUNT: usize = Counter::ALL.len();
+
+/// One worker's counters, on cache lines of their own.
+#[repr(align(64))]
+pub struct WorkerCounters {
+    values: [AtomicU64; COUNT],
+}
+
+impl Default for WorkerCounters {
+    fn default() -> Self {
+        WorkerCounters {
+            values: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl WorkerCounters {
+    /// Adds `n` to `counter`. Call only from the owning worker.
+    #[inline]
+    pub fn add(&self, counter: Counter, n: u64) {
+        let cell = &self.values[counter as usize];
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.values[counter as usize].load(Ordering::Relaxed)
+    }
+
+    /// Every counter by name, in display order.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        Counter::ALL
+            .iter()
+            .map(|&c| (c.name(), self.get(c)))
+            .collect()
+    }
+
+    /// All packets dropped, whatever the reason.
+    pub fn drops(&self) -> u64 {
+        Counter::ALL
+            .iter()
+            .filter(|c| c.is_drop())
+            .map(|&c| self.get(c))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_drops_are_named_as_such() {
+        let mut names: Vec<_> = Counter::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Counter::ALL.len());
+        for c in Counter::ALL {
+            assert_eq!(c.is_drop(), c.name().starts_with("drop_"), "{}", c.name());
+        }
+    }
+
+    #[test]
+    fn add_accumulates_and_snapshot_reports_it() {
+        let c = WorkerCounters::default();
+        c.add(Counter::WireRx, 3);
+        c.add(Counter::WireRx, 4);
+        c.add(Counter::DropHostTxFull, 2);
+        assert_eq!(c.get(Counter::WireRx), 7);
+        assert_eq!(c.drops(), 2);
+        let snap = c.snapshot();
+        assert_eq!(snap[0], ("wire_rx", 7));
+        assert!(snap.contains(&("drop_host_tx_full", 2)));
+    }
+}

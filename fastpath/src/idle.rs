@@ -1,0 +1,98 @@
+//! Idle back-off for the poll loop.
+//!
+//! On dedicated metal a worker busy-polls: the lowest latency, one core
+//! spent. On a shared machine (CI, a laptop, three nodes on two cores) a
+//! worker that finds its queues empty sleeps for a while, doubling the sleep
+//! up to a ceiling, and goes back to full speed on the first packet.
+
+use std::time::Duration;
+
+/// Empty polls in a row before the first sleep: a short gap between bursts
+/// under load costs no latency.
+const SPINS_BEFORE_SLEEP: u32 = 64;
+const FIRST_SLEEP: Duration = Duration::from_micros(1);
+
+/// How a worker waits when its queues are empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdlePolicy {
+    /// Poll without pause.
+    Busy,
+    /// Sleep when idle, at most `max` at a time.
+    Sleep { max: Duration },
+}
+
+/// The back-off state of one worker.
+#[derive(Debug)]
+pub struct Backoff {
+    policy: IdlePolicy,
+    empty_polls: u32,
+    sleep: Duration,
+}
+
+impl Backoff {
+    pub fn new(policy: IdlePolicy) -> Backoff {
+        Backoff {
+            policy,
+            empty_polls: 0,
+            sleep: FIRST_SLEEP,
+        }
+    }
+
+    /// Records one poll that moved `packets`; returns how long to sleep
+    /// before the next (zero: poll again at once).
+    #[inline]
+    pub fn after_poll(&mut self, packets: usize) -> Duration {
+        let IdlePolicy::Sleep { max } = self.policy else {
+            return Duration::ZERO;
+        };
+        if packets > 0 {
+            self.empty_polls = 0;
+            self.sleep = FIRST_SLEEP;
+            return Duration::ZERO;
+        }
+        self.empty_polls = self.empty_polls.saturating_add(1);
+        if self.empty_polls < SPINS_BEFORE_SLEEP {
+            return Duration::ZERO;
+        }
+        let now = self.sleep.min(max);
+        self.sleep = (self.sleep * 2).min(max);
+        now
+    }
+
+    /// Waits as `after_poll` says.
+    #[inline]
+    pub fn wait(&mut self, packets: usize) {
+        let pause = self.after_poll(packets);
+        if pause.is_zero() {
+            std::hint::spin_loop();
+        } else {
+            std::thread::sleep(pause);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_never_sleeps() {
+        let mut b = Backoff::new(IdlePolicy::Busy);
+        assert!((0..10_000).all(|_| b.after_poll(0).is_zero()));
+    }
+
+    #[test]
+    fn sleep_backs_off_to_the_ceiling_and_resets_on_traffic() {
+        let max = Duration::from_micros(200);
+        let mut b = Backoff::new(IdlePolicy::Sleep { max });
+        for _ in 0..SPINS_BEFORE_SLEEP - 1 {
+            assert!(b.after_poll(0).is_zero());
+        }
+        let sleeps: Vec<_> = (0..12).map(|_| b.after_poll(0)).collect();
+        assert_eq!(sleeps[0], FIRST_SLEEP);
+        assert!(sleeps.windows(2).all(|w| w[1] >= w[0]), "{sleeps:?}");
+        assert_eq!(*sleeps.last().unwrap(), max);
+        assert!(b.after_poll(5).is_zero());
+        assert!(b.after_poll(0).is_zero(), "traffic restarts the spin phase");
+    }
+}
