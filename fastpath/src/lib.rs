@@ -6,5 +6,6 @@
 
 pub mod counters;
 pub mod idle;
+pub mod packet;
 #[cfg(feature = "dpdk")]
 pub mod worker;
