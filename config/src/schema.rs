@@ -1,0 +1,426 @@
+//! The configuration schema: one struct per TOML section.
+//!
+//! Field names are the TOML keys. Every section rejects unknown keys so a
+//! typo is an error rather than a silently ignored setting. Defaults that
+//! depend on other keys (the file prefix and stats socket follow
+//! `node.name`) are `Option`s here; [`crate::parse`] fills them in, so a
+//! loaded `Config` has every value resolved.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cidr::Ipv4Cidr;
+use crate::pci::PciAddress;
+
+/// Where the virtio-user host port finds the kernel's vhost-net device.
+pub const DEFAULT_VHOST_PATH: &str = "/dev/vhost-net";
+
+/// A whole Baton node configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeConfig,
+    #[serde(default)]
+    pub dpdk: DpdkConfig,
+    pub lcores: LcoreConfig,
+    pub wire: WireConfig,
+    #[serde(default)]
+    pub host: HostConfig,
+    #[serde(default)]
+    pub poll: PollConfig,
+    #[serde(default)]
+    pub stats: StatsConfig,
+}
+
+impl Config {
+    /// The EAL `--file-prefix`: `dpdk.file_prefix`, or `baton-<node.name>`.
+    /// Two Baton instances on one machine need different prefixes.
+    pub fn file_prefix(&self) -> String {
+        match &self.dpdk.file_prefix {
+            Some(prefix) => prefix.clone(),
+            None => format!("baton-{}", self.node.name),
+        }
+    }
+
+    /// The stats socket: `stats.socket`, or `/run/baton/<node.name>.sock`.
+    pub fn stats_socket(&self) -> PathBuf {
+        match &self.stats.socket {
+            Some(path) => path.clone(),
+            None => PathBuf::from(format!("/run/baton/{}.sock", self.node.name)),
+        }
+    }
+
+    /// Writes the defaults that depend on other keys into the config.
+    pub(crate) fn resolve_defaults(&mut self) {
+        self.dpdk.file_prefix = Some(self.file_prefix());
+        self.stats.socket = Some(self.stats_socket());
+        if self.host.kind == HostPortKind::VirtioUser && self.host.vhost_path.is_none() {
+            self.host.vhost_path = Some(PathBuf::from(DEFAULT_VHOST_PATH));
+        }
+    }
+
+    /// The resolved configuration as TOML, every default written out.
+    /// Parsing it again gives an equal `Config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("every config value has a TOML form")
+    }
+}
+
+/// `[node]`: who this node is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Names the node in logs and stats, and in the default file prefix
+    /// and socket path. `[A-Za-z0-9_-]{1,32}`.
+    pub name: String,
+    /// Log level when `RUST_LOG` is not set.
+    #[serde(default)]
+    pub log_level: LogLevel,
+}
+
+/// Log verbosity, from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// The name `tracing` filters and `RUST_LOG` use.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[dpdk]`: how the DPDK environment (EAL) is set up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpdkConfig {
+    /// EAL `--file-prefix`; `None` means `baton-<node.name>`. Use
+    /// [`Config::file_prefix`] for the resolved value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_prefix: Option<String>,
+    /// `false` runs without hugepages (EAL `--no-huge`): fine for tests and
+    /// demos, slower on real traffic.
+    #[serde(default = "default_hugepages")]
+    pub hugepages: bool,
+    /// Memory EAL reserves at start-up (EAL `-m`), in MiB.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u32,
+    /// Packet buffers in the mempool. 2^n - 1 uses memory best.
+    #[serde(default = "default_mbufs")]
+    pub mbufs: u32,
+    /// Per-lcore mempool cache.
+    #[serde(default = "default_mbuf_cache")]
+    pub mbuf_cache: u32,
+    /// Further EAL arguments, passed after Baton's own.
+    #[serde(default)]
+    pub extra_eal_args: Vec<String>,
+}
+
+fn default_hugepages() -> bool {
+    true
+}
+
+fn default_memory_mb() -> u32 {
+    512
+}
+
+fn default_mbufs() -> u32 {
+    8191
+}
+
+fn default_mbuf_cache() -> u32 {
+    256
+}
+
+impl Default for DpdkConfig {
+    fn default() -> Self {
+        DpdkConfig {
+            file_prefix: None,
+            hugepages: default_hugepages(),
+            memory_mb: default_memory_mb(),
+            mbufs: default_mbufs(),
+            mbuf_cache: default_mbuf_cache(),
+            extra_eal_args: Vec::new(),
+        }
+    }
+}
+
+/// `[lcores]`: which CPU cores (DPDK lcores) Baton runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LcoreConfig {
+    /// The control lcore (EAL main lcore): peer channels, timers, stats.
+    #[serde(default)]
+    pub control: u32,
+    /// One worker per RX/TX queue pair; each polls the ports.
+    pub workers: Vec<u32>,
+}
+
+impl LcoreConfig {
+    /// Every lcore Baton uses, control first, as an EAL `-l` list: `0,1,2`.
+    pub fn eal_list(&self) -> String {
+        std::iter::once(self.control)
+            .chain(self.workers.iter().copied())
+            .map(|lcore| lcore.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// `[wire]`: the NIC Baton owns, facing the cluster LAN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawWireConfig", into = "RawWireConfig")]
+pub struct WireConfig {
+    pub port: WirePort,
+    /// RX descriptors per queue: a power of two, 64 to 16384.
+    pub rx_desc: u16,
+    /// TX descriptors per queue: a power of two, 64 to 16384.
+    pub tx_desc: u16,
+}
+
+impl WireConfig {
+    /// The DPDK ethdev name of the wire port (see [`WirePort::dpdk_name`]).
+    pub fn dpdk_name(&self) -> String {
+        self.port.dpdk_name()
+    }
+}
+
+/// How DPDK reaches the wire NIC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WirePort {
+    /// A PCI NIC bound to vfio-pci (EAL `-a`).
+    Pci(PciAddress),
+    /// A virtual device spec, e.g. `net_af_packet0,iface=wire0` (EAL `--vdev`).
+    Vdev(String),
+}
+
+impl WirePort {
+    /// The name DPDK gives the ethdev: the normalised PCI address, or the
+    /// vdev's name (the spec up to its first comma).
+    pub fn dpdk_name(&self) -> String {
+        match self {
+            WirePort::Pci(pci) => pci.to_string(),
+            WirePort::Vdev(spec) => vdev_name(spec).to_owned(),
+        }
+    }
+}
+
+/// The device name of a vdev spec: everything before the first comma.
+pub(crate) fn vdev_name(spec: &str) -> &str {
+    spec.split_once(',').map_or(spec, |(name, _)| name)
+}
+
+/// `[wire]` as written: `pci` and `vdev` are alternatives, which the
+/// validator checks (with positions) before this conversion runs.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWireConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pci: Option<PciAddress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vdev: Option<String>,
+    #[serde(default = "default_desc")]
+    rx_desc: u16,
+    #[serde(default = "default_desc")]
+    tx_desc: u16,
+}
+
+fn default_desc() -> u16 {
+    1024
+}
+
+impl TryFrom<RawWireConfig> for WireConfig {
+    type Error = String;
+
+    fn try_from(raw: RawWireConfig) -> Result<Self, String> {
+        let port = match (raw.pci, raw.vdev) {
+            (Some(pci), None) => WirePort::Pci(pci),
+            (None, Some(vdev)) => WirePort::Vdev(vdev),
+            (Some(_), Some(_)) => return Err(WIRE_BOTH.to_owned()),
+            (None, None) => return Err(WIRE_NEITHER.to_owned()),
+        };
+        Ok(WireConfig {
+            port,
+            rx_desc: raw.rx_desc,
+            tx_desc: raw.tx_desc,
+        })
+    }
+}
+
+pub(crate) const WIRE_BOTH: &str =
+    "set only one of `pci` (a NIC bound to vfio-pci) or `vdev` (a DPDK virtual device)";
+pub(crate) const WIRE_NEITHER: &str =
+    "missing key `pci` or `vdev`: say which NIC Baton owns, e.g. pci = \"0000:3b:00.0\"";
+
+impl From<WireConfig> for RawWireConfig {
+    fn from(wire: WireConfig) -> Self {
+        let (pci, vdev) = match wire.port {
+            WirePort::Pci(pci) => (Some(pci), None),
+            WirePort::Vdev(vdev) => (None, Some(vdev)),
+        };
+        RawWireConfig {
+            pci,
+            vdev,
+            rx_desc: wire.rx_desc,
+            tx_desc: wire.tx_desc,
+        }
+    }
+}
+
+/// `[host]`: the port the host kernel sees as its NIC; traffic Baton does
+/// not handle passes between it and the wire port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    #[serde(default)]
+    pub kind: HostPortKind,
+    /// The kernel interface name (at most 15 characters).
+    #[serde(default = "default_host_name")]
+    pub name: String,
+    /// When set, Baton gives the interface this address and brings it up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Ipv4Cidr>,
+    /// virtio-user only: the vhost-net device; resolved to
+    /// `/dev/vhost-net` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhost_path: Option<PathBuf>,
+}
+
+fn default_host_name() -> String {
+    "baton0".to_owned()
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            kind: HostPortKind::default(),
+            name: default_host_name(),
+            address: None,
+            vhost_path: None,
+        }
+    }
+}
+
+/// Which DPDK driver provides the host port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum HostPortKind {
+    /// net_tap: a TAP interface. Works everywhere.
+    #[default]
+    #[serde(rename = "tap")]
+    Tap,
+    /// virtio_user over vhost-net: faster, for metal.
+    #[serde(rename = "virtio-user")]
+    VirtioUser,
+}
+
+impl HostPortKind {
+    /// The ethdev name Baton gives the host port.
+    pub fn dpdk_name(&self) -> &'static str {
+        match self {
+            HostPortKind::Tap => "net_tap0",
+            HostPortKind::VirtioUser => "virtio_user0",
+        }
+    }
+}
+
+impl HostConfig {
+    /// The ethdev name of the host port: `net_tap0` or `virtio_user0`.
+    pub fn dpdk_name(&self) -> &'static str {
+        self.kind.dpdk_name()
+    }
+
+    /// The EAL `--vdev` spec that creates the host port. `queues` is the
+    /// number of queue pairs (one per worker); net_tap sizes its queues
+    /// from the ethdev configuration instead.
+    pub fn vdev_spec(&self, queues: usize) -> String {
+        match self.kind {
+            HostPortKind::Tap => format!("{},iface={}", self.dpdk_name(), self.name),
+            HostPortKind::VirtioUser => {
+                let path = self
+                    .vhost_path
+                    .as_deref()
+                    .unwrap_or(Path::new(DEFAULT_VHOST_PATH));
+                format!(
+                    "{},path={},queues={queues},queue_size=1024,iface={}",
+                    self.dpdk_name(),
+                    path.display(),
+                    self.name
+                )
+            }
+        }
+    }
+}
+
+/// `[poll]`: how workers poll their queues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    #[serde(default)]
+    pub idle: IdleMode,
+    /// With `idle = "sleep"`: the longest sleep between empty polls, in µs.
+    #[serde(default = "default_idle_sleep_max_us")]
+    pub idle_sleep_max_us: u32,
+    /// Packets per RX/TX burst, at most 64.
+    #[serde(default = "default_burst")]
+    pub burst: u16,
+}
+
+fn default_idle_sleep_max_us() -> u32 {
+    200
+}
+
+fn default_burst() -> u16 {
+    32
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            idle: IdleMode::default(),
+            idle_sleep_max_us: default_idle_sleep_max_us(),
+            burst: default_burst(),
+        }
+    }
+}
+
+/// What a worker does when its queues are empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdleMode {
+    /// Keep polling: lowest latency, one full core per worker.
+    #[default]
+    Busy,
+    /// Back off to short sleeps: for machines shared with other work.
+    Sleep,
+}
+
+/// `[stats]`: where `baton stats` finds the running instance.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsConfig {
+    /// Unix socket path; `None` means `/run/baton/<node.name>.sock`. Use
+    /// [`Config::stats_socket`] for the resolved value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
+}
