@@ -8,9 +8,11 @@ use crate::sys;
 
 static INITIALISED: AtomicBool = AtomicBool::new(false);
 
-/// The error-level lines DPDK logged; EAL failures quote them, because
-/// `rte_errno` alone rarely says what went wrong.
+/// The error-level lines DPDK logs during `rte_eal_init`. A failed init
+/// quotes them in its error, because `rte_errno` alone rarely says what went
+/// wrong; a successful one logs them as warnings (they were not fatal).
 static ERROR_LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static IN_INIT: AtomicBool = AtomicBool::new(false);
 
 /// The initialised EAL. There is one per process; dropping it runs
 /// `rte_eal_cleanup`, so drop it last, after every port and pool.
@@ -46,7 +48,9 @@ impl Eal {
         let argc = argv.len() as c_int;
         // SAFETY: argv holds argc valid NUL-terminated strings that outlive
         // the call; EAL is initialised at most once (guarded above).
+        IN_INIT.store(true, Ordering::SeqCst);
         let rc = unsafe { sys::rte_eal_init(argc, argv.as_mut_ptr()) };
+        IN_INIT.store(false, Ordering::SeqCst);
         if rc < 0 {
             let errno = last_errno();
             let lines = ERROR_LINES.lock().map(|l| l.join("; ")).unwrap_or_default();
@@ -58,7 +62,9 @@ impl Eal {
             return Err(DpdkError::EalInit { reason, errno });
         }
         if let Ok(mut lines) = ERROR_LINES.lock() {
-            lines.clear();
+            for line in lines.drain(..) {
+                tracing::warn!(target: "dpdk", "{line}");
+            }
         }
         std::mem::forget(owned);
         std::mem::forget(argv);
@@ -118,14 +124,15 @@ extern "C" fn dpdk_log_line(level: c_int, buf: *const c_char, len: usize) {
     let text = String::from_utf8_lossy(bytes);
     for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
         match level as u32 {
-            sys::RTE_LOG_EMERG..=sys::RTE_LOG_ERR => {
+            sys::RTE_LOG_EMERG..=sys::RTE_LOG_ERR if IN_INIT.load(Ordering::SeqCst) => {
                 if let Ok(mut lines) = ERROR_LINES.lock() {
                     if lines.len() < 8 {
                         lines.push(line.trim_start_matches("EAL: ").to_owned());
                     }
                 }
-                tracing::error!(target: "dpdk", "{line}");
+                tracing::debug!(target: "dpdk", "{line}");
             }
+            sys::RTE_LOG_EMERG..=sys::RTE_LOG_ERR => tracing::error!(target: "dpdk", "{line}"),
             sys::RTE_LOG_WARNING => tracing::warn!(target: "dpdk", "{line}"),
             sys::RTE_LOG_NOTICE | sys::RTE_LOG_INFO => tracing::info!(target: "dpdk", "{line}"),
             _ => tracing::debug!(target: "dpdk", "{line}"),

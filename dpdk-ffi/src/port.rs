@@ -336,9 +336,14 @@ const fn libc_enotsup() -> i32 {
 fn present_ports() -> String {
     let mut names = Vec::new();
     for id in 0..sys::RTE_MAX_ETHPORTS as u16 {
+        // SAFETY: any id is accepted; asking first keeps DPDK from logging
+        // an error for every unused one.
+        if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 0 {
+            continue;
+        }
         let mut buf = [0 as std::ffi::c_char; 64];
         // SAFETY: valid out-buffer of RTE_ETH_NAME_MAX_LEN (64) bytes; an
-        // unused id returns an error and leaves it untouched.
+        // id was checked valid above.
         if unsafe { sys::rte_eth_dev_get_name_by_port(id, buf.as_mut_ptr()) } == 0 {
             // SAFETY: DPDK wrote a NUL-terminated name into buf.
             names.push(

@@ -1,0 +1,268 @@
+//! `baton run`: bring the node up, poll until told to stop, shut down cleanly.
+//!
+//! The main lcore is the control lcore: it serves the stats socket and
+//! watches for SIGINT/SIGTERM. Each worker lcore polls one queue pair on the
+//! wire port and one on the host port.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use baton_config::{Config, IdleMode, WirePort};
+use baton_control::stats::{PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats};
+use baton_fastpath::counters::WorkerCounters;
+use baton_fastpath::idle::IdlePolicy;
+use baton_fastpath::worker::Worker;
+use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats};
+
+use crate::{eal_args, host_iface};
+
+/// How often the control lcore looks at its socket and the stop flag.
+const CONTROL_TICK: Duration = Duration::from_millis(20);
+
+pub fn run(cfg: &Config) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("install signal handler")?;
+    }
+    // Bound before EAL init: a second instance of this config stops here,
+    // with a clear message, before it can disturb the first one's ports.
+    let stats = StatsServer::bind(&cfg.stats_socket())?;
+
+    let args = eal_args::build(cfg);
+    tracing::debug!("EAL arguments: {}", args.join(" "));
+    let eal = Eal::init(&args).map_err(|e| explain_eal_error(e, cfg))?;
+    check_mempool_size(cfg)?;
+    let pool = Mempool::new(&eal, "baton_mbufs", cfg.dpdk.mbufs, cfg.dpdk.mbuf_cache)?;
+
+    let (mut wire, mut host) = bring_up_ports(&eal, cfg, &pool)?;
+    host_iface::configure(&cfg.host)?;
+
+    let workers = launch_workers(&eal, cfg, &mut wire, &mut host, &stop)?;
+    tracing::info!(
+        "node {} up: wire port {} ({}, {}) <-> host port {} ({}); {} worker(s) on lcores {:?}; idle {}",
+        cfg.node.name,
+        wire.name(),
+        wire.driver(),
+        wire.mac().map(|m| m.to_string()).unwrap_or_default(),
+        cfg.host.name,
+        host.driver(),
+        workers.len(),
+        cfg.lcores.workers,
+        idle_description(cfg),
+    );
+
+    let started = Instant::now();
+    let snapshot = || StatsSnapshot {
+        node: cfg.node.name.clone(),
+        uptime_secs: started.elapsed().as_secs(),
+        workers: workers
+            .iter()
+            .enumerate()
+            .map(|(i, (lcore, counters))| WorkerStats {
+                worker: i,
+                lcore: *lcore,
+                counters: counters
+                    .snapshot()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            })
+            .collect(),
+        ports: vec![port_entry("wire", &wire), port_entry("host", &host)],
+    };
+    while !stop.load(Ordering::Relaxed) {
+        stats.serve_pending(snapshot);
+        std::thread::sleep(CONTROL_TICK);
+    }
+
+    tracing::info!("shutting down");
+    let mut failed = false;
+    for (lcore, _) in &workers {
+        if lcore::wait(&eal, *lcore) != 0 {
+            tracing::error!("worker on lcore {lcore} failed");
+            failed = true;
+        }
+    }
+    let last = snapshot();
+    for w in &last.workers {
+        tracing::info!(
+            "final counters, worker {} (lcore {}): {}",
+            w.worker,
+            w.lcore,
+            format_counters(&w.counters)
+        );
+    }
+    for p in &last.ports {
+        tracing::info!(
+            "final counters, {} port {}: {}",
+            p.role,
+            p.name,
+            format_counters(&p.counters)
+        );
+    }
+    // Ports go before the pool they receive into, and both before the EAL.
+    drop(host);
+    drop(wire);
+    drop(pool);
+    drop(eal);
+    if failed {
+        bail!("a worker failed; see the log above");
+    }
+    Ok(())
+}
+
+fn bring_up_ports(eal: &Eal, cfg: &Config, pool: &Mempool) -> Result<(Port, Port)> {
+    let wire_name = cfg.wire.dpdk_name();
+    let mut wire = Port::find(eal, &wire_name).map_err(|e| match &cfg.wire.port {
+        WirePort::Pci(addr) => anyhow!(
+            "{e}. Is {addr} bound to vfio-pci? Check with `dpdk-devbind.py --status` (README: Deployment on metal)"
+        ),
+        WirePort::Vdev(spec) => anyhow!("{e}. Check `wire.vdev = {spec:?}`"),
+    })?;
+    let mut host = Port::find(eal, cfg.host.dpdk_name())?;
+    let conf = PortConfig {
+        queues: cfg.lcores.workers.len() as u16,
+        rx_desc: cfg.wire.rx_desc,
+        tx_desc: cfg.wire.tx_desc,
+    };
+    wire.configure(&conf, pool)?;
+    host.configure(&conf, pool)?;
+    // The wire port sees every frame on the segment, as the host's NIC
+    // would in a bridge; the host port takes the wire port's MAC so the
+    // kernel answers ARP with the address the LAN already knows.
+    wire.set_promiscuous(true)?;
+    let mac = wire.mac()?;
+    host.set_mac(mac)?;
+    wire.start()?;
+    host.start()?;
+    Ok((wire, host))
+}
+
+type WorkerHandles = Vec<(u32, Arc<WorkerCounters>)>;
+
+fn launch_workers(
+    eal: &Eal,
+    cfg: &Config,
+    wire: &mut Port,
+    host: &mut Port,
+    stop: &Arc<AtomicBool>,
+) -> Result<WorkerHandles> {
+    let idle = match cfg.poll.idle {
+        IdleMode::Busy => IdlePolicy::Busy,
+        IdleMode::Sleep => IdlePolicy::Sleep {
+            max: Duration::from_micros(cfg.poll.idle_sleep_max_us.into()),
+        },
+    };
+    let mut handles = Vec::new();
+    for (i, &lcore_id) in cfg.lcores.workers.iter().enumerate() {
+        let q = i as u16;
+        let counters = Arc::new(WorkerCounters::default());
+        let worker = Worker {
+            id: i,
+            wire: wire.take_queue(q).expect("one queue pair per worker"),
+            host: host.take_queue(q).expect("one queue pair per worker"),
+            burst: cfg.poll.burst as usize,
+            idle,
+            counters: Arc::clone(&counters),
+            stop: Arc::clone(stop),
+        };
+        lcore::launch(eal, lcore_id, move || {
+            worker.run();
+            0
+        })?;
+        handles.push((lcore_id, counters));
+    }
+    Ok(handles)
+}
+
+/// Enough mbufs for every ring to be full at once, plus the lcore caches.
+fn check_mempool_size(cfg: &Config) -> Result<()> {
+    let queues = cfg.lcores.workers.len() as u32;
+    let rings = 2 * queues * (u32::from(cfg.wire.rx_desc) + u32::from(cfg.wire.tx_desc));
+    let caches = (queues + 1) * cfg.dpdk.mbuf_cache;
+    let needed = rings + caches + 2 * 64 * queues;
+    if cfg.dpdk.mbufs < needed {
+        bail!(
+            "`dpdk.mbufs` = {} is too small for {queues} worker(s) with {} RX and {} TX descriptors per queue: \
+             raise it to at least {needed} or lower `wire.rx_desc`/`wire.tx_desc`",
+            cfg.dpdk.mbufs,
+            cfg.wire.rx_desc,
+            cfg.wire.tx_desc
+        );
+    }
+    Ok(())
+}
+
+/// Adds what to do to DPDK's reason for an EAL failure.
+fn explain_eal_error(e: DpdkError, cfg: &Config) -> anyhow::Error {
+    let text = e.to_string();
+    let lower = text.to_lowercase();
+    let hint = if lower.contains("another primary") || lower.contains("cannot create lock") {
+        format!(
+            "another DPDK process uses the file prefix {:?}: stop it, or give this instance its own `dpdk.file_prefix`",
+            cfg.file_prefix()
+        )
+    } else if lower.contains("hugepage")
+        || lower.contains("cannot get memory")
+        || lower.contains("cannot init memory")
+    {
+        "reserve hugepages (README: Hugepages) or, for tests only, set `dpdk.hugepages = false`"
+            .to_string()
+    } else if lower.contains("permission") || lower.contains("not permitted") {
+        "run Baton as root".to_string()
+    } else if lower.contains("vdev") || lower.contains("probe") || lower.contains("device") {
+        "check the port settings `wire` and `host` in the config file".to_string()
+    } else {
+        "run with RUST_LOG=dpdk=debug for DPDK's full log".to_string()
+    };
+    anyhow!("{text}; {hint}")
+}
+
+fn idle_description(cfg: &Config) -> String {
+    match cfg.poll.idle {
+        IdleMode::Busy => "busy-poll".into(),
+        IdleMode::Sleep => format!("sleep up to {}us", cfg.poll.idle_sleep_max_us),
+    }
+}
+
+fn port_entry(role: &str, port: &Port) -> PortStatsEntry {
+    let PortStats {
+        rx_packets,
+        tx_packets,
+        rx_bytes,
+        tx_bytes,
+        rx_missed,
+        rx_errors,
+        tx_errors,
+        rx_no_mbuf,
+    } = port.stats();
+    let counters: BTreeMap<String, u64> = [
+        ("rx_packets", rx_packets),
+        ("tx_packets", tx_packets),
+        ("rx_bytes", rx_bytes),
+        ("tx_bytes", tx_bytes),
+        ("rx_missed", rx_missed),
+        ("rx_errors", rx_errors),
+        ("tx_errors", tx_errors),
+        ("rx_no_mbuf", rx_no_mbuf),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    PortStatsEntry {
+        role: role.into(),
+        name: port.name().into(),
+        counters,
+    }
+}
+
+fn format_counters(counters: &BTreeMap<String, u64>) -> String {
+    counters
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

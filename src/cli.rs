@@ -1,0 +1,76 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const DEFAULT_CONFIG: &str = "/etc/baton/baton.toml";
+
+/// Baton: content-aware request distribution for web clusters by rare TCP
+/// handoff.
+///
+/// Run one instance per cluster node. It owns the node's NIC (the wire port)
+/// and gives the host kernel a port of its own (the host port), passing
+/// traffic between them.
+#[derive(Debug, Parser)]
+#[command(name = "baton", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the appliance: bring up the wire and host ports and poll them
+    /// until SIGINT or SIGTERM.
+    Run {
+        /// The configuration file (TOML). See config/examples/.
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and print it with every default filled
+    /// in. Exits 2, naming the file, line, column and key, if it is invalid.
+    Check {
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Print the counters of a running instance.
+    Stats {
+        #[command(flatten)]
+        target: StatsTarget,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which instance `baton stats` asks: by its config file, or by its socket.
+#[derive(Debug, Args)]
+pub struct StatsTarget {
+    /// The running instance's configuration file (its `stats.socket` is used).
+    #[arg(short, long, default_value = DEFAULT_CONFIG, conflicts_with = "socket")]
+    config: PathBuf,
+    /// The stats socket itself.
+    #[arg(short, long)]
+    socket: Option<PathBuf>,
+}
+
+impl StatsTarget {
+    pub fn socket_path(&self) -> Result<PathBuf, baton_config::ConfigError> {
+        match &self.socket {
+            Some(path) => Ok(path.clone()),
+            None => Ok(baton_config::load(&self.config)?.stats_socket()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

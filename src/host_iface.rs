@@ -1,0 +1,31 @@
+//! The host side of the host port: the kernel interface DPDK created.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use baton_config::HostConfig;
+
+/// Brings the host interface up and, when `host.address` is set, gives it
+/// that address, as the node's own NIC would have had.
+pub fn configure(host: &HostConfig) -> Result<()> {
+    ip(&["link", "set", "dev", &host.name, "up"])?;
+    if let Some(cidr) = &host.address {
+        ip(&["addr", "replace", &cidr.to_string(), "dev", &host.name])?;
+    }
+    Ok(())
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("cannot run `ip` (install iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
