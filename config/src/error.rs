@@ -138,8 +138,8 @@ mod tests {
         let text = "a = 1\nbé = \"x\"\n";
         assert_eq!(line_column(text, 0), (1, 1));
         assert_eq!(line_column(text, 6), (2, 1));
-        // Byte 10 is after "bé =", which is 4 characters.
-        assert_eq!(line_column(text, 10), (2, 5));
+        // Byte 10 is the `=`, after "bé " (3 characters, 4 bytes).
+        assert_eq!(line_column(text, 10), (2, 4));
         assert_eq!(line_column(text, 999), (3, 1));
     }
 

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use toml_edit::ImDocument;
 
 use crate::error::ConfigError;
@@ -26,11 +26,21 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         )
     };
     validate::check_document(&index).map_err(report)?;
-    let mut config = Config::deserialize(toml_edit::de::Deserializer::from(doc))
-        .map_err(|e| serde_error(&e, text, origin, &index))?;
+    let mut config: Config = deserialize(doc, &index, text, origin)?;
     validate::check(&config).map_err(report)?;
     config.resolve_defaults();
     Ok(config)
+}
+
+/// serde over the parsed document, errors located through `index`.
+fn deserialize<T: DeserializeOwned>(
+    doc: ImDocument<&str>,
+    index: &SpanIndex,
+    text: &str,
+    origin: &str,
+) -> Result<T, ConfigError> {
+    T::deserialize(toml_edit::de::Deserializer::from(doc))
+        .map_err(|e| serde_error(&e, text, origin, index))
 }
 
 fn syntax_error(error: &toml_edit::TomlError, text: &str, origin: &str) -> ConfigError {
@@ -208,6 +218,55 @@ fn plain_types(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MacAddr;
+
+    /// A section shaped like the cluster peers that will name stations by MAC.
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Peer {
+        name: String,
+        #[serde(deserialize_with = "crate::mac::deserialize_unicast")]
+        mac: MacAddr,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Peers {
+        peer: Vec<Peer>,
+    }
+
+    fn parse_peers(text: &str) -> Result<Peers, ConfigError> {
+        let doc = ImDocument::parse(text).map_err(|e| syntax_error(&e, text, "p.toml"))?;
+        let index = SpanIndex::new(&doc);
+        deserialize(doc, &index, text, "p.toml")
+    }
+
+    #[test]
+    fn mac_values_are_checked_and_located() {
+        let good = "[[peer]]\nname = \"a\"\nmac = \"02:00:00:00:00:0A\"\n";
+        let peers = parse_peers(good).unwrap();
+        assert_eq!(peers.peer[0].mac.to_string(), "02:00:00:00:00:0a");
+
+        let text = format!("{good}\n[[peer]]\nname = \"b\"\n");
+        let err = parse_peers(&text).unwrap_err();
+        assert_eq!(err.to_string(), "p.toml:5:1: `peer.mac`: missing key `mac`");
+
+        let cases = [
+            ("mac = \"02:00:00:00:00\"", "is not a MAC address"),
+            ("mac = \"01:00:5e:00:00:01\"", "multicast"),
+            ("mac = \"ff:ff:ff:ff:ff:ff\"", "broadcast"),
+            ("mac = 5", "expected a MAC address string"),
+        ];
+        for (line, fragment) in cases {
+            let text = format!("{good}\n[[peer]]\nname = \"b\"\n{line}\n");
+            let err = parse_peers(&text).unwrap_err();
+            assert_eq!((err.line(), err.column()), (Some(7), Some(7)), "{err}");
+            assert_eq!(err.key(), Some("peer.mac"), "{err}");
+            assert!(err.message().contains(fragment), "{err}");
+        }
+    }
 
     #[test]
     fn suggests_near_names_only() {

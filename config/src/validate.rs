@@ -56,10 +56,14 @@ pub(crate) fn check_document(index: &SpanIndex) -> Check {
     if !index.is_table(&wire) {
         return Ok(());
     }
-    let has_pci = index.contains(&wire.clone().key("pci"));
-    let has_vdev = index.contains(&wire.clone().key("vdev"));
-    match (has_pci, has_vdev) {
-        (true, true) => Err(invalid(wire.key("vdev"), WIRE_BOTH)),
+    let pci = wire.clone().key("pci");
+    let vdev = wire.clone().key("vdev");
+    match (index.contains(&pci), index.contains(&vdev)) {
+        // Point at whichever was written second: that is the one to question.
+        (true, true) if index.key_offset_of(&pci) > index.key_offset_of(&vdev) => {
+            Err(invalid(pci, WIRE_BOTH))
+        }
+        (true, true) => Err(invalid(vdev, WIRE_BOTH)),
         (false, false) => Err(invalid(wire, WIRE_NEITHER)),
         _ => Ok(()),
     }
@@ -155,7 +159,8 @@ fn check_dpdk(dpdk: &DpdkConfig) -> Check {
             ),
         ));
     }
-    // DPDK's rule: cache size * 1.5 must not exceed the pool size.
+    // DPDK's rule: cache size * 1.5 must not exceed the pool size. The
+    // ranges above already imply it; checked anyway so it holds if they change.
     let max_cache = u64::from(dpdk.mbufs) * 2 / 3;
     if u64::from(dpdk.mbuf_cache) > max_cache {
         return Err(invalid(
