@@ -30,6 +30,7 @@ pub fn run(cfg: &Config) -> Result<()> {
     // Bound before EAL init: a second instance of this config stops here,
     // with a clear message, before it can disturb the first one's ports.
     let stats = StatsServer::bind(&cfg.stats_socket())?;
+    host_iface::ensure_free(&cfg.host)?;
 
     let args = eal_args::build(cfg);
     tracing::debug!("EAL arguments: {}", args.join(" "));

@@ -201,7 +201,7 @@ down() { # ID WORKDIR
         [[ -n $pids ]] && kill -KILL $pids 2>/dev/null || true
         ip netns del "$ns" 2>/dev/null || true
     done
-    rm -rf /var/run/dpdk/baton-"$id"-n* 2>/dev/null || true
+    rm -rf /var/run/dpdk/baton-"$id"-* 2>/dev/null || true
 }
 
 cmd=${1:-}

@@ -1,0 +1,204 @@
+//! A Rust handle on `netns.sh`: builds the netns testbed of DESIGN §6 with
+//! real nginx and Baton on every node, and always tears it down, on test
+//! failure too (`Drop`).
+
+#![allow(dead_code)] // each test binary uses its own part of it
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const CLIENT_IP: &str = "198.18.0.100";
+
+pub fn node_ip(i: usize) -> String {
+    format!("198.18.0.{}", 10 + i)
+}
+
+/// The Baton binary under test: `BATON_BIN` (the release build `make test`
+/// uses) or the one cargo built for this test run.
+pub fn baton_bin() -> PathBuf {
+    std::env::var_os("BATON_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_baton")))
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/netns.sh")
+}
+
+/// Whether this machine can run the testbed. Off CI a machine without root
+/// or network namespaces skips with a message; on CI (CI=true) that is a
+/// failure, so the end-to-end tests can never silently not run there.
+pub fn available(test: &str) -> bool {
+    let missing = if !is_root() {
+        Some("needs root")
+    } else if !Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        Some("needs iproute2 with network namespaces")
+    } else {
+        None
+    };
+    match missing {
+        None => true,
+        Some(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{test}: {why}, and CI=true: the end-to-end tests must run here")
+        }
+        Some(why) => {
+            eprintln!("SKIPPED {test}: {why} (run `make test` as root)");
+            false
+        }
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+pub struct Testbed {
+    pub id: String,
+    pub nodes: usize,
+    workdir: tempfile::TempDir,
+}
+
+impl Testbed {
+    /// A client, a LAN and `nodes` nodes, all serving through Baton.
+    pub fn up(nodes: usize) -> Testbed {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let id = format!(
+            "bt{}x{}",
+            std::process::id() % 100_000,
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let workdir = tempfile::Builder::new()
+            .prefix(&format!("baton-{id}-"))
+            .tempdir()
+            .expect("temp dir");
+        let tb = Testbed { id, nodes, workdir };
+        let out = tb.script(&[
+            "up",
+            &tb.id,
+            &nodes.to_string(),
+            baton_bin().to_str().expect("utf-8 path"),
+            tb.workdir().to_str().expect("utf-8 path"),
+        ]);
+        assert!(
+            out.status.success(),
+            "testbed did not come up:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tb
+    }
+
+    pub fn workdir(&self) -> &Path {
+        self.workdir.path()
+    }
+
+    fn script(&self, args: &[&str]) -> Output {
+        Command::new("bash")
+            .arg(script())
+            .args(args)
+            .output()
+            .expect("run netns.sh")
+    }
+
+    /// Runs `cmd` in the client namespace.
+    pub fn client(&self, cmd: &[&str]) -> Output {
+        self.exec(&format!("{}-client", self.id), cmd)
+    }
+
+    /// Runs `cmd` in node `i`'s namespace.
+    pub fn on_node(&self, i: usize, cmd: &[&str]) -> Output {
+        self.exec(&format!("{}-n{i}", self.id), cmd)
+    }
+
+    fn exec(&self, ns: &str, cmd: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(cmd)
+            .output()
+            .expect("ip netns exec")
+    }
+
+    /// `curl` from the client; returns the body, or None on failure.
+    pub fn fetch(&self, url: &str, timeout_secs: u32) -> Option<Vec<u8>> {
+        let out = self.client(&["curl", "-sf", "--max-time", &timeout_secs.to_string(), url]);
+        out.status.success().then_some(out.stdout)
+    }
+
+    /// The sha256 nginx on node `i` serves for /big.bin.
+    pub fn big_sha256(&self, i: usize) -> String {
+        std::fs::read_to_string(self.workdir().join(format!("n{i}/big.sha256")))
+            .expect("big.sha256")
+            .trim()
+            .to_string()
+    }
+
+    pub fn config_path(&self, i: usize) -> PathBuf {
+        self.workdir().join(format!("n{i}.toml"))
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.workdir().join(format!("n{i}.log"))).unwrap_or_default()
+    }
+
+    /// `baton stats --json` of node `i`.
+    pub fn stats(&self, i: usize) -> serde_json::Value {
+        let out = Command::new(baton_bin())
+            .args(["stats", "--json", "--config"])
+            .arg(self.config_path(i))
+            .output()
+            .expect("baton stats");
+        assert!(
+            out.status.success(),
+            "baton stats failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("stats JSON")
+    }
+
+    /// Total of a worker counter on node `i`.
+    pub fn counter(&self, i: usize, name: &str) -> u64 {
+        self.stats(i)["workers"]
+            .as_array()
+            .expect("workers")
+            .iter()
+            .map(|w| w["counters"][name].as_u64().unwrap_or(0))
+            .sum()
+    }
+
+    pub fn stop_baton(&self, i: usize) {
+        let wd = self.workdir().to_str().unwrap().to_string();
+        let out = self.script(&["stop-baton", &self.id, &wd, &i.to_string()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn start_baton(&self, i: usize) {
+        let wd = self.workdir().to_str().unwrap().to_string();
+        let out = self.script(&["start-baton", &self.id, &wd, &i.to_string()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        let wd = self.workdir().to_str().unwrap_or_default().to_string();
+        let out = self.script(&["down", &self.id, &wd]);
+        if !out.status.success() {
+            eprintln!("testbed teardown: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
