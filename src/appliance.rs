@@ -179,19 +179,27 @@ fn launch_workers(
     Ok(handles)
 }
 
-/// Enough mbufs for every ring to be full at once, plus the lcore caches.
+/// The pool must fill every RX ring and the lcore caches, or the ports
+/// cannot start; to also fill every TX ring at once is better still.
 fn check_mempool_size(cfg: &Config) -> Result<()> {
     let queues = cfg.lcores.workers.len() as u32;
-    let rings = 2 * queues * (u32::from(cfg.wire.rx_desc) + u32::from(cfg.wire.tx_desc));
     let caches = (queues + 1) * cfg.dpdk.mbuf_cache;
-    let needed = rings + caches + 2 * 64 * queues;
-    if cfg.dpdk.mbufs < needed {
+    let rx_rings = 2 * queues * u32::from(cfg.wire.rx_desc);
+    let tx_rings = 2 * queues * u32::from(cfg.wire.tx_desc);
+    if cfg.dpdk.mbufs < rx_rings + caches {
         bail!(
-            "`dpdk.mbufs` = {} is too small for {queues} worker(s) with {} RX and {} TX descriptors per queue: \
-             raise it to at least {needed} or lower `wire.rx_desc`/`wire.tx_desc`",
+            "`dpdk.mbufs` = {} cannot fill the RX rings of {queues} worker(s) ({} descriptors each, two ports) \
+             and the lcore caches: raise it to at least {} or lower `wire.rx_desc`",
             cfg.dpdk.mbufs,
             cfg.wire.rx_desc,
-            cfg.wire.tx_desc
+            rx_rings + caches
+        );
+    }
+    if cfg.dpdk.mbufs < rx_rings + tx_rings + caches {
+        tracing::warn!(
+            "`dpdk.mbufs` = {} cannot cover full RX and TX rings ({}); under load some frames may be dropped",
+            cfg.dpdk.mbufs,
+            rx_rings + tx_rings + caches
         );
     }
     Ok(())

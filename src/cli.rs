@@ -13,7 +13,7 @@ const DEFAULT_CONFIG: &str = "/etc/baton/baton.toml";
 /// and gives the host kernel a port of its own (the host port), passing
 /// traffic between them.
 #[derive(Debug, Parser)]
-#[command(name = "baton", version, propagate_version = true)]
+#[command(name = "baton", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BATON_COMMIT"), ")"), propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
