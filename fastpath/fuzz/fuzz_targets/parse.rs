@@ -10,20 +10,44 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let _ = classify(data);
     if let Ok(eth) = EthernetFrame::new_checked(data) {
-        let _ = (eth.dst_addr(), eth.src_addr(), eth.vlan_id(), eth.ethertype());
+        let _ = (
+            eth.dst_addr(),
+            eth.src_addr(),
+            eth.vlan_id(),
+            eth.ethertype(),
+        );
         let payload = eth.payload();
         if let Ok(arp) = ArpPacket::new_checked(payload) {
-            let _ = (arp.operation(), arp.sender_hardware_addr(), arp.sender_protocol_addr());
+            let _ = (
+                arp.operation(),
+                arp.sender_hardware_addr(),
+                arp.sender_protocol_addr(),
+            );
             let _ = (arp.target_hardware_addr(), arp.target_protocol_addr());
         }
         if let Ok(ip6) = Ipv6Packet::new_checked(payload) {
-            let _ = (ip6.src_addr(), ip6.dst_addr(), ip6.flow_label(), ip6.payload());
+            let _ = (
+                ip6.src_addr(),
+                ip6.dst_addr(),
+                ip6.flow_label(),
+                ip6.payload(),
+            );
         }
         if let Ok(ip) = Ipv4Packet::new_checked(payload) {
-            let _ = (ip.src_addr(), ip.dst_addr(), ip.options(), ip.verify_checksum());
+            let _ = (
+                ip.src_addr(),
+                ip.dst_addr(),
+                ip.options(),
+                ip.verify_checksum(),
+            );
             let _ = (ip.frag_offset(), ip.is_fragment(), ip.ttl(), ip.ident());
             if let Ok(tcp) = TcpPacket::new_checked(ip.payload()) {
-                let _ = (tcp.seq_number(), tcp.ack_number(), tcp.flags(), tcp.payload());
+                let _ = (
+                    tcp.seq_number(),
+                    tcp.ack_number(),
+                    tcp.flags(),
+                    tcp.payload(),
+                );
                 let _ = tcp.verify_checksum(ip.src_addr(), ip.dst_addr());
                 for option in tcp.options_iter() {
                     let _ = option;

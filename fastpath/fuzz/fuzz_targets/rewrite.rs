@@ -32,7 +32,9 @@ fn fix_checksums(frame: &mut [u8]) -> Option<(Ipv4Addr, Ipv4Addr)> {
     let mut ip = Ipv4Packet::new_checked(eth.payload_mut()).ok()?;
     ip.fill_checksum();
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
-    TcpPacket::new_checked(ip.payload_mut()).ok()?.fill_checksum(src, dst);
+    TcpPacket::new_checked(ip.payload_mut())
+        .ok()?
+        .fill_checksum(src, dst);
     Some((src, dst))
 }
 
@@ -58,9 +60,16 @@ fuzz_target!(|data: &[u8]| {
     let mut original = data[RECORD_LEN..].to_vec();
     let is_tcp = matches!(
         classify(&original),
-        Ok(Classified { class: FrameClass::Ipv4Tcp(_), .. })
+        Ok(Classified {
+            class: FrameClass::Ipv4Tcp(_),
+            ..
+        })
     );
-    let addrs = if is_tcp { fix_checksums(&mut original) } else { None };
+    let addrs = if is_tcp {
+        fix_checksums(&mut original)
+    } else {
+        None
+    };
     if let Some((src, dst)) = addrs {
         // So that each inverse restores the addresses the frame came with.
         t.client_visible_addr = dst;
@@ -71,7 +80,10 @@ fuzz_target!(|data: &[u8]| {
     match t.client_to_target(&mut frame) {
         Verdict::Translated => {
             assert!(checksums_valid(&frame), "client→target broke a checksum");
-            assert_eq!(t.inverse().client_to_target(&mut frame), Verdict::Translated);
+            assert_eq!(
+                t.inverse().client_to_target(&mut frame),
+                Verdict::Translated
+            );
             assert_eq!(frame, original, "client→target inverse");
         }
         Verdict::Rejected(_) => assert_eq!(frame, original, "rejected frame modified"),
@@ -81,8 +93,14 @@ fuzz_target!(|data: &[u8]| {
     match t.target_to_client(&mut frame) {
         Verdict::Translated => {
             assert!(checksums_valid(&frame), "target→client broke a checksum");
-            assert_eq!(t.inverse().target_to_client(&mut frame), Verdict::Translated);
-            assert!(checksums_valid(&frame), "target→client inverse broke a checksum");
+            assert_eq!(
+                t.inverse().target_to_client(&mut frame),
+                Verdict::Translated
+            );
+            assert!(
+                checksums_valid(&frame),
+                "target→client inverse broke a checksum"
+            );
             // Exact unless rescaling to a coarser shift lost low bits.
             let (syn, window) = syn_and_window(&original);
             if syn || t.inverse().rescale_window(t.rescale_window(window)) == window {

@@ -56,14 +56,17 @@ pub fn pseudo_header_ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u1
 }
 
 /// Accumulated changes to a checksummed region, per RFC 1624 eqn. 3:
-/// `HC' = ~(~HC + ~m + m')`, summed over every changed word `m -> m'`.
+/// `HC' = ~(~HC + ~m + m')`, summed over every changed field `m -> m'`.
 ///
-/// Offsets passed to the `*_at` methods are relative to a point with even
-/// alignment in the checksummed data (the start of the TCP header is one:
-/// the pseudo-header is 12 bytes). A field at an odd offset straddles two
-/// words; its contribution is then the byte-swapped one (RFC 1071 §2(B)).
+/// Fields are summed 32 bits at a time into a 64-bit accumulator (the
+/// ones-complement sum is the same whatever the word size, once folded), and
+/// the whole delta is folded once, when applied. Offsets passed to
+/// [`Self::dword_at`] are relative to a point with even alignment in the
+/// checksummed data (the start of the TCP header is one: the pseudo-header is
+/// 12 bytes). A field at an odd offset straddles words, so its bytes count
+/// swapped within each 16-bit half (RFC 1071 §2(B)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ChecksumDelta(u32);
+pub struct ChecksumDelta(u64);
 
 impl ChecksumDelta {
     /// No change.
@@ -72,14 +75,13 @@ impl ChecksumDelta {
     /// Records that an aligned 16-bit word changed from `old` to `new`.
     #[inline]
     pub fn word(&mut self, old: u16, new: u16) {
-        self.0 += u32::from(!old) + u32::from(new);
+        self.0 += u64::from(!old) + u64::from(new);
     }
 
     /// Records that an aligned 32-bit field changed from `old` to `new`.
     #[inline]
     pub fn dword(&mut self, old: u32, new: u32) {
-        self.word((old >> 16) as u16, (new >> 16) as u16);
-        self.word(old as u16, new as u16);
+        self.0 += u64::from(!old) + u64::from(new);
     }
 
     /// Records that a 32-bit field at `offset` changed from `old` to `new`.
@@ -88,11 +90,7 @@ impl ChecksumDelta {
         if offset % 2 == 0 {
             self.dword(old, new);
         } else {
-            self.word(
-                ((old >> 16) as u16).swap_bytes(),
-                ((new >> 16) as u16).swap_bytes(),
-            );
-            self.word((old as u16).swap_bytes(), (new as u16).swap_bytes());
+            self.dword(swap_halves(old), swap_halves(new));
         }
     }
 
@@ -105,14 +103,25 @@ impl ChecksumDelta {
     /// Merges the changes recorded in `other`.
     #[inline]
     pub fn merge(&mut self, other: ChecksumDelta) {
-        self.0 = combine(self.0, other.0);
+        self.0 += other.0;
     }
 
     /// The checksum after all recorded changes, given the one before.
     #[inline]
     pub fn apply(self, checksum: u16) -> u16 {
-        !fold(combine(u32::from(!checksum), self.0))
+        // A delta holds a few dozen 33-bit terms at most: no carry out of 64.
+        let sum = self.0 + u64::from(!checksum);
+        let sum = (sum & 0xffff_ffff) + (sum >> 32);
+        let sum = (sum & 0xffff_ffff) + (sum >> 32);
+        !fold(sum as u32)
     }
+}
+
+/// Swaps the bytes within each 16-bit half: how a 32-bit field at an odd
+/// offset falls across the checksum's words.
+#[inline]
+fn swap_halves(x: u32) -> u32 {
+    ((x & 0x00ff_00ff) << 8) | ((x >> 8) & 0x00ff_00ff)
 }
 
 #[cfg(test)]

@@ -127,12 +127,14 @@ fn locate(frame: &[u8]) -> Result<Located, Reject> {
 
 /// Replaces the big-endian u32 at `at` (relative to the TCP header, which
 /// `locate` has proven long enough) with `f(old)`, recording the change.
+#[inline(always)]
 fn patch_u32(segment: &mut [u8], at: usize, delta: &mut ChecksumDelta, f: impl Fn(u32) -> u32) {
-    let field = &mut segment[at..at + 4];
-    let old = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
-    let new = f(old);
-    field.copy_from_slice(&new.to_be_bytes());
-    delta.dword_at(at, old, new);
+    if let Some(field) = segment.get_mut(at..).and_then(<[u8]>::first_chunk_mut::<4>) {
+        let old = u32::from_be_bytes(*field);
+        let new = f(old);
+        *field = new.to_be_bytes();
+        delta.dword_at(at, old, new);
+    }
 }
 
 /// Offsets of the TS value and TS echo reply inside the timestamps option.
