@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod cidr;
+mod cluster;
 mod eal;
 mod error;
 pub mod mac;
@@ -20,11 +21,16 @@ mod pci;
 mod schema;
 mod spans;
 mod validate;
+mod validate_cluster;
 mod value_serde;
 
 use std::path::Path;
 
 pub use cidr::Ipv4Cidr;
+pub use cluster::{
+    ClusterConfig, HandoffConfig, PeerConfig, PoolConfig, RuleConfig, ServiceConfig, ServiceKind,
+    Strategy,
+};
 pub use error::{ConfigError, ValueError};
 pub use mac::MacAddr;
 pub use pci::PciAddress;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cidr::Ipv4Cidr;
+use crate::cluster::{ClusterConfig, HandoffConfig};
 use crate::pci::PciAddress;
 
 /// Where the virtio-user host port finds the kernel's vhost-net device.
@@ -32,6 +33,12 @@ pub struct Config {
     pub poll: PollConfig,
     #[serde(default)]
     pub stats: StatsConfig,
+    /// The other nodes and the control channel to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
+    /// The services Baton manages and the rules that place their requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffConfig>,
 }
 
 impl Config {

@@ -13,7 +13,9 @@ use crate::schema::{
 use crate::spans::{KeyPath, Kind, SpanIndex};
 
 /// The top-level sections, each a single table.
-const SECTIONS: [&str; 7] = ["node", "dpdk", "lcores", "wire", "host", "poll", "stats"];
+const SECTIONS: [&str; 9] = [
+    "node", "dpdk", "lcores", "wire", "host", "poll", "stats", "cluster", "handoff",
+];
 
 /// The first problem found, and the key it is about.
 #[derive(Debug)]
@@ -22,9 +24,9 @@ pub(crate) struct Invalid {
     pub(crate) message: String,
 }
 
-type Check = Result<(), Invalid>;
+pub(crate) type Check = Result<(), Invalid>;
 
-fn invalid(path: KeyPath, message: impl Into<String>) -> Invalid {
+pub(crate) fn invalid(path: KeyPath, message: impl Into<String>) -> Invalid {
     Invalid {
         path,
         message: message.into(),
@@ -78,11 +80,13 @@ pub(crate) fn check(config: &Config) -> Check {
     check_wire(&config.wire, &config.host)?;
     check_host(&config.host)?;
     check_poll(&config.poll)?;
-    check_stats(&config.stats)
+    check_stats(&config.stats)?;
+    crate::validate_cluster::check_cluster(config)?;
+    crate::validate_cluster::check_handoff(config)
 }
 
 /// A name made of ASCII letters, digits and `extra`, 1 to `max` long.
-fn check_name(path: KeyPath, value: &str, max: usize, extra: &str, what: &str) -> Check {
+pub(crate) fn check_name(path: KeyPath, value: &str, max: usize, extra: &str, what: &str) -> Check {
     let allowed = |c: char| c.is_ascii_alphanumeric() || extra.contains(c);
     let chars = format!("letters, digits and {}", spaced(extra));
     if value.is_empty() {
@@ -113,7 +117,7 @@ fn spaced(chars: &str) -> String {
         .join(" ")
 }
 
-fn check_range<T>(path: KeyPath, value: T, min: T, max: T) -> Check
+pub(crate) fn check_range<T>(path: KeyPath, value: T, min: T, max: T) -> Check
 where
     T: PartialOrd + std::fmt::Display,
 {
@@ -332,7 +336,7 @@ fn check_host(host: &HostConfig) -> Check {
     Ok(())
 }
 
-fn check_absolute(path: KeyPath, value: &Path, example: &str) -> Check {
+pub(crate) fn check_absolute(path: KeyPath, value: &Path, example: &str) -> Check {
     if !value.is_absolute() {
         return Err(invalid(
             path,

@@ -397,7 +397,67 @@ fn cases() -> Vec<Case> {
             Some("stats.socket"),
             "at most 107",
         ),
+        // Cluster and handoff.
+        case(
+            "cluster without host.address",
+            with("\n[cluster]\npsk_file = \"/etc/baton/cluster.key\"\npeers = []\n"),
+            (10, 1),
+            Some("cluster"),
+            "needs `host.address`",
+        ),
+        case(
+            "peer named as this node",
+            with(&CLUSTER.replace("name = \"n2\"", "name = \"node1\"")),
+            (13, 19),
+            Some("cluster.peers.name"),
+            "this node's own name",
+        ),
+        case(
+            "peer with a multicast MAC",
+            with(&CLUSTER.replace("02:00:00:00:00:02", "03:00:00:00:00:02")),
+            (13, 56),
+            Some("cluster.peers.mac"),
+            "multicast",
+        ),
+        case(
+            "rule naming an unknown pool",
+            with(&CLUSTER.replace("pool = \"b\"", "pool = \"x\"")),
+            (17, 40),
+            Some("handoff.rules.pool"),
+            "no pool `x`",
+        ),
+        case(
+            "pool with an unknown node",
+            with(&CLUSTER.replace("nodes = [\"n2\"]", "nodes = [\"n9\"]")),
+            (16, 33),
+            Some("handoff.pools.nodes"),
+            "no node `n9`",
+        ),
+        case(
+            "handoff without a cluster",
+            with("\n[handoff]\nservices = [{ port = 80, kind = \"http\" }]\n"),
+            (10, 1),
+            Some("handoff"),
+            "add a `[cluster]` section",
+        ),
     ]
+}
+
+/// A valid cluster node (lines 9 to 17 after BASE).
+const CLUSTER: &str = r#"[host]
+address = "198.18.0.11/24"
+[cluster]
+psk_file = "/etc/baton/cluster.key"
+peers = [{ name = "n2", address = "198.18.0.12", mac = "02:00:00:00:00:02" }]
+[handoff]
+services = [{ port = 80, kind = "http" }]
+pools = [{ name = "b", nodes = ["n2"] }]
+rules = [{ path_prefix = "/b/", pool = "b" }]
+"#;
+
+#[test]
+fn the_cluster_fixture_is_valid() {
+    parse(&with(CLUSTER), "node1.toml").expect("valid cluster node");
 }
 
 #[test]

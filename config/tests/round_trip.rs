@@ -101,6 +101,8 @@ fn config() -> impl Strategy<Value = Config> {
             stats: StatsConfig {
                 socket: socket.map(Into::into),
             },
+            cluster: None,
+            handoff: None,
         })
 }
 

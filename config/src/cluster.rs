@@ -1,0 +1,180 @@
+//! The `[cluster]` and `[handoff]` sections: who the peer nodes are, how
+//! the control channel to them is secured, which services Baton manages,
+//! and where requests go.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mac::MacAddr;
+
+/// The cluster this node belongs to. Without it, Baton is a transparent
+/// bump in the wire and hands nothing off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// A file holding the cluster's pre-shared key: 64 hex digits (32
+    /// bytes), the same on every node. Kept out of the config so that the
+    /// config can be shown and shared.
+    pub psk_file: PathBuf,
+    /// TCP port of the control channel, on every node's host address.
+    #[serde(default = "default_control_port")]
+    pub control_port: u16,
+    /// The cluster VIP, when clients connect to an address all nodes share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vip: Option<Ipv4Addr>,
+    /// A heartbeat goes to every peer this often.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u32,
+    /// A peer silent for this long is down: no handoffs go to it.
+    #[serde(default = "default_dead_after_ms")]
+    pub dead_after_ms: u32,
+    /// The other nodes.
+    pub peers: Vec<PeerConfig>,
+}
+
+fn default_control_port() -> u16 {
+    7300
+}
+fn default_heartbeat_ms() -> u32 {
+    500
+}
+fn default_dead_after_ms() -> u32 {
+    1500
+}
+
+/// Another node of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Its `node.name`.
+    pub name: String,
+    /// Its host address (where its control channel listens).
+    pub address: Ipv4Addr,
+    /// Its wire port's MAC: client packets of connections handed to it are
+    /// forwarded there.
+    #[serde(deserialize_with = "crate::mac::deserialize_unicast")]
+    pub mac: MacAddr,
+}
+
+/// What Baton does with the connections it manages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffConfig {
+    /// The TCP services Baton classifies (all other traffic passes through).
+    pub services: Vec<ServiceConfig>,
+    /// Most request bytes held while classifying.
+    #[serde(default = "default_hold_bytes")]
+    pub hold_bytes: u32,
+    /// Most request segments held while classifying.
+    #[serde(default = "default_hold_segments")]
+    pub hold_segments: u32,
+    /// Longest a request is held before it is served locally undecided.
+    #[serde(default = "default_hold_timeout_ms")]
+    pub hold_timeout_ms: u32,
+    /// Longest the origin waits for the target's answer before serving locally.
+    #[serde(default = "default_handoff_timeout_ms")]
+    pub handoff_timeout_ms: u32,
+    /// How long a target keeps a closed connection's state (TIME-WAIT-like),
+    /// so late retransmissions are still translated.
+    #[serde(default = "default_linger_ms")]
+    pub linger_ms: u32,
+    /// A handed-off connection idle this long is forgotten.
+    #[serde(default = "default_idle_timeout_s")]
+    pub idle_timeout_s: u32,
+    /// Ordered rules; the first that matches picks the pool. No match: local.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    #[serde(default)]
+    pub pools: Vec<PoolConfig>,
+}
+
+fn default_hold_bytes() -> u32 {
+    16 * 1024
+}
+fn default_hold_segments() -> u32 {
+    8
+}
+fn default_hold_timeout_ms() -> u32 {
+    200
+}
+fn default_handoff_timeout_ms() -> u32 {
+    500
+}
+fn default_linger_ms() -> u32 {
+    2000
+}
+fn default_idle_timeout_s() -> u32 {
+    300
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub port: u16,
+    /// How the first request is read: "http" (request line and Host) or
+    /// "tls" (ClientHello SNI).
+    pub kind: ServiceKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    Http,
+    Tls,
+}
+
+/// Matches a request; every matcher given must match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// The Host header: exact, or `*.example.com` for any subdomain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The request path starts with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// The TLS server name: exact or wildcard, as `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// The pool that serves what matches.
+    pub pool: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    pub name: String,
+    /// Node names: this node's and its peers'.
+    pub nodes: Vec<String>,
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// LARD: a node below this many connections is lightly loaded.
+    #[serde(default = "default_lard_low")]
+    pub lard_low: u32,
+    /// LARD: a node above this many connections is overloaded.
+    #[serde(default = "default_lard_high")]
+    pub lard_high: u32,
+}
+
+fn default_lard_low() -> u32 {
+    25
+}
+fn default_lard_high() -> u32 {
+    65
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Serve here whenever this node is in the pool (rare handoff).
+    #[default]
+    LocalFirst,
+    /// A Maglev table over the pool, keyed by host and path.
+    ConsistentHash,
+    /// Locality-aware request distribution with load thresholds.
+    Lard,
+    /// Fewest active connections and pending handoffs.
+    LeastLoaded,
+}

@@ -1,0 +1,261 @@
+//! Checks of the `[cluster]` and `[handoff]` sections.
+
+use std::collections::HashSet;
+
+use crate::cluster::{ClusterConfig, HandoffConfig};
+use crate::schema::Config;
+use crate::spans::KeyPath;
+use crate::validate::{check_absolute, check_name, check_range, invalid, Check};
+
+pub(crate) fn check_cluster(config: &Config) -> Check {
+    let Some(cluster) = &config.cluster else {
+        return Ok(());
+    };
+    let path = KeyPath::dotted("cluster");
+    let Some(own) = config.host.address.map(|c| c.addr()) else {
+        return Err(invalid(
+            path,
+            "a cluster node needs `host.address`: peers reach its control channel there, and handed-off requests are replayed to it",
+        ));
+    };
+    check_absolute(
+        path.clone().key("psk_file"),
+        &cluster.psk_file,
+        "/etc/baton/cluster.key",
+    )?;
+    if cluster.control_port == 0 {
+        return Err(invalid(
+            path.key("control_port"),
+            "port 0 cannot be listened on",
+        ));
+    }
+    check_range(
+        path.clone().key("heartbeat_ms"),
+        cluster.heartbeat_ms,
+        10,
+        60_000,
+    )?;
+    if cluster.dead_after_ms < 2 * cluster.heartbeat_ms {
+        return Err(invalid(
+            path.key("dead_after_ms"),
+            format!(
+                "{} ms is less than two heartbeats ({} ms): one late heartbeat would take a peer down",
+                cluster.dead_after_ms,
+                2 * cluster.heartbeat_ms
+            ),
+        ));
+    }
+    check_peers(config, cluster, own)
+}
+
+fn check_peers(config: &Config, cluster: &ClusterConfig, own: std::net::Ipv4Addr) -> Check {
+    let path = KeyPath::dotted("cluster.peers");
+    if cluster.peers.is_empty() {
+        return Err(invalid(path, "list at least one peer node"));
+    }
+    let (mut names, mut addrs, mut macs) = (HashSet::new(), HashSet::new(), HashSet::new());
+    for (i, peer) in cluster.peers.iter().enumerate() {
+        let at = path.clone().index(i);
+        check_name(at.clone().key("name"), &peer.name, 32, "_-", "peer name")?;
+        if peer.name == config.node.name {
+            return Err(invalid(
+                at.key("name"),
+                format!(
+                    "`{}` is this node's own name; list only the other nodes",
+                    peer.name
+                ),
+            ));
+        }
+        if !names.insert(&peer.name) {
+            return Err(invalid(
+                at.key("name"),
+                format!("peer `{}` is listed twice", peer.name),
+            ));
+        }
+        if peer.address == own {
+            return Err(invalid(
+                at.key("address"),
+                format!("{own} is this node's own `host.address`"),
+            ));
+        }
+        if !addrs.insert(peer.address) {
+            return Err(invalid(
+                at.key("address"),
+                format!("{} is already another peer's address", peer.address),
+            ));
+        }
+        if !macs.insert(peer.mac) {
+            return Err(invalid(
+                at.key("mac"),
+                format!("{} is already another peer's MAC", peer.mac),
+            ));
+        }
+    }
+    if let Some(vip) = cluster.vip {
+        if vip == own || addrs.contains(&vip) {
+            return Err(invalid(
+                KeyPath::dotted("cluster.vip"),
+                format!("{vip} is a node's own address; the VIP must be an address of its own"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_handoff(config: &Config) -> Check {
+    let Some(handoff) = &config.handoff else {
+        return Ok(());
+    };
+    let path = KeyPath::dotted("handoff");
+    let Some(cluster) = &config.cluster else {
+        return Err(invalid(
+            path,
+            "handing off needs peers: add a `[cluster]` section",
+        ));
+    };
+    check_services(handoff, cluster)?;
+    check_range(
+        path.clone().key("hold_bytes"),
+        handoff.hold_bytes,
+        1,
+        65_536,
+    )?;
+    check_range(
+        path.clone().key("hold_segments"),
+        handoff.hold_segments,
+        1,
+        64,
+    )?;
+    check_range(
+        path.clone().key("hold_timeout_ms"),
+        handoff.hold_timeout_ms,
+        1,
+        10_000,
+    )?;
+    check_range(
+        path.clone().key("handoff_timeout_ms"),
+        handoff.handoff_timeout_ms,
+        1,
+        10_000,
+    )?;
+    check_range(path.clone().key("linger_ms"), handoff.linger_ms, 0, 120_000)?;
+    check_range(
+        path.clone().key("idle_timeout_s"),
+        handoff.idle_timeout_s,
+        1,
+        86_400,
+    )?;
+    check_pools(config, handoff, cluster)?;
+    check_rules(handoff)
+}
+
+fn check_services(handoff: &HandoffConfig, cluster: &ClusterConfig) -> Check {
+    let path = KeyPath::dotted("handoff.services");
+    if handoff.services.is_empty() {
+        return Err(invalid(
+            path,
+            "list the services to manage, e.g. [{ port = 80, kind = \"http\" }]",
+        ));
+    }
+    let mut ports = HashSet::new();
+    for (i, service) in handoff.services.iter().enumerate() {
+        let at = path.clone().index(i).key("port");
+        if service.port == 0 {
+            return Err(invalid(at, "port 0 is not a service port"));
+        }
+        if service.port == cluster.control_port {
+            return Err(invalid(
+                at,
+                format!("{} is `cluster.control_port`", service.port),
+            ));
+        }
+        if !ports.insert(service.port) {
+            return Err(invalid(
+                at,
+                format!("port {} is listed twice", service.port),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_pools(config: &Config, handoff: &HandoffConfig, cluster: &ClusterConfig) -> Check {
+    let path = KeyPath::dotted("handoff.pools");
+    let known: HashSet<&str> = std::iter::once(config.node.name.as_str())
+        .chain(cluster.peers.iter().map(|p| p.name.as_str()))
+        .collect();
+    let mut names = HashSet::new();
+    for (i, pool) in handoff.pools.iter().enumerate() {
+        let at = path.clone().index(i);
+        check_name(at.clone().key("name"), &pool.name, 32, "_-", "pool name")?;
+        if !names.insert(&pool.name) {
+            return Err(invalid(
+                at.key("name"),
+                format!("pool `{}` is defined twice", pool.name),
+            ));
+        }
+        if pool.nodes.is_empty() {
+            return Err(invalid(at.key("nodes"), "a pool needs at least one node"));
+        }
+        let mut members = HashSet::new();
+        for (j, node) in pool.nodes.iter().enumerate() {
+            if !known.contains(node.as_str()) {
+                return Err(invalid(
+                    at.key("nodes").index(j),
+                    format!("no node `{node}`: use `node.name` or a name from `cluster.peers`"),
+                ));
+            }
+            if !members.insert(node) {
+                return Err(invalid(
+                    at.key("nodes").index(j),
+                    format!("`{node}` is listed twice"),
+                ));
+            }
+        }
+        if pool.lard_low >= pool.lard_high {
+            return Err(invalid(at.key("lard_low"), "must be below `lard_high`"));
+        }
+    }
+    Ok(())
+}
+
+fn check_rules(handoff: &HandoffConfig) -> Check {
+    let path = KeyPath::dotted("handoff.rules");
+    for (i, rule) in handoff.rules.iter().enumerate() {
+        let at = path.clone().index(i);
+        if rule.host.is_none() && rule.path_prefix.is_none() && rule.sni.is_none() {
+            return Err(invalid(
+                at,
+                "a rule needs `host`, `path_prefix` or `sni` to match on",
+            ));
+        }
+        for (key, pattern) in [("host", &rule.host), ("sni", &rule.sni)] {
+            if let Some(p) = pattern {
+                if p.is_empty()
+                    || p.chars().skip(1).any(|c| c == '*')
+                    || (p.starts_with('*') && !p.starts_with("*."))
+                {
+                    return Err(invalid(
+                        at.clone().key(key),
+                        format!("`{p}` is not a host name or `*.domain` wildcard"),
+                    ));
+                }
+            }
+        }
+        if let Some(prefix) = &rule.path_prefix {
+            if !prefix.starts_with('/') {
+                return Err(invalid(
+                    at.key("path_prefix"),
+                    format!("`{prefix}` must start with `/`"),
+                ));
+            }
+        }
+        if !handoff.pools.iter().any(|p| p.name == rule.pool) {
+            return Err(invalid(
+                at.key("pool"),
+                format!("no pool `{}` in `handoff.pools`", rule.pool),
+            ));
+        }
+    }
+    Ok(())
+}
