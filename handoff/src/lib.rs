@@ -1,9 +1,24 @@
-//! The handoff protocol between Baton nodes.
+//! The handoff protocol between Baton nodes, as pure logic.
 //!
-//! This crate will own the control-channel messages (HandoffRequest,
-//! HandoffAccept, HandoffReject, HandoffClosed, Heartbeat/Load), their
-//! versioned, length-delimited codec, and the origin and target state
-//! machines of DESIGN §2. Every engine here is sans-I/O: `handle(msg, now)`
-//! in, actions out, so that an origin and a target can be tested against each
-//! other in memory.
+//! - [`msg`] and [`codec`]: the control-channel messages and their
+//!   versioned, length-delimited wire format.
+//! - [`classify`]: what the client asked for (HTTP request line and Host, or
+//!   TLS SNI), from the request bytes the origin holds.
+//! - [`policy`]: which node should serve it (rules, pools and strategies).
+//! - [`state`]: the origin and target per-connection state machines.
+//!
+//! Nothing here touches a packet, a socket or a clock: the data-plane glue
+//! turns packets and timers into events, feeds them in, and carries out the
+//! actions that come back (the sans-I/O style). An origin and a target can
+//! therefore be driven against each other in memory, and every parser can
+//! be fuzzed on its own.
 #![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod msg;
+
+pub use codec::{encode, try_encode, DecodeError, Decoder, EncodeError};
+pub use msg::{
+    FlowKey, HandoffAccept, HandoffClosed, HandoffReject, HandoffRequest, Load, Message,
+    RejectReason,
+};

@@ -1,0 +1,338 @@
+use super::*;
+
+fn request() -> HandoffRequest {
+    HandoffRequest {
+        id: 0x0102_0304_0506_0708,
+        key: FlowKey {
+            client: "198.18.0.10:40000".parse().unwrap(),
+            server: "198.18.1.1:80".parse().unwrap(),
+        },
+        client_mac: [0x02, 0, 0, 0, 0, 0x0c],
+        isn_client: 0x1111_1111,
+        isn_origin: 0x2222_2222,
+        client_syn_options: vec![2, 4, 0x05, 0xb4],
+        origin_synack_options: vec![1, 3, 3, 7],
+        client_window: 502,
+        client_tsval: Some(0xaaaa_aaaa),
+        origin_tsval: None,
+        held: b"GET / HTTP/1.1\r\n".to_vec(),
+    }
+}
+
+fn decode_all(bytes: &[u8]) -> Result<Vec<Message>, DecodeError> {
+    let mut decoder = Decoder::new();
+    decoder.push(bytes);
+    let mut out = Vec::new();
+    while let Some(msg) = decoder.next()? {
+        out.push(msg);
+    }
+    Ok(out)
+}
+
+/// Pins the layout documented in docs/handoff.md.
+#[test]
+fn handoff_request_layout() {
+    let frame = encode(&Message::HandoffRequest(request()));
+    #[rustfmt::skip]
+    let expected: Vec<u8> = [
+        &b"BT"[..], &[1, 1], &[0, 0, 0, 71],
+        &[1, 2, 3, 4, 5, 6, 7, 8],                  // id
+        &[198, 18, 0, 10], &[0x9c, 0x40],           // client
+        &[198, 18, 1, 1], &[0, 80],                 // server
+        &[0x02, 0, 0, 0, 0, 0x0c],                  // client_mac
+        &[0x11; 4], &[0x22; 4],                     // isn_client, isn_origin
+        &[0x01, 0xf6],                              // client_window
+        &[0x01],                                    // flags: client TSval only
+        &[0xaa; 4],                                 // client_tsval
+        &[4, 2, 4, 0x05, 0xb4],                     // client_syn_options
+        &[4, 1, 3, 3, 7],                           // origin_synack_options
+        &[0, 0, 0, 16], b"GET / HTTP/1.1\r\n",      // held
+    ]
+    .concat();
+    assert_eq!(frame, expected);
+    assert_eq!(
+        decode_all(&frame),
+        Ok(vec![Message::HandoffRequest(request())])
+    );
+}
+
+#[test]
+fn small_message_layouts() {
+    let cases: [(Message, &[u8]); 4] = [
+        (
+            Message::HandoffAccept(HandoffAccept {
+                id: 9,
+                isn_target: 0xdead_beef,
+            }),
+            &[
+                b'B', b'T', 1, 2, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef,
+            ],
+        ),
+        (
+            Message::HandoffReject(HandoffReject {
+                id: 9,
+                reason: RejectReason::KernelRefused,
+            }),
+            &[b'B', b'T', 1, 3, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 9, 2],
+        ),
+        (
+            Message::HandoffClosed(HandoffClosed { id: 9 }),
+            &[b'B', b'T', 1, 4, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 9],
+        ),
+        (
+            Message::Load(Load {
+                active_connections: 1,
+                pending_handoffs: 2,
+                handed_in: 3,
+            }),
+            &[
+                b'B', b'T', 1, 5, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3,
+            ],
+        ),
+    ];
+    for (msg, bytes) in cases {
+        assert_eq!(encode(&msg), bytes, "{msg:?}");
+        assert_eq!(decode_all(bytes), Ok(vec![msg]));
+    }
+}
+
+#[test]
+fn partial_frames_wait_byte_by_byte() {
+    let msgs = [
+        Message::HandoffRequest(request()),
+        Message::Load(Load::default()),
+        Message::HandoffClosed(HandoffClosed { id: 1 }),
+    ];
+    let stream: Vec<u8> = msgs.iter().flat_map(encode).collect();
+    let mut decoder = Decoder::new();
+    let mut out = Vec::new();
+    for byte in &stream {
+        decoder.push(std::slice::from_ref(byte));
+        while let Some(msg) = decoder.next().unwrap() {
+            out.push(msg);
+        }
+    }
+    assert_eq!(out, msgs);
+    assert_eq!(decoder.buffered(), 0);
+}
+
+#[test]
+fn header_errors_are_reported_as_soon_as_the_byte_arrives() {
+    let cases: [(&[u8], DecodeError); 6] = [
+        (b"X", DecodeError::BadMagic { found: [b'X', 0] }),
+        (b"BX", DecodeError::BadMagic { found: *b"BX" }),
+        (b"GET / HTTP/1.1", DecodeError::BadMagic { found: *b"GE" }),
+        (b"BT\x02", DecodeError::UnsupportedVersion(2)),
+        (b"BT\x01\x00", DecodeError::UnknownType(0)),
+        (b"BT\x01\x06", DecodeError::UnknownType(6)),
+    ];
+    for (bytes, err) in cases {
+        assert_eq!(decode_all(bytes), Err(err), "{bytes:?}");
+    }
+}
+
+#[test]
+fn oversize_length_is_refused_before_the_body_arrives() {
+    let mut bytes = b"BT\x01\x01".to_vec();
+    bytes.extend_from_slice(&(MAX_BODY + 1).to_be_bytes());
+    assert_eq!(
+        decode_all(&bytes),
+        Err(DecodeError::Oversize { len: MAX_BODY + 1 })
+    );
+    // Exactly the limit is a length we are willing to wait for.
+    let mut bytes = b"BT\x01\x01".to_vec();
+    bytes.extend_from_slice(&MAX_BODY.to_be_bytes());
+    assert_eq!(decode_all(&bytes), Ok(vec![]));
+}
+
+fn frame(code: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![b'B', b'T', VERSION, code];
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn body_errors() {
+    let accept = [0u8; 12];
+    let mut accept_long = accept.to_vec();
+    accept_long.push(0);
+    let cases: Vec<(Vec<u8>, DecodeError)> = vec![
+        (
+            frame(kind::HANDOFF_ACCEPT, &accept[..11]),
+            DecodeError::Truncated {
+                message: "HandoffAccept",
+                field: "isn_target",
+            },
+        ),
+        (
+            frame(kind::HANDOFF_ACCEPT, &accept_long),
+            DecodeError::TrailingBytes {
+                message: "HandoffAccept",
+                extra: 1,
+            },
+        ),
+        (
+            frame(kind::HANDOFF_CLOSED, &[]),
+            DecodeError::Truncated {
+                message: "HandoffClosed",
+                field: "id",
+            },
+        ),
+        (
+            frame(kind::HANDOFF_REJECT, &[0; 8]),
+            DecodeError::Truncated {
+                message: "HandoffReject",
+                field: "reason",
+            },
+        ),
+        (
+            frame(kind::LOAD, &[0; 16]),
+            DecodeError::TrailingBytes {
+                message: "Load",
+                extra: 4,
+            },
+        ),
+    ];
+    for (bytes, err) in cases {
+        assert_eq!(decode_all(&bytes), Err(err));
+    }
+}
+
+/// Offset of the flags byte in a HandoffRequest body.
+const FLAGS_AT: usize = REQUEST_FIXED_LEN - 1;
+
+fn request_body() -> Vec<u8> {
+    encode(&Message::HandoffRequest(request()))[HEADER_LEN..].to_vec()
+}
+
+#[test]
+fn request_body_errors() {
+    let mut unknown_flags = request_body();
+    unknown_flags[FLAGS_AT] |= 0x80;
+
+    // flags=0 and no TS fields: the option length is the byte after flags.
+    let mut no_ts = request_body();
+    no_ts[FLAGS_AT] = 0;
+    no_ts.drain(FLAGS_AT + 1..FLAGS_AT + 5);
+    let mut long_options = no_ts.clone();
+    long_options[FLAGS_AT + 1] = 41;
+
+    let mut long_held = no_ts[..no_ts.len() - 16 - 4].to_vec();
+    long_held.extend_from_slice(&(64 * 1024 + 1u32).to_be_bytes());
+
+    let mut short_held = request_body();
+    short_held.pop();
+
+    let cases = [
+        (
+            unknown_flags,
+            DecodeError::UnknownFlags {
+                message: "HandoffRequest",
+                flags: 0x81,
+            },
+        ),
+        (
+            long_options,
+            DecodeError::TooLong {
+                message: "HandoffRequest",
+                field: "client_syn_options",
+                len: 41,
+                max: 40,
+            },
+        ),
+        (
+            long_held,
+            DecodeError::TooLong {
+                message: "HandoffRequest",
+                field: "held",
+                len: 65537,
+                max: 65536,
+            },
+        ),
+        (
+            short_held,
+            DecodeError::Truncated {
+                message: "HandoffRequest",
+                field: "held",
+            },
+        ),
+        (
+            request_body()[..18].to_vec(),
+            DecodeError::Truncated {
+                message: "HandoffRequest",
+                field: "server",
+            },
+        ),
+    ];
+    for (body, err) in cases {
+        assert_eq!(decode_all(&frame(kind::HANDOFF_REQUEST, &body)), Err(err));
+    }
+}
+
+#[test]
+fn errors_are_sticky() {
+    let mut decoder = Decoder::new();
+    decoder.push(b"XX");
+    let err = decoder.next().unwrap_err();
+    decoder.push(&encode(&Message::Load(Load::default())));
+    assert_eq!(decoder.next(), Err(err));
+}
+
+#[test]
+fn messages_before_an_error_are_delivered() {
+    let mut bytes = encode(&Message::Load(Load::default()));
+    bytes.extend_from_slice(b"garbage");
+    let mut decoder = Decoder::new();
+    decoder.push(&bytes);
+    assert_eq!(decoder.next(), Ok(Some(Message::Load(Load::default()))));
+    assert!(decoder.next().is_err());
+}
+
+#[test]
+fn try_encode_refuses_what_the_peer_would_refuse() {
+    let mut req = request();
+    req.held = vec![0; limits::HELD_BYTES + 1];
+    assert_eq!(
+        try_encode(&Message::HandoffRequest(req.clone())),
+        Err(EncodeError {
+            field: "held",
+            len: 65537,
+            max: 65536
+        })
+    );
+    req.held.pop();
+    req.client_syn_options = vec![1; 41];
+    assert_eq!(
+        try_encode(&Message::HandoffRequest(req)).unwrap_err().field,
+        "client_syn_options"
+    );
+}
+
+#[test]
+fn largest_request_fits_the_body_limit() {
+    let mut req = request();
+    req.held = vec![0; limits::HELD_BYTES];
+    req.client_syn_options = vec![1; limits::TCP_OPTIONS];
+    req.origin_synack_options = vec![1; limits::TCP_OPTIONS];
+    req.origin_tsval = Some(1);
+    let msg = Message::HandoffRequest(req);
+    let frame = encode(&msg);
+    assert!(frame.len() - HEADER_LEN <= MAX_BODY as usize);
+    assert_eq!(decode_all(&frame), Ok(vec![msg]));
+}
+
+#[test]
+fn decoder_reclaims_consumed_space() {
+    let frame = encode(&Message::HandoffClosed(HandoffClosed { id: 1 }));
+    let mut decoder = Decoder::new();
+    for _ in 0..10_000 {
+        decoder.push(&frame);
+        decoder.push(&frame[..3]);
+        assert!(decoder.next().unwrap().is_some());
+        decoder.push(&frame[3..]);
+        assert!(decoder.next().unwrap().is_some());
+    }
+    assert_eq!(decoder.buffered(), 0);
+    assert!(decoder.buf.capacity() < 4096);
+}
