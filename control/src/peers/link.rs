@@ -1,0 +1,294 @@
+//! The link thread: one per configured peer. It owns the peer's connection
+//! for its whole life: it dials (or waits for the peer to dial), runs the
+//! session's writing half and heartbeats, and is the only place that
+//! reports the peer Up or Down, so those events always alternate.
+//!
+//! ```text
+//!            dial ok / inbound session
+//!   Down ─────────────────────────────────▶ Up
+//!    ▲  ◀─────────────────────────────────  │
+//!    │    reader ended (closed, silent,     │ inbound session from the
+//!    │    bad frame) or write failed        │ same peer: Down, then Up
+//!    └── back-off (dialer) / wait (acceptor)┘ on the new connection
+//! ```
+
+use std::io;
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender};
+use tracing::{debug, info, warn};
+
+use super::backoff::Backoff;
+use super::noise::{self, HandshakeError, Sealer};
+use super::session::{self, EndReason, ReaderEnded, Session};
+use super::state::{bump, PeerState, Shared, TICK};
+use super::PeerEvent;
+
+/// How long a dial waits for TCP to connect.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a handshake may take, on either side.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Messages to a link thread from the listener and from the API.
+pub enum LinkCtl {
+    /// The peer dialed us and passed the handshake.
+    Inbound(Session),
+    /// Wake up: shutdown has begun.
+    Shutdown,
+}
+
+pub struct Link {
+    pub shared: Arc<Shared>,
+    pub peer: Arc<PeerState>,
+    pub outbox: Receiver<Vec<u8>>,
+    pub ctl: Receiver<LinkCtl>,
+    pub reader_done_tx: Sender<ReaderEnded>,
+    pub reader_done: Receiver<ReaderEnded>,
+}
+
+impl Link {
+    pub fn run(self) {
+        let mut generation = 0u64;
+        let mut backoff = Backoff::default();
+        let mut next: Option<Session> = None;
+        while !self.shared.is_shutting_down() {
+            let session = match next.take() {
+                Some(s) => s,
+                None => match self.establish(&mut backoff) {
+                    Some(s) => s,
+                    None => break,
+                },
+            };
+            generation += 1;
+            next = self.run_session(session, generation);
+        }
+        debug!(peer = %self.peer.name, "link stopped");
+    }
+
+    /// Waits for a new session: dials with back-off if this node dials the
+    /// peer, or waits for the listener to hand one over. None at shutdown.
+    fn establish(&self, backoff: &mut Backoff) -> Option<Session> {
+        loop {
+            if self.shared.is_shutting_down() {
+                return None;
+            }
+            let wait = if self.peer.we_dial {
+                match self.dial() {
+                    Ok(s) => {
+                        backoff.reset();
+                        return Some(s);
+                    }
+                    Err(()) => backoff.next_delay(),
+                }
+            } else {
+                TICK
+            };
+            let deadline = Instant::now() + wait;
+            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                match self.ctl.recv_timeout(left.min(TICK)) {
+                    Ok(LinkCtl::Inbound(s)) if !self.peer.we_dial => return Some(s),
+                    Ok(LinkCtl::Inbound(_)) => {} // never handed to a dialer
+                    Ok(LinkCtl::Shutdown) => return None,
+                    Err(_) if self.shared.is_shutting_down() => return None,
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+
+    /// One dial attempt. Failures are counted and logged here.
+    fn dial(&self) -> Result<Session, ()> {
+        let peer = &self.peer;
+        let mut stream = match TcpStream::connect_timeout(&peer.addr, CONNECT_TIMEOUT) {
+            Ok(s) => s,
+            Err(e) => {
+                bump(&peer.counters.connect_failures, 1);
+                debug!(peer = %peer.name, addr = %peer.addr, "cannot connect: {e}");
+                return Err(());
+            }
+        };
+        let guard = self.shared.sockets.register(&stream).map_err(|_| ())?;
+        let _ = stream.set_nodelay(true);
+        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        match noise::dial(
+            &mut stream,
+            &self.shared.psk,
+            &self.shared.node,
+            &peer.name,
+            deadline,
+        ) {
+            Ok((sealer, opener)) => Ok(Session {
+                stream,
+                sealer,
+                opener,
+                guard,
+            }),
+            Err(e) => {
+                if !self.shared.is_shutting_down() {
+                    bump(&peer.counters.handshake_failures, 1);
+                    warn!(peer = %peer.name, addr = %peer.addr, "handshake failed: {}", describe(&e));
+                }
+                Err(())
+            }
+        }
+    }
+
+    /// Runs one session until it ends. Returns the session that replaced
+    /// it, if the peer dialed again while it was up.
+    fn run_session(&self, session: Session, generation: u64) -> Option<Session> {
+        let Session {
+            mut stream,
+            mut sealer,
+            opener,
+            guard,
+        } = session;
+        let peer = &self.peer;
+        // Anything still queued was meant for the previous connection.
+        self.drop_queued();
+
+        let reader = match stream.try_clone() {
+            Ok(read_half) => {
+                let shared = Arc::clone(&self.shared);
+                let peer = Arc::clone(&self.peer);
+                let done = self.reader_done_tx.clone();
+                thread::Builder::new()
+                    .name(format!("peer-rx-{}", self.peer.name))
+                    .spawn(move || {
+                        session::read_loop(shared, peer, read_half, opener, generation, done)
+                    })
+            }
+            Err(e) => Err(e),
+        };
+        let reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(peer = %peer.name, "cannot start the session reader: {e}");
+                let _ = stream.shutdown(Shutdown::Both);
+                return None;
+            }
+        };
+
+        peer.set_up(true);
+        if generation > 1 {
+            bump(&peer.counters.reconnects, 1);
+        }
+        info!(peer = %peer.name, addr = %peer.addr, "peer up");
+        self.shared.emit(PeerEvent::Up {
+            peer: peer.name.clone(),
+        });
+
+        let (replacement, reason) = self.write_loop(&mut stream, &mut sealer, generation);
+
+        // Tear down: wake the reader, wait for it so that every frame it
+        // delivered comes before the Down event, then report.
+        let _ = stream.shutdown(Shutdown::Both);
+        let _ = reader.join();
+        drop(guard);
+        // Always collect the reader's report, so none is left queued.
+        let reader_reason = self.take_reader_reason(generation);
+        let reason = reason.unwrap_or(reader_reason);
+        peer.set_up(false);
+        self.drop_queued();
+        match &reason {
+            EndReason::Shutdown => debug!(peer = %peer.name, "peer link closed: {reason}"),
+            EndReason::Replaced => info!(peer = %peer.name, "peer reconnected"),
+            _ => warn!(peer = %peer.name, addr = %peer.addr, "peer down: {reason}"),
+        }
+        self.shared.emit(PeerEvent::Down {
+            peer: peer.name.clone(),
+        });
+        replacement
+    }
+
+    /// Sends queued frames and heartbeats until the session ends. Returns a
+    /// replacement session if one arrived, and the reason when it is known
+    /// here (otherwise the reader has it).
+    fn write_loop(
+        &self,
+        stream: &mut TcpStream,
+        sealer: &mut Sealer,
+        generation: u64,
+    ) -> (Option<Session>, Option<EndReason>) {
+        let peer = &self.peer;
+        let interval = self.shared.heartbeat_interval;
+        // A write that cannot finish within dead_after means the peer is
+        // not reading: treat it as dead rather than block forever.
+        if let Err(e) = stream.set_write_timeout(Some(self.shared.dead_after)) {
+            return (None, Some(EndReason::Io(e)));
+        }
+        let mut out = Vec::new();
+        let mut last_sent = Instant::now();
+        loop {
+            if self.shared.is_shutting_down() {
+                return (None, Some(EndReason::Shutdown));
+            }
+            let wait = (last_sent + interval)
+                .saturating_duration_since(Instant::now())
+                .min(TICK);
+            let written: io::Result<()> = select! {
+                recv(self.outbox) -> frame => match frame {
+                    Ok(frame) => {
+                        let r = session::write_frame(stream, sealer, &frame, &mut out);
+                        if r.is_ok() {
+                            bump(&peer.counters.frames_out, 1);
+                            bump(&peer.counters.bytes_out, frame.len() as u64);
+                        }
+                        r
+                    }
+                    Err(_) => return (None, Some(EndReason::Shutdown)),
+                },
+                recv(self.ctl) -> msg => match msg {
+                    Ok(LinkCtl::Inbound(s)) => return (Some(s), Some(EndReason::Replaced)),
+                    Ok(LinkCtl::Shutdown) | Err(_) => return (None, Some(EndReason::Shutdown)),
+                },
+                recv(self.reader_done) -> ended => match ended {
+                    Ok(ended) if ended.generation == generation => {
+                        return (None, Some(ended.reason))
+                    }
+                    _ => continue, // from an earlier session
+                },
+                default(wait) => {
+                    if last_sent.elapsed() < interval {
+                        continue;
+                    }
+                    session::write_heartbeat(stream, sealer, &mut out)
+                }
+            };
+            match written {
+                Ok(()) => last_sent = Instant::now(),
+                Err(e) => return (None, Some(EndReason::Io(e))),
+            }
+        }
+    }
+
+    /// The reader's reason for this generation, if it reported one.
+    fn take_reader_reason(&self, generation: u64) -> EndReason {
+        while let Ok(ended) = self.reader_done.try_recv() {
+            if ended.generation == generation {
+                return ended.reason;
+            }
+        }
+        EndReason::Closed
+    }
+
+    /// Discards frames queued for a connection that is gone, counting them.
+    fn drop_queued(&self) {
+        let dropped = self.outbox.try_iter().count();
+        if dropped > 0 {
+            bump(&self.peer.counters.frames_dropped, dropped as u64);
+        }
+    }
+}
+
+/// A short, operator-oriented account of a handshake failure.
+pub fn describe(e: &HandshakeError) -> String {
+    match e {
+        HandshakeError::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
+            "the other side closed the connection during the handshake (does it have the same pre-shared key?)".into()
+        }
+        other => other.to_string(),
+    }
+}

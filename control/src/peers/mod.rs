@@ -1,0 +1,442 @@
+//! Peer channels: one persistent, authenticated, encrypted TCP connection
+//! from this node to each peer node, carrying opaque application frames
+//! (handoff and load messages).
+//!
+//! - **Crypto**: Noise `NNpsk0` with the cluster's pre-shared key, via
+//!   `snow`; see [`noise`] for why this pattern.
+//! - **Who dials**: of two nodes, the one whose name sorts lower (byte-wise)
+//!   dials, the other accepts. There is never more than one connection per
+//!   pair, with no tie-breaking. If the dialer connects again while the
+//!   acceptor still holds an old connection, the new one replaces it.
+//! - **Framing**: see [`wire`]. Frames up to [`MAX_FRAME_LEN`] bytes;
+//!   larger than one Noise message means several messages.
+//! - **Liveness**: a heartbeat goes out whenever nothing else has been sent
+//!   for `heartbeat_interval`. A peer from which no valid message arrived
+//!   for `dead_after` is Down and its connection is closed.
+//! - **Failure**: a handshake failure or a garbage frame closes that
+//!   connection and is counted; the dialer then reconnects with exponential
+//!   back-off (100 ms doubling to 5 s, with jitter).
+//!
+//! Threads: one listener, one link thread per peer (dialing, writing,
+//! heartbeats, Up/Down), one reader per live connection and a short-lived
+//! thread per inbound handshake. The API only touches bounded channels and
+//! atomics, so it never blocks for long.
+
+mod backoff;
+mod link;
+mod listener;
+mod noise;
+mod session;
+mod state;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime};
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use serde::Serialize;
+
+pub use noise::NOISE_PARAMS;
+pub use wire::MAX_FRAME_LEN;
+
+use link::{Link, LinkCtl};
+use listener::Route;
+use state::{PeerState, Shared, SocketRegistry};
+
+/// Frames waiting to be written to one peer. `send` fails when it is full.
+pub const OUTBOX_FRAMES: usize = 1024;
+/// Events waiting for the application. When it is full, readers stop
+/// reading, and TCP pushes back on the peers.
+pub const EVENT_QUEUE: usize = 4096;
+/// The longest node name (it travels in the handshake with a 1-byte length).
+pub const MAX_NAME_LEN: usize = 255;
+
+/// A peer node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// Its node name, as it calls itself in its own [`ChannelConfig::node`].
+    pub name: String,
+    /// Its control address. Used only when this node dials it.
+    pub addr: SocketAddr,
+}
+
+/// Everything the peer channels need.
+#[derive(Clone)]
+pub struct ChannelConfig {
+    /// This node's name.
+    pub node: String,
+    /// The control address to listen on.
+    pub listen: SocketAddr,
+    /// The cluster's pre-shared key.
+    pub psk: [u8; 32],
+    pub peers: Vec<PeerConfig>,
+    /// Send a heartbeat when nothing else was sent for this long.
+    pub heartbeat_interval: Duration,
+    /// A peer heard nothing from for this long is Down.
+    pub dead_after: Duration,
+}
+
+impl std::fmt::Debug for ChannelConfig {
+    // By hand, to keep the key out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelConfig")
+            .field("node", &self.node)
+            .field("listen", &self.listen)
+            .field("psk", &"<redacted>")
+            .field("peers", &self.peers)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("dead_after", &self.dead_after)
+            .finish()
+    }
+}
+
+/// What the background threads report to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// A connection to the peer is established and authenticated.
+    Up { peer: String },
+    /// The connection is gone. Always follows an `Up` for the same peer.
+    Down { peer: String },
+    /// An application frame from the peer.
+    Frame { peer: String, frame: Vec<u8> },
+}
+
+/// Why the channels could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("cannot listen for peers on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("peer channel configuration: {0}")]
+    Config(String),
+    #[error("cannot start peer channel thread: {0}")]
+    Thread(io::Error),
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("no peer named {0:?}")]
+    UnknownPeer(String),
+    #[error("peer {0:?} is down")]
+    PeerDown(String),
+    #[error("send queue to peer {0:?} is full")]
+    QueueFull(String),
+    #[error("frame of {len} bytes exceeds the {max}-byte limit")]
+    TooLarge { len: usize, max: usize },
+}
+
+/// One peer's state and counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerStatus {
+    pub name: String,
+    pub addr: SocketAddr,
+    /// True if this node dials the peer, false if the peer dials this node.
+    pub dials: bool,
+    pub up: bool,
+    /// When `up` last changed (or the channels started).
+    pub since: SystemTime,
+    /// Application frames received and sent (heartbeats not included).
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Frames accepted by `send` but discarded because the connection went
+    /// down before they were written.
+    pub frames_dropped: u64,
+    /// Handshakes with this peer that failed (wrong key, wrong name, timeout).
+    pub handshake_failures: u64,
+    /// Dials that did not reach the peer at all.
+    pub connect_failures: u64,
+    /// Connections closed because of an undecryptable or malformed message.
+    pub bad_frames: u64,
+    /// Connections closed because the peer was silent for `dead_after`.
+    pub dead_timeouts: u64,
+    /// Times the peer came Up again after its first connection.
+    pub reconnects: u64,
+}
+
+/// Totals over all peers, for `baton stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChannelCounters {
+    pub peers: u64,
+    pub peers_up: u64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub frames_dropped: u64,
+    /// Includes failed inbound handshakes that named no configured peer
+    /// (wrong key, garbage, strangers).
+    pub handshake_failures: u64,
+    pub connect_failures: u64,
+    pub bad_frames: u64,
+    pub dead_timeouts: u64,
+    pub reconnects: u64,
+}
+
+impl ChannelCounters {
+    /// The counters by name, as `baton stats` lists counters.
+    pub fn to_map(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        let mut put = |k: &str, v: u64| {
+            m.insert(format!("peer_{k}"), v);
+        };
+        put("peers", self.peers);
+        put("peers_up", self.peers_up);
+        put("frames_in", self.frames_in);
+        put("frames_out", self.frames_out);
+        put("bytes_in", self.bytes_in);
+        put("bytes_out", self.bytes_out);
+        put("frames_dropped", self.frames_dropped);
+        put("handshake_failures", self.handshake_failures);
+        put("connect_failures", self.connect_failures);
+        put("bad_frames", self.bad_frames);
+        put("dead_timeouts", self.dead_timeouts);
+        put("reconnects", self.reconnects);
+        m
+    }
+}
+
+struct PeerHandle {
+    state: Arc<PeerState>,
+    outbox: Sender<Vec<u8>>,
+    link: Sender<LinkCtl>,
+}
+
+/// The running peer channels. Dropping it closes every connection and joins
+/// every background thread (within about a second even when a dial is in
+/// progress).
+pub struct PeerChannels {
+    shared: Arc<Shared>,
+    peers: HashMap<String, PeerHandle>,
+    /// In config order, for `status`.
+    order: Vec<String>,
+    /// An `Option` so that `Drop` can close it first: background threads
+    /// blocked on a full queue then give up at once.
+    events: Option<Receiver<PeerEvent>>,
+    local_addr: SocketAddr,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl PeerChannels {
+    /// Validates the configuration, binds the listener and starts the
+    /// background threads. Peers come Up asynchronously; watch the events.
+    pub fn start(cfg: ChannelConfig) -> Result<PeerChannels, PeerError> {
+        validate(&cfg)?;
+        let listener = TcpListener::bind(cfg.listen).map_err(|source| PeerError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+        let local_addr = listener.local_addr().map_err(|source| PeerError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| PeerError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+
+        let (events_tx, events_rx) = bounded(EVENT_QUEUE);
+        let shared = Arc::new(Shared {
+            node: cfg.node.clone(),
+            psk: cfg.psk,
+            heartbeat_interval: cfg.heartbeat_interval,
+            dead_after: cfg.dead_after,
+            shutdown: Default::default(),
+            events: events_tx,
+            sockets: Arc::new(SocketRegistry::default()),
+            unattributed_handshake_failures: Default::default(),
+        });
+
+        let mut channels = PeerChannels {
+            shared: Arc::clone(&shared),
+            peers: HashMap::new(),
+            order: Vec::new(),
+            events: Some(events_rx),
+            local_addr,
+            threads: Vec::new(),
+        };
+        let mut routes = HashMap::new();
+        for p in &cfg.peers {
+            let state = Arc::new(PeerState::new(
+                p.name.clone(),
+                p.addr,
+                cfg.node.as_str() < p.name.as_str(),
+            ));
+            let (outbox_tx, outbox_rx) = bounded(OUTBOX_FRAMES);
+            let (link_tx, link_rx) = bounded(4);
+            let (done_tx, done_rx) = bounded(4);
+            let link = Link {
+                shared: Arc::clone(&shared),
+                peer: Arc::clone(&state),
+                outbox: outbox_rx,
+                ctl: link_rx,
+                reader_done_tx: done_tx,
+                reader_done: done_rx,
+            };
+            // On error, `channels` is dropped, which stops what was started.
+            channels.spawn(format!("peer-link-{}", p.name), move || link.run())?;
+            routes.insert(
+                p.name.clone(),
+                Route {
+                    peer: Arc::clone(&state),
+                    link: link_tx.clone(),
+                },
+            );
+            channels.order.push(p.name.clone());
+            channels.peers.insert(
+                p.name.clone(),
+                PeerHandle {
+                    state,
+                    outbox: outbox_tx,
+                    link: link_tx,
+                },
+            );
+        }
+        let routes = Arc::new(routes);
+        channels.spawn("peer-listener".into(), move || {
+            listener::run(shared, listener, routes)
+        })?;
+        Ok(channels)
+    }
+
+    fn spawn(&mut self, name: String, f: impl FnOnce() + Send + 'static) -> Result<(), PeerError> {
+        let handle = thread::Builder::new()
+            .name(name)
+            .spawn(f)
+            .map_err(PeerError::Thread)?;
+        self.threads.push(handle);
+        Ok(())
+    }
+
+    /// The address actually listened on (useful when `listen` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Queues `frame` for `peer` without blocking. Fails if the peer is
+    /// unknown or Down (frames are never kept for a later connection), if
+    /// its queue is full, or if the frame is larger than [`MAX_FRAME_LEN`].
+    pub fn send(&self, peer: &str, frame: Vec<u8>) -> Result<(), SendError> {
+        let handle = self
+            .peers
+            .get(peer)
+            .ok_or_else(|| SendError::UnknownPeer(peer.to_owned()))?;
+        if frame.len() > MAX_FRAME_LEN {
+            return Err(SendError::TooLarge {
+                len: frame.len(),
+                max: MAX_FRAME_LEN,
+            });
+        }
+        if !handle.state.is_up() {
+            return Err(SendError::PeerDown(peer.to_owned()));
+        }
+        handle.outbox.try_send(frame).map_err(|e| match e {
+            TrySendError::Full(_) => SendError::QueueFull(peer.to_owned()),
+            TrySendError::Disconnected(_) => SendError::PeerDown(peer.to_owned()),
+        })
+    }
+
+    /// The next event, if one is waiting.
+    pub fn try_recv(&self) -> Option<PeerEvent> {
+        self.events.as_ref()?.try_recv().ok()
+    }
+
+    /// The next event, waiting at most `timeout` for one.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<PeerEvent> {
+        self.events.as_ref()?.recv_timeout(timeout).ok()
+    }
+
+    /// Every configured peer, in configuration order.
+    pub fn status(&self) -> Vec<PeerStatus> {
+        self.order
+            .iter()
+            .map(|name| self.peers[name].state.status())
+            .collect()
+    }
+
+    /// Totals over all peers.
+    pub fn counters(&self) -> ChannelCounters {
+        let mut t = ChannelCounters {
+            handshake_failures: self
+                .shared
+                .unattributed_handshake_failures
+                .load(Ordering::Relaxed),
+            ..ChannelCounters::default()
+        };
+        for s in self.status() {
+            t.peers += 1;
+            t.peers_up += u64::from(s.up);
+            t.frames_in += s.frames_in;
+            t.frames_out += s.frames_out;
+            t.bytes_in += s.bytes_in;
+            t.bytes_out += s.bytes_out;
+            t.frames_dropped += s.frames_dropped;
+            t.handshake_failures += s.handshake_failures;
+            t.connect_failures += s.connect_failures;
+            t.bad_frames += s.bad_frames;
+            t.dead_timeouts += s.dead_timeouts;
+            t.reconnects += s.reconnects;
+        }
+        t
+    }
+}
+
+impl Drop for PeerChannels {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        // Closed first: a reader blocked on a full event queue returns.
+        self.events = None;
+        // Wakes every thread blocked in a socket read or write.
+        self.shared.sockets.close_all();
+        for p in self.peers.values() {
+            let _ = p.link.try_send(LinkCtl::Shutdown);
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn validate(cfg: &ChannelConfig) -> Result<(), PeerError> {
+    let bad = |msg: String| Err(PeerError::Config(msg));
+    let check_name = |what: &str, name: &str| {
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return bad(format!(
+                "{what} name {name:?} must be 1 to {MAX_NAME_LEN} bytes long"
+            ));
+        }
+        Ok(())
+    };
+    check_name("node", &cfg.node)?;
+    let mut seen = std::collections::HashSet::new();
+    for p in &cfg.peers {
+        check_name("peer", &p.name)?;
+        if p.name == cfg.node {
+            return bad(format!("peer {:?} has this node's own name", p.name));
+        }
+        if !seen.insert(p.name.as_str()) {
+            return bad(format!("peer {:?} is listed twice", p.name));
+        }
+    }
+    if cfg.heartbeat_interval.is_zero() {
+        return bad("heartbeat_interval must be more than zero".into());
+    }
+    if cfg.dead_after <= cfg.heartbeat_interval {
+        return bad(format!(
+            "dead_after ({:?}) must be longer than heartbeat_interval ({:?})",
+            cfg.dead_after, cfg.heartbeat_interval
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! One established, authenticated connection to a peer: its reading half,
+//! run on a thread of its own, and the writing helpers the link thread uses.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::noise::{Opener, Sealer};
+use super::state::{bump, PeerState, Shared, SocketGuard};
+use super::wire::{self, Message, Reassembler, StreamDecoder};
+use super::PeerEvent;
+
+/// A connection that has passed the handshake.
+pub struct Session {
+    pub stream: TcpStream,
+    pub sealer: Sealer,
+    pub opener: Opener,
+    /// Keeps the socket in the shutdown registry for the session's life.
+    pub guard: SocketGuard,
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+pub enum EndReason {
+    /// The peer closed the connection.
+    Closed,
+    Io(io::Error),
+    /// No valid message for longer than `dead_after`.
+    Silent(Duration),
+    /// Bytes that were not a valid encrypted frame.
+    BadFrame(String),
+    /// The peer dialed again; the new connection takes over.
+    Replaced,
+    /// This node is shutting down.
+    Shutdown,
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::Closed => write!(f, "connection closed by the peer"),
+            EndReason::Io(e) => write!(f, "i/o error: {e}"),
+            EndReason::Silent(d) => write!(f, "nothing received for {d:?}"),
+            EndReason::BadFrame(why) => write!(f, "bad frame: {why}"),
+            EndReason::Replaced => write!(f, "replaced by a new connection"),
+            EndReason::Shutdown => write!(f, "shutting down"),
+        }
+    }
+}
+
+/// What the reader tells the link thread when it stops.
+pub struct ReaderEnded {
+    pub generation: u64,
+    pub reason: EndReason,
+}
+
+/// The reading half: decrypts messages, delivers frames as events, watches
+/// liveness. Returns (and reports on `done`) when the session is over.
+pub fn read_loop(
+    shared: Arc<Shared>,
+    peer: Arc<PeerState>,
+    mut stream: TcpStream,
+    mut opener: Opener,
+    generation: u64,
+    done: Sender<ReaderEnded>,
+) {
+    let reason = read_until_end(&shared, &peer, &mut stream, &mut opener);
+    if let EndReason::BadFrame(_) = reason {
+        bump(&peer.counters.bad_frames, 1);
+    }
+    if let EndReason::Silent(_) = reason {
+        bump(&peer.counters.dead_timeouts, 1);
+    }
+    // Wake the link thread at once so it reports Down without waiting for
+    // its next heartbeat. The channel outlives the session, and the link
+    // ignores reports from older generations.
+    let _ = done.send(ReaderEnded { generation, reason });
+}
+
+fn read_until_end(
+    shared: &Shared,
+    peer: &PeerState,
+    stream: &mut TcpStream,
+    opener: &mut Opener,
+) -> EndReason {
+    // Wake up regularly to check liveness and shutdown even when idle.
+    let tick = (shared.dead_after / 4).clamp(Duration::from_millis(10), super::state::TICK);
+    if let Err(e) = stream.set_read_timeout(Some(tick)) {
+        return EndReason::Io(e);
+    }
+    let mut decoder = StreamDecoder::default();
+    let mut reassembler = Reassembler::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut last_heard = Instant::now();
+    loop {
+        if shared.is_shutting_down() {
+            return EndReason::Shutdown;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return EndReason::Closed,
+            Ok(n) => decoder.extend(&buf[..n]),
+            Err(e) if is_timeout(&e) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return EndReason::Io(e),
+        }
+        loop {
+            let ciphertext = match decoder.next_message() {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => return EndReason::BadFrame(e.to_string()),
+            };
+            let plaintext = match opener.open(ciphertext) {
+                Ok(p) => p,
+                Err(e) => return EndReason::BadFrame(format!("decryption failed: {e}")),
+            };
+            last_heard = Instant::now();
+            let frame = match Message::parse(plaintext) {
+                Ok(Message::Heartbeat) => continue,
+                Ok(Message::Chunk { last, data }) => reassembler.push(last, data),
+                Err(e) => Err(e),
+            };
+            match frame {
+                Ok(Some(frame)) => {
+                    bump(&peer.counters.frames_in, 1);
+                    bump(&peer.counters.bytes_in, frame.len() as u64);
+                    let event = PeerEvent::Frame {
+                        peer: peer.name.clone(),
+                        frame,
+                    };
+                    if !shared.emit(event) {
+                        return EndReason::Shutdown;
+                    }
+                    // Time spent waiting for the application to take the
+                    // event is not the peer's silence.
+                    last_heard = Instant::now();
+                }
+                Ok(None) => {}
+                Err(e) => return EndReason::BadFrame(e.to_string()),
+            }
+        }
+        let silent = last_heard.elapsed();
+        if silent > shared.dead_after {
+            return EndReason::Silent(silent);
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Encrypts and writes one application frame (in as many chunks as it
+/// needs) with a single write call.
+pub fn write_frame(
+    stream: &mut TcpStream,
+    sealer: &mut Sealer,
+    frame: &[u8],
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    out.clear();
+    for chunk in wire::chunks(frame) {
+        sealer.seal_into(chunk, out).map_err(io::Error::other)?;
+    }
+    stream.write_all(out)
+}
+
+/// Encrypts and writes one heartbeat.
+pub fn write_heartbeat(
+    stream: &mut TcpStream,
+    sealer: &mut Sealer,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    out.clear();
+    sealer
+        .seal_into(Message::Heartbeat, out)
+        .map_err(io::Error::other)?;
+    stream.write_all(out)
+}
