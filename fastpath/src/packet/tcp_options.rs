@@ -141,20 +141,6 @@ struct RawOption {
     len: usize,
 }
 
-/// Whether `len` is a valid total length for an option of `kind` (at
-/// least 2, and exactly what the known kinds define).
-#[inline]
-fn valid_len(kind: u8, len: usize) -> bool {
-    match kind {
-        kind::MSS => len == 4,
-        kind::WINDOW_SCALE => len == 3,
-        kind::SACK_PERMITTED => len == 2,
-        kind::TIMESTAMPS => len == TIMESTAMPS_LEN,
-        kind::SACK => len >= 10 && (len - 2) % 8 == 0 && (len - 2) / 8 <= MAX_SACK_BLOCKS,
-        _ => len >= 2,
-    }
-}
-
 /// The option starting at `pos`, validated, or `None` at the end of the
 /// list. EOL ends the list; the bytes after it are padding.
 fn next_raw(data: &[u8], pos: usize) -> Result<Option<RawOption>> {
@@ -169,7 +155,18 @@ fn next_raw(data: &[u8], pos: usize) -> Result<Option<RawOption>> {
         }));
     }
     let len = usize::from(*data.get(pos + 1).ok_or(Error::BadOption)?);
-    if !valid_len(kind, len) || len > data.len() - pos {
+    if len < 2 || pos + len > data.len() {
+        return Err(Error::BadOption);
+    }
+    let valid = match kind {
+        kind::MSS => len == 4,
+        kind::WINDOW_SCALE => len == 3,
+        kind::SACK_PERMITTED => len == 2,
+        kind::TIMESTAMPS => len == TIMESTAMPS_LEN,
+        kind::SACK => len >= 10 && (len - 2) % 8 == 0 && (len - 2) / 8 <= MAX_SACK_BLOCKS,
+        _ => true,
+    };
+    if !valid {
         return Err(Error::BadOption);
     }
     Ok(Some(RawOption {
@@ -276,34 +273,18 @@ impl RewriteSites {
     pub fn locate(options: &[u8]) -> Result<Self> {
         let mut sites = RewriteSites::default();
         let mut pos = 0;
-        // Linux, BSD and Windows put NOP, NOP, timestamps first on every
-        // segment after the handshake; take that layout in one comparison.
-        if options.first_chunk::<4>() == Some(&[kind::NOP, kind::NOP, kind::TIMESTAMPS, 10]) {
-            if options.len() < 2 + TIMESTAMPS_LEN {
-                return Err(Error::BadOption);
-            }
-            sites.timestamps = Some(2);
-            pos = 2 + TIMESTAMPS_LEN;
-        }
-        while let Some(&kind) = options.get(pos) {
-            match kind {
+        while let Some(raw) = next_raw(options, pos)? {
+            match raw.kind {
                 kind::END_OF_LIST => break,
-                kind::NOP => {
-                    pos += 1;
-                    continue;
+                kind::TIMESTAMPS if sites.timestamps.is_none() => {
+                    sites.timestamps = Some(raw.start);
+                }
+                kind::SACK if sites.sack.is_none() => {
+                    sites.sack = Some((raw.start, (raw.len - 2) / 8));
                 }
                 _ => {}
             }
-            let len = usize::from(*options.get(pos + 1).ok_or(Error::BadOption)?);
-            if !valid_len(kind, len) || len > options.len() - pos {
-                return Err(Error::BadOption);
-            }
-            match kind {
-                kind::TIMESTAMPS if sites.timestamps.is_none() => sites.timestamps = Some(pos),
-                kind::SACK if sites.sack.is_none() => sites.sack = Some((pos, (len - 2) / 8)),
-                _ => {}
-            }
-            pos += len;
+            pos = raw.start + raw.len;
         }
         Ok(sites)
     }
