@@ -44,6 +44,58 @@ counters! {
     DropWireTxFull => "drop_wire_tx_full", true;
     /// Dropped: the host port's TX ring stayed full (the kernel is not reading).
     DropHostTxFull => "drop_host_tx_full", true;
+    /// New client connections to a managed service (SYNs that made a flow).
+    ConnsSeen => "conns_seen", false;
+    /// Connections whose first request was served by this node's own kernel.
+    ServedLocal => "served_local", false;
+    /// Connections handed to another node (its accept received).
+    HandedOff => "handed_off", false;
+    /// Connections taken over from another node.
+    HandedIn => "handed_in", false;
+    /// Handoffs a peer refused.
+    HandoffRejected => "handoff_rejected", false;
+    /// Handoffs not answered in time.
+    HandoffTimedOut => "handoff_timed_out", false;
+    /// Connections served locally after a handoff was tried (reject, timeout, peer down).
+    FellBack => "fell_back", false;
+    /// Requests still undecided at a hold limit (bytes, segments or time): served locally.
+    HoldUndecided => "hold_undecided", false;
+    /// Requests that are not valid HTTP or TLS: served locally, unclassified.
+    BadRequest => "bad_request", false;
+    /// Clients that reset while their connection was being handed off.
+    ClientResetMidHandoff => "client_reset_mid_handoff", false;
+    /// Handed-off connections reset toward the client because their target went down.
+    PeerDownResets => "peer_down_resets", false;
+    /// Handoffs this node refused because its kernel did not take the replayed SYN.
+    KernelRefused => "kernel_refused", false;
+    /// Client packets forwarded to the node serving their connection.
+    ForwardedToPeer => "forwarded_to_peer", false;
+    /// Packets translated for handed-in connections, both directions.
+    TranslatedPackets => "translated_packets", false;
+    /// Bytes of those packets.
+    TranslatedBytes => "translated_bytes", false;
+    /// Flows forgotten after being idle too long.
+    FlowsExpired => "flows_expired", false;
+    /// Flows in the table now (a gauge).
+    FlowsActive => "flows_active", false;
+    /// Handoffs waiting for an answer now (a gauge).
+    HandoffsPending => "handoffs_pending", false;
+    /// Dropped: a managed packet whose headers cannot be translated.
+    DropUntranslatable => "drop_untranslatable", true;
+    /// Dropped: a retransmission of request bytes already held.
+    DropHeldDuplicate => "drop_held_duplicate", true;
+    /// Dropped: request bytes beyond a gap while holding (the client resends them).
+    DropHeldOutOfOrder => "drop_held_out_of_order", true;
+    /// Dropped: client packets while a handoff is pending (the client resends them).
+    DropWhilePending => "drop_while_pending", true;
+    /// Dropped: the origin kernel's packets for a connection it no longer owns.
+    DropStaleKernel => "drop_stale_kernel", true;
+    /// Dropped: client packets for a handed-in connection not yet established.
+    DropBeforeEstablished => "drop_before_established", true;
+    /// Dropped: no packet buffer for a frame Baton builds.
+    DropNoMbuf => "drop_no_mbuf", true;
+    /// Dropped: a peer message for a connection Baton does not know.
+    DropUnknownHandoff => "drop_unknown_handoff", true;
 }
 
 const COUNT: usize = Counter::ALL.len();
@@ -71,6 +123,12 @@ impl WorkerCounters {
             cell.load(Ordering::Relaxed).wrapping_add(n),
             Ordering::Relaxed,
         );
+    }
+
+    /// Sets a gauge. Call only from the owning worker.
+    #[inline]
+    pub fn set(&self, counter: Counter, value: u64) {
+        self.values[counter as usize].store(value, Ordering::Relaxed);
     }
 
     pub fn get(&self, counter: Counter) -> u64 {

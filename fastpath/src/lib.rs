@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod counters;
+pub mod engine;
 pub mod idle;
 pub mod packet;
 #[cfg(feature = "dpdk")]

@@ -1,0 +1,115 @@
+//! Flow state, origin and target side.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
+
+use crate::packet::{MacAddr, Translation};
+
+use super::ServiceKind;
+
+/// A connection as the client sees it: its own address and port, and the
+/// address and port it connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub client: SocketAddrV4,
+    pub server: SocketAddrV4,
+}
+
+impl FlowKey {
+    pub fn new(client: Ipv4Addr, client_port: u16, server: Ipv4Addr, server_port: u16) -> FlowKey {
+        FlowKey {
+            client: SocketAddrV4::new(client, client_port),
+            server: SocketAddrV4::new(server, server_port),
+        }
+    }
+}
+
+pub(super) struct Flow {
+    /// When the flow's timer fires: hold limit, handoff timeout, linger or
+    /// idle expiry, whichever its state waits for.
+    pub deadline: Instant,
+    pub role: Role,
+}
+
+impl Flow {
+    pub fn is_pending(&self) -> bool {
+        matches!(&self.role, Role::Origin(o) if matches!(o.state, OriginState::Pending { .. }))
+    }
+}
+
+pub(super) enum Role {
+    Origin(Box<OriginFlow>),
+    Target(Box<TargetFlow>),
+}
+
+/// An origin connection: everything the handoff request needs, gathered
+/// from the handshake and the first request.
+pub(super) struct OriginFlow {
+    pub state: OriginState,
+    pub kind: ServiceKind,
+    pub client_mac: MacAddr,
+    pub isn_client: u32,
+    pub client_syn_options: Vec<u8>,
+    /// The kernel's SYN-ACK: its ISN and options.
+    pub isn_origin: Option<u32>,
+    pub origin_synack_options: Vec<u8>,
+    pub origin_tsval: Option<u32>,
+    pub client_window: u16,
+    pub client_tsval: Option<u32>,
+    /// The client's latest acknowledgement: a RST toward it uses it as seq.
+    pub client_ack: u32,
+    /// Request bytes from isn_client + 1 on, and the frames that carried
+    /// them, to release to the local kernel unchanged.
+    pub held: Vec<u8>,
+    pub held_frames: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OriginState {
+    /// SYN seen; waiting for the request's first bytes.
+    Handshake,
+    /// Request bytes held while classifying.
+    Held,
+    /// Request sent to `peer`; waiting for its answer.
+    Pending { peer: usize, id: u64 },
+    /// `peer` serves the connection; client packets go there.
+    Forwarding { peer: usize, id: u64 },
+}
+
+impl OriginFlow {
+    pub fn handoff_id(&self) -> Option<u64> {
+        match self.state {
+            OriginState::Pending { id, .. } | OriginState::Forwarding { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A connection handed to this node.
+pub(super) struct TargetFlow {
+    pub state: TargetState,
+    /// The origin peer and its id for the handoff.
+    pub origin: usize,
+    pub id: u64,
+    /// The key the local kernel's packets carry.
+    pub kernel_key: FlowKey,
+    pub client_mac: MacAddr,
+    /// Set once the kernel's SYN-ACK is seen.
+    pub translation: Option<Translation>,
+    /// What the replay needs until the connection is established.
+    pub request: Option<Box<baton_handoff::msg::HandoffRequest>>,
+    /// The next sequence number the client will send (for a RST to the kernel).
+    pub client_next_seq: u32,
+    pub fin_from_client: bool,
+    pub fin_from_kernel: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TargetState {
+    /// The client's SYN was replayed to the kernel.
+    Replaying,
+    /// Translating both directions.
+    Established,
+    /// Both sides finished (or one reset); kept for late retransmissions.
+    Closing,
+}

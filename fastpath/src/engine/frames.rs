@@ -1,0 +1,70 @@
+//! Frames Baton builds itself: the replayed handshake, the held request,
+//! and resets.
+
+use std::net::SocketAddrV4;
+
+use crate::packet::tcp_options::TcpOption;
+use crate::packet::{MacAddr, SeqNum, TcpFlags, TcpFrameBuilder};
+
+/// Request bytes per injected segment: fits any Ethernet path with IP and
+/// TCP options.
+pub(super) const SEGMENT_PAYLOAD: usize = 1400;
+
+/// The TCP fields of a frame to build.
+pub(super) struct Segment<'a> {
+    pub src_mac: MacAddr,
+    pub dst_mac: MacAddr,
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+    pub options: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+pub(super) fn build(s: &Segment<'_>) -> Vec<u8> {
+    TcpFrameBuilder {
+        src_mac: s.src_mac,
+        dst_mac: s.dst_mac,
+        src_addr: *s.src.ip(),
+        dst_addr: *s.dst.ip(),
+        src_port: s.src.port(),
+        dst_port: s.dst.port(),
+        seq: SeqNum::new(s.seq),
+        ack: SeqNum::new(s.ack),
+        flags: s.flags,
+        window: s.window,
+        tcp_options: s.options.to_vec(),
+        payload: s.payload.to_vec(),
+        ..TcpFrameBuilder::default()
+    }
+    .build()
+}
+
+/// NOP NOP TS: the timestamps option as Linux sends it on data segments.
+pub(super) fn timestamps(tsval: u32, tsecr: u32) -> Vec<u8> {
+    let mut out = vec![1, 1];
+    TcpOption::Timestamps { tsval, tsecr }.emit(&mut out);
+    out
+}
+
+/// What a SYN or SYN-ACK's options say.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SynOptions {
+    pub window_scale: Option<u8>,
+    pub tsval: Option<u32>,
+}
+
+pub(super) fn syn_options(options: &[u8]) -> SynOptions {
+    let mut found = SynOptions::default();
+    for option in crate::packet::tcp_options::TcpOptions::new(options).map_while(Result::ok) {
+        match option {
+            TcpOption::WindowScale(shift) => found.window_scale = Some(shift),
+            TcpOption::Timestamps { tsval, .. } => found.tsval = Some(tsval),
+            _ => {}
+        }
+    }
+    found
+}

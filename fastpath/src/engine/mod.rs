@@ -1,0 +1,403 @@
+//! The per-worker handoff engine: what happens to each managed TCP packet.
+//!
+//! It sees every IPv4/TCP frame a worker receives, from the wire and from
+//! the host, and says where it goes ([`Verdict`]). It also builds the
+//! frames Baton injects (the replayed SYN, the ACK and held request, RSTs)
+//! and the control messages to peers ([`Output`]). It has no DPDK and no
+//! I/O: the worker feeds it, and tests drive it with byte arrays.
+//!
+//! As origin (this node accepted the connection), per DESIGN §2:
+//!
+//! ```text
+//!  SYN ──► Handshake ──data──► Held ──decide──► (local: released, forgotten)
+//!                                  └──handoff──► Pending ──accept──► Forwarding ──closed──► gone
+//!                                                   └──reject/timeout/peer down──► (local: released)
+//! ```
+//!
+//! As target (a peer handed the connection here):
+//!
+//! ```text
+//!  request ──► Replaying ──kernel SYN-ACK──► Established ──FIN+FIN or RST──► Closing ──linger──► gone
+//!                 └──kernel RST / timeout──► reject, gone
+//! ```
+//!
+//! A connection kept local leaves the flow table at the decision: its later
+//! packets miss the table and pass through, with no work but the lookup.
+
+mod flow;
+mod frames;
+mod origin;
+mod target;
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use baton_handoff::msg::Message;
+use hashbrown::HashMap;
+
+use crate::counters::{Counter, WorkerCounters};
+use crate::packet::{classify, FrameClass, MacAddr, TcpSummary};
+
+pub use flow::FlowKey;
+use flow::{Flow, Role};
+
+/// What the worker does with a frame after the engine saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send it to the host kernel.
+    ToHost,
+    /// Send it out of the wire port.
+    ToWire,
+    /// Free it; the engine has counted why.
+    Drop,
+    /// Free it; the engine kept what it needed (a held request).
+    Consumed,
+}
+
+/// The kind of request a service carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    Http,
+    Tls,
+}
+
+/// Where a held request should be served, as the policy sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Not enough bytes yet to decide.
+    NeedMore,
+    /// Serve here.
+    Local,
+    /// Hand off to the peer with this index in [`EngineConfig::peers`].
+    Peer(usize),
+    /// Not HTTP or TLS as the service says: serve here, unclassified.
+    Invalid,
+}
+
+/// Decides where requests go: request classification and policy.
+pub trait Placer: Send {
+    fn place(&mut self, held: &[u8], kind: ServiceKind, peers_up: &[bool]) -> Placement;
+}
+
+/// A peer node, as the data plane needs it.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    pub name: String,
+    pub mac: MacAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This node's host address, which its kernel owns.
+    pub own_addr: Ipv4Addr,
+    /// This node's wire (and host port) MAC.
+    pub own_mac: MacAddr,
+    /// The cluster VIP, when there is one.
+    pub vip: Option<Ipv4Addr>,
+    pub services: Vec<(u16, ServiceKind)>,
+    pub peers: Vec<PeerInfo>,
+    pub hold_bytes: usize,
+    pub hold_segments: usize,
+    pub hold_timeout: Duration,
+    pub handoff_timeout: Duration,
+    pub linger: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// What the engine wants done besides the verdicts.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Frames to send to the host kernel.
+    pub to_host: Vec<Vec<u8>>,
+    /// Frames to send out of the wire port.
+    pub to_wire: Vec<Vec<u8>>,
+    /// Messages for peers, by index in [`EngineConfig::peers`].
+    pub messages: Vec<(usize, Message)>,
+}
+
+impl Output {
+    pub fn is_empty(&self) -> bool {
+        self.to_host.is_empty() && self.to_wire.is_empty() && self.messages.is_empty()
+    }
+}
+
+/// How often the engine looks for expired flows.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(50);
+
+pub struct Engine {
+    cfg: EngineConfig,
+    placer: Box<dyn Placer>,
+    counters: Arc<WorkerCounters>,
+    flows: HashMap<FlowKey, Flow>,
+    /// Handed-in flows, by the key the local kernel uses (its own address
+    /// instead of the one the client connected to).
+    kernel_side: HashMap<FlowKey, FlowKey>,
+    /// Origin flows with a handoff under way or done, by handoff id.
+    by_id: HashMap<u64, FlowKey>,
+    /// Handed-in flows, by origin peer and the origin's handoff id.
+    by_origin: HashMap<(usize, u64), FlowKey>,
+    peers_up: Vec<bool>,
+    next_id: u64,
+    out: Output,
+    next_sweep: Option<Instant>,
+}
+
+impl Engine {
+    pub fn new(
+        cfg: EngineConfig,
+        placer: Box<dyn Placer>,
+        counters: Arc<WorkerCounters>,
+    ) -> Engine {
+        let peers_up = vec![false; cfg.peers.len()];
+        Engine {
+            cfg,
+            placer,
+            counters,
+            flows: HashMap::new(),
+            kernel_side: HashMap::new(),
+            by_id: HashMap::new(),
+            by_origin: HashMap::new(),
+            peers_up,
+            // Ids need only be unique per origin; starting from the clock
+            // keeps a restarted node from reusing a live id.
+            next_id: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64),
+            out: Output::default(),
+            next_sweep: None,
+        }
+    }
+
+    /// The frames and messages produced since the last call.
+    pub fn take_output(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn peer_index(&self, name: &str) -> Option<usize> {
+        self.cfg.peers.iter().position(|p| p.name == name)
+    }
+
+    /// A frame received on the wire port.
+    pub fn from_wire(&mut self, frame: &mut [u8], now: Instant) -> Verdict {
+        let Some(tcp) = tcp_summary(frame) else {
+            return Verdict::ToHost;
+        };
+        let key = FlowKey::new(tcp.src_addr, tcp.src_port, tcp.dst_addr, tcp.dst_port);
+        if self.flows.contains_key(&key) {
+            return self.flow_from_wire(key, frame, &tcp, now);
+        }
+        if let Some(kind) = self.new_connection(&tcp) {
+            return origin::on_syn(self, key, kind, frame, now);
+        }
+        Verdict::ToHost
+    }
+
+    /// A frame the host kernel sent.
+    pub fn from_host(&mut self, frame: &mut [u8], now: Instant) -> Verdict {
+        let Some(tcp) = tcp_summary(frame) else {
+            return Verdict::ToWire;
+        };
+        // The kernel is the server: the client is the destination.
+        let key = FlowKey::new(tcp.dst_addr, tcp.dst_port, tcp.src_addr, tcp.src_port);
+        if let Some(flow) = self.flows.get(&key) {
+            if matches!(flow.role, Role::Origin(_)) {
+                return origin::from_kernel(self, key, frame, &tcp, now);
+            }
+        }
+        if let Some(&wire_key) = self.kernel_side.get(&key) {
+            return target::from_kernel(self, wire_key, frame, &tcp, now);
+        }
+        Verdict::ToWire
+    }
+
+    fn flow_from_wire(
+        &mut self,
+        key: FlowKey,
+        frame: &mut [u8],
+        tcp: &TcpSummary,
+        now: Instant,
+    ) -> Verdict {
+        match self.flows.get(&key).map(|f| &f.role) {
+            Some(Role::Origin(_)) => origin::from_client(self, key, frame, tcp, now),
+            Some(Role::Target(_)) => target::from_client(self, key, frame, tcp, now),
+            None => Verdict::ToHost,
+        }
+    }
+
+    /// A SYN (without ACK) to a managed service on this node or the VIP.
+    fn new_connection(&self, tcp: &TcpSummary) -> Option<ServiceKind> {
+        use crate::packet::TcpFlags;
+        if !tcp.flags.contains(TcpFlags::SYN) || tcp.flags.contains(TcpFlags::ACK) {
+            return None;
+        }
+        if tcp.dst_addr != self.cfg.own_addr && Some(tcp.dst_addr) != self.cfg.vip {
+            return None;
+        }
+        self.cfg
+            .services
+            .iter()
+            .find(|(port, _)| *port == tcp.dst_port)
+            .map(|&(_, kind)| kind)
+    }
+
+    /// A message from peer `peer`.
+    pub fn on_message(&mut self, peer: usize, msg: Message, now: Instant) {
+        match msg {
+            Message::HandoffRequest(req) => target::on_request(self, peer, req, now),
+            Message::HandoffAccept(a) => origin::on_accept(self, peer, a, now),
+            Message::HandoffReject(r) => origin::on_reject(self, peer, r, now),
+            Message::HandoffClosed(c) => {
+                // From a target: the flow it served is over. From an origin:
+                // its client went away before or during the handoff.
+                if !origin::on_closed(self, peer, c) && !target::on_origin_closed(self, peer, c) {
+                    self.count(Counter::DropUnknownHandoff, 1);
+                }
+            }
+            Message::Load(_) => {}
+        }
+    }
+
+    pub fn on_peer_up(&mut self, peer: usize) {
+        if let Some(up) = self.peers_up.get_mut(peer) {
+            *up = true;
+        }
+    }
+
+    /// Handoffs pending to `peer` fall back to local; connections handed
+    /// to it are reset toward their clients.
+    pub fn on_peer_down(&mut self, peer: usize, now: Instant) {
+        if let Some(up) = self.peers_up.get_mut(peer) {
+            *up = false;
+        }
+        origin::on_peer_down(self, peer, now);
+    }
+
+    /// Runs timers: hold limits, handoff timeouts, lingering and idle flows.
+    pub fn poll_timers(&mut self, now: Instant) {
+        if self.next_sweep.is_some_and(|t| now < t) {
+            return;
+        }
+        self.next_sweep = Some(now + SWEEP_INTERVAL);
+        let due: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            match self.flows.get(&key).map(|f| &f.role) {
+                Some(Role::Origin(_)) => origin::on_deadline(self, key, now),
+                Some(Role::Target(_)) => target::on_deadline(self, key, now),
+                None => {}
+            }
+        }
+        self.publish_gauges();
+    }
+
+    /// The load this node reports to its peers.
+    pub fn load(&self) -> baton_handoff::msg::Load {
+        baton_handoff::msg::Load {
+            active_connections: self.flows.len() as u32,
+            pending_handoffs: self.pending() as u32,
+            handed_in: self.kernel_side.len() as u32,
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.flows.values().filter(|f| f.is_pending()).count()
+    }
+
+    fn publish_gauges(&self) {
+        self.counters
+            .set(Counter::FlowsActive, self.flows.len() as u64);
+        self.counters
+            .set(Counter::HandoffsPending, self.pending() as u64);
+    }
+
+    fn count(&self, counter: Counter, n: u64) {
+        self.counters.add(counter, n);
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id = self.next_id.wrapping_add(1);
+        self.next_id
+    }
+
+    fn send(&mut self, peer: usize, msg: Message) {
+        self.out.messages.push((peer, msg));
+    }
+
+    /// Forgets a flow and every index that points at it.
+    fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
+        let flow = self.flows.remove(key)?;
+        match &flow.role {
+            Role::Origin(o) => {
+                if let Some(id) = o.handoff_id() {
+                    self.by_id.remove(&id);
+                }
+            }
+            Role::Target(t) => {
+                self.kernel_side.remove(&t.kernel_key);
+                self.by_origin.remove(&(t.origin, t.id));
+            }
+        }
+        Some(flow)
+    }
+}
+
+/// The fields of a TCP segment the engine reads, borrowed from its frame.
+struct SegmentView<'a> {
+    src_mac: MacAddr,
+    seq: u32,
+    ack: u32,
+    window: u16,
+    options: &'a [u8],
+    payload: &'a [u8],
+    tsval: Option<u32>,
+}
+
+/// Parses an Ethernet/IPv4/TCP frame (already classified as one).
+fn view(frame: &[u8]) -> Option<SegmentView<'_>> {
+    use crate::packet::tcp_options::{TcpOption, TcpOptions};
+    use crate::packet::{EthernetFrame, Ipv4Packet, TcpPacket};
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let l3 = eth.header_len();
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    let l4 = l3 + ip.header_len();
+    let end = l3 + usize::from(ip.total_len());
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    let data = l4 + tcp.header_len();
+    let options = frame.get(l4 + crate::packet::tcp::MIN_HEADER_LEN..data)?;
+    let tsval = TcpOptions::new(options)
+        .map_while(Result::ok)
+        .find_map(|o| match o {
+            TcpOption::Timestamps { tsval, .. } => Some(tsval),
+            _ => None,
+        });
+    Some(SegmentView {
+        src_mac: eth.src_addr(),
+        seq: tcp.seq_number().raw(),
+        ack: tcp.ack_number().raw(),
+        window: tcp.window_len(),
+        options,
+        payload: frame.get(data..end)?,
+        tsval,
+    })
+}
+
+/// The TCP summary of an IPv4/TCP frame, or None for anything else
+/// (which passes through untouched).
+fn tcp_summary(frame: &[u8]) -> Option<TcpSummary> {
+    match classify(frame) {
+        Ok(c) => match c.class {
+            FrameClass::Ipv4Tcp(tcp) if c.vlan_id.is_none() => Some(tcp),
+            _ => None,
+        },
+        Err(_) => None,
+    }
+}
+
+fn socket(addr: Ipv4Addr, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(addr, port)
+}
