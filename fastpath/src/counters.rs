@@ -96,6 +96,9 @@ counters! {
     DropNoMbuf => "drop_no_mbuf", true;
     /// Dropped: a peer message for a connection Baton does not know.
     DropUnknownHandoff => "drop_unknown_handoff", true;
+    /// Dropped: a message for the control lcore found its queue full (the
+    /// handoff it belongs to times out and is served locally).
+    DropControlQueueFull => "drop_control_queue_full", true;
 }
 
 const COUNT: usize = Counter::ALL.len();

@@ -1,21 +1,59 @@
 //! The worker poll loop: one per worker lcore, owning one queue pair on the
 //! wire port and one on the host port.
 //!
-//! Today every frame passes between the two ports unchanged: Baton is a
-//! transparent bump in the wire. Each step moves at most one burst per
-//! direction, so both directions get a fair share under load.
+//! Without a handoff engine every frame passes between the two ports
+//! unchanged, a burst at a time: Baton is a transparent bump in the wire.
+//! With one, each frame goes through the engine, which says where it goes,
+//! and the frames and control messages the engine produces are sent after
+//! each pass. Each pass moves at most one burst per direction, so both
+//! directions get a fair share under load.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
-use dpdk_ffi::{Burst, Queue};
+use baton_handoff::msg::{Load, Message};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use dpdk_ffi::{Burst, Mbuf, Mempool, Queue};
 
 use crate::counters::{Counter, WorkerCounters};
+use crate::engine::{Engine, Output, Verdict};
 use crate::idle::{Backoff, IdlePolicy};
 
 /// Extra TX attempts before a burst's remainder is dropped: a ring that is
 /// full for this long is not draining, and holding packets stalls RX.
 const TX_RETRIES: u32 = 4;
+
+/// Passes between engine timer runs and load reports.
+const HOUSEKEEPING_EVERY: u32 = 256;
+
+/// From the control lcore to a worker.
+#[derive(Debug)]
+pub enum ToWorker {
+    Message { peer: usize, msg: Message },
+    PeerUp(usize),
+    PeerDown(usize),
+}
+
+/// From a worker to the control lcore.
+#[derive(Debug)]
+pub enum FromWorker {
+    Message {
+        peer: usize,
+        msg: Message,
+    },
+    /// The worker's load, reported now and then.
+    Load(Load),
+}
+
+/// A worker's handoff engine and its links to the control lcore.
+pub struct EngineLink {
+    pub engine: Engine,
+    /// Buffers for the frames the engine builds.
+    pub pool: Arc<Mempool>,
+    pub inbox: Receiver<ToWorker>,
+    pub outbox: Sender<FromWorker>,
+}
 
 /// What a worker is given to run.
 pub struct Worker {
@@ -27,22 +65,48 @@ pub struct Worker {
     pub counters: Arc<WorkerCounters>,
     /// Set by the control lcore to stop every worker.
     pub stop: Arc<AtomicBool>,
+    pub engine: Option<EngineLink>,
+}
+
+/// Which port a frame goes out of.
+#[derive(Clone, Copy)]
+enum Port {
+    Wire,
+    Host,
 }
 
 impl Worker {
     /// Polls until `stop` is set.
     pub fn run(mut self) {
         let mut backoff = Backoff::new(self.idle);
-        let mut burst = Burst::new();
+        let mut rx = Burst::new();
+        let mut out = Bursts::default();
+        let mut passes = 0u32;
         while !self.stop.load(Ordering::Relaxed) {
-            let moved = self.poll_once(&mut burst);
+            let moved = match self.engine.take() {
+                None => self.pass_through(&mut rx),
+                Some(mut link) => {
+                    let now = Instant::now();
+                    let mut moved = self.control_inbox(&mut link, now);
+                    moved += self.through_engine(&mut link, &mut rx, &mut out, now);
+                    passes = passes.wrapping_add(1);
+                    if passes % HOUSEKEEPING_EVERY == 0 {
+                        link.engine.poll_timers(now);
+                        let load = link.engine.load();
+                        let _ = link.outbox.try_send(FromWorker::Load(load));
+                    }
+                    moved += self.send_output(&mut link, &mut out);
+                    self.engine = Some(link);
+                    moved
+                }
+            };
             backoff.wait(moved);
         }
     }
 
-    /// One pass over both directions; returns the frames received.
+    /// One pass without an engine; returns the frames received.
     #[inline]
-    pub fn poll_once(&mut self, burst: &mut Burst) -> usize {
+    pub fn pass_through(&mut self, burst: &mut Burst) -> usize {
         let from_wire = pass(
             burst,
             &mut self.wire,
@@ -61,6 +125,153 @@ impl Worker {
         );
         from_wire + from_host
     }
+
+    fn control_inbox(&mut self, link: &mut EngineLink, now: Instant) -> usize {
+        let mut n = 0;
+        while let Ok(event) = link.inbox.try_recv() {
+            n += 1;
+            match event {
+                ToWorker::Message { peer, msg } => link.engine.on_message(peer, msg, now),
+                ToWorker::PeerUp(peer) => link.engine.on_peer_up(peer),
+                ToWorker::PeerDown(peer) => link.engine.on_peer_down(peer, now),
+            }
+        }
+        n
+    }
+
+    /// One pass through the engine, both directions.
+    fn through_engine(
+        &mut self,
+        link: &mut EngineLink,
+        rx: &mut Burst,
+        b: &mut Bursts,
+        now: Instant,
+    ) -> usize {
+        let mut received = 0;
+        for from in [Port::Wire, Port::Host] {
+            let (queue, counter) = match from {
+                Port::Wire => (&mut self.wire, Counter::WireRx),
+                Port::Host => (&mut self.host, Counter::HostRx),
+            };
+            let n = rx.rx(queue, self.burst);
+            if n == 0 {
+                continue;
+            }
+            received += n;
+            self.counters.add(counter, n as u64);
+            for mut m in rx.drain() {
+                let verdict = match from {
+                    Port::Wire => link.engine.from_wire(m.data_mut(), now),
+                    Port::Host => link.engine.from_host(m.data_mut(), now),
+                };
+                match verdict {
+                    Verdict::ToHost => self.queue(b, Port::Host, m),
+                    Verdict::ToWire => self.queue(b, Port::Wire, m),
+                    Verdict::Drop | Verdict::Consumed => drop(m),
+                }
+            }
+        }
+        self.flush(b, Port::Host);
+        self.flush(b, Port::Wire);
+        received
+    }
+
+    /// Sends what the engine built: frames to the ports, messages to the
+    /// control lcore.
+    fn send_output(&mut self, link: &mut EngineLink, b: &mut Bursts) -> usize {
+        let Output {
+            to_host,
+            to_wire,
+            messages,
+        } = link.engine.take_output();
+        let n = to_host.len() + to_wire.len() + messages.len();
+        for (port, frames) in [(Port::Host, to_host), (Port::Wire, to_wire)] {
+            for frame in frames {
+                match mbuf_with(&link.pool, &frame) {
+                    Some(m) => self.queue(b, port, m),
+                    None => self.counters.add(Counter::DropNoMbuf, 1),
+                }
+            }
+            self.flush(b, port);
+        }
+        for (peer, msg) in messages {
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+                link.outbox.try_send(FromWorker::Message { peer, msg })
+            {
+                self.counters.add(Counter::DropControlQueueFull, 1);
+            }
+        }
+        n
+    }
+
+    fn queue(&mut self, b: &mut Bursts, port: Port, m: Mbuf) {
+        let burst = match port {
+            Port::Host => &mut b.to_host,
+            Port::Wire => &mut b.to_wire,
+        };
+        if let Err(m) = burst.push(m) {
+            self.flush(b, port);
+            let burst = match port {
+                Port::Host => &mut b.to_host,
+                Port::Wire => &mut b.to_wire,
+            };
+            // A flushed burst has room unless the ring kept refusing, and
+            // then the packet is dropped and counted like the rest.
+            if burst.push(m).is_err() {
+                self.counters.add(drop_counter(port), 1);
+            }
+        }
+    }
+
+    fn flush(&mut self, b: &mut Bursts, port: Port) {
+        let (burst, queue, sent_counter) = match port {
+            Port::Host => (&mut b.to_host, &mut self.host, Counter::HostTx),
+            Port::Wire => (&mut b.to_wire, &mut self.wire, Counter::WireTx),
+        };
+        let (sent, lost) = transmit(burst, queue);
+        self.counters.add(sent_counter, sent as u64);
+        if lost > 0 {
+            self.counters.add(drop_counter(port), lost as u64);
+        }
+    }
+}
+
+fn drop_counter(port: Port) -> Counter {
+    match port {
+        Port::Host => Counter::DropHostTxFull,
+        Port::Wire => Counter::DropWireTxFull,
+    }
+}
+
+/// Frames on their way out, by port.
+#[derive(Default)]
+struct Bursts {
+    to_host: Burst,
+    to_wire: Burst,
+}
+
+/// A packet buffer holding a copy of `frame`.
+fn mbuf_with(pool: &Mempool, frame: &[u8]) -> Option<Mbuf> {
+    let mut m = pool.alloc()?;
+    let len = u16::try_from(frame.len()).ok()?;
+    if !m.set_len(len) {
+        return None;
+    }
+    m.data_mut().copy_from_slice(frame);
+    Some(m)
+}
+
+/// Transmits the whole burst, retrying a full ring a few times; returns
+/// (sent, dropped).
+#[inline]
+fn transmit(burst: &mut Burst, queue: &mut Queue) -> (usize, usize) {
+    let mut sent = burst.tx(queue);
+    let mut retries = 0;
+    while !burst.is_empty() && retries < TX_RETRIES {
+        sent += burst.tx(queue);
+        retries += 1;
+    }
+    (sent, burst.free_all())
 }
 
 /// Moves one burst from `rx` to `tx`, counting as `[received, sent, dropped]`.
@@ -78,14 +289,8 @@ fn pass(
         return 0;
     }
     counters.add(received, n as u64);
-    let mut out = burst.tx(tx);
-    let mut retries = 0;
-    while !burst.is_empty() && retries < TX_RETRIES {
-        out += burst.tx(tx);
-        retries += 1;
-    }
+    let (out, lost) = transmit(burst, tx);
     counters.add(sent, out as u64);
-    let lost = burst.free_all();
     if lost > 0 {
         counters.add(dropped, lost as u64);
     }

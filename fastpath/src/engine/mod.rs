@@ -33,7 +33,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use baton_handoff::msg::Message;
+use baton_handoff::msg::{Load, Message};
 use hashbrown::HashMap;
 
 use crate::counters::{Counter, WorkerCounters};
@@ -55,12 +55,7 @@ pub enum Verdict {
     Consumed,
 }
 
-/// The kind of request a service carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceKind {
-    Http,
-    Tls,
-}
+pub use baton_handoff::ServiceKind;
 
 /// Where a held request should be served, as the policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +72,12 @@ pub enum Placement {
 
 /// Decides where requests go: request classification and policy.
 pub trait Placer: Send {
-    fn place(&mut self, held: &[u8], kind: ServiceKind, peers_up: &[bool]) -> Placement;
+    /// Where the request in `held` should be served. `peers_up[i]` says
+    /// whether peer `i` can take handoffs; `own` is this node's load.
+    fn place(&mut self, held: &[u8], kind: ServiceKind, peers_up: &[bool], own: Load) -> Placement;
+
+    /// A peer's load report.
+    fn peer_load(&mut self, _peer: usize, _load: Load) {}
 }
 
 /// A peer node, as the data plane needs it.
@@ -254,7 +254,7 @@ impl Engine {
                     self.count(Counter::DropUnknownHandoff, 1);
                 }
             }
-            Message::Load(_) => {}
+            Message::Load(load) => self.placer.peer_load(peer, load),
         }
     }
 
@@ -296,8 +296,8 @@ impl Engine {
     }
 
     /// The load this node reports to its peers.
-    pub fn load(&self) -> baton_handoff::msg::Load {
-        baton_handoff::msg::Load {
+    pub fn load(&self) -> Load {
+        Load {
             active_connections: self.flows.len() as u32,
             pending_handoffs: self.pending() as u32,
             handed_in: self.kernel_side.len() as u32,

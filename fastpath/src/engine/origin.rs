@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use baton_handoff::msg::{
-    FlowKey as MsgFlowKey, HandoffAccept, HandoffClosed, HandoffReject, HandoffRequest, Message,
+    FlowKey as MsgFlowKey, HandoffAccept, HandoffClosed, HandoffReject, HandoffRequest, Load,
+    Message,
 };
 
 use crate::counters::Counter;
@@ -159,7 +160,18 @@ fn hold(e: &mut Engine, key: FlowKey, frame: &[u8], seq: u32, len: usize, now: I
     let full = o.held.len() >= e.cfg.hold_bytes || o.held_frames.len() >= e.cfg.hold_segments;
     let kind = o.kind;
     let knows_isn = o.isn_origin.is_some();
-    let placement = e.placer.place(&o.held, kind, &e.peers_up);
+    let own = Load {
+        active_connections: e.flows.len() as u32,
+        ..Load::default()
+    };
+    let Some(Flow {
+        role: Role::Origin(o),
+        ..
+    }) = e.flows.get(&key)
+    else {
+        return Verdict::ToHost;
+    };
+    let placement = e.placer.place(&o.held, kind, &e.peers_up, own);
     match placement {
         Placement::NeedMore if !full => return Verdict::Consumed,
         Placement::NeedMore => e.count(Counter::HoldUndecided, 1),
