@@ -23,6 +23,11 @@ fi
 export RUSTC_BOOTSTRAP=1
 cd "$fuzz_dir"
 
+if ! cargo fuzz build --sanitizer none; then
+    echo "fuzz: the fuzz targets do not build" >&2
+    exit 1
+fi
+
 failed=()
 for target in $(cargo fuzz list); do
     echo "fuzz: $target for ${seconds}s"
