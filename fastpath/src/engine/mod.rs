@@ -33,7 +33,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use baton_handoff::msg::{Load, Message};
+use baton_handoff::msg::Message;
 use hashbrown::HashMap;
 
 use crate::counters::{Counter, WorkerCounters};
@@ -55,6 +55,7 @@ pub enum Verdict {
     Consumed,
 }
 
+pub use baton_handoff::msg::Load;
 pub use baton_handoff::ServiceKind;
 
 /// Where a held request should be served, as the policy sees it.

@@ -1,0 +1,527 @@
+//! Two handoff engines, an origin and a target, driven against each other
+//! in memory with frames as Linux sends them. The kernels' part is played
+//! by frames built here; the netns end-to-end tests use real kernels.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use baton_fastpath::counters::{Counter, WorkerCounters};
+use baton_fastpath::engine::{
+    Engine, EngineConfig, Load, PeerInfo, Placement, Placer, ServiceKind, Verdict,
+};
+use baton_fastpath::packet::tcp_options::{TcpOption, TcpOptions};
+use baton_fastpath::packet::{
+    EthernetFrame, Ipv4Packet, MacAddr, SeqNum, TcpFlags, TcpFrameBuilder, TcpPacket,
+};
+use baton_handoff::msg::{HandoffReject, Message, RejectReason};
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
+const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 12);
+const MAC_C: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x64]);
+const MAC_A: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x11]);
+const MAC_B: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x12]);
+const CPORT: u16 = 40000;
+const ISN_C: u32 = 0xffff_fff0; // wraps during the test
+const ISN_A: u32 = 5000;
+const ISN_B: u32 = 900_000;
+const REQUEST: &[u8] = b"GET /b/x HTTP/1.1\r\nHost: h\r\n\r\n";
+
+/// Paths under /b/ belong to peer 0; all else is local.
+struct ByPath;
+
+impl Placer for ByPath {
+    fn place(&mut self, held: &[u8], _: ServiceKind, _: &[bool], _: Load) -> Placement {
+        if !held.ends_with(b"\r\n\r\n") {
+            Placement::NeedMore
+        } else if held.starts_with(b"GET /b/") {
+            Placement::Peer(0)
+        } else if held.starts_with(b"GET ") {
+            Placement::Local
+        } else {
+            Placement::Invalid
+        }
+    }
+}
+
+fn engine(own: Ipv4Addr, mac: MacAddr, peer: (&str, MacAddr)) -> (Engine, Arc<WorkerCounters>) {
+    let counters = Arc::new(WorkerCounters::default());
+    let cfg = EngineConfig {
+        own_addr: own,
+        own_mac: mac,
+        vip: None,
+        services: vec![(80, ServiceKind::Http)],
+        peers: vec![PeerInfo {
+            name: peer.0.into(),
+            mac: peer.1,
+        }],
+        hold_bytes: 4096,
+        hold_segments: 4,
+        hold_timeout: Duration::from_millis(200),
+        handoff_timeout: Duration::from_millis(500),
+        linger: Duration::from_millis(100),
+        idle_timeout: Duration::from_secs(60),
+    };
+    let mut e = Engine::new(cfg, Box::new(ByPath), Arc::clone(&counters));
+    e.on_peer_up(0);
+    (e, counters)
+}
+
+fn ts(tsval: u32, tsecr: u32) -> Vec<u8> {
+    let mut o = vec![1, 1];
+    TcpOption::Timestamps { tsval, tsecr }.emit(&mut o);
+    o
+}
+
+fn syn_options(ws: u8, tsval: u32, tsecr: u32) -> Vec<u8> {
+    // MSS, SACK-permitted, TS, NOP, WS: Linux's order.
+    let mut o = Vec::new();
+    TcpOption::MaxSegmentSize(1460).emit(&mut o);
+    TcpOption::SackPermitted.emit(&mut o);
+    TcpOption::Timestamps { tsval, tsecr }.emit(&mut o);
+    o.push(1);
+    TcpOption::WindowScale(ws).emit(&mut o);
+    o
+}
+
+#[allow(clippy::too_many_arguments)]
+fn frame(
+    macs: (MacAddr, MacAddr),
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    options: Vec<u8>,
+    payload: &[u8],
+) -> Vec<u8> {
+    TcpFrameBuilder {
+        src_mac: macs.0,
+        dst_mac: macs.1,
+        src_addr: src.0,
+        dst_addr: dst.0,
+        src_port: src.1,
+        dst_port: dst.1,
+        seq: SeqNum::new(seq),
+        ack: SeqNum::new(ack),
+        flags,
+        window,
+        tcp_options: options,
+        payload: payload.to_vec(),
+        ..TcpFrameBuilder::default()
+    }
+    .build()
+}
+
+fn from_client(seq: u32, ack: u32, flags: TcpFlags, options: Vec<u8>, payload: &[u8]) -> Vec<u8> {
+    frame(
+        (MAC_C, MAC_A),
+        (CLIENT, CPORT),
+        (A, 80),
+        seq,
+        ack,
+        flags,
+        502,
+        options,
+        payload,
+    )
+}
+
+/// The fields a test checks, with both checksums verified.
+struct Seen {
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    ts: Option<(u32, u32)>,
+    payload: Vec<u8>,
+}
+
+fn seen(f: &[u8]) -> Seen {
+    let eth = EthernetFrame::new_checked(f).unwrap();
+    let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+    assert!(ip.verify_checksum(), "IPv4 checksum");
+    let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+    assert!(
+        tcp.verify_checksum(ip.src_addr(), ip.dst_addr()),
+        "TCP checksum"
+    );
+    let ts = TcpOptions::new(tcp.options())
+        .map_while(Result::ok)
+        .find_map(|o| match o {
+            TcpOption::Timestamps { tsval, tsecr } => Some((tsval, tsecr)),
+            _ => None,
+        });
+    Seen {
+        dst_mac: eth.dst_addr(),
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        seq: tcp.seq_number().raw(),
+        ack: tcp.ack_number().raw(),
+        flags: tcp.flags(),
+        window: tcp.window_len(),
+        ts,
+        payload: tcp.payload().to_vec(),
+    }
+}
+
+/// Origin A after the handshake with the client; the request not yet sent.
+fn handshake(a: &mut Engine, now: Instant) {
+    let mut syn = from_client(ISN_C, 0, TcpFlags::SYN, syn_options(7, 100, 0), &[]);
+    assert_eq!(a.from_wire(&mut syn, now), Verdict::ToHost);
+    let mut synack = frame(
+        (MAC_A, MAC_C),
+        (A, 80),
+        (CLIENT, CPORT),
+        ISN_A,
+        ISN_C.wrapping_add(1),
+        TcpFlags::SYN | TcpFlags::ACK,
+        65160,
+        syn_options(9, 7000, 100),
+        &[],
+    );
+    assert_eq!(a.from_host(&mut synack, now), Verdict::ToWire);
+    let mut ack = from_client(
+        ISN_C.wrapping_add(1),
+        ISN_A + 1,
+        TcpFlags::ACK,
+        ts(101, 7000),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::ToHost);
+}
+
+fn request_frame() -> Vec<u8> {
+    from_client(
+        ISN_C.wrapping_add(1),
+        ISN_A + 1,
+        TcpFlags::ACK | TcpFlags::PSH,
+        ts(102, 7000),
+        REQUEST,
+    )
+}
+
+#[test]
+fn a_connection_is_handed_off_and_translated_both_ways() {
+    let now = Instant::now();
+    let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
+    let (mut b, cb) = engine(B, MAC_B, ("a", MAC_A));
+    handshake(&mut a, now);
+
+    // The request is held and a handoff requested.
+    assert_eq!(a.from_wire(&mut request_frame(), now), Verdict::Consumed);
+    let out = a.take_output();
+    assert!(
+        out.to_host.is_empty(),
+        "nothing reaches the origin's kernel"
+    );
+    let [(0, Message::HandoffRequest(req))] = &out.messages[..] else {
+        panic!("{:?}", out.messages)
+    };
+    assert_eq!(
+        (req.isn_client, req.isn_origin, &req.held[..]),
+        (ISN_C, ISN_A, REQUEST)
+    );
+
+    // The target replays the client's SYN, options and all, to its kernel.
+    b.on_message(0, Message::HandoffRequest(req.clone()), now);
+    let out = b.take_output();
+    let syn = seen(&out.to_host[0]);
+    assert_eq!(
+        (syn.src, syn.dst, syn.seq, syn.flags),
+        (CLIENT, B, ISN_C, TcpFlags::SYN)
+    );
+    assert_eq!(syn.ts, Some((100, 0)));
+
+    // Its kernel answers; the SYN-ACK is consumed and the handshake
+    // finished with the held request.
+    let mut kernel_synack = frame(
+        (MAC_B, MAC_C),
+        (B, 80),
+        (CLIENT, CPORT),
+        ISN_B,
+        ISN_C.wrapping_add(1),
+        TcpFlags::SYN | TcpFlags::ACK,
+        65160,
+        syn_options(10, 50, 100),
+        &[],
+    );
+    assert_eq!(b.from_host(&mut kernel_synack, now), Verdict::Consumed);
+    let out = b.take_output();
+    let ack = seen(&out.to_host[0]);
+    assert_eq!(
+        (ack.seq, ack.ack, ack.flags),
+        (ISN_C.wrapping_add(1), ISN_B + 1, TcpFlags::ACK)
+    );
+    assert_eq!(ack.ts, Some((102, 50)));
+    let data = seen(&out.to_host[1]);
+    assert_eq!(
+        (data.seq, &data.payload[..]),
+        (ISN_C.wrapping_add(1), REQUEST)
+    );
+    let [(0, Message::HandoffAccept(accept))] = out.messages[..] else {
+        panic!("{:?}", out.messages)
+    };
+    assert_eq!(accept.isn_target, ISN_B);
+    assert_eq!(cb.get(Counter::HandedIn), 1);
+
+    // The origin resets its own kernel's copy, at the exact sequence number.
+    a.on_message(0, Message::HandoffAccept(accept), now);
+    let out = a.take_output();
+    let rst = seen(&out.to_host[0]);
+    assert_eq!(
+        (rst.src, rst.dst, rst.seq, rst.flags),
+        (CLIENT, A, ISN_C.wrapping_add(1), TcpFlags::RST)
+    );
+    assert_eq!(ca.get(Counter::HandedOff), 1);
+
+    // The target's kernel responds: the client sees it come from A, in A's
+    // sequence and timestamp space, with the window in A's scale.
+    let mut response = frame(
+        (MAC_B, MAC_C),
+        (B, 80),
+        (CLIENT, CPORT),
+        ISN_B + 1,
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        TcpFlags::ACK | TcpFlags::PSH,
+        100,
+        ts(60, 102),
+        b"HTTP/1.1 200 OK\r\n\r\nhi",
+    );
+    assert_eq!(b.from_host(&mut response, now), Verdict::ToWire);
+    let r = seen(&response);
+    assert_eq!((r.src, r.dst, r.dst_mac), (A, CLIENT, MAC_C));
+    assert_eq!(r.seq, ISN_A + 1);
+    assert_eq!(r.ts, Some((60 + (7000 - 50), 102)));
+    assert_eq!(r.window, 200, "100 << 10 >> 9");
+
+    // The client's ACK goes to A, which forwards it to B, which translates
+    // it for its kernel.
+    let client_ack_no = ISN_A + 1 + 21;
+    let mut ack = from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        client_ack_no,
+        TcpFlags::ACK,
+        ts(103, 7010),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::ToWire);
+    assert_eq!(seen(&ack).dst_mac, MAC_B);
+    assert_eq!(b.from_wire(&mut ack, now), Verdict::ToHost);
+    let k = seen(&ack);
+    assert_eq!((k.dst, k.ack), (B, ISN_B + 1 + 21));
+    assert_eq!(k.ts, Some((103, 60)));
+    assert_eq!(cb.get(Counter::TranslatedPackets), 2);
+
+    // The origin's kernel, reset, has nothing more to say.
+    let mut stale = frame(
+        (MAC_A, MAC_C),
+        (A, 80),
+        (CLIENT, CPORT),
+        ISN_A + 1,
+        0,
+        TcpFlags::ACK,
+        0,
+        vec![],
+        &[],
+    );
+    assert_eq!(a.from_host(&mut stale, now), Verdict::Drop);
+
+    // Both sides close; the target lingers, then tells the origin, and
+    // both forget the flow.
+    let mut fin = from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        client_ack_no,
+        TcpFlags::FIN | TcpFlags::ACK,
+        ts(104, 7010),
+        &[],
+    );
+    a.from_wire(&mut fin, now);
+    b.from_wire(&mut fin, now);
+    let mut kfin = frame(
+        (MAC_B, MAC_C),
+        (B, 80),
+        (CLIENT, CPORT),
+        ISN_B + 22,
+        0,
+        TcpFlags::FIN | TcpFlags::ACK,
+        100,
+        ts(61, 104),
+        &[],
+    );
+    b.from_host(&mut kfin, now);
+    b.poll_timers(now + Duration::from_secs(1));
+    let out = b.take_output();
+    let [(0, closed @ Message::HandoffClosed(_))] = &out.messages[..] else {
+        panic!("{:?}", out.messages)
+    };
+    a.on_message(0, closed.clone(), now);
+    assert_eq!(a.load().active_connections, 0);
+    assert_eq!(b.load().active_connections, 0);
+}
+
+#[test]
+fn a_local_request_is_released_to_the_kernel_unchanged_and_forgotten() {
+    let now = Instant::now();
+    let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
+    handshake(&mut a, now);
+    let original = from_client(
+        ISN_C.wrapping_add(1),
+        ISN_A + 1,
+        TcpFlags::ACK,
+        ts(102, 7000),
+        b"GET /a HTTP/1.1\r\n\r\n",
+    );
+    let mut f = original.clone();
+    assert_eq!(a.from_wire(&mut f, now), Verdict::Consumed);
+    let out = a.take_output();
+    assert_eq!(out.to_host, vec![original]);
+    assert!(out.messages.is_empty());
+    assert_eq!(ca.get(Counter::ServedLocal), 1);
+    assert_eq!(
+        a.load().active_connections,
+        0,
+        "a local flow leaves the table"
+    );
+}
+
+#[test]
+fn a_request_split_over_segments_is_held_until_complete() {
+    let now = Instant::now();
+    let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
+    handshake(&mut a, now);
+    let (first, second) = REQUEST.split_at(10);
+    let mut f1 = from_client(
+        ISN_C.wrapping_add(1),
+        ISN_A + 1,
+        TcpFlags::ACK,
+        ts(102, 7000),
+        first,
+    );
+    assert_eq!(a.from_wire(&mut f1, now), Verdict::Consumed);
+    // A retransmission of the same bytes is dropped, not held twice.
+    let mut again = f1.clone();
+    assert_eq!(a.from_wire(&mut again, now), Verdict::Drop);
+    let mut f2 = from_client(
+        ISN_C.wrapping_add(11),
+        ISN_A + 1,
+        TcpFlags::ACK,
+        ts(103, 7000),
+        second,
+    );
+    assert_eq!(a.from_wire(&mut f2, now), Verdict::Consumed);
+    let out = a.take_output();
+    let [(0, Message::HandoffRequest(req))] = &out.messages[..] else {
+        panic!()
+    };
+    assert_eq!(req.held, REQUEST);
+}
+
+#[test]
+fn reject_timeout_and_peer_down_fall_back_to_local_without_loss() {
+    let now = Instant::now();
+    for how in ["reject", "timeout", "peer down"] {
+        let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
+        handshake(&mut a, now);
+        let original = request_frame();
+        a.from_wire(&mut original.clone(), now);
+        let out = a.take_output();
+        let [(0, Message::HandoffRequest(req))] = &out.messages[..] else {
+            panic!()
+        };
+        match how {
+            "reject" => a.on_message(
+                0,
+                Message::HandoffReject(HandoffReject {
+                    id: req.id,
+                    reason: RejectReason::Overloaded,
+                }),
+                now,
+            ),
+            "timeout" => a.poll_timers(now + Duration::from_secs(1)),
+            _ => a.on_peer_down(0, now),
+        }
+        let out = a.take_output();
+        assert_eq!(
+            out.to_host,
+            vec![original.clone()],
+            "{how}: the held request reaches the local kernel"
+        );
+        assert_eq!(ca.get(Counter::FellBack), 1, "{how}");
+        assert_eq!(a.load().active_connections, 0, "{how}");
+    }
+}
+
+#[test]
+fn a_handed_off_connection_is_reset_toward_the_client_when_its_target_dies() {
+    let now = Instant::now();
+    let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
+    handshake(&mut a, now);
+    a.from_wire(&mut request_frame(), now);
+    let out = a.take_output();
+    let [(0, Message::HandoffRequest(req))] = &out.messages[..] else {
+        panic!()
+    };
+    a.on_message(
+        0,
+        Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
+            id: req.id,
+            isn_target: ISN_B,
+        }),
+        now,
+    );
+    a.take_output();
+    let mut ack = from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        ISN_A + 50,
+        TcpFlags::ACK,
+        ts(103, 7010),
+        &[],
+    );
+    a.from_wire(&mut ack, now);
+    a.on_peer_down(0, now);
+    let out = a.take_output();
+    let rst = seen(&out.to_wire[0]);
+    assert_eq!(
+        (rst.src, rst.dst, rst.dst_mac, rst.flags, rst.seq),
+        (A, CLIENT, MAC_C, TcpFlags::RST, ISN_A + 50)
+    );
+    assert_eq!(ca.get(Counter::PeerDownResets), 1);
+}
+
+#[test]
+fn the_target_rejects_when_its_kernel_refuses_the_replayed_syn() {
+    let now = Instant::now();
+    let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
+    let (mut b, cb) = engine(B, MAC_B, ("a", MAC_A));
+    handshake(&mut a, now);
+    a.from_wire(&mut request_frame(), now);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!()
+    };
+    b.on_message(0, Message::HandoffRequest(req.clone()), now);
+    b.take_output();
+    let mut rst = frame(
+        (MAC_B, MAC_C),
+        (B, 80),
+        (CLIENT, CPORT),
+        0,
+        ISN_C.wrapping_add(1),
+        TcpFlags::RST | TcpFlags::ACK,
+        0,
+        vec![],
+        &[],
+    );
+    b.from_host(&mut rst, now);
+    let [(0, Message::HandoffReject(r))] = b.take_output().messages[..] else {
+        panic!()
+    };
+    assert_eq!(r.reason, RejectReason::KernelRefused);
+    assert_eq!(cb.get(Counter::KernelRefused), 1);
+    assert_eq!(b.load().active_connections, 0);
+}
