@@ -14,9 +14,11 @@
 //! be fuzzed on its own.
 #![forbid(unsafe_code)]
 
+pub mod classify;
 pub mod codec;
 pub mod msg;
 
+pub use classify::{classify, Classification, Request, ServiceKind};
 pub use codec::{encode, try_encode, DecodeError, Decoder, EncodeError};
 pub use msg::{
     FlowKey, HandoffAccept, HandoffClosed, HandoffReject, HandoffRequest, Load, Message,
