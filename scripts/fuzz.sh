@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Bounded fuzzing of the packet library (`make fuzz`).
+# Bounded fuzzing of every parser (`make fuzz`).
 #
-# Runs every cargo-fuzz target in fastpath/fuzz for FUZZ_SECONDS (default
-# 30) each, starting from the committed seed corpus (corpus/<target>/seed_*;
-# new inputs found are kept beside them, untracked). Exits non-zero if any
-# target crashes; the crashing input is left in fastpath/fuzz/artifacts/.
+# Runs every cargo-fuzz target in fastpath/fuzz (the packet library) and in
+# handoff/fuzz (the control-channel decoder and the request classifier) for
+# FUZZ_SECONDS (default 30) each, starting from the committed seed corpus
+# (corpus/<target>/seed_*; new inputs found are kept beside them,
+# untracked). Exits non-zero if any target crashes; the crashing input is
+# left in <crate>/fuzz/artifacts/.
 #
 # cargo-fuzz passes nightly-only flags to rustc; RUSTC_BOOTSTRAP=1 lets the
-# stable toolchain accept them. The packet library has no unsafe code, so
-# the targets run without a sanitizer, which makes them several times
-# faster; debug assertions (integer overflow checks) stay on.
+# stable toolchain accept them. Neither crate has unsafe code, so the
+# targets run without a sanitizer, which makes them several times faster;
+# debug assertions (integer overflow checks) stay on.
 set -euo pipefail
 
 seconds=${FUZZ_SECONDS:-30}
-fuzz_dir=$(cd "$(dirname "$0")/../fastpath/fuzz" && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
+fuzz_dirs=("$root/fastpath/fuzz" "$root/handoff/fuzz")
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
     echo "fuzz: installing cargo-fuzz"
@@ -21,25 +24,30 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 
 export RUSTC_BOOTSTRAP=1
-cd "$fuzz_dir"
 
-if ! cargo fuzz build --sanitizer none; then
-    echo "fuzz: the fuzz targets do not build" >&2
-    exit 1
-fi
-
-failed=()
-for target in $(cargo fuzz list); do
-    echo "fuzz: $target for ${seconds}s"
-    mkdir -p "corpus/$target"
-    if ! cargo fuzz run --sanitizer none "$target" "corpus/$target" -- \
-        -max_total_time="$seconds" -print_final_stats=1; then
-        failed+=("$target")
+for fuzz_dir in "${fuzz_dirs[@]}"; do
+    if ! (cd "$fuzz_dir" && cargo fuzz build --sanitizer none); then
+        echo "fuzz: the fuzz targets in $fuzz_dir do not build" >&2
+        exit 1
     fi
 done
 
+failed=()
+for fuzz_dir in "${fuzz_dirs[@]}"; do
+    cd "$fuzz_dir"
+    crate=$(basename "$(dirname "$fuzz_dir")")
+    for target in $(cargo fuzz list); do
+        echo "fuzz: $crate/$target for ${seconds}s"
+        mkdir -p "corpus/$target"
+        if ! cargo fuzz run --sanitizer none "$target" "corpus/$target" -- \
+            -max_total_time="$seconds" -print_final_stats=1; then
+            failed+=("$crate/$target")
+        fi
+    done
+done
+
 if ((${#failed[@]})); then
-    echo "fuzz: FAILED: ${failed[*]} (inputs in $fuzz_dir/artifacts/)" >&2
+    echo "fuzz: FAILED: ${failed[*]} (inputs in <crate>/fuzz/artifacts/)" >&2
     exit 1
 fi
 echo "fuzz: all targets ran ${seconds}s without a crash"
