@@ -14,13 +14,20 @@ use baton_config::{Config, IdleMode, WirePort};
 use baton_control::stats::{PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats};
 use baton_fastpath::counters::WorkerCounters;
 use baton_fastpath::idle::IdlePolicy;
-use baton_fastpath::worker::Worker;
+use baton_fastpath::engine::{Engine, EngineConfig};
+use baton_fastpath::worker::{EngineLink, FromWorker, ToWorker, Worker};
 use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats};
 
-use crate::{eal_args, host_iface};
+use crate::cluster::{self, ControlPlane};
+use crate::{eal_args, host_iface, placement};
 
 /// How often the control lcore looks at its socket and the stop flag.
 const CONTROL_TICK: Duration = Duration::from_millis(20);
+/// With peers, how long it waits for their messages at a time: handoff
+/// messages cross the control lcore, so it must come back quickly.
+const CONTROL_WAIT: Duration = Duration::from_millis(1);
+/// Messages queued between the control lcore and a worker, each way.
+const WORKER_QUEUE: usize = 4096;
 
 pub fn run(cfg: &Config) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -36,12 +43,25 @@ pub fn run(cfg: &Config) -> Result<()> {
     tracing::debug!("EAL arguments: {}", args.join(" "));
     let eal = Eal::init(&args).map_err(|e| explain_eal_error(e, cfg))?;
     check_mempool_size(cfg)?;
-    let pool = Mempool::new(&eal, "baton_mbufs", cfg.dpdk.mbufs, cfg.dpdk.mbuf_cache)?;
+    let pool = Arc::new(Mempool::new(&eal, "baton_mbufs", cfg.dpdk.mbufs, cfg.dpdk.mbuf_cache)?);
 
     let (mut wire, mut host) = bring_up_ports(&eal, cfg, &pool)?;
     host_iface::configure(&cfg.host)?;
 
-    let workers = launch_workers(&eal, cfg, &mut wire, &mut host, &stop)?;
+    // With a cluster, the worker runs the handoff engine and the control
+    // lcore carries its messages to and from the peers.
+    let (mut control, links) = match (&cfg.cluster, &cfg.handoff) {
+        (Some(cluster), Some(handoff)) => {
+            let (to_worker, inbox) = crossbeam_channel::bounded(WORKER_QUEUE);
+            let (outbox, from_worker) = crossbeam_channel::bounded(WORKER_QUEUE);
+            let control = ControlPlane::start(cfg, cluster, to_worker, from_worker)?;
+            let engine_cfg = cluster::engine_config(cfg, cluster, handoff, wire.mac()?.0)?;
+            let link = (engine_cfg, placement::PolicyPlacer::new(cfg, cluster, handoff)?, inbox, outbox);
+            (Some(control), vec![link])
+        }
+        _ => (None, Vec::new()),
+    };
+    let workers = launch_workers(&eal, cfg, &mut wire, &mut host, &stop, &pool, links)?;
     tracing::info!(
         "node {} up: wire port {} ({}, {}) <-> host port {} ({}); {} worker(s) on lcores {:?}; idle {}",
         cfg.node.name,
@@ -73,10 +93,20 @@ pub fn run(cfg: &Config) -> Result<()> {
             })
             .collect(),
         ports: vec![port_entry("wire", &wire), port_entry("host", &host)],
+        control: BTreeMap::new(),
+        peers: BTreeMap::new(),
     };
     while !stop.load(Ordering::Relaxed) {
-        stats.serve_pending(snapshot);
-        std::thread::sleep(CONTROL_TICK);
+        match control.as_mut() {
+            Some(control) => {
+                stats.serve_pending(|| with_control(snapshot(), control));
+                control.tick(CONTROL_WAIT);
+            }
+            None => {
+                stats.serve_pending(snapshot);
+                std::thread::sleep(CONTROL_TICK);
+            }
+        }
     }
 
     tracing::info!("shutting down");
@@ -87,6 +117,7 @@ pub fn run(cfg: &Config) -> Result<()> {
             failed = true;
         }
     }
+    drop(control);
     let last = snapshot();
     for w in &last.workers {
         tracing::info!(
@@ -104,7 +135,8 @@ pub fn run(cfg: &Config) -> Result<()> {
             format_counters(&p.counters)
         );
     }
-    // Ports go before the pool they receive into, and both before the EAL.
+    // Ports go before the pool they receive into, and both before the EAL
+    // (the workers, which held the pool too, have finished).
     drop(host);
     drop(wire);
     drop(pool);
@@ -144,13 +176,24 @@ fn bring_up_ports(eal: &Eal, cfg: &Config, pool: &Mempool) -> Result<(Port, Port
 
 type WorkerHandles = Vec<(u32, Arc<WorkerCounters>)>;
 
+/// What a worker needs to run the handoff engine.
+type EngineParts = (
+    EngineConfig,
+    placement::PolicyPlacer,
+    crossbeam_channel::Receiver<ToWorker>,
+    crossbeam_channel::Sender<FromWorker>,
+);
+
 fn launch_workers(
     eal: &Eal,
     cfg: &Config,
     wire: &mut Port,
     host: &mut Port,
     stop: &Arc<AtomicBool>,
+    pool: &Arc<Mempool>,
+    engines: Vec<EngineParts>,
 ) -> Result<WorkerHandles> {
+    let mut engines = engines.into_iter();
     let idle = match cfg.poll.idle {
         IdleMode::Busy => IdlePolicy::Busy,
         IdleMode::Sleep => IdlePolicy::Sleep {
@@ -161,6 +204,12 @@ fn launch_workers(
     for (i, &lcore_id) in cfg.lcores.workers.iter().enumerate() {
         let q = i as u16;
         let counters = Arc::new(WorkerCounters::default());
+        let engine = engines.next().map(|(engine_cfg, placer, inbox, outbox)| EngineLink {
+            engine: Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters)),
+            pool: Arc::clone(pool),
+            inbox,
+            outbox,
+        });
         let worker = Worker {
             id: i,
             wire: wire.take_queue(q).expect("one queue pair per worker"),
@@ -169,6 +218,7 @@ fn launch_workers(
             idle,
             counters: Arc::clone(&counters),
             stop: Arc::clone(stop),
+            engine,
         };
         lcore::launch(eal, lcore_id, move || {
             worker.run();
@@ -235,6 +285,13 @@ fn idle_description(cfg: &Config) -> String {
         IdleMode::Busy => "busy-poll".into(),
         IdleMode::Sleep => format!("sleep up to {}us", cfg.poll.idle_sleep_max_us),
     }
+}
+
+/// Adds the control plane's counters and peer states to a snapshot.
+fn with_control(mut snapshot: StatsSnapshot, control: &ControlPlane) -> StatsSnapshot {
+    snapshot.control = control.counters();
+    snapshot.peers = control.peers_up().into_iter().collect();
+    snapshot
 }
 
 fn port_entry(role: &str, port: &Port) -> PortStatsEntry {

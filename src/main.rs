@@ -3,10 +3,12 @@
 #![forbid(unsafe_code)]
 
 mod appliance;
+mod cluster;
 mod cli;
 mod eal_args;
 mod host_iface;
 mod logging;
+mod placement;
 
 use std::process::ExitCode;
 

@@ -25,6 +25,12 @@ pub struct StatsSnapshot {
     pub uptime_secs: u64,
     pub workers: Vec<WorkerStats>,
     pub ports: Vec<PortStatsEntry>,
+    /// The control plane's counters (peer channel, messages), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub control: BTreeMap<String, u64>,
+    /// Each peer node and whether it is up.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peers: BTreeMap<String, bool>,
 }
 
 /// One worker's counters, by name (names as in `fastpath::counters`).
@@ -201,6 +207,18 @@ impl StatsSnapshot {
                 let _ = writeln!(out, "  {name:<22}{value:>14}");
             }
         }
+        if !self.peers.is_empty() {
+            let _ = writeln!(out, "\npeers");
+            for (name, up) in &self.peers {
+                let _ = writeln!(out, "  {name:<22}{:>14}", if *up { "up" } else { "down" });
+            }
+        }
+        if !self.control.is_empty() {
+            let _ = writeln!(out, "\ncontrol");
+            for (name, value) in &self.control {
+                let _ = writeln!(out, "  {name:<26}{value:>10}");
+            }
+        }
         out
     }
 }
@@ -235,6 +253,8 @@ mod tests {
                 name: "net_af_packet0".into(),
                 counters: [("rx_packets".to_string(), 10)].into(),
             }],
+            control: BTreeMap::new(),
+            peers: [("n2".to_string(), true)].into(),
         }
     }
 

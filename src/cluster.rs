@@ -1,0 +1,251 @@
+//! The cluster side of `baton run`: the handoff engine's configuration, the
+//! placement policy, and the control plane that carries handoff messages
+//! between workers and peer nodes.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use baton_config::{ClusterConfig, Config, HandoffConfig};
+use baton_control::peers::{ChannelConfig, PeerChannels, PeerConfig, PeerEvent};
+use baton_fastpath::engine::{EngineConfig, PeerInfo};
+use baton_fastpath::packet::MacAddr;
+use baton_fastpath::worker::{FromWorker, ToWorker};
+use baton_handoff::{Decoder, Load, Message};
+use crossbeam_channel::{Receiver, Sender};
+
+/// Reads the cluster key: 64 hex digits, surrounding white space ignored.
+pub fn read_psk(path: &Path) -> Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the cluster key `cluster.psk_file` = {}", path.display()))?;
+    let hex = text.trim();
+    let bad = || {
+        anyhow::anyhow!(
+            "{}: the cluster key must be 64 hex digits (32 bytes); make one with `openssl rand -hex 32`",
+            path.display()
+        )
+    };
+    if hex.len() != 64 {
+        return Err(bad());
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(key)
+}
+
+pub fn engine_config(cfg: &Config, cluster: &ClusterConfig, handoff: &HandoffConfig, own_mac: [u8; 6]) -> Result<EngineConfig> {
+    let Some(own) = cfg.host.address else {
+        bail!("a cluster node needs `host.address`");
+    };
+    let ms = |v: u32| Duration::from_millis(v.into());
+    Ok(EngineConfig {
+        own_addr: own.addr(),
+        own_mac: MacAddr(own_mac),
+        vip: cluster.vip,
+        services: handoff
+            .services
+            .iter()
+            .map(|s| (s.port, service_kind(s.kind)))
+            .collect(),
+        peers: cluster
+            .peers
+            .iter()
+            .map(|p| PeerInfo {
+                name: p.name.clone(),
+                mac: MacAddr(p.mac.octets()),
+            })
+            .collect(),
+        hold_bytes: handoff.hold_bytes as usize,
+        hold_segments: handoff.hold_segments as usize,
+        hold_timeout: ms(handoff.hold_timeout_ms),
+        handoff_timeout: ms(handoff.handoff_timeout_ms),
+        linger: ms(handoff.linger_ms),
+        idle_timeout: Duration::from_secs(handoff.idle_timeout_s.into()),
+    })
+}
+
+pub fn service_kind(kind: baton_config::ServiceKind) -> baton_handoff::ServiceKind {
+    match kind {
+        baton_config::ServiceKind::Http => baton_handoff::ServiceKind::Http,
+        baton_config::ServiceKind::Tls => baton_handoff::ServiceKind::Tls,
+    }
+}
+
+/// Counters of the control plane's own work, beside the channel's.
+#[derive(Debug, Default)]
+struct ControlCounters {
+    messages_in: u64,
+    messages_out: u64,
+    /// Frames from a peer that decrypted but are not a valid message.
+    bad_messages: u64,
+    /// Messages for a peer that could not be queued (down, or its queue full).
+    send_failures: u64,
+    /// Messages for a worker whose queue was full.
+    worker_queue_full: u64,
+}
+
+/// The control lcore's part in handoffs: it carries messages between the
+/// workers and the peers, and announces this node's load.
+pub struct ControlPlane {
+    channels: PeerChannels,
+    peers: Vec<String>,
+    to_worker: Sender<ToWorker>,
+    from_worker: Receiver<FromWorker>,
+    own_load: Load,
+    heartbeat: Duration,
+    next_load: Instant,
+    counters: ControlCounters,
+}
+
+impl ControlPlane {
+    pub fn start(
+        cfg: &Config,
+        cluster: &ClusterConfig,
+        to_worker: Sender<ToWorker>,
+        from_worker: Receiver<FromWorker>,
+    ) -> Result<ControlPlane> {
+        let own = cfg.host.address.map(|a| a.addr()).context("a cluster node needs `host.address`")?;
+        let psk = read_psk(&cluster.psk_file)?;
+        let peers: Vec<PeerConfig> = cluster
+            .peers
+            .iter()
+            .map(|p| PeerConfig {
+                name: p.name.clone(),
+                addr: SocketAddr::V4(SocketAddrV4::new(p.address, cluster.control_port)),
+            })
+            .collect();
+        let heartbeat = Duration::from_millis(cluster.heartbeat_ms.into());
+        let channels = PeerChannels::start(ChannelConfig {
+            node: cfg.node.name.clone(),
+            listen: SocketAddr::V4(SocketAddrV4::new(own, cluster.control_port)),
+            psk,
+            peers,
+            heartbeat_interval: heartbeat,
+            dead_after: Duration::from_millis(cluster.dead_after_ms.into()),
+        })?;
+        tracing::info!(
+            "control channel on {own}:{} to {} peer(s): {}",
+            cluster.control_port,
+            cluster.peers.len(),
+            cluster.peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        Ok(ControlPlane {
+            channels,
+            peers: cluster.peers.iter().map(|p| p.name.clone()).collect(),
+            to_worker,
+            from_worker,
+            own_load: Load::default(),
+            heartbeat,
+            next_load: Instant::now(),
+            counters: ControlCounters::default(),
+        })
+    }
+
+    /// One round: worker messages out, peer events in, load announced.
+    /// Waits at most `wait` for peer events.
+    pub fn tick(&mut self, wait: Duration) {
+        while let Ok(event) = self.from_worker.try_recv() {
+            match event {
+                FromWorker::Message { peer, msg } => self.send(peer, &msg),
+                FromWorker::Load(load) => self.own_load = load,
+            }
+        }
+        let now = Instant::now();
+        if now >= self.next_load {
+            self.next_load = now + self.heartbeat;
+            for peer in 0..self.peers.len() {
+                self.send(peer, &Message::Load(self.own_load));
+            }
+        }
+        let mut next = self.channels.recv_timeout(wait);
+        while let Some(event) = next {
+            self.on_event(event);
+            next = self.channels.try_recv();
+        }
+    }
+
+    fn send(&mut self, peer: usize, msg: &Message) {
+        let Some(name) = self.peers.get(peer) else {
+            return;
+        };
+        match self.channels.send(name, baton_handoff::encode(msg)) {
+            Ok(()) => self.counters.messages_out += 1,
+            Err(e) => {
+                self.counters.send_failures += 1;
+                if !matches!(msg, Message::Load(_)) {
+                    tracing::debug!("message to {name} not sent: {e}");
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: PeerEvent) {
+        let index = |name: &str| self.peers.iter().position(|p| p == name);
+        let to_worker = match event {
+            PeerEvent::Up { peer } => {
+                tracing::info!("peer {peer} up");
+                index(&peer).map(ToWorker::PeerUp)
+            }
+            PeerEvent::Down { peer } => {
+                tracing::warn!("peer {peer} down");
+                index(&peer).map(ToWorker::PeerDown)
+            }
+            PeerEvent::Frame { peer, frame } => {
+                let Some(i) = index(&peer) else { return };
+                match decode_one(&frame) {
+                    Ok(msg) => {
+                        self.counters.messages_in += 1;
+                        Some(ToWorker::Message { peer: i, msg })
+                    }
+                    Err(reason) => {
+                        self.counters.bad_messages += 1;
+                        tracing::warn!("bad message from peer {peer}: {reason}; dropped");
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(event) = to_worker {
+            if self.to_worker.try_send(event).is_err() {
+                self.counters.worker_queue_full += 1;
+            }
+        }
+    }
+
+    /// The control plane's counters and the peer channel's, by name.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        let mut all = self.channels.counters().to_map();
+        let c = &self.counters;
+        for (name, value) in [
+            ("control_messages_in", c.messages_in),
+            ("control_messages_out", c.messages_out),
+            ("control_bad_messages", c.bad_messages),
+            ("control_send_failures", c.send_failures),
+            ("control_worker_queue_full", c.worker_queue_full),
+        ] {
+            all.insert(name.to_string(), value);
+        }
+        all
+    }
+
+    /// Each peer's name and whether it is up.
+    pub fn peers_up(&self) -> Vec<(String, bool)> {
+        self.channels.status().into_iter().map(|s| (s.name, s.up)).collect()
+    }
+}
+
+/// One frame is exactly one message.
+fn decode_one(frame: &[u8]) -> Result<Message, String> {
+    let mut decoder = Decoder::new();
+    decoder.push(frame);
+    match decoder.next() {
+        Ok(Some(msg)) if decoder.buffered() == 0 => Ok(msg),
+        Ok(Some(_)) => Err("trailing bytes after the message".into()),
+        Ok(None) => Err("truncated message".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
