@@ -85,7 +85,7 @@ impl Hello {
     }
 }
 
-fn builder(psk: &[u8; 32]) -> Result<snow::Builder<'_>, snow::Error> {
+pub(super) fn builder(psk: &[u8; 32]) -> Result<snow::Builder<'_>, snow::Error> {
     let params = NOISE_PARAMS.parse().expect("valid Noise parameters");
     snow::Builder::new(params).prologue(PROLOGUE)?.psk(0, psk)
 }

@@ -155,19 +155,22 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// Encrypts and writes one application frame (in as many chunks as it
-/// needs) with a single write call.
+/// Encrypts and writes one application frame, in as many chunks as it
+/// needs. Each chunk is written as soon as it is sealed, so that a large
+/// frame keeps bytes flowing (and the peer's liveness clock fed) instead of
+/// going quiet while the whole frame is encrypted.
 pub fn write_frame(
     stream: &mut TcpStream,
     sealer: &mut Sealer,
     frame: &[u8],
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
-    out.clear();
     for chunk in wire::chunks(frame) {
+        out.clear();
         sealer.seal_into(chunk, out).map_err(io::Error::other)?;
+        stream.write_all(out)?;
     }
-    stream.write_all(out)
+    Ok(())
 }
 
 /// Encrypts and writes one heartbeat.

@@ -1,1 +1,139 @@
+//! Tests that play a peer by hand with the crate's own handshake code, to
+//! reach cases a well-behaved node never produces.
 
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::noise::{self, NOISE_PARAMS};
+use super::wire::{self, NOISE_MAX_MESSAGE};
+use super::{ChannelConfig, PeerChannels, PeerConfig, PeerEvent};
+
+const WAIT: Duration = Duration::from_secs(10);
+const PSK: [u8; 32] = [0x42; 32];
+const DEAD_AFTER: Duration = Duration::from_millis(300);
+
+/// Node "b", which expects "a" to dial it and dials "c".
+fn node_b() -> PeerChannels {
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    PeerChannels::start(ChannelConfig {
+        node: "b".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        psk: PSK,
+        peers: vec![
+            PeerConfig {
+                name: "a".into(),
+                addr: unused,
+            },
+            PeerConfig {
+                name: "c".into(),
+                addr: unused,
+            },
+        ],
+        heartbeat_interval: Duration::from_millis(50),
+        dead_after: DEAD_AFTER,
+    })
+    .unwrap()
+}
+
+fn next_event(ch: &PeerChannels) -> PeerEvent {
+    ch.recv_timeout(WAIT).expect("an event within WAIT")
+}
+
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn deadline() -> Instant {
+    Instant::now() + WAIT
+}
+
+#[test]
+fn silent_peer_is_down_after_dead_after() {
+    let b = node_b();
+    let mut s = TcpStream::connect(b.local_addr()).unwrap();
+    // A proper handshake, then nothing at all.
+    let _keys = noise::dial(&mut s, &PSK, "a", "b", deadline()).unwrap();
+    assert_eq!(next_event(&b), PeerEvent::Up { peer: "a".into() });
+    let up = Instant::now();
+    assert_eq!(next_event(&b), PeerEvent::Down { peer: "a".into() });
+    let took = up.elapsed();
+    assert!(
+        took >= DEAD_AFTER - Duration::from_millis(50),
+        "Down after only {took:?}"
+    );
+    assert!(
+        took < DEAD_AFTER + Duration::from_secs(3),
+        "Down after {took:?}"
+    );
+    let a = &b.status()[0];
+    assert_eq!((a.dead_timeouts, a.bad_frames), (1, 0));
+}
+
+#[test]
+fn garbage_after_the_handshake_is_a_bad_frame() {
+    let b = node_b();
+    let mut s = TcpStream::connect(b.local_addr()).unwrap();
+    let _keys = noise::dial(&mut s, &PSK, "a", "b", deadline()).unwrap();
+    assert_eq!(next_event(&b), PeerEvent::Up { peer: "a".into() });
+    let mut junk = Vec::new();
+    wire::put_prefixed(&mut junk, &[0xAA; 40]);
+    s.write_all(&junk).unwrap();
+    assert_eq!(next_event(&b), PeerEvent::Down { peer: "a".into() });
+    assert_eq!(b.status()[0].bad_frames, 1);
+    assert_eq!(b.counters().bad_frames, 1);
+
+    // A too-short length prefix is a bad frame as well.
+    let mut s = TcpStream::connect(b.local_addr()).unwrap();
+    let _keys = noise::dial(&mut s, &PSK, "a", "b", deadline()).unwrap();
+    assert_eq!(next_event(&b), PeerEvent::Up { peer: "a".into() });
+    s.write_all(&[0, 3, 1, 2, 3]).unwrap();
+    assert_eq!(next_event(&b), PeerEvent::Down { peer: "a".into() });
+    assert_eq!(b.status()[0].bad_frames, 2);
+    assert_eq!(b.status()[0].reconnects, 1);
+}
+
+#[test]
+fn peer_that_should_be_dialed_cannot_dial_in() {
+    // "c" sorts after "b", so b dials c; c dialing b is refused even with
+    // the right key, and counted against c.
+    let b = node_b();
+    let mut s = TcpStream::connect(b.local_addr()).unwrap();
+    assert!(noise::dial(&mut s, &PSK, "c", "b", deadline()).is_err());
+    eventually("failure counted for c", || {
+        b.status()[1].handshake_failures == 1
+    });
+    // And a dialer that thinks it reached someone else is refused too.
+    let mut s = TcpStream::connect(b.local_addr()).unwrap();
+    assert!(noise::dial(&mut s, &PSK, "a", "x", deadline()).is_err());
+    eventually("failure counted for a", || {
+        b.status()[0].handshake_failures == 1
+    });
+    assert!(b.try_recv().is_none());
+}
+
+/// A replayed first message passes the PSK check, but whoever replays it
+/// cannot produce the first transport message: never Up.
+#[test]
+fn handshake_without_confirmation_never_comes_up() {
+    let b = node_b();
+    let mut s = TcpStream::connect(b.local_addr()).unwrap();
+    let mut hs = noise::builder(&PSK).unwrap().build_initiator().unwrap();
+    let mut msg = vec![0u8; NOISE_MAX_MESSAGE];
+    let n = hs.write_message(&[1, b'a', 1, b'b'], &mut msg).unwrap();
+    let mut out = Vec::new();
+    wire::put_prefixed(&mut out, &msg[..n]);
+    // Instead of the encrypted heartbeat, bytes that do not decrypt.
+    wire::put_prefixed(&mut out, &[0x55; 17]);
+    s.write_all(&out).unwrap();
+    eventually("failure counted for a", || {
+        b.status()[0].handshake_failures == 1
+    });
+    assert!(b.try_recv().is_none());
+    assert!(!b.status()[0].up);
+    assert_eq!(NOISE_PARAMS, "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s");
+}
