@@ -7,6 +7,13 @@
 #   netns.sh stop-baton ID WORKDIR I     stop Baton on node I (SIGTERM)
 #   netns.sh start-baton ID WORKDIR I    start it again
 #
+# With HANDOFF=1 in the environment, `up` makes the nodes a cluster: each
+# knows the others as peers (control channel on port 7300, a shared key),
+# and manages HTTP on port 80 with one rule per node: paths under /nI/ are
+# served by node I, whichever node the client connected to. Content under
+# /nI/ exists only on node I (1k.bin ... 10m.bin; node 2 also has 50m.bin),
+# with its sha256 sums in WORKDIR/nI/sha256.txt.
+#
 # Namespaces: ID-lan (bridge br0), ID-client (c0, 198.18.0.100/24) and
 # ID-nI (I = 1..N). In node I, Baton's wire port is the veth wire0, which the
 # kernel ignores (no address, arp off, no IPv6, nftables ingress drop; the
@@ -35,6 +42,17 @@ make_content() { # DIR I
     echo "<h1>Baton testbed: node $2</h1>" >"$www/index.html"
     head -c $((4 * 1024 * 1024)) /dev/urandom >"$www/big.bin"
     sha256sum "$www/big.bin" | awk '{print $1}' >"$1/big.sha256"
+    if [[ ${HANDOFF:-0} == 1 ]]; then
+        local own=$www/n$2
+        mkdir -p "$own"
+        echo "n$2 content" >"$own/whoami.txt"
+        head -c 1024 /dev/urandom >"$own/1k.bin"
+        head -c $((64 * 1024)) /dev/urandom >"$own/64k.bin"
+        head -c $((1024 * 1024)) /dev/urandom >"$own/1m.bin"
+        head -c $((10 * 1024 * 1024)) /dev/urandom >"$own/10m.bin"
+        (($2 == 2)) && head -c $((50 * 1024 * 1024)) /dev/urandom >"$own/50m.bin"
+        (cd "$www" && sha256sum "n$2"/*.bin >"$1/sha256.txt")
+    fi
 }
 
 write_nginx_conf() { # DIR
@@ -99,6 +117,30 @@ idle_sleep_max_us = 500
 [stats]
 socket = "$w/n$i.sock"
 TOML
+    [[ ${HANDOFF:-0} == 1 ]] || return 0
+    local n=$4 peers="" pools="" rules="" j
+    for j in $(seq "$n"); do
+        ((j == i)) || peers+="    { name = \"n$j\", address = \"$(node_ip "$j")\", mac = \"$(node_mac "$j")\" },"$'\n'
+        pools+="    { name = \"n$j\", nodes = [\"n$j\"] },"$'\n'
+        rules+="    { path_prefix = \"/n$j/\", pool = \"n$j\" },"$'\n'
+    done
+    cat >>"$w/n$i.toml" <<TOML
+
+[cluster]
+psk_file = "$w/cluster.key"
+heartbeat_ms = 200
+dead_after_ms = 1000
+peers = [
+$peers]
+
+[handoff]
+services = [{ port = 80, kind = "http" }]
+linger_ms = 1000
+pools = [
+$pools]
+rules = [
+$rules]
+TOML
 }
 
 start_baton() { # ID WORKDIR I
@@ -116,6 +158,18 @@ start_baton() { # ID WORKDIR I
         fi
         ((SECONDS < deadline)) || die "Baton on node $i not up after 30 s (log: $w/n$i.log)"
         sleep 0.2
+    done
+}
+
+wait_peers_up() { # WORKDIR NODES: until every node sees every peer up
+    local w=$1 n=$2 i baton deadline=$((SECONDS + 30))
+    baton=$(cat "$w/baton.path")
+    for i in $(seq "$n"); do
+        until "$baton" stats --json --config "$w/n$i.toml" 2>/dev/null |
+            python3 -c 'import json,sys; p=json.load(sys.stdin).get("peers",{}); sys.exit(0 if p and all(p.values()) else 1)'; do
+            ((SECONDS < deadline)) || die "node $i does not see all its peers up after 30 s (log: $w/n$i.log)"
+            sleep 0.2
+        done
     done
 }
 
@@ -138,6 +192,9 @@ up() { # ID NODES BATON WORKDIR
     [[ -x $baton ]] || die "no Baton binary at $baton"
     mkdir -p "$w"
     readlink -f "$baton" >"$w/baton.path"
+    if [[ ${HANDOFF:-0} == 1 ]]; then
+        head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$w/cluster.key"
+    fi
     local lan="$id-lan" client="$id-client"
 
     ip netns add "$lan"
@@ -178,9 +235,13 @@ NFT
         make_content "$d" "$i"
         write_nginx_conf "$d"
         ip netns exec "$ns" nginx -c "$d/nginx.conf"
-        write_baton_conf "$id" "$w" "$i"
+        write_baton_conf "$id" "$w" "$i" "$n"
+    done
+    # Every node's config names all the others, so start them once all exist.
+    for i in $(seq "$n"); do
         start_baton "$id" "$w" "$i"
     done
+    [[ ${HANDOFF:-0} == 1 ]] && wait_peers_up "$w" "$n"
     log "up: $n node(s); client $CLIENT_IP; nodes $(for i in $(seq "$n"); do printf '%s ' "$(node_ip "$i")"; done)"
 }
 
