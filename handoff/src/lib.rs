@@ -17,6 +17,7 @@
 pub mod classify;
 pub mod codec;
 pub mod msg;
+pub mod policy;
 
 pub use classify::{classify, Classification, Request, ServiceKind};
 pub use codec::{encode, try_encode, DecodeError, Decoder, EncodeError};
@@ -24,3 +25,4 @@ pub use msg::{
     FlowKey, HandoffAccept, HandoffClosed, HandoffReject, HandoffRequest, Load, Message,
     RejectReason,
 };
+pub use policy::{ClusterView, Decision, Policy, PolicyError};
