@@ -31,6 +31,8 @@ use super::PeerEvent;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a handshake may take, on either side.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The shortest time a write may block before the connection is given up.
+const WRITE_TIMEOUT_FLOOR: Duration = Duration::from_secs(10);
 
 /// Messages to a link thread from the listener and from the API.
 pub enum LinkCtl {
@@ -214,9 +216,12 @@ impl Link {
     ) -> (Option<Session>, Option<EndReason>) {
         let peer = &self.peer;
         let interval = self.shared.heartbeat_interval;
-        // A write that cannot finish within dead_after means the peer is
-        // not reading: treat it as dead rather than block forever.
-        if let Err(e) = stream.set_write_timeout(Some(self.shared.dead_after)) {
+        // A peer that stops reading while it still sends heartbeats is slow
+        // (its application is not polling), not dead: give it time, but not
+        // forever. A peer that is really gone falls silent, and the reader
+        // then shuts the socket, which ends a blocked write at once.
+        let write_timeout = self.shared.dead_after.max(WRITE_TIMEOUT_FLOOR);
+        if let Err(e) = stream.set_write_timeout(Some(write_timeout)) {
             return (None, Some(EndReason::Io(e)));
         }
         let mut out = Vec::new();

@@ -68,6 +68,9 @@ pub fn read_loop(
     done: Sender<ReaderEnded>,
 ) {
     let reason = read_until_end(&shared, &peer, &mut stream, &mut opener);
+    // Ends a write the link thread may be blocked in, so that the session
+    // is torn down now rather than when that write times out.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
     if let EndReason::BadFrame(_) = reason {
         bump(&peer.counters.bad_frames, 1);
     }
