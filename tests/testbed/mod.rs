@@ -69,6 +69,16 @@ pub struct Testbed {
 impl Testbed {
     /// A client, a LAN and `nodes` nodes, all serving through Baton.
     pub fn up(nodes: usize) -> Testbed {
+        Self::start(nodes, false)
+    }
+
+    /// The same, with the nodes a cluster that hands off connections: paths
+    /// under /nI/ are served by node I (see netns.sh).
+    pub fn up_cluster(nodes: usize) -> Testbed {
+        Self::start(nodes, true)
+    }
+
+    fn start(nodes: usize, handoff: bool) -> Testbed {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let id = format!(
             "bt{}x{}",
@@ -80,13 +90,16 @@ impl Testbed {
             .tempdir()
             .expect("temp dir");
         let tb = Testbed { id, nodes, workdir };
-        let out = tb.script(&[
-            "up",
-            &tb.id,
-            &nodes.to_string(),
-            baton_bin().to_str().expect("utf-8 path"),
-            tb.workdir().to_str().expect("utf-8 path"),
-        ]);
+        let out = tb.script_env(
+            handoff,
+            &[
+                "up",
+                &tb.id,
+                &nodes.to_string(),
+                baton_bin().to_str().expect("utf-8 path"),
+                tb.workdir().to_str().expect("utf-8 path"),
+            ],
+        );
         assert!(
             out.status.success(),
             "testbed did not come up:\n{}",
@@ -100,11 +113,69 @@ impl Testbed {
     }
 
     fn script(&self, args: &[&str]) -> Output {
+        self.script_env(false, args)
+    }
+
+    fn script_env(&self, handoff: bool, args: &[&str]) -> Output {
         Command::new("bash")
             .arg(script())
             .args(args)
+            .env("HANDOFF", if handoff { "1" } else { "0" })
             .output()
             .expect("run netns.sh")
+    }
+
+    /// The sha256 of `file` (e.g. "n2/1m.bin") as node `i` serves it.
+    pub fn sha256_of(&self, i: usize, file: &str) -> String {
+        let sums = std::fs::read_to_string(self.workdir().join(format!("n{i}/sha256.txt")))
+            .expect("sha256.txt");
+        sums.lines()
+            .find(|l| l.ends_with(&format!("  {file}")))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no sum for {file} on node {i}"))
+            .to_string()
+    }
+
+    /// Downloads `url` from the client; returns the sha256 of the body, or
+    /// None if curl failed.
+    pub fn fetch_sha256(&self, url: &str, timeout_secs: u32) -> Option<String> {
+        let cmd =
+            format!("set -o pipefail; curl -sf --max-time {timeout_secs} '{url}' | sha256sum");
+        let out = self.client(&["bash", "-c", &cmd]);
+        out.status.success().then(|| {
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+    }
+
+    /// Runs `cmd` in the LAN namespace (where the bridge is).
+    pub fn on_lan(&self, cmd: &[&str]) -> Output {
+        self.exec(&format!("{}-lan", self.id), cmd)
+    }
+
+    /// Whether node `i` sees peer `peer` up.
+    pub fn peer_up(&self, i: usize, peer: &str) -> bool {
+        self.stats(i)["peers"][peer].as_bool().unwrap_or(false)
+    }
+
+    /// Waits up to `secs` for `cond`.
+    pub fn wait_for(&self, secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        cond()
+    }
+
+    /// A control-plane counter of node `i`.
+    pub fn control_counter(&self, i: usize, name: &str) -> u64 {
+        self.stats(i)["control"][name].as_u64().unwrap_or(0)
     }
 
     /// Runs `cmd` in the client namespace.

@@ -1,0 +1,367 @@
+//! End-to-end handoff on the netns testbed: real Linux TCP on the client
+//! and on every node, real nginx, curl and wrk. Node I alone has the files
+//! under /nI/, and the cluster's rules send those paths to node I.
+
+mod testbed;
+
+use testbed::{node_ip, Testbed};
+
+fn url(node: usize, path: &str) -> String {
+    format!("http://{}/{path}", node_ip(node))
+}
+
+#[test]
+fn content_on_b_requested_at_a_comes_from_b_directly() {
+    if !testbed::available("content_on_b_requested_at_a_comes_from_b_directly") {
+        return;
+    }
+    let tb = Testbed::up_cluster(3);
+
+    // Watch node 1's and node 2's links on the LAN bridge for response data.
+    let pcap = |link: &str| tb.workdir().join(format!("{link}.pcap"));
+    let mut captures: Vec<_> = ["ln1", "ln2"]
+        .iter()
+        .map(|link| {
+            std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &format!("{}-lan", tb.id),
+                    "tcpdump",
+                    "-i",
+                    link,
+                    "-U",
+                    "-w",
+                ])
+                .arg(pcap(link))
+                .args(["tcp src port 80 and greater 1000"])
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("tcpdump")
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+
+    for file in ["1k.bin", "64k.bin", "1m.bin", "10m.bin", "50m.bin"] {
+        let got = tb.fetch_sha256(&url(1, &format!("n2/{file}")), 120);
+        assert_eq!(
+            got.as_deref(),
+            Some(tb.sha256_of(2, &format!("n2/{file}")).as_str()),
+            "n2/{file} via node 1"
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for c in &mut captures {
+        let _ = std::process::Command::new("kill")
+            .arg(c.id().to_string())
+            .status();
+        let _ = c.wait();
+    }
+    let packets = |link: &str| {
+        let out = std::process::Command::new("tcpdump")
+            .args(["-r"])
+            .arg(pcap(link))
+            .output()
+            .expect("tcpdump -r");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let (via_a, via_b) = (packets("ln1"), packets("ln2"));
+    assert!(
+        via_b > 40_000,
+        "response data should leave node 2's wire port: {via_b} full frames"
+    );
+    assert_eq!(via_a, 0, "no response data may pass through node 1");
+
+    assert_eq!(tb.counter(1, "handed_off"), 5);
+    assert_eq!(tb.counter(2, "handed_in"), 5);
+    assert_eq!(tb.counter(1, "fell_back"), 0);
+    assert!(tb.counter(2, "translated_packets") > 40_000);
+}
+
+#[test]
+fn content_local_to_a_stays_local_with_no_translation() {
+    if !testbed::available("content_local_to_a_stays_local_with_no_translation") {
+        return;
+    }
+    let tb = Testbed::up_cluster(2);
+    for _ in 0..3 {
+        let got = tb.fetch_sha256(&url(1, "n1/1m.bin"), 30);
+        assert_eq!(got.as_deref(), Some(tb.sha256_of(1, "n1/1m.bin").as_str()));
+    }
+    assert_eq!(tb.counter(1, "served_local"), 3);
+    assert_eq!(tb.counter(1, "handed_off"), 0);
+    for i in 1..=2 {
+        assert_eq!(tb.counter(i, "translated_packets"), 0, "node {i}");
+        assert_eq!(tb.counter(i, "handed_in"), 0, "node {i}");
+    }
+}
+
+#[test]
+fn keep_alive_requests_are_all_answered_by_the_target() {
+    if !testbed::available("keep_alive_requests_are_all_answered_by_the_target") {
+        return;
+    }
+    let tb = Testbed::up_cluster(2);
+    // One connection, three requests: curl reuses it for the same host.
+    let out = tb.client(&[
+        "curl",
+        "-sf",
+        "--max-time",
+        "20",
+        &url(1, "n2/whoami.txt"),
+        &url(1, "n2/1k.bin"),
+        &url(1, "n2/whoami.txt"),
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{num_connects} ",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        body.contains("n2 content"),
+        "the last request was answered by node 2: {body:?}"
+    );
+    let connects: Vec<&str> = body
+        .split_whitespace()
+        .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(
+        connects,
+        ["1", "0", "0"],
+        "one connection carried all three: {body:?}"
+    );
+    assert_eq!(tb.counter(1, "handed_off"), 1);
+    assert_eq!(tb.counter(2, "handed_in"), 1);
+}
+
+#[test]
+fn two_hundred_concurrent_connections_mixing_local_and_handed_off() {
+    if !testbed::available("two_hundred_concurrent_connections_mixing_local_and_handed_off") {
+        return;
+    }
+    let tb = Testbed::up_cluster(3);
+    let script = format!(
+        r#"
+import concurrent.futures, hashlib, urllib.request
+sums = {{}}
+for i in (1, 2, 3):
+    for line in open("{w}/n%d/sha256.txt" % i):
+        digest, name = line.split()
+        sums[name] = digest
+def get(k):
+    name = "n%d/64k.bin" % (k % 3 + 1)
+    body = urllib.request.urlopen("http://{ip}/" + name, timeout=30).read()
+    return hashlib.sha256(body).hexdigest() == sums[name]
+with concurrent.futures.ThreadPoolExecutor(max_workers=200) as pool:
+    results = list(pool.map(get, range(200)))
+print(sum(results), len(results))
+"#,
+        w = tb.workdir().display(),
+        ip = node_ip(1)
+    );
+    let out = tb.client(&["python3", "-c", &script]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report.trim(), "200 200", "every download intact");
+
+    // Let the targets' flows linger out, then the counters must add up.
+    assert!(
+        tb.wait_for(10, || tb.counter(1, "flows_active") == 0),
+        "origin flows left over"
+    );
+    let seen = tb.counter(1, "conns_seen");
+    let (local, off, back) = (
+        tb.counter(1, "served_local"),
+        tb.counter(1, "handed_off"),
+        tb.counter(1, "fell_back"),
+    );
+    assert_eq!(seen, 200);
+    assert_eq!(
+        local + off + back,
+        seen,
+        "local {local} + handed off {off} + fell back {back}"
+    );
+    assert_eq!(off, tb.counter(2, "handed_in") + tb.counter(3, "handed_in"));
+    assert!(
+        off >= 130,
+        "two thirds of 200 go to nodes 2 and 3; {off} did"
+    );
+}
+
+#[test]
+fn downloads_through_a_handoff_survive_two_percent_loss() {
+    if !testbed::available("downloads_through_a_handoff_survive_two_percent_loss") {
+        return;
+    }
+    let tb = Testbed::up_cluster(2);
+    // 2 % of the client's packets are lost each way.
+    let rules = "table inet loss {\n\
+        chain in { type filter hook input priority 0; numgen random mod 100 < 2 drop; }\n\
+        chain out { type filter hook output priority 0; numgen random mod 100 < 2 drop; }\n}\n";
+    let mut nft = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("{}-client", tb.id),
+            "nft",
+            "-f",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    nft.stdin
+        .take()
+        .unwrap()
+        .write_all(rules.as_bytes())
+        .unwrap();
+    assert!(nft.wait().unwrap().success());
+
+    for file in ["1m.bin", "10m.bin"] {
+        let got = tb.fetch_sha256(&url(1, &format!("n2/{file}")), 120);
+        assert_eq!(
+            got.as_deref(),
+            Some(tb.sha256_of(2, &format!("n2/{file}")).as_str()),
+            "n2/{file} under loss"
+        );
+    }
+    assert_eq!(tb.counter(1, "handed_off"), 2);
+    assert_eq!(tb.counter(2, "drop_untranslatable"), 0);
+}
+
+#[test]
+fn a_stopped_target_means_fallback_for_new_requests_and_resets_for_old_ones() {
+    if !testbed::available(
+        "a_stopped_target_means_fallback_for_new_requests_and_resets_for_old_ones",
+    ) {
+        return;
+    }
+    let tb = Testbed::up_cluster(2);
+    // A slow download handed to node 2, under way when node 2's Baton stops.
+    let slow = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("{}-client", tb.id),
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+        ])
+        .args([
+            "--limit-rate",
+            "1M",
+            "--max-time",
+            "60",
+            "-w",
+            "%{http_code} %{size_download}",
+        ])
+        .arg(url(1, "n2/50m.bin"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        tb.wait_for(10, || tb.counter(1, "handed_off") == 1),
+        "the download was handed off"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    tb.stop_baton(2);
+    let stopped = std::time::Instant::now();
+    let out = slow.wait_with_output().unwrap();
+    let waited = stopped.elapsed();
+    assert!(
+        !out.status.success(),
+        "the download cannot complete without node 2"
+    );
+    assert!(
+        waited.as_secs() < 15,
+        "the client was reset promptly, not left hanging ({waited:?})"
+    );
+    assert_eq!(tb.counter(1, "peer_down_resets"), 1);
+
+    // New requests for node 2's content fall back to node 1 (which has no
+    // such file: a prompt 404, not a hang).
+    assert!(
+        tb.wait_for(10, || !tb.peer_up(1, "n2")),
+        "node 1 notices node 2 is down"
+    );
+    let out = tb.client(&[
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "--max-time",
+        "5",
+        "-w",
+        "%{http_code}",
+        &url(1, "n2/whoami.txt"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
+    assert_eq!(
+        tb.counter(1, "handed_off"),
+        1,
+        "nothing more was handed to a down peer"
+    );
+}
+
+#[test]
+fn a_peer_with_the_wrong_key_is_rejected_and_gets_no_handoffs() {
+    if !testbed::available("a_peer_with_the_wrong_key_is_rejected_and_gets_no_handoffs") {
+        return;
+    }
+    let tb = Testbed::up_cluster(2);
+    tb.stop_baton(2);
+    let wrong = tb.workdir().join("wrong.key");
+    std::fs::write(&wrong, "11".repeat(32)).unwrap();
+    let config = tb.config_path(2);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            &format!("{}/cluster.key", tb.workdir().display()),
+            wrong.to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    tb.start_baton(2);
+
+    assert!(
+        tb.wait_for(15, || tb.control_counter(1, "peer_handshake_failures") > 0),
+        "node 1 counts the failed handshakes"
+    );
+    assert!(!tb.peer_up(1, "n2") && !tb.peer_up(2, "n1"));
+    let out = tb.client(&[
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "--max-time",
+        "5",
+        "-w",
+        "%{http_code}",
+        &url(1, "n2/whoami.txt"),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "404",
+        "served by node 1 itself"
+    );
+    assert_eq!(tb.counter(1, "handed_off"), 0);
+    assert_eq!(tb.counter(2, "handed_in"), 0);
+    assert!(
+        tb.log(1).contains("n2") || tb.log(1).contains("198.18.0.12"),
+        "the rejection is logged"
+    );
+}
