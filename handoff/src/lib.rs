@@ -2,7 +2,7 @@
 //!
 //! - [`msg`] and [`codec`]: the control-channel messages and their
 //!   versioned, length-delimited wire format.
-//! - [`classify`]: what the client asked for (HTTP request line and Host, or
+//! - [`mod@classify`]: what the client asked for (HTTP request line and Host, or
 //!   TLS SNI), from the request bytes the origin holds.
 //! - [`policy`]: which node should serve it (rules, pools and strategies).
 //! - [`state`]: the origin and target per-connection state machines.
@@ -18,6 +18,7 @@ pub mod classify;
 pub mod codec;
 pub mod msg;
 pub mod policy;
+pub mod state;
 
 pub use classify::{classify, Classification, Request, ServiceKind};
 pub use codec::{encode, try_encode, DecodeError, Decoder, EncodeError};
@@ -26,3 +27,4 @@ pub use msg::{
     RejectReason,
 };
 pub use policy::{ClusterView, Decision, Policy, PolicyError};
+pub use state::{OriginAction, OriginEvent, OriginState, TargetAction, TargetEvent, TargetState};

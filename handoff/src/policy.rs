@@ -151,8 +151,8 @@ impl Rule {
                     && pattern_matches(&self.host, host)
                     && self
                         .path_prefix
-                        .as_deref()
-                        .map_or(true, |prefix| path.starts_with(prefix))
+                        .iter()
+                        .all(|prefix| path.starts_with(prefix.as_str()))
             }
             Request::Tls { sni } => {
                 self.host.is_none() && self.path_prefix.is_none() && pattern_matches(&self.sni, sni)

@@ -122,7 +122,7 @@ fn request_line(line: &[u8], complete: bool) -> Partial<(&[u8], &[u8])> {
     const HTTP1: &[u8] = b"HTTP/1.";
     let prefix_ok = version.len() <= HTTP1.len() + 1
         && version.iter().zip(HTTP1).all(|(a, b)| a == b)
-        && version.get(HTTP1.len()).map_or(true, u8::is_ascii_digit);
+        && version.get(HTTP1.len()).iter().all(|b| b.is_ascii_digit());
     if !prefix_ok || (complete && version.len() != HTTP1.len() + 1) {
         return Err("not an HTTP/1.x request");
     }
