@@ -86,7 +86,8 @@ counters! {
     DropHeldDuplicate => "drop_held_duplicate", true;
     /// Dropped: request bytes beyond a gap while holding (the client resends them).
     DropHeldOutOfOrder => "drop_held_out_of_order", true;
-    /// Dropped: client packets while a handoff is pending (the client resends them).
+    /// Dropped: client packets while a handoff is pending, beyond what is
+    /// queued for the target or when it falls back (the client resends them).
     DropWhilePending => "drop_while_pending", true;
     /// Dropped: the origin kernel's packets for a connection it no longer owns.
     DropStaleKernel => "drop_stale_kernel", true;

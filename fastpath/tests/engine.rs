@@ -525,3 +525,63 @@ fn the_target_rejects_when_its_kernel_refuses_the_replayed_syn() {
     assert_eq!(cb.get(Counter::KernelRefused), 1);
     assert_eq!(b.load().active_connections, 0);
 }
+
+#[test]
+fn client_packets_racing_the_accept_are_queued_and_forwarded_to_the_target() {
+    let now = Instant::now();
+    let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
+    handshake(&mut a, now);
+    a.from_wire(&mut request_frame(), now);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!()
+    };
+    // The target answered the client before its accept reached us: the
+    // client acknowledges data this node never sent.
+    let ack = from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        ISN_A + 200,
+        TcpFlags::ACK,
+        ts(103, 7010),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut ack.clone(), now), Verdict::Consumed);
+    a.on_message(
+        0,
+        Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
+            id: req.id,
+            isn_target: ISN_B,
+        }),
+        now,
+    );
+    let out = a.take_output();
+    assert_eq!(out.to_wire.len(), 1);
+    let forwarded = seen(&out.to_wire[0]);
+    assert_eq!((forwarded.dst_mac, forwarded.ack), (MAC_B, ISN_A + 200));
+    assert_eq!(ca.get(Counter::DropWhilePending), 0);
+}
+
+#[test]
+fn a_request_riding_on_the_handshake_ack_is_handed_off() {
+    let now = Instant::now();
+    let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
+    let mut syn = from_client(ISN_C, 0, TcpFlags::SYN, syn_options(7, 100, 0), &[]);
+    a.from_wire(&mut syn, now);
+    let mut synack = frame(
+        (MAC_A, MAC_C),
+        (A, 80),
+        (CLIENT, CPORT),
+        ISN_A,
+        ISN_C.wrapping_add(1),
+        TcpFlags::SYN | TcpFlags::ACK,
+        65160,
+        syn_options(9, 7000, 100),
+        &[],
+    );
+    a.from_host(&mut synack, now);
+    // No bare ACK: the request itself completes the handshake.
+    assert_eq!(a.from_wire(&mut request_frame(), now), Verdict::Consumed);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!()
+    };
+    assert_eq!(req.held, REQUEST);
+}

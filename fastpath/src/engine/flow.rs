@@ -62,6 +62,13 @@ pub(super) struct OriginFlow {
     /// them, to release to the local kernel unchanged.
     pub held: Vec<u8>,
     pub held_frames: Vec<Vec<u8>>,
+    /// Client packets that arrive while the handoff is pending. The target
+    /// may answer the client before its accept reaches us, and the client
+    /// then acknowledges data this node never sent: those packets belong to
+    /// the target, and go there once it accepts.
+    pub queued: Vec<Vec<u8>>,
+    /// When the handoff request was sent, for the log.
+    pub requested_at: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

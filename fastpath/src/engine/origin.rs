@@ -14,6 +14,10 @@ use super::flow::{Flow, FlowKey, OriginFlow, OriginState, Role};
 use super::frames::{self, Segment};
 use super::{view, Engine, Placement, ServiceKind, Verdict};
 
+/// Client packets kept while a handoff is pending; more are dropped (the
+/// client sends them again).
+const MAX_QUEUED: usize = 64;
+
 /// A client's SYN to a managed service: a new flow, passed to the kernel.
 pub(super) fn on_syn(
     e: &mut Engine,
@@ -44,6 +48,8 @@ pub(super) fn on_syn(
         client_ack: 0,
         held: Vec::new(),
         held_frames: Vec::new(),
+        queued: Vec::new(),
+        requested_at: None,
     };
     e.flows.insert(
         key,
@@ -99,6 +105,10 @@ pub(super) fn from_client(
                 e.remove(&key);
                 e.send(peer, Message::HandoffClosed(HandoffClosed { id }));
                 return Verdict::ToHost;
+            }
+            if o.queued.len() < MAX_QUEUED {
+                o.queued.push(frame.to_vec());
+                return Verdict::Consumed;
             }
             e.count(Counter::DropWhilePending, 1);
             Verdict::Drop
@@ -214,6 +224,7 @@ fn start_handoff(e: &mut Engine, key: FlowKey, peer: usize, now: Instant) {
         held: o.held.clone(),
     };
     o.state = OriginState::Pending { peer, id };
+    o.requested_at = Some(now);
     *deadline = now + timeout;
     e.by_id.insert(id, key);
     tracing::debug!(
@@ -307,6 +318,8 @@ pub(super) fn on_accept(e: &mut Engine, peer: usize, accept: HandoffAccept, now:
     *deadline = now + idle;
     o.held = Vec::new();
     o.held_frames = Vec::new();
+    let queued = std::mem::take(&mut o.queued);
+    let waited = o.requested_at.map(|t| now.saturating_duration_since(t));
     let rst = frames::build(&Segment {
         src_mac: o.client_mac,
         dst_mac: own_mac,
@@ -320,11 +333,23 @@ pub(super) fn on_accept(e: &mut Engine, peer: usize, accept: HandoffAccept, now:
         payload: &[],
     });
     e.out.to_host.push(rst);
+    let peer_mac = e.cfg.peers[peer].mac;
+    for mut frame in queued {
+        if let Ok(mut eth) = EthernetFrame::new_checked(&mut frame[..]) {
+            eth.set_dst_addr(peer_mac);
+            eth.set_src_addr(own_mac);
+        }
+        e.out.to_wire.push(frame);
+        e.count(Counter::ForwardedToPeer, 1);
+    }
     e.count(Counter::HandedOff, 1);
     tracing::debug!(
-        "handoff {:x}: accepted by {}",
+        "handoff {:x}: {} -> {} accepted by {} after {:?}",
         accept.id,
-        e.cfg.peers[peer].name
+        key.client,
+        key.server,
+        e.cfg.peers[peer].name,
+        waited.unwrap_or_default()
     );
 }
 
