@@ -10,7 +10,7 @@ PACKAGES=(
     build-essential
     nginx-light                # the web server on each testbed node
     iproute2 nftables ethtool  # namespaces, veths, the wire port's ingress drop
-    curl wrk iputils-ping tcpdump procps
+    curl wrk iputils-ping tcpdump procps openssl python3
 )
 
 missing=()

@@ -180,6 +180,24 @@ rules = [
     }
 
     #[test]
+    fn path_and_sni_rules_side_by_side() {
+        let mut p = placer(
+            r#"pools = [{ name = "n1", nodes = ["n1"] }, { name = "n2", nodes = ["n2"] }]
+rules = [
+    { path_prefix = "/n1/", pool = "n1" },
+    { sni = "n1.baton.test", pool = "n1" },
+    { path_prefix = "/n2/", pool = "n2" },
+    { sni = "n2.baton.test", pool = "n2" },
+]"#,
+        );
+        let req = b"GET /n2/whoami.txt HTTP/1.1\r\nHost: 198.18.0.50\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
+        assert_eq!(
+            p.place(req, ServiceKind::Http, &UP, Load::default()),
+            Placement::Peer(0)
+        );
+    }
+
+    #[test]
     fn loads_reported_by_peers_steer_least_loaded() {
         let mut p = placer(
             r#"pools = [{ name = "any", nodes = ["n2", "n3"], strategy = "least-loaded" }]

@@ -365,3 +365,123 @@ fn a_peer_with_the_wrong_key_is_rejected_and_gets_no_handoffs() {
         "the rejection is logged"
     );
 }
+
+#[test]
+fn both_addressing_modes_node_address_and_cluster_vip() {
+    if !testbed::available("both_addressing_modes_node_address_and_cluster_vip") {
+        return;
+    }
+    let tb = Testbed::up_cluster(2);
+    // The client reaches the VIP through node 1 (a static neighbour entry,
+    // as an upstream router would have); node 2 answers from the VIP.
+    for base in [
+        format!("http://{}", node_ip(1)),
+        format!("http://{}", testbed::VIP),
+    ] {
+        let got = tb.fetch_sha256(&format!("{base}/n2/1m.bin"), 30);
+        assert_eq!(
+            got.as_deref(),
+            Some(tb.sha256_of(2, "n2/1m.bin").as_str()),
+            "{base}"
+        );
+        let mine = tb
+            .fetch(&format!("{base}/n1/whoami.txt"), 10)
+            .expect("local content");
+        assert_eq!(
+            String::from_utf8_lossy(&mine).trim(),
+            "n1 content",
+            "{base}"
+        );
+    }
+    assert_eq!(tb.counter(1, "handed_off"), 2);
+    assert_eq!(tb.counter(1, "served_local"), 2);
+}
+
+#[test]
+fn https_is_routed_by_sni_without_decryption() {
+    if !testbed::available("https_is_routed_by_sni_without_decryption") {
+        return;
+    }
+    let tb = Testbed::up_cluster(3);
+    for (name, expect) in [
+        ("n1", "n1 content"),
+        ("n2", "n2 content"),
+        ("n3", "n3 content"),
+    ] {
+        let host = format!("{name}.baton.test");
+        let out = tb.client(&[
+            "curl",
+            "-sf",
+            "-k",
+            "--max-time",
+            "10",
+            "--resolve",
+            &format!("{host}:443:{}", node_ip(1)),
+            &format!("https://{host}/{name}/whoami.txt"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{host}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expect);
+    }
+    assert_eq!(tb.counter(1, "handed_off"), 2);
+    assert_eq!(tb.counter(2, "handed_in") + tb.counter(3, "handed_in"), 2);
+}
+
+#[test]
+fn bad_requests_are_counted_served_locally_and_leak_no_flow() {
+    if !testbed::available("bad_requests_are_counted_served_locally_and_leak_no_flow") {
+        return;
+    }
+    let tb = Testbed::up_cluster(2);
+    let ip = node_ip(1);
+    let script = format!(
+        r#"
+import socket, time
+def conn():
+    return socket.create_connection(("{ip}", 80), timeout=10)
+# Garbage instead of HTTP: the local nginx answers 400.
+s = conn(); s.sendall(b"\x00\x01 not http at all\r\n\r\n"); print(s.recv(100)[:12]); s.close()
+# A request that never completes: held until the hold limit, then local.
+s = conn(); s.sendall(b"GET /n2/whoami.txt HTTP/1.1\r\nHo"); time.sleep(0.6)
+s.sendall(b"st: x\r\n\r\n"); print(s.recv(100)[:12]); s.close()
+# A client that resets right after its request, mid-handoff.
+s = conn(); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+s.sendall(b"GET /n2/whoami.txt HTTP/1.1\r\nHost: x\r\n\r\n"); s.close()
+"#
+    );
+    let out = tb.client(&["python3", "-c", &script]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(
+        lines[0].contains("400"),
+        "garbage gets nginx's 400: {report}"
+    );
+    assert!(
+        lines[1].contains("404"),
+        "an undecided request is served locally: {report}"
+    );
+    assert_eq!(tb.counter(1, "bad_request"), 1);
+    assert_eq!(tb.counter(1, "hold_undecided"), 1);
+
+    // Whatever happened to the reset connection, every flow is gone once
+    // the targets' linger is over, on both nodes.
+    let settled = tb.wait_for(15, || {
+        tb.counter(1, "flows_active") == 0 && tb.counter(2, "flows_active") == 0
+    });
+    assert!(
+        settled,
+        "flows leaked: n1 {} n2 {}",
+        tb.counter(1, "flows_active"),
+        tb.counter(2, "flows_active")
+    );
+    // The appliance is still serving.
+    assert!(tb.fetch(&url(1, "n2/whoami.txt"), 10).is_some());
+}

@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const CLIENT_IP: &str = "198.18.0.100";
+/// The cluster VIP of a handoff testbed (see netns.sh).
+pub const VIP: &str = "198.18.0.50";
 
 pub fn node_ip(i: usize) -> String {
     format!("198.18.0.{}", 10 + i)

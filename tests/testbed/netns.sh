@@ -9,10 +9,12 @@
 #
 # With HANDOFF=1 in the environment, `up` makes the nodes a cluster: each
 # knows the others as peers (control channel on port 7300, a shared key),
-# and manages HTTP on port 80 with one rule per node: paths under /nI/ are
-# served by node I, whichever node the client connected to. Content under
-# /nI/ exists only on node I (1k.bin ... 10m.bin; node 2 also has 50m.bin),
-# with its sha256 sums in WORKDIR/nI/sha256.txt.
+# and manages HTTP on port 80 and HTTPS on 443 with rules per node: paths
+# under /nI/, and TLS for the name nI.baton.test, are served by node I,
+# whichever node the client connected to. Content under /nI/ exists only on
+# node I (1k.bin ... 10m.bin; node 2 also has 50m.bin), with its sha256 sums
+# in WORKDIR/nI/sha256.txt. Every node also answers for the cluster VIP
+# 198.18.0.50 (on lo, never in ARP); the client reaches it through node 1.
 #
 # Namespaces: ID-lan (bridge br0), ID-client (c0, 198.18.0.100/24) and
 # ID-nI (I = 1..N). In node I, Baton's wire port is the veth wire0, which the
@@ -22,6 +24,7 @@
 set -euo pipefail
 
 CLIENT_IP=198.18.0.100
+VIP=198.18.0.50
 node_ip() { echo "198.18.0.$((10 + $1))"; }
 node_mac() { printf '02:ba:70:00:00:%02x' "$1"; }
 ns_nodes() { ip netns list | awk '{print $1}' | grep -E "^$1-n[0-9]+$" || true; }
@@ -55,8 +58,8 @@ make_content() { # DIR I
     fi
 }
 
-write_nginx_conf() { # DIR
-    local d=$1
+write_nginx_conf() { # DIR WORKDIR
+    local d=$1 w=$2
     mkdir -p "$d/nginx-tmp"
     cat >"$d/nginx.conf" <<NGINX
 user root;
@@ -78,6 +81,15 @@ http {
         listen 80 reuseport;
         root $d/www;
     }
+$(if [[ ${HANDOFF:-0} == 1 ]]; then cat <<TLS
+    server {
+        listen 443 ssl reuseport;
+        ssl_certificate $w/tls.crt;
+        ssl_certificate_key $w/tls.key;
+        root $d/www;
+    }
+TLS
+fi)
 }
 NGINX
 }
@@ -123,18 +135,20 @@ TOML
         ((j == i)) || peers+="    { name = \"n$j\", address = \"$(node_ip "$j")\", mac = \"$(node_mac "$j")\" },"$'\n'
         pools+="    { name = \"n$j\", nodes = [\"n$j\"] },"$'\n'
         rules+="    { path_prefix = \"/n$j/\", pool = \"n$j\" },"$'\n'
+        rules+="    { sni = \"n$j.baton.test\", pool = \"n$j\" },"$'\n'
     done
     cat >>"$w/n$i.toml" <<TOML
 
 [cluster]
 psk_file = "$w/cluster.key"
+vip = "$VIP"
 heartbeat_ms = 200
 dead_after_ms = 1000
 peers = [
 $peers]
 
 [handoff]
-services = [{ port = 80, kind = "http" }]
+services = [{ port = 80, kind = "http" }, { port = 443, kind = "tls" }]
 linger_ms = 1000
 pools = [
 $pools]
@@ -194,6 +208,9 @@ up() { # ID NODES BATON WORKDIR
     readlink -f "$baton" >"$w/baton.path"
     if [[ ${HANDOFF:-0} == 1 ]]; then
         head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$w/cluster.key"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=baton.test \
+            -addext "subjectAltName=DNS:*.baton.test" \
+            -keyout "$w/tls.key" -out "$w/tls.crt" 2>/dev/null
     fi
     local lan="$id-lan" client="$id-client"
 
@@ -218,6 +235,11 @@ up() { # ID NODES BATON WORKDIR
         ip -n "$ns" link set lo up
         # The tap Baton creates should carry IPv4 only, like the node's NIC.
         ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+        if [[ ${HANDOFF:-0} == 1 ]]; then
+            # The VIP: every node's kernel owns it, none answers ARP for it.
+            ip -n "$ns" addr add "$VIP/32" dev lo
+            ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+        fi
         ip link add wire0 netns "$ns" type veth peer name "ln$i" netns "$lan"
         ip -n "$ns" link set wire0 address "$(node_mac "$i")"
         ip netns exec "$ns" sysctl -qw net.ipv6.conf.wire0.disable_ipv6=1
@@ -233,7 +255,7 @@ table netdev baton_wire {
 }
 NFT
         make_content "$d" "$i"
-        write_nginx_conf "$d"
+        write_nginx_conf "$d" "$w"
         ip netns exec "$ns" nginx -c "$d/nginx.conf"
         write_baton_conf "$id" "$w" "$i" "$n"
     done
@@ -242,6 +264,9 @@ NFT
         start_baton "$id" "$w" "$i"
     done
     [[ ${HANDOFF:-0} == 1 ]] && wait_peers_up "$w" "$n"
+    if [[ ${HANDOFF:-0} == 1 ]]; then
+        ip -n "$client" neigh replace "$VIP" lladdr "$(node_mac 1)" dev c0 nud permanent
+    fi
     log "up: $n node(s); client $CLIENT_IP; nodes $(for i in $(seq "$n"); do printf '%s ' "$(node_ip "$i")"; done)"
 }
 
