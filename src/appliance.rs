@@ -13,8 +13,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use baton_config::{Config, IdleMode, WirePort};
 use baton_control::stats::{PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats};
 use baton_fastpath::counters::WorkerCounters;
-use baton_fastpath::idle::IdlePolicy;
 use baton_fastpath::engine::{Engine, EngineConfig};
+use baton_fastpath::idle::IdlePolicy;
 use baton_fastpath::worker::{EngineLink, FromWorker, ToWorker, Worker};
 use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats};
 
@@ -43,7 +43,12 @@ pub fn run(cfg: &Config) -> Result<()> {
     tracing::debug!("EAL arguments: {}", args.join(" "));
     let eal = Eal::init(&args).map_err(|e| explain_eal_error(e, cfg))?;
     check_mempool_size(cfg)?;
-    let pool = Arc::new(Mempool::new(&eal, "baton_mbufs", cfg.dpdk.mbufs, cfg.dpdk.mbuf_cache)?);
+    let pool = Arc::new(Mempool::new(
+        &eal,
+        "baton_mbufs",
+        cfg.dpdk.mbufs,
+        cfg.dpdk.mbuf_cache,
+    )?);
 
     let (mut wire, mut host) = bring_up_ports(&eal, cfg, &pool)?;
     host_iface::configure(&cfg.host)?;
@@ -56,7 +61,12 @@ pub fn run(cfg: &Config) -> Result<()> {
             let (outbox, from_worker) = crossbeam_channel::bounded(WORKER_QUEUE);
             let control = ControlPlane::start(cfg, cluster, to_worker, from_worker)?;
             let engine_cfg = cluster::engine_config(cfg, cluster, handoff, wire.mac()?.0)?;
-            let link = (engine_cfg, placement::PolicyPlacer::new(cfg, cluster, handoff)?, inbox, outbox);
+            let link = (
+                engine_cfg,
+                placement::PolicyPlacer::new(cfg, cluster, handoff)?,
+                inbox,
+                outbox,
+            );
             (Some(control), vec![link])
         }
         _ => (None, Vec::new()),
@@ -204,12 +214,14 @@ fn launch_workers(
     for (i, &lcore_id) in cfg.lcores.workers.iter().enumerate() {
         let q = i as u16;
         let counters = Arc::new(WorkerCounters::default());
-        let engine = engines.next().map(|(engine_cfg, placer, inbox, outbox)| EngineLink {
-            engine: Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters)),
-            pool: Arc::clone(pool),
-            inbox,
-            outbox,
-        });
+        let engine = engines
+            .next()
+            .map(|(engine_cfg, placer, inbox, outbox)| EngineLink {
+                engine: Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters)),
+                pool: Arc::clone(pool),
+                inbox,
+                outbox,
+            });
         let worker = Worker {
             id: i,
             wire: wire.take_queue(q).expect("one queue pair per worker"),

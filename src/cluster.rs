@@ -18,8 +18,12 @@ use crossbeam_channel::{Receiver, Sender};
 
 /// Reads the cluster key: 64 hex digits, surrounding white space ignored.
 pub fn read_psk(path: &Path) -> Result<[u8; 32]> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the cluster key `cluster.psk_file` = {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the cluster key `cluster.psk_file` = {}",
+            path.display()
+        )
+    })?;
     let hex = text.trim();
     let bad = || {
         anyhow::anyhow!(
@@ -37,7 +41,12 @@ pub fn read_psk(path: &Path) -> Result<[u8; 32]> {
     Ok(key)
 }
 
-pub fn engine_config(cfg: &Config, cluster: &ClusterConfig, handoff: &HandoffConfig, own_mac: [u8; 6]) -> Result<EngineConfig> {
+pub fn engine_config(
+    cfg: &Config,
+    cluster: &ClusterConfig,
+    handoff: &HandoffConfig,
+    own_mac: [u8; 6],
+) -> Result<EngineConfig> {
     let Some(own) = cfg.host.address else {
         bail!("a cluster node needs `host.address`");
     };
@@ -108,7 +117,11 @@ impl ControlPlane {
         to_worker: Sender<ToWorker>,
         from_worker: Receiver<FromWorker>,
     ) -> Result<ControlPlane> {
-        let own = cfg.host.address.map(|a| a.addr()).context("a cluster node needs `host.address`")?;
+        let own = cfg
+            .host
+            .address
+            .map(|a| a.addr())
+            .context("a cluster node needs `host.address`")?;
         let psk = read_psk(&cluster.psk_file)?;
         let peers: Vec<PeerConfig> = cluster
             .peers
@@ -131,7 +144,12 @@ impl ControlPlane {
             "control channel on {own}:{} to {} peer(s): {}",
             cluster.control_port,
             cluster.peers.len(),
-            cluster.peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            cluster
+                .peers
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         Ok(ControlPlane {
             channels,
@@ -202,8 +220,11 @@ impl ControlPlane {
                         Some(ToWorker::Message { peer: i, msg })
                     }
                     Err(reason) => {
+                        // The channel's encryption held, so the peer itself
+                        // is confused: start over with a fresh connection.
                         self.counters.bad_messages += 1;
-                        tracing::warn!("bad message from peer {peer}: {reason}; dropped");
+                        tracing::warn!("bad message from peer {peer}: {reason}; reconnecting");
+                        self.channels.reset(&peer, reason);
                         None
                     }
                 }
@@ -234,7 +255,11 @@ impl ControlPlane {
 
     /// Each peer's name and whether it is up.
     pub fn peers_up(&self) -> Vec<(String, bool)> {
-        self.channels.status().into_iter().map(|s| (s.name, s.up)).collect()
+        self.channels
+            .status()
+            .into_iter()
+            .map(|s| (s.name, s.up))
+            .collect()
     }
 }
 
@@ -247,5 +272,42 @@ fn decode_one(frame: &[u8]) -> Result<Message, String> {
         Ok(Some(_)) => Err("trailing bytes after the message".into()),
         Ok(None) => Err("truncated message".into()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_must_be_exactly_one_valid_message() {
+        let msg = Message::Load(Load {
+            active_connections: 3,
+            ..Load::default()
+        });
+        let bytes = baton_handoff::encode(&msg);
+        assert_eq!(decode_one(&bytes), Ok(msg));
+        assert!(decode_one(&bytes[..bytes.len() - 1])
+            .unwrap_err()
+            .contains("truncated"));
+        let mut two = bytes.clone();
+        two.extend_from_slice(&bytes);
+        assert!(decode_one(&two).unwrap_err().contains("trailing"));
+        assert!(decode_one(b"garbage garbage garbage").is_err());
+    }
+
+    #[test]
+    fn the_cluster_key_is_64_hex_digits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        std::fs::write(&path, format!("{}\n", "ab".repeat(32))).unwrap();
+        assert_eq!(read_psk(&path).unwrap(), [0xab; 32]);
+        for bad in ["ab".repeat(31), "zz".repeat(32), String::new()] {
+            std::fs::write(&path, bad).unwrap();
+            let err = read_psk(&path).unwrap_err().to_string();
+            assert!(err.contains("64 hex digits"), "{err}");
+        }
+        let err = read_psk(&dir.path().join("missing")).unwrap_err();
+        assert!(format!("{err:#}").contains("cluster.psk_file"), "{err:#}");
     }
 }

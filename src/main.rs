@@ -3,8 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod appliance;
-mod cluster;
 mod cli;
+mod cluster;
 mod eal_args;
 mod host_iface;
 mod logging;

@@ -140,6 +140,15 @@ fn pair() -> (PeerChannels, PeerChannels) {
 }
 
 #[test]
+fn a_reset_closes_the_connection_which_is_reestablished() {
+    let (a, b) = pair();
+    b.reset("a", "a message that made no sense");
+    expect_down(&b, "a");
+    expect_up(&b, "a");
+    exchange(&a, "a", &b, "b", 1000);
+}
+
+#[test]
 fn two_nodes_exchange_frames_both_ways() {
     let (a, b) = pair();
     for len in [0, 5, 1500, 60 * 1024, 300 * 1024, MAX_FRAME_LEN] {

@@ -40,6 +40,9 @@ pub enum LinkCtl {
     Inbound(Session),
     /// Wake up: shutdown has begun.
     Shutdown,
+    /// Close the current connection (the application rejected what came
+    /// over it); the link then reconnects as after any other failure.
+    Reset(String),
 }
 
 pub struct Link {
@@ -93,6 +96,7 @@ impl Link {
                 match self.ctl.recv_timeout(left.min(TICK)) {
                     Ok(LinkCtl::Inbound(s)) if !self.peer.we_dial => return Some(s),
                     Ok(LinkCtl::Inbound(_)) => {} // never handed to a dialer
+                    Ok(LinkCtl::Reset(_)) => {}   // nothing to reset
                     Ok(LinkCtl::Shutdown) => return None,
                     Err(_) if self.shared.is_shutting_down() => return None,
                     Err(_) => {}
@@ -247,6 +251,7 @@ impl Link {
                 },
                 recv(self.ctl) -> msg => match msg {
                     Ok(LinkCtl::Inbound(s)) => return (Some(s), Some(EndReason::Replaced)),
+                    Ok(LinkCtl::Reset(why)) => return (None, Some(EndReason::Rejected(why))),
                     Ok(LinkCtl::Shutdown) | Err(_) => return (None, Some(EndReason::Shutdown)),
                 },
                 recv(self.reader_done) -> ended => match ended {

@@ -347,6 +347,15 @@ impl PeerChannels {
         })
     }
 
+    /// Closes the connection to `peer` because of `why` (a message that
+    /// decrypted but made no sense). The peer goes Down, and the channel is
+    /// re-established as after any other failure.
+    pub fn reset(&self, peer: &str, why: impl Into<String>) {
+        if let Some(handle) = self.peers.get(peer) {
+            let _ = handle.link.try_send(LinkCtl::Reset(why.into()));
+        }
+    }
+
     /// The next event, if one is waiting.
     pub fn try_recv(&self) -> Option<PeerEvent> {
         self.events.as_ref()?.try_recv().ok()

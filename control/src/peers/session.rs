@@ -36,6 +36,8 @@ pub enum EndReason {
     Replaced,
     /// This node is shutting down.
     Shutdown,
+    /// The application rejected a message and asked for a fresh connection.
+    Rejected(String),
 }
 
 impl std::fmt::Display for EndReason {
@@ -45,6 +47,7 @@ impl std::fmt::Display for EndReason {
             EndReason::Io(e) => write!(f, "i/o error: {e}"),
             EndReason::Silent(d) => write!(f, "nothing received for {d:?}"),
             EndReason::BadFrame(why) => write!(f, "bad frame: {why}"),
+            EndReason::Rejected(why) => write!(f, "message rejected: {why}"),
             EndReason::Replaced => write!(f, "replaced by a new connection"),
             EndReason::Shutdown => write!(f, "shutting down"),
         }
