@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all deps build demo test fuzz bench clean
+.PHONY: all deps build demo test fuzz bench bench-handoff clean
 
 all: build
 
@@ -26,6 +26,11 @@ fuzz: deps
 # Criterion micro-benchmarks of the packet library (prints ns per packet).
 bench: deps
 	$(CARGO) bench -p baton-fastpath
+
+# Handoff latency, handoffs per second, and Baton against an L7 proxy, on
+# the netns testbed (prints figures; needs root).
+bench-handoff: build
+	@tests/bench/handoff.sh
 
 clean:
 	$(CARGO) clean

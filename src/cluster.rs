@@ -164,13 +164,30 @@ impl ControlPlane {
     }
 
     /// One round: worker messages out, peer events in, load announced.
-    /// Waits at most `wait` for peer events.
+    /// Waits at most `wait` for the first message from either side, and
+    /// wakes at once when one comes: every handoff crosses this loop twice
+    /// on each node, so it must not sleep through one.
     pub fn tick(&mut self, wait: Duration) {
-        while let Ok(event) = self.from_worker.try_recv() {
-            match event {
-                FromWorker::Message { peer, msg } => self.send(peer, &msg),
-                FromWorker::Load(load) => self.own_load = load,
+        if let Some(events) = self.channels.events().cloned() {
+            crossbeam_channel::select! {
+                recv(self.from_worker) -> event => {
+                    if let Ok(event) = event {
+                        self.from_worker(event);
+                    }
+                }
+                recv(events) -> event => {
+                    if let Ok(event) = event {
+                        self.on_event(event);
+                    }
+                }
+                default(wait) => {}
             }
+        }
+        while let Ok(event) = self.from_worker.try_recv() {
+            self.from_worker(event);
+        }
+        while let Some(event) = self.channels.try_recv() {
+            self.on_event(event);
         }
         let now = Instant::now();
         if now >= self.next_load {
@@ -179,10 +196,12 @@ impl ControlPlane {
                 self.send(peer, &Message::Load(self.own_load));
             }
         }
-        let mut next = self.channels.recv_timeout(wait);
-        while let Some(event) = next {
-            self.on_event(event);
-            next = self.channels.try_recv();
+    }
+
+    fn from_worker(&mut self, event: FromWorker) {
+        match event {
+            FromWorker::Message { peer, msg } => self.send(peer, &msg),
+            FromWorker::Load(load) => self.own_load = load,
         }
     }
 

@@ -361,6 +361,12 @@ impl PeerChannels {
         self.events.as_ref()?.try_recv().ok()
     }
 
+    /// The event queue itself, for callers that wait on several channels at
+    /// once (`crossbeam_channel::select!`).
+    pub fn events(&self) -> Option<&Receiver<PeerEvent>> {
+        self.events.as_ref()
+    }
+
     /// The next event, waiting at most `timeout` for one.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<PeerEvent> {
         self.events.as_ref()?.recv_timeout(timeout).ok()
