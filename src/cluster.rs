@@ -172,7 +172,7 @@ impl ControlPlane {
             crossbeam_channel::select! {
                 recv(self.from_worker) -> event => {
                     if let Ok(event) = event {
-                        self.from_worker(event);
+                        self.on_worker(event);
                     }
                 }
                 recv(events) -> event => {
@@ -184,7 +184,7 @@ impl ControlPlane {
             }
         }
         while let Ok(event) = self.from_worker.try_recv() {
-            self.from_worker(event);
+            self.on_worker(event);
         }
         while let Some(event) = self.channels.try_recv() {
             self.on_event(event);
@@ -198,7 +198,7 @@ impl ControlPlane {
         }
     }
 
-    fn from_worker(&mut self, event: FromWorker) {
+    fn on_worker(&mut self, event: FromWorker) {
         match event {
             FromWorker::Message { peer, msg } => self.send(peer, &msg),
             FromWorker::Load(load) => self.own_load = load,
