@@ -21,8 +21,8 @@ fn example(name: &str) -> String {
 }
 
 #[test]
-fn check_accepts_both_examples_and_prints_the_resolved_config() {
-    for name in ["metal.toml", "netns-demo.toml"] {
+fn check_accepts_every_example_and_prints_the_resolved_config() {
+    for name in ["metal.toml", "netns-demo.toml", "cluster-node.toml"] {
         let out = baton(&["check", "--config", &example(name)]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
