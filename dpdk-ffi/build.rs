@@ -22,6 +22,10 @@ fn main() {
         exit(1);
     }
 
+    // `baton bench` builds ports from rings with the ring PMD's own API;
+    // every other PMD is loaded by EAL from DPDK's plugin directory.
+    println!("cargo:rustc-link-lib=rte_net_ring");
+
     // pkg-config gives include paths, `-include rte_config.h` and -march; the
     // shim and bindgen must see exactly what DPDK's own users see.
     let cflags: Vec<String> = pkg_config_output(&["--cflags", "libdpdk"]);
@@ -38,8 +42,8 @@ fn main() {
         .header("csrc/wrapper.h")
         .clang_args(&cflags)
         .clang_arg("-Icsrc")
-        .allowlist_function("rte_eal_.*|rte_eth_.*|rte_pktmbuf_pool_create|rte_mempool_free|rte_mempool_avail_count|rte_mempool_in_use_count|rte_lcore_count|rte_socket_id|rte_get_tsc_hz|rte_strerror|rte_version|rte_dev_probe|rte_dev_remove|rte_ring_create|rte_ring_free|rte_log_set_global_level|rte_openlog_stream|rte_lcore_is_enabled|rte_get_main_lcore|baton_.*")
-        .allowlist_var("RTE_MAX_LCORE|RTE_MAX_ETHPORTS|RTE_ETHER_ADDR_LEN|RTE_ETH_.*|RTE_MBUF_DEFAULT_BUF_SIZE|RTE_PKTMBUF_HEADROOM|RTE_LOG_.*|SOCKET_ID_ANY")
+        .allowlist_function("rte_eal_.*|rte_eth_.*|rte_pktmbuf_pool_create|rte_mempool_free|rte_mempool_avail_count|rte_mempool_in_use_count|rte_lcore_count|rte_socket_id|rte_get_tsc_hz|rte_strerror|rte_version|rte_dev_probe|rte_dev_remove|rte_ring_create|rte_ring_free|rte_eth_from_rings|rte_log_set_global_level|rte_openlog_stream|rte_lcore_is_enabled|rte_get_main_lcore|baton_.*")
+        .allowlist_var("RING_F_SP_ENQ|RING_F_SC_DEQ|RTE_MAX_LCORE|RTE_MAX_ETHPORTS|RTE_ETHER_ADDR_LEN|RTE_ETH_.*|RTE_MBUF_DEFAULT_BUF_SIZE|RTE_PKTMBUF_HEADROOM|RTE_LOG_.*|SOCKET_ID_ANY")
         .allowlist_type("rte_eth_.*|rte_ether_addr|rte_mbuf|rte_mempool")
         .opaque_type("rte_mbuf|rte_mempool|rte_ring")
         .derive_default(true)

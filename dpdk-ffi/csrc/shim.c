@@ -7,6 +7,7 @@
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
 #include <rte_log.h>
+#include <rte_ring.h>
 #include "shim.h"
 
 int baton_errno(void) { return rte_errno; }
@@ -47,6 +48,18 @@ int baton_mbuf_set_len(struct rte_mbuf *m, uint16_t len)
 	m->pkt_len = len;
 	return 0;
 }
+
+unsigned baton_ring_enqueue_burst(struct rte_ring *r, struct rte_mbuf **pkts, unsigned n)
+{
+	return rte_ring_enqueue_burst(r, (void * const *)pkts, n, NULL);
+}
+
+unsigned baton_ring_dequeue_burst(struct rte_ring *r, struct rte_mbuf **pkts, unsigned n)
+{
+	return rte_ring_dequeue_burst(r, (void **)pkts, n, NULL);
+}
+
+unsigned baton_ring_count(const struct rte_ring *r) { return rte_ring_count(r); }
 
 static baton_log_fn log_sink;
 

@@ -24,6 +24,11 @@ uint16_t baton_mbuf_tailroom(const struct rte_mbuf *m);
 /* Grows (len > current) or shrinks the single-segment packet; -1 if it does not fit. */
 int baton_mbuf_set_len(struct rte_mbuf *m, uint16_t len);
 
+struct rte_ring;
+unsigned baton_ring_enqueue_burst(struct rte_ring *r, struct rte_mbuf **pkts, unsigned n);
+unsigned baton_ring_dequeue_burst(struct rte_ring *r, struct rte_mbuf **pkts, unsigned n);
+unsigned baton_ring_count(const struct rte_ring *r);
+
 /* Sends DPDK's log lines to Baton's logger instead of stderr. */
 /* level is DPDK's RTE_LOG_* of the message (1 = emergency ... 8 = debug). */
 typedef void (*baton_log_fn)(int level, const char *buf, size_t len);

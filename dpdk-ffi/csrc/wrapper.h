@@ -11,6 +11,7 @@
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
 #include <rte_ring.h>
+#include <rte_eth_ring.h>
 #include <rte_dev.h>
 #include <rte_version.h>
 

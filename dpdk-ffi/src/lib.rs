@@ -9,6 +9,7 @@
 //! - [`Mbuf`] and [`Burst`]: owned packet buffers, singly and 32 at a time;
 //! - [`Port`] and [`Queue`]: ethdev ports (PCI NICs and virtual devices) and
 //!   their RX/TX queue pairs;
+//! - [`Ring`]: lock-free packet rings between lcores, and ring-backed ports;
 //! - [`lcore`]: running closures on EAL worker lcores.
 
 pub mod sys {
@@ -30,9 +31,11 @@ pub mod lcore;
 mod mbuf;
 mod mempool;
 mod port;
+mod ring;
 
 pub use eal::{tsc, tsc_hz, Eal};
 pub use error::{errno_string, DpdkError};
 pub use mbuf::{Burst, Mbuf, MAX_BURST};
 pub use mempool::Mempool;
 pub use port::{MacAddress, Port, PortConfig, PortStats, Queue};
+pub use ring::Ring;

@@ -158,6 +158,26 @@ impl Burst {
         sent
     }
 
+    /// Lets `f` take packets from the front: it gets the owned pointers and
+    /// returns how many it took ownership of; the rest move to the front.
+    #[inline]
+    pub(crate) fn give(&mut self, f: impl FnOnce(&mut [*mut sys::rte_mbuf]) -> usize) -> usize {
+        let taken = f(&mut self.pkts[..self.len]).min(self.len);
+        self.pkts.copy_within(taken..self.len, 0);
+        self.len -= taken;
+        taken
+    }
+
+    /// Lets `f` fill up to `max` free slots at the end with owned packets;
+    /// it returns how many it wrote.
+    #[inline]
+    pub(crate) fn take(&mut self, max: usize, f: impl FnOnce(&mut [*mut sys::rte_mbuf]) -> usize) -> usize {
+        let room = (MAX_BURST - self.len).min(max);
+        let n = f(&mut self.pkts[self.len..self.len + room]).min(room);
+        self.len += n;
+        n
+    }
+
     /// Frees every packet left; returns how many there were.
     #[inline]
     pub fn free_all(&mut self) -> usize {

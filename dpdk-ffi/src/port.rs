@@ -112,6 +112,33 @@ impl Port {
         })
     }
 
+    /// A port over rings (the ring PMD): what it receives comes from `rx`,
+    /// what it sends goes into `tx`, one ring per queue. The rings must
+    /// outlive the port.
+    pub fn from_rings(_eal: &Eal, name: &str, rx: &[&crate::Ring], tx: &[&crate::Ring]) -> Result<Port, DpdkError> {
+        let cname = CString::new(name).map_err(|_| DpdkError::Call {
+            what: format!("create ring port {name:?}"),
+            reason: "name contains a NUL byte".into(),
+        })?;
+        let rx: Vec<_> = rx.iter().map(|r| r.as_ptr()).collect();
+        let tx: Vec<_> = tx.iter().map(|r| r.as_ptr()).collect();
+        // SAFETY: valid C string and arrays of valid ring pointers, read
+        // during the call; the rings outlive the port (caller's contract).
+        let id = unsafe {
+            sys::rte_eth_from_rings(cname.as_ptr(), rx.as_ptr(), rx.len() as u32, tx.as_ptr(), tx.len() as u32, 0)
+        };
+        if id < 0 {
+            return Err(DpdkError::call(format!("create ring port {name:?}"), -1));
+        }
+        Ok(Port {
+            id: id as u16,
+            name: name.into(),
+            queues: 0,
+            taken: Vec::new(),
+            started: false,
+        })
+    }
+
     pub fn id(&self) -> u16 {
         self.id
     }
