@@ -15,8 +15,8 @@ use baton_control::stats::{PortStatsEntry, StatsServer, StatsSnapshot, WorkerSta
 use baton_fastpath::counters::WorkerCounters;
 use baton_fastpath::engine::{Engine, EngineConfig};
 use baton_fastpath::idle::IdlePolicy;
-use baton_fastpath::worker::{EngineLink, FromWorker, ToWorker, Worker};
-use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats};
+use baton_fastpath::worker::{EngineLink, FromWorker, Steering, ToWorker, Worker};
+use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats, Ring};
 
 use crate::cluster::{self, ControlPlane};
 use crate::{eal_args, host_iface, placement};
@@ -28,6 +28,8 @@ const CONTROL_TICK: Duration = Duration::from_millis(20);
 const CONTROL_WAIT: Duration = Duration::from_millis(1);
 /// Messages queued between the control lcore and a worker, each way.
 const WORKER_QUEUE: usize = 4096;
+/// Packets queued for a worker by the other workers, per side.
+const STEER_RING: u32 = 4096;
 
 pub fn run(cfg: &Config) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -57,17 +59,22 @@ pub fn run(cfg: &Config) -> Result<()> {
     // lcore carries its messages to and from the peers.
     let (mut control, links) = match (&cfg.cluster, &cfg.handoff) {
         (Some(cluster), Some(handoff)) => {
-            let (to_worker, inbox) = crossbeam_channel::bounded(WORKER_QUEUE);
             let (outbox, from_worker) = crossbeam_channel::bounded(WORKER_QUEUE);
-            let control = ControlPlane::start(cfg, cluster, to_worker, from_worker)?;
             let engine_cfg = cluster::engine_config(cfg, cluster, handoff, wire.mac()?.0)?;
-            let link = (
-                engine_cfg,
-                placement::PolicyPlacer::new(cfg, cluster, handoff)?,
-                inbox,
-                outbox,
-            );
-            (Some(control), vec![link])
+            let mut to_workers = Vec::new();
+            let mut links = Vec::new();
+            for _ in &cfg.lcores.workers {
+                let (to_worker, inbox) = crossbeam_channel::bounded(WORKER_QUEUE);
+                to_workers.push(to_worker);
+                links.push((
+                    engine_cfg.clone(),
+                    placement::PolicyPlacer::new(cfg, cluster, handoff)?,
+                    inbox,
+                    outbox.clone(),
+                ));
+            }
+            let control = ControlPlane::start(cfg, cluster, to_workers, from_worker)?;
+            (Some(control), links)
         }
         _ => (None, Vec::new()),
     };
@@ -203,6 +210,22 @@ fn launch_workers(
     pool: &Arc<Mempool>,
     engines: Vec<EngineParts>,
 ) -> Result<WorkerHandles> {
+    let workers = cfg.lcores.workers.len();
+    // With several workers, each flow's packets are steered to its owner.
+    let steering = match &cfg.handoff {
+        Some(handoff) if workers > 1 => {
+            let mut inboxes = Vec::with_capacity(workers);
+            for w in 0..workers {
+                let ring = |side: &str| {
+                    Ring::new(eal, &format!("baton_steer_{w}_{side}"), STEER_RING, false)
+                };
+                inboxes.push([ring("wire")?, ring("host")?]);
+            }
+            let services: Vec<u16> = handoff.services.iter().map(|s| s.port).collect();
+            Some((Arc::new(inboxes), services))
+        }
+        _ => None,
+    };
     let mut engines = engines.into_iter();
     let idle = match cfg.poll.idle {
         IdleMode::Busy => IdlePolicy::Busy,
@@ -231,6 +254,11 @@ fn launch_workers(
             counters: Arc::clone(&counters),
             stop: Arc::clone(stop),
             engine,
+            steering: steering.as_ref().map(|(inboxes, services)| Steering {
+                me: i,
+                services: services.clone(),
+                inboxes: Arc::clone(inboxes),
+            }),
         };
         lcore::launch(eal, lcore_id, move || {
             worker.run();

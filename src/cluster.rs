@@ -2,7 +2,7 @@
 //! placement policy, and the control plane that carries handoff messages
 //! between workers and peer nodes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -102,9 +102,11 @@ struct ControlCounters {
 pub struct ControlPlane {
     channels: PeerChannels,
     peers: Vec<String>,
-    to_worker: Sender<ToWorker>,
+    to_workers: Vec<Sender<ToWorker>>,
     from_worker: Receiver<FromWorker>,
-    own_load: Load,
+    routes: Routes,
+    /// Each worker's last load report; the node's load is their sum.
+    loads: Vec<Load>,
     heartbeat: Duration,
     next_load: Instant,
     counters: ControlCounters,
@@ -114,7 +116,7 @@ impl ControlPlane {
     pub fn start(
         cfg: &Config,
         cluster: &ClusterConfig,
-        to_worker: Sender<ToWorker>,
+        to_workers: Vec<Sender<ToWorker>>,
         from_worker: Receiver<FromWorker>,
     ) -> Result<ControlPlane> {
         let own = cfg
@@ -154,9 +156,10 @@ impl ControlPlane {
         Ok(ControlPlane {
             channels,
             peers: cluster.peers.iter().map(|p| p.name.clone()).collect(),
-            to_worker,
+            loads: vec![Load::default(); to_workers.len()],
+            to_workers,
             from_worker,
-            own_load: Load::default(),
+            routes: Routes::default(),
             heartbeat,
             next_load: Instant::now(),
             counters: ControlCounters::default(),
@@ -193,16 +196,31 @@ impl ControlPlane {
         if now >= self.next_load {
             self.next_load = now + self.heartbeat;
             for peer in 0..self.peers.len() {
-                self.send(peer, &Message::Load(self.own_load));
+                self.send(peer, &Message::Load(self.node_load()));
             }
         }
     }
 
     fn on_worker(&mut self, event: FromWorker) {
         match event {
-            FromWorker::Message { peer, msg } => self.send(peer, &msg),
-            FromWorker::Load(load) => self.own_load = load,
+            FromWorker::Message { worker, peer, msg } => {
+                self.routes.outgoing(worker, peer, &msg);
+                self.send(peer, &msg);
+            }
+            FromWorker::Load { worker, load } => {
+                if let Some(slot) = self.loads.get_mut(worker) {
+                    *slot = load;
+                }
+            }
         }
+    }
+
+    fn node_load(&self) -> Load {
+        self.loads.iter().fold(Load::default(), |sum, l| Load {
+            active_connections: sum.active_connections + l.active_connections,
+            pending_handoffs: sum.pending_handoffs + l.pending_handoffs,
+            handed_in: sum.handed_in + l.handed_in,
+        })
     }
 
     fn send(&mut self, peer: usize, msg: &Message) {
@@ -222,21 +240,34 @@ impl ControlPlane {
 
     fn on_event(&mut self, event: PeerEvent) {
         let index = |name: &str| self.peers.iter().position(|p| p == name);
-        let to_worker = match event {
+        match event {
             PeerEvent::Up { peer } => {
                 tracing::info!("peer {peer} up");
-                index(&peer).map(ToWorker::PeerUp)
+                if let Some(i) = index(&peer) {
+                    self.to_all(|| ToWorker::PeerUp(i));
+                }
             }
             PeerEvent::Down { peer } => {
                 tracing::warn!("peer {peer} down");
-                index(&peer).map(ToWorker::PeerDown)
+                if let Some(i) = index(&peer) {
+                    self.routes.forget_peer(i);
+                    self.to_all(|| ToWorker::PeerDown(i));
+                }
             }
             PeerEvent::Frame { peer, frame } => {
                 let Some(i) = index(&peer) else { return };
                 match decode_one(&frame) {
+                    Ok(Message::Load(load)) => {
+                        self.counters.messages_in += 1;
+                        self.to_all(|| ToWorker::Message {
+                            peer: i,
+                            msg: Message::Load(load),
+                        });
+                    }
                     Ok(msg) => {
                         self.counters.messages_in += 1;
-                        Some(ToWorker::Message { peer: i, msg })
+                        let worker = self.routes.incoming(i, &msg, self.to_workers.len());
+                        self.to_worker(worker, ToWorker::Message { peer: i, msg });
                     }
                     Err(reason) => {
                         // The channel's encryption held, so the peer itself
@@ -244,15 +275,25 @@ impl ControlPlane {
                         self.counters.bad_messages += 1;
                         tracing::warn!("bad message from peer {peer}: {reason}; reconnecting");
                         self.channels.reset(&peer, reason);
-                        None
                     }
                 }
             }
-        };
-        if let Some(event) = to_worker {
-            if self.to_worker.try_send(event).is_err() {
-                self.counters.worker_queue_full += 1;
-            }
+        }
+    }
+
+    fn to_worker(&mut self, worker: usize, event: ToWorker) {
+        let sent = self
+            .to_workers
+            .get(worker)
+            .is_some_and(|w| w.try_send(event).is_ok());
+        if !sent {
+            self.counters.worker_queue_full += 1;
+        }
+    }
+
+    fn to_all(&mut self, event: impl Fn() -> ToWorker) {
+        for w in 0..self.to_workers.len() {
+            self.to_worker(w, event());
         }
     }
 
@@ -279,6 +320,68 @@ impl ControlPlane {
             .into_iter()
             .map(|s| (s.name, s.up))
             .collect()
+    }
+}
+
+/// Which worker handles each handoff's messages. A handoff this node
+/// started belongs to the worker that sent its request; one handed to this
+/// node belongs to the worker that owns the client's flow.
+#[derive(Debug, Default)]
+struct Routes {
+    /// (peer, id) of handoffs this node started → worker.
+    started: HashMap<(usize, u64), usize>,
+    /// (peer, id) of handoffs handed to this node → worker.
+    taken: HashMap<(usize, u64), usize>,
+}
+
+impl Routes {
+    /// Notes a worker's message to `peer`.
+    fn outgoing(&mut self, worker: usize, peer: usize, msg: &Message) {
+        match msg {
+            Message::HandoffRequest(r) => {
+                self.started.insert((peer, r.id), worker);
+            }
+            // A target is done with a handoff, or refused it.
+            Message::HandoffReject(r) => {
+                self.taken.remove(&(peer, r.id));
+            }
+            Message::HandoffClosed(c) => {
+                if self.taken.remove(&(peer, c.id)).is_none() {
+                    self.started.remove(&(peer, c.id));
+                }
+            }
+            Message::HandoffAccept(_) | Message::Load(_) => {}
+        }
+    }
+
+    /// The worker for a message from `peer` (never Load, which goes to all).
+    fn incoming(&mut self, peer: usize, msg: &Message, workers: usize) -> usize {
+        match msg {
+            Message::HandoffRequest(r) => {
+                let client = r.key.client;
+                let worker = baton_fastpath::steer::owner_of(
+                    u32::from(*client.ip()),
+                    client.port(),
+                    workers,
+                );
+                self.taken.insert((peer, r.id), worker);
+                worker
+            }
+            Message::HandoffAccept(a) => self.started.get(&(peer, a.id)).copied().unwrap_or(0),
+            Message::HandoffReject(r) => self.started.remove(&(peer, r.id)).unwrap_or(0),
+            Message::HandoffClosed(c) => self
+                .started
+                .remove(&(peer, c.id))
+                .or_else(|| self.taken.remove(&(peer, c.id)))
+                .unwrap_or(0),
+            Message::Load(_) => 0,
+        }
+    }
+
+    /// A peer went down: every worker hears of it and cleans up its flows.
+    fn forget_peer(&mut self, peer: usize) {
+        self.started.retain(|(p, _), _| *p != peer);
+        self.taken.retain(|(p, _), _| *p != peer);
     }
 }
 

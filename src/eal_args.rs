@@ -5,7 +5,7 @@ use baton_config::{Config, WirePort};
 /// EAL arguments for `cfg`: Baton's own first, then `dpdk.extra_eal_args`.
 pub fn build(cfg: &Config) -> Vec<String> {
     let mut args = vec![
-        "-l".to_string(),
+        cfg.lcores.eal_option().to_string(),
         cfg.lcores.eal_list(),
         "--main-lcore".to_string(),
         cfg.lcores.control.to_string(),

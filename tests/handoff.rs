@@ -485,3 +485,49 @@ s.sendall(b"GET /n2/whoami.txt HTTP/1.1\r\nHost: x\r\n\r\n"); s.close()
     // The appliance is still serving.
     assert!(tb.fetch(&url(1, "n2/whoami.txt"), 10).is_some());
 }
+
+#[test]
+fn two_workers_per_node_steer_flows_to_their_owner_and_hand_off() {
+    if !testbed::available("two_workers_per_node_steer_flows_to_their_owner_and_hand_off") {
+        return;
+    }
+    let tb = Testbed::up_cluster_two_workers(2);
+    let got = tb.fetch_sha256(&url(1, "n2/10m.bin"), 60);
+    assert_eq!(got.as_deref(), Some(tb.sha256_of(2, "n2/10m.bin").as_str()));
+    let script = format!(
+        r#"
+import concurrent.futures, urllib.request
+def get(k):
+    name = "n%d/whoami.txt" % (k % 2 + 1)
+    body = urllib.request.urlopen("http://{ip}/" + name, timeout=30).read()
+    return body.strip() == ("n%d content" % (k % 2 + 1)).encode()
+with concurrent.futures.ThreadPoolExecutor(max_workers=100) as pool:
+    print(sum(pool.map(get, range(200))))
+"#,
+        ip = node_ip(1)
+    );
+    let out = tb.client(&["python3", "-c", &script]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Both workers took part, and packets that arrived on a worker that
+    // does not own their flow were passed to the one that does.
+    let stats = tb.stats(1);
+    let workers = stats["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2);
+    assert!(workers
+        .iter()
+        .all(|w| w["counters"]["conns_seen"].as_u64().unwrap() > 0));
+    let steered = tb.counter(1, "steered_in") + tb.counter(2, "steered_in");
+    assert!(steered > 0, "no packet needed steering");
+    assert_eq!(tb.counter(1, "steered_in"), tb.counter(1, "steered_out"));
+    assert_eq!(
+        tb.counter(1, "drop_steer_ring_full") + tb.counter(2, "drop_steer_ring_full"),
+        0
+    );
+    assert_eq!(tb.counter(1, "handed_off"), 101);
+    assert_eq!(tb.counter(2, "handed_in"), 101);
+}

@@ -182,16 +182,43 @@ pub struct LcoreConfig {
     pub control: u32,
     /// One worker per RX/TX queue pair; each polls the ports.
     pub workers: Vec<u32>,
+    /// The CPU each worker lcore runs on, when not the CPU of the same
+    /// number: lets a small machine run more workers than it has cores
+    /// (tests), or pins workers to chosen cores.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpus: Vec<u32>,
 }
 
 impl LcoreConfig {
-    /// Every lcore Baton uses, control first, as an EAL `-l` list: `0,1,2`.
+    /// Every lcore Baton uses, control first, as an EAL `-l` list (`0,1,2`),
+    /// or, with `cpus`, an EAL `--lcores` map (`0@0,1@1,2@0`).
     pub fn eal_list(&self) -> String {
-        std::iter::once(self.control)
-            .chain(self.workers.iter().copied())
-            .map(|lcore| lcore.to_string())
+        let control = std::iter::once((self.control, self.control));
+        let workers = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, &lcore)| (lcore, self.cpus.get(i).copied().unwrap_or(lcore)));
+        control
+            .chain(workers)
+            .map(|(lcore, cpu)| {
+                if self.cpus.is_empty() {
+                    lcore.to_string()
+                } else {
+                    format!("{lcore}@{cpu}")
+                }
+            })
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The EAL option that takes [`LcoreConfig::eal_list`].
+    pub fn eal_option(&self) -> &'static str {
+        if self.cpus.is_empty() {
+            "-l"
+        } else {
+            "--lcores"
+        }
     }
 }
 

@@ -227,8 +227,30 @@ fn check_lcores(lcores: &LcoreConfig) -> Check {
             return Err(invalid(element, format!("lcore {lcore} is listed twice")));
         }
     }
+    let cpus = KeyPath::dotted("lcores.cpus");
+    if !lcores.cpus.is_empty() && lcores.cpus.len() != lcores.workers.len() {
+        return Err(invalid(
+            cpus,
+            format!(
+                "{} CPUs for {} workers: give one CPU per worker, in the same order",
+                lcores.cpus.len(),
+                lcores.workers.len()
+            ),
+        ));
+    }
+    for (i, &cpu) in lcores.cpus.iter().enumerate() {
+        if cpu >= MAX_CPUS {
+            return Err(invalid(
+                cpus.clone().index(i),
+                format!("CPU {cpu} is out of range: below {MAX_CPUS}"),
+            ));
+        }
+    }
     Ok(())
 }
+
+/// EAL's `RTE_MAX_LCORE` bounds CPU numbers in `--lcores` maps too.
+const MAX_CPUS: u32 = 128;
 
 fn check_wire(wire: &WireConfig, host: &HostConfig) -> Check {
     let path = KeyPath::dotted("wire");

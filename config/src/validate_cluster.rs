@@ -113,12 +113,6 @@ pub(crate) fn check_handoff(config: &Config) -> Check {
             "handing off needs peers: add a `[cluster]` section",
         ));
     };
-    if config.lcores.workers.len() != 1 {
-        return Err(invalid(
-            KeyPath::dotted("lcores.workers"),
-            "handing off needs exactly one worker lcore for now: a connection's packets must all reach the worker that holds its state",
-        ));
-    }
     check_services(handoff, cluster)?;
     check_range(
         path.clone().key("hold_bytes"),

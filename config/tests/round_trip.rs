@@ -73,6 +73,7 @@ fn config() -> impl Strategy<Value = Config> {
             lcores: LcoreConfig {
                 control: lcores.0,
                 workers: lcores.1.into_iter().collect(),
+                cpus: Vec::new(),
             },
             wire: WireConfig {
                 port: wire.0,

@@ -97,6 +97,12 @@ counters! {
     DropNoMbuf => "drop_no_mbuf", true;
     /// Dropped: a peer message for a connection Baton does not know.
     DropUnknownHandoff => "drop_unknown_handoff", true;
+    /// Packets this worker passed to the worker that owns their flow.
+    SteeredOut => "steered_out", false;
+    /// Packets other workers passed to this one, the owner of their flow.
+    SteeredIn => "steered_in", false;
+    /// Dropped: the owning worker's steering ring was full.
+    DropSteerRingFull => "drop_steer_ring_full", true;
     /// Dropped: a message for the control lcore found its queue full (the
     /// handoff it belongs to times out and is served locally).
     DropControlQueueFull => "drop_control_queue_full", true;

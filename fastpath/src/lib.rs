@@ -8,5 +8,6 @@ pub mod counters;
 pub mod engine;
 pub mod idle;
 pub mod packet;
+pub mod steer;
 #[cfg(feature = "dpdk")]
 pub mod worker;

@@ -14,11 +14,13 @@ use std::time::Instant;
 
 use baton_handoff::msg::{Load, Message};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use dpdk_ffi::{Burst, Mbuf, Mempool, Queue};
+use dpdk_ffi::{Burst, Mbuf, Mempool, Queue, Ring};
 
 use crate::counters::{Counter, WorkerCounters};
 use crate::engine::{Engine, Output, Verdict};
 use crate::idle::{Backoff, IdlePolicy};
+use crate::packet::{classify, FrameClass};
+use crate::steer::{self, Side as Port};
 
 /// Extra TX attempts before a burst's remainder is dropped: a ring that is
 /// full for this long is not draining, and holding packets stalls RX.
@@ -38,12 +40,26 @@ pub enum ToWorker {
 /// From a worker to the control lcore.
 #[derive(Debug)]
 pub enum FromWorker {
+    /// A message for a peer, from worker `worker` (answers to it are
+    /// routed back there).
     Message {
+        worker: usize,
         peer: usize,
         msg: Message,
     },
-    /// The worker's load, reported now and then.
-    Load(Load),
+    /// A worker's load, reported now and then.
+    Load { worker: usize, load: Load },
+}
+
+/// How workers pass each other the packets of flows they do not own.
+pub struct Steering {
+    /// This worker's index.
+    pub me: usize,
+    /// The managed service ports: only their packets have an owner.
+    pub services: Vec<u16>,
+    /// Per worker, the rings other workers fill with its packets: from the
+    /// wire, and from the host.
+    pub inboxes: Arc<Vec<[Ring; 2]>>,
 }
 
 /// A worker's handoff engine and its links to the control lcore.
@@ -66,42 +82,41 @@ pub struct Worker {
     /// Set by the control lcore to stop every worker.
     pub stop: Arc<AtomicBool>,
     pub engine: Option<EngineLink>,
+    /// With more than one worker and an engine: steering between them.
+    pub steering: Option<Steering>,
 }
 
-/// Which port a frame goes out of.
-#[derive(Clone, Copy)]
-enum Port {
-    Wire,
-    Host,
-}
 
 impl Worker {
     /// Polls until `stop` is set.
     pub fn run(mut self) {
         let mut backoff = Backoff::new(self.idle);
-        let mut rx = Burst::new();
-        let mut out = Bursts::default();
-        let mut passes = 0u32;
+        let workers = self.steering.as_ref().map_or(1, |s| s.inboxes.len());
+        let mut state = PollState::new(workers);
         while !self.stop.load(Ordering::Relaxed) {
-            let moved = match self.engine.take() {
-                None => self.pass_through(&mut rx),
-                Some(mut link) => {
-                    let now = Instant::now();
-                    let mut moved = self.control_inbox(&mut link, now);
-                    moved += self.through_engine(&mut link, &mut rx, &mut out, now);
-                    passes = passes.wrapping_add(1);
-                    if passes % HOUSEKEEPING_EVERY == 0 {
-                        link.engine.poll_timers(now);
-                        let load = link.engine.load();
-                        let _ = link.outbox.try_send(FromWorker::Load(load));
-                    }
-                    moved += self.send_output(&mut link, &mut out);
-                    self.engine = Some(link);
-                    moved
-                }
-            };
+            let moved = self.poll_once(&mut state, Instant::now());
             backoff.wait(moved);
         }
+    }
+
+    /// One pass over both ports (and, with an engine, the control inbox,
+    /// the steering rings and the engine's timers); returns the work done.
+    #[inline]
+    pub fn poll_once(&mut self, state: &mut PollState, now: Instant) -> usize {
+        let Some(mut link) = self.engine.take() else {
+            return self.pass_through(&mut state.rx);
+        };
+        let mut moved = self.control_inbox(&mut link, now);
+        moved += self.through_engine(&mut link, state, now);
+        state.passes = state.passes.wrapping_add(1);
+        if state.passes % HOUSEKEEPING_EVERY == 0 {
+            link.engine.poll_timers(now);
+            let load = link.engine.load();
+            let _ = link.outbox.try_send(FromWorker::Load { worker: self.id, load });
+        }
+        moved += self.send_output(&mut link, &mut state.out);
+        self.engine = Some(link);
+        moved
     }
 
     /// One pass without an engine; returns the frames received.
@@ -139,41 +154,76 @@ impl Worker {
         n
     }
 
-    /// One pass through the engine, both directions.
-    fn through_engine(
-        &mut self,
-        link: &mut EngineLink,
-        rx: &mut Burst,
-        b: &mut Bursts,
-        now: Instant,
-    ) -> usize {
+    /// One pass through the engine, both directions, including the packets
+    /// other workers steered here.
+    fn through_engine(&mut self, link: &mut EngineLink, st: &mut PollState, now: Instant) -> usize {
         let mut received = 0;
         for from in [Port::Wire, Port::Host] {
             let (queue, counter) = match from {
                 Port::Wire => (&mut self.wire, Counter::WireRx),
                 Port::Host => (&mut self.host, Counter::HostRx),
             };
-            let n = rx.rx(queue, self.burst);
+            let n = st.rx.rx(queue, self.burst);
             if n == 0 {
                 continue;
             }
             received += n;
             self.counters.add(counter, n as u64);
-            for mut m in rx.drain() {
-                let verdict = match from {
-                    Port::Wire => link.engine.from_wire(m.data_mut(), now),
-                    Port::Host => link.engine.from_host(m.data_mut(), now),
-                };
-                match verdict {
-                    Verdict::ToHost => self.queue(b, Port::Host, m),
-                    Verdict::ToWire => self.queue(b, Port::Wire, m),
-                    Verdict::Drop | Verdict::Consumed => drop(m),
+            for m in st.rx.drain() {
+                match self.steering.as_ref().and_then(|s| steer_to(s, m.data(), from)) {
+                    Some(owner) => {
+                        let out = &mut st.steer_out[owner][from as usize];
+                        if let Err(m) = out.push(m) {
+                            drop(m);
+                            self.counters.add(Counter::DropSteerRingFull, 1);
+                        }
+                    }
+                    None => self.process(link, &mut st.out, m, from, now),
                 }
             }
         }
-        self.flush(b, Port::Host);
-        self.flush(b, Port::Wire);
+        if let Some(steering) = &self.steering {
+            let me = steering.me;
+            let inboxes = Arc::clone(&steering.inboxes);
+            for (owner, outs) in st.steer_out.iter_mut().enumerate() {
+                for (side, out) in outs.iter_mut().enumerate() {
+                    if out.is_empty() {
+                        continue;
+                    }
+                    let sent = inboxes[owner][side].enqueue(out);
+                    self.counters.add(Counter::SteeredOut, sent as u64);
+                    self.counters.add(Counter::DropSteerRingFull, out.free_all() as u64);
+                }
+            }
+            for from in [Port::Wire, Port::Host] {
+                let n = inboxes[me][from as usize].dequeue(&mut st.rx, self.burst);
+                if n == 0 {
+                    continue;
+                }
+                received += n;
+                self.counters.add(Counter::SteeredIn, n as u64);
+                for m in st.rx.drain() {
+                    self.process(link, &mut st.out, m, from, now);
+                }
+            }
+        }
+        self.flush(&mut st.out, Port::Host);
+        self.flush(&mut st.out, Port::Wire);
         received
+    }
+
+    /// Runs one packet through the engine and queues it where it goes.
+    #[inline]
+    fn process(&mut self, link: &mut EngineLink, out: &mut Bursts, mut m: Mbuf, from: Port, now: Instant) {
+        let verdict = match from {
+            Port::Wire => link.engine.from_wire(m.data_mut(), now),
+            Port::Host => link.engine.from_host(m.data_mut(), now),
+        };
+        match verdict {
+            Verdict::ToHost => self.queue(out, Port::Host, m),
+            Verdict::ToWire => self.queue(out, Port::Wire, m),
+            Verdict::Drop | Verdict::Consumed => drop(m),
+        }
     }
 
     /// Sends what the engine built: frames to the ports, messages to the
@@ -195,8 +245,9 @@ impl Worker {
             self.flush(b, port);
         }
         for (peer, msg) in messages {
+            let worker = self.id;
             if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                link.outbox.try_send(FromWorker::Message { peer, msg })
+                link.outbox.try_send(FromWorker::Message { worker, peer, msg })
             {
                 self.counters.add(Counter::DropControlQueueFull, 1);
             }
@@ -241,6 +292,39 @@ fn drop_counter(port: Port) -> Counter {
         Port::Host => Counter::DropHostTxFull,
         Port::Wire => Counter::DropWireTxFull,
     }
+}
+
+/// A worker's buffers between passes.
+#[derive(Default)]
+pub struct PollState {
+    rx: Burst,
+    out: Bursts,
+    /// Per owning worker, per side: packets to steer there.
+    steer_out: Vec<[Burst; 2]>,
+    passes: u32,
+}
+
+impl PollState {
+    /// Buffers for a worker among `workers`.
+    pub fn new(workers: usize) -> PollState {
+        PollState {
+            steer_out: (0..workers).map(|_| [Burst::new(), Burst::new()]).collect(),
+            ..PollState::default()
+        }
+    }
+}
+
+/// The worker a packet must be steered to, or None to process it here.
+#[inline]
+fn steer_to(steering: &Steering, frame: &[u8], from: Port) -> Option<usize> {
+    let workers = steering.inboxes.len();
+    let Ok(classified) = classify(frame) else {
+        return None;
+    };
+    let FrameClass::Ipv4Tcp(tcp) = classified.class else {
+        return None;
+    };
+    steer::owner(&tcp, from, &steering.services, workers).filter(|&w| w != steering.me)
 }
 
 /// Frames on their way out, by port.

@@ -66,21 +66,27 @@ pub struct Testbed {
     pub id: String,
     pub nodes: usize,
     workdir: tempfile::TempDir,
+    workers: usize,
 }
 
 impl Testbed {
     /// A client, a LAN and `nodes` nodes, all serving through Baton.
     pub fn up(nodes: usize) -> Testbed {
-        Self::start(nodes, false)
+        Self::start(nodes, false, 1)
     }
 
     /// The same, with the nodes a cluster that hands off connections: paths
     /// under /nI/ are served by node I (see netns.sh).
     pub fn up_cluster(nodes: usize) -> Testbed {
-        Self::start(nodes, true)
+        Self::start(nodes, true, 1)
     }
 
-    fn start(nodes: usize, handoff: bool) -> Testbed {
+    /// A cluster whose nodes run two workers each.
+    pub fn up_cluster_two_workers(nodes: usize) -> Testbed {
+        Self::start(nodes, true, 2)
+    }
+
+    fn start(nodes: usize, handoff: bool, workers: usize) -> Testbed {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let id = format!(
             "bt{}x{}",
@@ -123,6 +129,7 @@ impl Testbed {
             .arg(script())
             .args(args)
             .env("HANDOFF", if handoff { "1" } else { "0" })
+            .env("WORKERS", self.workers.to_string())
             .output()
             .expect("run netns.sh")
     }

@@ -15,6 +15,7 @@
 # node I (1k.bin ... 10m.bin; node 2 also has 50m.bin), with its sha256 sums
 # in WORKDIR/nI/sha256.txt. Every node also answers for the cluster VIP
 # 198.18.0.50 (on lo, never in ARP); the client reaches it through node 1.
+# With WORKERS=2, every node runs two worker lcores (two queue pairs).
 #
 # Namespaces: ID-lan (bridge br0), ID-client (c0, 198.18.0.100/24) and
 # ID-nI (I = 1..N). In node I, Baton's wire port is the veth wire0, which the
@@ -110,10 +111,15 @@ mbuf_cache = 64
 
 [lcores]
 control = 0
-workers = [1]
+$(if [[ ${WORKERS:-1} == 2 ]]; then
+    echo "workers = [1, 2]"
+    echo "cpus = [1, 0]  # two workers on a two-core machine"
+else
+    echo "workers = [1]"
+fi)
 
 [wire]
-vdev = "net_af_packet0,iface=wire0"
+vdev = "net_af_packet0,iface=wire0$( [[ ${WORKERS:-1} == 2 ]] && echo ",qpairs=2")"
 rx_desc = 512
 tx_desc = 512
 
