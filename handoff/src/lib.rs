@@ -27,4 +27,7 @@ pub use msg::{
     RejectReason,
 };
 pub use policy::{ClusterView, Decision, Policy, PolicyError};
-pub use state::{OriginAction, OriginEvent, OriginState, TargetAction, TargetEvent, TargetState};
+pub use state::{
+    OriginAction, OriginEvent, OriginState, OriginTimer, Side, TargetAction, TargetEvent,
+    TargetState, TargetTimer,
+};

@@ -1,13 +1,27 @@
 //! The per-connection state machines of a handoff: one for the origin (the
 //! node that accepted the connection), one for the target (the node that
-//! takes it over).
+//! takes it over). The data plane (`baton-fastpath`'s engine) drives them.
 //!
 //! Both are plain enums with an explicit transition function,
-//! `on(self, event) -> Result<(state, actions), InvalidTransition>`. They
-//! know nothing of packet bytes, sockets or clocks: the data-plane glue maps
-//! packets, control messages and timer expiries to events, and carries out
-//! the actions. Each state has at most one timer (see `timer()`); the glue
-//! arms it whenever the state changes and reports its expiry as `Timeout`.
+//! `on(self, event) -> (state, actions)`. They know nothing of packet bytes,
+//! sockets or clocks: the data-plane glue maps packets, control messages and
+//! timer expiries to events, and carries out the actions in order.
+//!
+//! How the glue uses them:
+//!
+//! - **Final states.** A transition into a final state (`is_final()`) frees
+//!   the flow: the glue removes it from its table, and later packets of the
+//!   connection miss the table and pass through untouched.
+//! - **Timers.** Each live state has one timer (`timer()`); the glue supplies
+//!   its duration from configuration. It arms the timer when the flow enters
+//!   a state; idle and linger timers also restart with every packet the flow
+//!   passes on. An expiry is the event `Timeout`.
+//! - **Actions that cannot be carried out.** The transitions describe
+//!   well-formed, in-order segments. When an action cannot be carried out
+//!   for the packet at hand (request bytes that do not continue the held
+//!   ones, a frame too malformed to translate), the glue drops the packet,
+//!   counts why, and does not commit the transition: the flow keeps its
+//!   state.
 //!
 //! Events that make no sense in a state (a glue bug, or a misbehaving peer)
 //! return [`InvalidTransition`]; the caller counts it and keeps the state
@@ -20,7 +34,7 @@ mod target;
 
 pub use actions::{Actions, MAX_ACTIONS};
 pub use origin::{OriginAction, OriginEvent, OriginState, OriginTimer};
-pub use target::{TargetAction, TargetEvent, TargetState, TargetTimer};
+pub use target::{Side, TargetAction, TargetEvent, TargetState, TargetTimer};
 
 /// An event the state machine cannot accept in its current state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -1,76 +1,85 @@
 //! The origin's state machine: the node that accepted the connection.
 //!
 //! ```text
-//!  SYN ──▶ Handshake ──(data, after the SYN-ACK)──▶ Held ──(Local, hold
-//!            │  (data before the SYN-ACK)            │     limit, timeout)──▶ Local
-//!            └──────────────────────────────────────────────────────────────▶ Local
-//!                                                   │
-//!                                          Classified(Handoff)
-//!                                                   ▼
-//!                      ┌── Reject / Timeout / PeerDown / TargetClosed ──▶ Local
-//!              HandoffPending
-//!                      └── Accept ──▶ Forwarding ──(TargetClosed)──▶ Closed
-//!                                        └────────(PeerDown: ResetClient)──▶ Closed
-//!
-//!  Handshake, Held, HandoffPending, Local ──(client FIN/RST)──▶ Closed
-//!  Handshake, Local ──(timeout)──▶ Closed
+//!  SYN ──▶ Handshake ──data──▶ Held ──DecidedLocal, HoldLimitReached, Timeout,
+//!              │                 │    client FIN──────────────────────────────▶ Local
+//!              │                 └──DecidedHandoff──▶ HandoffPending
+//!              │                                        │ │
+//!              │              Reject, TargetClosed, ────┘ └──Accept──▶ Forwarding
+//!              │              Timeout, PeerDown ──▶ Local                  │
+//!              │                                                           │
+//!              └──Timeout, client RST──▶ Closed ◀──TargetClosed, Timeout,──┘
+//!                                          ▲      PeerDown (RST to the client)
+//!   Held, HandoffPending ──client RST──────┘
 //! ```
+//!
+//! Local and Closed are final: the flow is forgotten. A connection served
+//! here leaves the flow table at the decision, and its later packets pass
+//! between client and kernel with no work but the table lookup.
 //!
 //! Until the target accepts, the origin kernel owns a healthy connection
 //! (it saw the handshake, and the request bytes are only held back), so
 //! every failure before Forwarding falls back to serving the request here
-//! with nothing lost. Once the target accepts, the origin kernel is reset
-//! and the client's packets are forwarded to the target; from then on the
-//! target decides when the flow ends.
+//! with nothing lost. While the request is pending, the client's packets
+//! are queued, not passed on: the target may answer the client before its
+//! Accept arrives here, and the client's acknowledgements of that answer
+//! belong to the target. Once the target accepts, the origin kernel is
+//! reset, and the queued and all later client packets go to the target;
+//! from then on the target decides when the flow ends.
 
 use super::{Actions, InvalidTransition, Step};
-use crate::policy::Decision;
 
 /// Where a connection accepted here stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OriginState {
     /// The client's SYN was seen and passed to the kernel; waiting for the
-    /// kernel's SYN-ACK (whose ISN, options and timestamps a handoff needs)
-    /// and the client's first data.
-    Handshake { syn_ack_seen: bool },
+    /// request's first bytes. The kernel's SYN-ACK (whose ISN, options and
+    /// timestamps a handoff needs) passes by meanwhile.
+    Handshake,
     /// Request bytes are held back from the kernel while they are classified.
     Held,
-    /// Served here: packets pass through untouched.
-    Local,
     /// A HandoffRequest is out; the kernel still owns the connection.
     HandoffPending,
     /// The target took over: client packets are forwarded to it.
     Forwarding,
-    /// The flow is over; the glue has freed it.
+    /// Final: served here. The kernel has everything; the flow is forgotten.
+    Local,
+    /// Final: the connection is over (or was handed off and is now over).
     Closed,
 }
 
 /// What happened to a connection, as the origin sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OriginEvent {
-    /// The local kernel sent its SYN-ACK towards the client.
-    SynAckFromKernel,
-    /// A client segment without payload (and without FIN or RST).
+    /// A segment from the local kernel (its SYN-ACK among them).
+    FromKernel,
+    /// A client segment with nothing to hold: no payload, no FIN, no RST;
+    /// or a repeated SYN, whatever it carries.
     AckFromClient,
-    /// A client segment with payload.
+    /// A client segment with payload (a FIN may ride on it).
     DataFromClient,
-    /// The held bytes were classified and the policy decided. (A request the
-    /// classifier finds invalid is `Classified(Decision::Local)`.)
-    Classified(Decision),
+    /// A client FIN without payload.
+    FinFromClient,
+    /// A client RST.
+    RstFromClient,
+    /// The held bytes were classified: serve here. (So are requests the
+    /// classifier finds invalid, and those whose chosen node cannot take
+    /// them: its channel is down, or the kernel's SYN-ACK was never seen.)
+    DecidedLocal,
+    /// The held bytes were classified: hand off to a node that is up.
+    DecidedHandoff,
     /// The held bytes or segments reached their limit without a decision.
     HoldLimitReached,
     /// HandoffAccept from the target.
     Accept,
     /// HandoffReject from the target.
     Reject,
+    /// HandoffClosed from the target.
+    TargetClosed,
     /// The state's timer expired (see [`OriginState::timer`]).
     Timeout,
     /// The control channel to the target went down.
     PeerDown,
-    /// A client segment with FIN or RST.
-    ClientFinOrRst,
-    /// HandoffClosed from the target.
-    TargetClosed,
 }
 
 /// What the glue must do, in order.
@@ -78,18 +87,21 @@ pub enum OriginEvent {
 pub enum OriginAction {
     /// Pass the client's packet to the local kernel.
     PassToKernel,
-    /// Pass the kernel's packet to the client (recording the SYN-ACK's ISN,
-    /// options and timestamps the first time).
+    /// Pass the kernel's packet to the client, recording what a handoff
+    /// request carries (the SYN-ACK's ISN and options, the latest timestamp).
     PassToClient,
     /// Append the packet's payload to the held bytes; do not pass it on.
     Hold,
-    /// Give the held bytes to the local kernel, in order, as the client
-    /// sent them.
+    /// Keep the client's packet for the target, up to a bound (beyond it,
+    /// drop it: the client sends it again).
+    Queue,
+    /// Give the held frames to the local kernel, in order, as the client
+    /// sent them. Queued packets are dropped: the client repeats what the
+    /// kernel needs.
     ReleaseHeldToKernel,
-    /// Discard the packet; the client will retransmit it, and whoever serves
-    /// the connection by then will get it.
+    /// Discard the kernel's packet: the kernel was reset, it is stale.
     Drop,
-    /// Send a HandoffRequest to the node named by the decision.
+    /// Send a HandoffRequest to the chosen node.
     SendRequest,
     /// Send HandoffClosed to the target: the handoff is abandoned, and the
     /// target must reset its copy of the connection.
@@ -97,63 +109,74 @@ pub enum OriginAction {
     /// Send a RST to the local kernel (seq = isn_client + 1) so that it
     /// forgets the connection; its web server never sees the request.
     ResetKernel,
+    /// Forward the queued client packets to the target, in order.
+    ForwardQueued,
     /// Forward the client's packet to the target (destination MAC rewrite).
     ForwardToTarget,
-    /// Send a RST to the client: its connection cannot be served any more.
+    /// Send a RST to the client at its last acknowledgement: its connection
+    /// cannot be served any more.
     ResetClient,
-    /// Free the flow's state.
-    Free,
 }
 
-/// The timer each state runs, if any.
+/// The timer each live state runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OriginTimer {
-    /// The handshake or the first data takes too long: forget the flow.
+    /// The request takes too long to come: forget the flow.
     Handshake,
     /// No decision within the hold time: serve here.
     Hold,
-    /// No answer from the target: serve here.
+    /// No answer from the target: serve here, and call the target off.
     Handoff,
-    /// No packet for a while on a local flow: forget it. Restarted by every
-    /// packet.
+    /// No client packet for a while on a forwarded flow: forget it.
+    /// Restarted by every packet forwarded.
     Idle,
+}
+
+impl OriginTimer {
+    /// Whether every packet the flow passes on restarts the timer.
+    pub fn restarts_with_traffic(self) -> bool {
+        self == OriginTimer::Idle
+    }
 }
 
 impl OriginState {
     /// A new flow: the client's SYN was seen.
     pub fn start() -> (OriginState, Actions<OriginAction>) {
         (
-            OriginState::Handshake {
-                syn_ack_seen: false,
-            },
+            OriginState::Handshake,
             Actions::of(&[OriginAction::PassToKernel]),
         )
     }
 
-    /// The timer the glue runs while in this state. A Forwarding flow has
-    /// none: the target ends it (or the channel to the target going down).
+    /// The timer the glue runs while in this state; none in a final state.
     pub fn timer(self) -> Option<OriginTimer> {
         match self {
-            OriginState::Handshake { .. } => Some(OriginTimer::Handshake),
+            OriginState::Handshake => Some(OriginTimer::Handshake),
             OriginState::Held => Some(OriginTimer::Hold),
             OriginState::HandoffPending => Some(OriginTimer::Handoff),
-            OriginState::Local => Some(OriginTimer::Idle),
-            OriginState::Forwarding | OriginState::Closed => None,
+            OriginState::Forwarding => Some(OriginTimer::Idle),
+            OriginState::Local | OriginState::Closed => None,
         }
+    }
+
+    /// Whether the flow is over here: the glue forgets it.
+    pub fn is_final(self) -> bool {
+        matches!(self, OriginState::Local | OriginState::Closed)
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            OriginState::Handshake { .. } => "Handshake",
+            OriginState::Handshake => "Handshake",
             OriginState::Held => "Held",
-            OriginState::Local => "Local",
             OriginState::HandoffPending => "HandoffPending",
             OriginState::Forwarding => "Forwarding",
+            OriginState::Local => "Local",
             OriginState::Closed => "Closed",
         }
     }
 
     /// The transition function; the module documentation has the diagram.
+    /// Packet events are valid in every state.
     pub fn on(self, event: OriginEvent) -> Step<OriginState, OriginAction> {
         use OriginAction::*;
         use OriginEvent as E;
@@ -168,99 +191,101 @@ impl OriginState {
             })
         };
 
-        match (self, &event) {
-            // A finished flow ignores everything; only a late Accept needs
-            // an answer, or the target would keep its copy.
-            (S::Closed, E::Accept) => stay(&[SendClosed]),
-            (S::Closed, _) => stay(&[]),
-
-            // Packets, in every live state.
-            (S::Forwarding, E::SynAckFromKernel) => stay(&[Drop]),
-            (_, E::SynAckFromKernel) => match self {
-                S::Handshake { .. } => go(S::Handshake { syn_ack_seen: true }, &[PassToClient]),
-                _ => stay(&[PassToClient]),
-            },
-            (S::Forwarding, E::AckFromClient | E::DataFromClient | E::ClientFinOrRst) => {
-                stay(&[ForwardToTarget])
-            }
-            (_, E::AckFromClient) => stay(&[PassToKernel]),
-            (S::Handshake { syn_ack_seen: true }, E::DataFromClient) => go(S::Held, &[Hold]),
-            // Without the SYN-ACK there is nothing to hand off with.
+        match (self, event) {
+            // A forgotten flow: its packets pass through, and only a late
+            // Accept needs an answer, or the target would keep its copy.
+            (S::Local | S::Closed, E::FromKernel) => stay(&[PassToClient]),
             (
-                S::Handshake {
-                    syn_ack_seen: false,
-                },
-                E::DataFromClient,
-            ) => go(S::Local, &[PassToKernel]),
-            (S::Held, E::DataFromClient) => stay(&[Hold]),
-            (S::HandoffPending, E::DataFromClient) => stay(&[Drop]),
-            (S::Local, E::DataFromClient) => stay(&[PassToKernel]),
+                S::Local | S::Closed,
+                E::AckFromClient | E::DataFromClient | E::FinFromClient | E::RstFromClient,
+            ) => stay(&[PassToKernel]),
+            (S::Local | S::Closed, E::Accept) => stay(&[SendClosed]),
+            (S::Local | S::Closed, E::Reject | E::TargetClosed | E::Timeout | E::PeerDown) => {
+                stay(&[])
+            }
 
-            // The client goes away before the target took over: the local
-            // kernel gets everything, and any handoff is called off.
-            (S::Handshake { .. } | S::Local, E::ClientFinOrRst) => {
-                go(S::Closed, &[PassToKernel, Free])
+            // The kernel's packets reach the client until the target takes
+            // over; after that the kernel was reset and has nothing to say.
+            (S::Forwarding, E::FromKernel) => stay(&[Drop]),
+            (_, E::FromKernel) => stay(&[PassToClient]),
+
+            // Everything from the client goes to the target once it took
+            // over, and waits for its answer while the request is pending.
+            (
+                S::Forwarding,
+                E::AckFromClient | E::DataFromClient | E::FinFromClient | E::RstFromClient,
+            ) => stay(&[ForwardToTarget]),
+            (S::HandoffPending, E::AckFromClient | E::DataFromClient | E::FinFromClient) => {
+                stay(&[Queue])
             }
-            (S::Held, E::ClientFinOrRst) => {
-                go(S::Closed, &[ReleaseHeldToKernel, PassToKernel, Free])
-            }
-            (S::HandoffPending, E::ClientFinOrRst) => go(
-                S::Closed,
-                &[SendClosed, ReleaseHeldToKernel, PassToKernel, Free],
-            ),
+            // The client gave up mid-handoff: the kernel, still the owner,
+            // gets its RST, and the target forgets the flow.
+            (S::HandoffPending, E::RstFromClient) => go(S::Closed, &[SendClosed, PassToKernel]),
+
+            // Before a decision.
+            (S::Handshake | S::Held, E::AckFromClient) => stay(&[PassToKernel]),
+            (S::Handshake | S::Held, E::DataFromClient) => go(S::Held, &[Hold]),
+            (S::Handshake, E::FinFromClient) => stay(&[PassToKernel]),
+            // The client finished sending before a decision: serve what it
+            // sent here, FIN included.
+            (S::Held, E::FinFromClient) => go(S::Local, &[ReleaseHeldToKernel, PassToKernel]),
+            // The kernel is reset along with whatever was held.
+            (S::Handshake | S::Held, E::RstFromClient) => go(S::Closed, &[PassToKernel]),
 
             // Deciding.
-            (S::Held, E::Classified(Decision::Local) | E::HoldLimitReached | E::Timeout) => {
+            (S::Held, E::DecidedLocal | E::HoldLimitReached | E::Timeout) => {
                 go(S::Local, &[ReleaseHeldToKernel])
             }
-            (S::Held, E::Classified(Decision::Handoff { .. })) => {
-                go(S::HandoffPending, &[SendRequest])
-            }
+            (S::Held, E::DecidedHandoff) => go(S::HandoffPending, &[SendRequest]),
 
             // The target's answer.
-            (S::HandoffPending, E::Accept) => go(S::Forwarding, &[ResetKernel]),
-            (S::HandoffPending, E::Reject | E::PeerDown | E::TargetClosed) => {
+            (S::HandoffPending, E::Accept) => go(S::Forwarding, &[ResetKernel, ForwardQueued]),
+            (S::HandoffPending, E::Reject | E::TargetClosed | E::PeerDown) => {
                 go(S::Local, &[ReleaseHeldToKernel])
             }
-            (S::HandoffPending, E::Timeout) => go(S::Local, &[SendClosed, ReleaseHeldToKernel]),
-            // Too late: this node serves the connection now.
-            (S::Local, E::Accept) => stay(&[SendClosed]),
-            (S::Local, E::Reject | E::TargetClosed) => stay(&[]),
+            // Should the target still accept, it resets its copy.
+            (S::HandoffPending, E::Timeout) => go(S::Local, &[ReleaseHeldToKernel, SendClosed]),
 
-            // The end of a handed-off connection.
-            (S::Forwarding, E::TargetClosed) => go(S::Closed, &[Free]),
-            (S::Forwarding, E::PeerDown) => go(S::Closed, &[ResetClient, Free]),
-            // The target decides when a forwarded flow ends.
-            (S::Forwarding, E::Timeout) => stay(&[]),
+            // The end of a handed-off connection: the target says so, the
+            // client stopped sending, or the target can no longer be reached.
+            (S::Forwarding, E::TargetClosed | E::Timeout) => go(S::Closed, &[]),
+            (S::Forwarding, E::PeerDown) => go(S::Closed, &[ResetClient]),
 
-            (S::Handshake { .. } | S::Local, E::Timeout) => go(S::Closed, &[Free]),
-            // No peer is involved yet (or any more).
-            (S::Handshake { .. } | S::Held | S::Local, E::PeerDown) => stay(&[]),
+            (S::Handshake, E::Timeout) => go(S::Closed, &[]),
+            // No peer is involved yet.
+            (S::Handshake | S::Held, E::PeerDown) => stay(&[]),
 
-            // Classification outside Held, or answers to a request never
-            // sent: the glue or the peer is confused.
+            // Decisions outside Held, or answers to a request never sent (or
+            // already answered): the glue or the peer is confused.
             (
                 _,
-                E::Classified(_) | E::HoldLimitReached | E::Accept | E::Reject | E::TargetClosed,
+                E::DecidedLocal
+                | E::DecidedHandoff
+                | E::HoldLimitReached
+                | E::Accept
+                | E::Reject
+                | E::TargetClosed,
             ) => invalid(),
         }
     }
 }
 
 impl OriginEvent {
-    pub fn name(&self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
-            OriginEvent::SynAckFromKernel => "SynAckFromKernel",
+            OriginEvent::FromKernel => "FromKernel",
             OriginEvent::AckFromClient => "AckFromClient",
             OriginEvent::DataFromClient => "DataFromClient",
-            OriginEvent::Classified(_) => "Classified",
+            OriginEvent::FinFromClient => "FinFromClient",
+            OriginEvent::RstFromClient => "RstFromClient",
+            OriginEvent::DecidedLocal => "DecidedLocal",
+            OriginEvent::DecidedHandoff => "DecidedHandoff",
             OriginEvent::HoldLimitReached => "HoldLimitReached",
             OriginEvent::Accept => "Accept",
             OriginEvent::Reject => "Reject",
+            OriginEvent::TargetClosed => "TargetClosed",
             OriginEvent::Timeout => "Timeout",
             OriginEvent::PeerDown => "PeerDown",
-            OriginEvent::ClientFinOrRst => "ClientFinOrRst",
-            OriginEvent::TargetClosed => "TargetClosed",
         }
     }
 }

@@ -2,29 +2,43 @@
 //!
 //! ```text
 //!  HandoffRequest ──▶ Replaying ──(kernel SYN-ACK: learn the translation,
-//!                       │          drop it, inject ACK + held bytes,
+//!                       │          inject ACK + held bytes in its place,
 //!                       │          send Accept)──▶ Established
 //!                       ├─(kernel RST: Reject KernelRefused)──▶ Closed
-//!                       ├─(timeout: Reject Timeout)───────────▶ Closed
-//!                       └─(origin gave up, or peer down)──────▶ Closed
+//!                       └─(timeout: Reject Timeout)───────────▶ Closed
 //!
-//!  Established ──(FIN or RST either way)──▶ Closing ──(linger timeout:
-//!       │                                      │      send HandoffClosed)──▶ Closed
-//!       ├─(idle timeout: reset both sides)────────────────────────────────▶ Closed
-//!       └─(origin gave up, or peer down)──────────────────────────────────▶ Closed
+//!  Established ──(FIN one way)──▶ HalfClosed ──(FIN the other way)──▶ Closing
+//!       │                             │                                 │
+//!       └──────────(RST either way)───┴────────────────────────────────▶│
+//!                                                                       │
+//!  Established, HalfClosed ──(idle timeout: send HandoffClosed)──▶ Closed
+//!  Closing ──(linger timeout: send HandoffClosed)──▶ Closed
+//!  any live state ──(HandoffClosed from the origin: RST to the kernel)──▶ Closed
 //! ```
 //!
 //! Replaying: a SYN carrying the client's address, ISN and options was
 //! injected into the local kernel, as if the client had connected here. The
 //! kernel's SYN-ACK gives its ISN, from which the sequence delta, the
-//! timestamp offset and the window-scale difference follow; the SYN-ACK is
-//! dropped (the client already has the origin's), and the client's ACK and
-//! the held request are injected instead. From then on, every packet is
-//! translated both ways. Closing lingers for a TIME-WAIT-like delay so that
-//! the last ACKs and retransmitted FINs still get translated.
+//! timestamp offset and the window-scale difference follow; the SYN-ACK goes
+//! no further (the client already has the origin's), and the client's ACK
+//! and the held request are injected instead. From then on, every packet is
+//! translated both ways. Closing lingers for a TIME-WAIT-like delay, restarted
+//! by every packet, so that the last ACKs and retransmitted FINs still get
+//! translated.
+//!
+//! The control channel to the origin going down changes nothing here: it is
+//! re-established, and the origin's data plane keeps forwarding the client's
+//! packets meanwhile. A flow whose packets stop ends with the idle timer.
 
 use super::Actions;
 use crate::msg::RejectReason;
+
+/// One direction of a connection, named by who sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Client,
+    Kernel,
+}
 
 /// Where a connection handed in stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,31 +47,37 @@ pub enum TargetState {
     Replaying,
     /// The kernel has the connection and the request; translating.
     Established,
-    /// A FIN or RST was seen; translating until the linger timer expires.
+    /// This side sent its FIN; translating both ways.
+    HalfClosed(Side),
+    /// Both sides sent FIN, or one sent RST; translating until the linger
+    /// timer expires.
     Closing,
-    /// The flow is over; the glue has freed it.
+    /// Final: the flow is over, and forgotten.
     Closed,
 }
 
 /// What happened to a handed-in connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TargetEvent {
-    /// The local kernel answered the replayed SYN.
+    /// The local kernel's SYN-ACK (to the replayed SYN, or repeated).
     SynAckFromKernel,
     /// Any other kernel segment without FIN or RST.
     FromKernel,
-    /// A kernel segment with FIN or RST (a RST in Replaying: it refused).
-    FinOrRstFromKernel,
+    /// A kernel segment with FIN (without RST).
+    FinFromKernel,
+    /// A kernel segment with RST (in Replaying: the kernel refused).
+    RstFromKernel,
     /// A client segment, forwarded by the origin, without FIN or RST.
     FromClient,
-    /// A client segment with FIN or RST.
-    FinOrRstFromClient,
+    /// A client segment with FIN (without RST).
+    FinFromClient,
+    /// A client segment with RST.
+    RstFromClient,
     /// The state's timer expired (see [`TargetState::timer`]).
     Timeout,
-    /// HandoffClosed from the origin: it abandoned the handoff.
+    /// HandoffClosed from the origin: it abandoned the handoff (its client
+    /// left, or it serves the connection itself).
     OriginClosed,
-    /// The control channel to the origin went down.
-    PeerDown,
 }
 
 /// What the glue must do, in order.
@@ -66,47 +86,51 @@ pub enum TargetAction {
     /// Inject the replayed SYN (client's ISN and options, destination
     /// rewritten to this node's own address) into the local kernel.
     InjectSyn,
-    /// Compute the sequence delta (isn_origin − isn_target), timestamp
-    /// offset and window shifts from the kernel's SYN-ACK.
-    LearnTranslation,
-    /// Discard the packet.
-    Drop,
-    /// Inject the client's ACK of the kernel's SYN-ACK and the held request
-    /// bytes into the local kernel.
-    InjectAckAndHeld,
+    /// From the kernel's SYN-ACK, learn the translation (sequence delta
+    /// isn_origin − isn_target, timestamp offset, window shifts), and inject
+    /// the client's ACK of it and the held request bytes into the kernel.
+    /// The SYN-ACK itself goes no further.
+    CompleteHandshake,
     /// Send HandoffAccept (with the kernel's ISN) to the origin.
     SendAccept,
     /// Send HandoffReject to the origin.
     SendReject(RejectReason),
+    /// Discard the packet.
+    Drop,
     /// Translate the kernel's packet and send it to the client directly.
     TranslateToClient,
     /// Translate the client's packet and give it to the local kernel.
     TranslateToKernel,
-    /// Send a RST to the local kernel, as from the client.
+    /// Send a RST to the local kernel, as from the client, at the next
+    /// sequence number the client would send.
     ResetKernel,
-    /// Send a RST to the client, as from the address it connected to.
-    ResetClient,
     /// Send HandoffClosed to the origin, so that it frees its flow.
     SendClosed,
-    /// Free the flow's state.
-    Free,
 }
 
-/// The timer each state runs, if any.
+/// The timer each live state runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TargetTimer {
     /// The kernel did not answer the replayed SYN: reject.
     Replay,
-    /// No packet for a long while: reset both sides. Restarted by every
-    /// packet.
+    /// No packet for a long while: tell the origin and forget the flow.
+    /// Restarted by every packet translated.
     Idle,
-    /// The TIME-WAIT-like delay after a FIN or RST.
+    /// The TIME-WAIT-like delay after both FINs or a RST. Restarted by
+    /// every packet translated.
     Linger,
+}
+
+impl TargetTimer {
+    /// Whether every packet the flow passes on restarts the timer.
+    pub fn restarts_with_traffic(self) -> bool {
+        matches!(self, TargetTimer::Idle | TargetTimer::Linger)
+    }
 }
 
 impl TargetState {
     /// A new flow, for an accepted HandoffRequest. (A request refused
-    /// outright, e.g. when overloaded, gets a HandoffReject and no state.)
+    /// outright gets a HandoffReject and no state.)
     pub fn start() -> (TargetState, Actions<TargetAction>) {
         (
             TargetState::Replaying,
@@ -114,20 +138,27 @@ impl TargetState {
         )
     }
 
-    /// The timer the glue runs while in this state.
+    /// The timer the glue runs while in this state; none in a final state.
     pub fn timer(self) -> Option<TargetTimer> {
         match self {
             TargetState::Replaying => Some(TargetTimer::Replay),
-            TargetState::Established => Some(TargetTimer::Idle),
+            TargetState::Established | TargetState::HalfClosed(_) => Some(TargetTimer::Idle),
             TargetState::Closing => Some(TargetTimer::Linger),
             TargetState::Closed => None,
         }
+    }
+
+    /// Whether the flow is over here: the glue forgets it.
+    pub fn is_final(self) -> bool {
+        self == TargetState::Closed
     }
 
     pub fn name(self) -> &'static str {
         match self {
             TargetState::Replaying => "Replaying",
             TargetState::Established => "Established",
+            TargetState::HalfClosed(Side::Client) => "HalfClosed(Client)",
+            TargetState::HalfClosed(Side::Kernel) => "HalfClosed(Kernel)",
             TargetState::Closing => "Closing",
             TargetState::Closed => "Closed",
         }
@@ -147,45 +178,48 @@ impl TargetState {
         match (self, event) {
             (S::Closed, _) => stay(&[]),
 
-            (S::Replaying, E::SynAckFromKernel) => go(
-                S::Established,
-                &[LearnTranslation, Drop, InjectAckAndHeld, SendAccept],
-            ),
-            (S::Replaying, E::FinOrRstFromKernel) => go(
-                S::Closed,
-                &[Drop, SendReject(RejectReason::KernelRefused), Free],
-            ),
-            (S::Replaying, E::Timeout) => go(
-                S::Closed,
-                &[ResetKernel, SendReject(RejectReason::Timeout), Free],
-            ),
-            // The origin forwards nothing before Accept; stray packets go.
-            (S::Replaying, E::FromKernel | E::FromClient | E::FinOrRstFromClient) => stay(&[Drop]),
-
-            // Our injected ACK was lost and the kernel repeats its SYN-ACK.
-            (S::Established, E::SynAckFromKernel) => stay(&[Drop, InjectAckAndHeld]),
-            (S::Closing, E::SynAckFromKernel) => stay(&[Drop]),
-            (S::Established | S::Closing, E::FromKernel) => stay(&[TranslateToClient]),
-            (S::Established | S::Closing, E::FromClient) => stay(&[TranslateToKernel]),
-            (S::Established, E::FinOrRstFromKernel) => go(S::Closing, &[TranslateToClient]),
-            (S::Established, E::FinOrRstFromClient) => go(S::Closing, &[TranslateToKernel]),
-            (S::Closing, E::FinOrRstFromKernel) => stay(&[TranslateToClient]),
-            (S::Closing, E::FinOrRstFromClient) => stay(&[TranslateToKernel]),
-
-            (S::Established, E::Timeout) => {
-                go(S::Closed, &[ResetClient, ResetKernel, SendClosed, Free])
+            (S::Replaying, E::SynAckFromKernel) => {
+                go(S::Established, &[CompleteHandshake, SendAccept])
             }
-            (S::Closing, E::Timeout) => go(S::Closed, &[SendClosed, Free]),
+            (S::Replaying, E::RstFromKernel) => {
+                go(S::Closed, &[Drop, SendReject(RejectReason::KernelRefused)])
+            }
+            (S::Replaying, E::Timeout) => go(S::Closed, &[SendReject(RejectReason::Timeout)]),
+            // The origin forwards nothing before Accept; stray packets go.
+            (
+                S::Replaying,
+                E::FromKernel
+                | E::FinFromKernel
+                | E::FromClient
+                | E::FinFromClient
+                | E::RstFromClient,
+            ) => stay(&[Drop]),
+
+            // Translating. A repeated SYN-ACK (our injected ACK was lost)
+            // reaches the client like any other segment, and the client's
+            // answer repeats the ACK.
+            (_, E::SynAckFromKernel | E::FromKernel) => stay(&[TranslateToClient]),
+            (_, E::FromClient) => stay(&[TranslateToKernel]),
+            (S::Established, E::FinFromKernel) => {
+                go(S::HalfClosed(Side::Kernel), &[TranslateToClient])
+            }
+            (S::Established, E::FinFromClient) => {
+                go(S::HalfClosed(Side::Client), &[TranslateToKernel])
+            }
+            (S::HalfClosed(Side::Client), E::FinFromKernel) => go(S::Closing, &[TranslateToClient]),
+            (S::HalfClosed(Side::Kernel), E::FinFromClient) => go(S::Closing, &[TranslateToKernel]),
+            (S::HalfClosed(_) | S::Closing, E::FinFromKernel) => stay(&[TranslateToClient]),
+            (S::HalfClosed(_) | S::Closing, E::FinFromClient) => stay(&[TranslateToKernel]),
+            (_, E::RstFromKernel) => go(S::Closing, &[TranslateToClient]),
+            (_, E::RstFromClient) => go(S::Closing, &[TranslateToKernel]),
+
+            (S::Established | S::HalfClosed(_) | S::Closing, E::Timeout) => {
+                go(S::Closed, &[SendClosed])
+            }
 
             // The origin called the handoff off (its client left, or it
             // already serves the connection itself): drop our copy quietly.
-            (S::Replaying | S::Established | S::Closing, E::OriginClosed) => {
-                go(S::Closed, &[ResetKernel, Free])
-            }
-            // Without the origin, the client's packets cannot reach us: tell
-            // the client at once rather than leave it hanging.
-            (S::Established, E::PeerDown) => go(S::Closed, &[ResetClient, ResetKernel, Free]),
-            (S::Replaying | S::Closing, E::PeerDown) => go(S::Closed, &[ResetKernel, Free]),
+            (_, E::OriginClosed) => go(S::Closed, &[ResetKernel]),
         }
     }
 }
@@ -195,12 +229,13 @@ impl TargetEvent {
         match self {
             TargetEvent::SynAckFromKernel => "SynAckFromKernel",
             TargetEvent::FromKernel => "FromKernel",
-            TargetEvent::FinOrRstFromKernel => "FinOrRstFromKernel",
+            TargetEvent::FinFromKernel => "FinFromKernel",
+            TargetEvent::RstFromKernel => "RstFromKernel",
             TargetEvent::FromClient => "FromClient",
-            TargetEvent::FinOrRstFromClient => "FinOrRstFromClient",
+            TargetEvent::FinFromClient => "FinFromClient",
+            TargetEvent::RstFromClient => "RstFromClient",
             TargetEvent::Timeout => "Timeout",
             TargetEvent::OriginClosed => "OriginClosed",
-            TargetEvent::PeerDown => "PeerDown",
         }
     }
 }
