@@ -178,3 +178,69 @@ pub enum Strategy {
     /// Fewest active connections and pending handoffs.
     LeastLoaded,
 }
+
+/// Synthetic handed-off connections, set up at start-up without any
+/// handshake, so that a stateless traffic generator (pktgen) exercises the
+/// forwarding and translation paths. For load tests only: never on a node
+/// that serves real clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreloadConfig {
+    /// Connections handed to this node (target side): translated both ways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed_in: Option<PreloadFlows>,
+    /// Connections this node handed to a peer (origin side): forwarded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<PreloadFlows>,
+}
+
+/// `flows` connections from a grid of clients: client `i` is address
+/// `first_client + i / ports_per_client`, port `first_port + i %
+/// ports_per_client`, to `server:port`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreloadFlows {
+    pub flows: u32,
+    /// The peer: the origin (for `handed_in`) or the target (`forwarding`).
+    pub peer: String,
+    pub first_client: Ipv4Addr,
+    #[serde(default = "default_first_port")]
+    pub first_port: u16,
+    #[serde(default = "default_ports_per_client")]
+    pub ports_per_client: u16,
+    /// The address the clients connected to: the origin's, or the VIP.
+    pub server: Ipv4Addr,
+    #[serde(default = "default_service_port")]
+    pub port: u16,
+    /// Where responses to the clients go (their router's or their own MAC).
+    #[serde(deserialize_with = "crate::mac::deserialize_unicast")]
+    pub client_mac: MacAddr,
+    /// For `handed_in`: the sequence offset (origin ISN − this kernel's).
+    #[serde(default)]
+    pub seq_delta: u32,
+    /// For `handed_in`: the timestamp offset.
+    #[serde(default)]
+    pub ts_offset: u32,
+    /// For `handed_in`: the window shift both kernels announced.
+    #[serde(default)]
+    pub wscale: u8,
+}
+
+fn default_first_port() -> u16 {
+    10_000
+}
+fn default_ports_per_client() -> u16 {
+    50_000
+}
+fn default_service_port() -> u16 {
+    80
+}
+
+impl PreloadFlows {
+    /// The client of flow `i`.
+    pub fn client(&self, i: u32) -> (Ipv4Addr, u16) {
+        let per = u32::from(self.ports_per_client);
+        let addr = Ipv4Addr::from(u32::from(self.first_client).wrapping_add(i / per));
+        (addr, self.first_port.wrapping_add((i % per) as u16))
+    }
+}

@@ -28,8 +28,8 @@ use std::path::Path;
 
 pub use cidr::Ipv4Cidr;
 pub use cluster::{
-    ClusterConfig, HandoffConfig, PeerConfig, PoolConfig, RuleConfig, ServiceConfig, ServiceKind,
-    Strategy,
+    ClusterConfig, HandoffConfig, PeerConfig, PoolConfig, PreloadConfig, PreloadFlows, RuleConfig,
+    ServiceConfig, ServiceKind, Strategy,
 };
 pub use error::{ConfigError, ValueError};
 pub use mac::MacAddr;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cidr::Ipv4Cidr;
-use crate::cluster::{ClusterConfig, HandoffConfig};
+use crate::cluster::{ClusterConfig, HandoffConfig, PreloadConfig};
 use crate::pci::PciAddress;
 
 /// Where the virtio-user host port finds the kernel's vhost-net device.
@@ -39,6 +39,9 @@ pub struct Config {
     /// The services Baton manages and the rules that place their requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff: Option<HandoffConfig>,
+    /// Synthetic handed-off flows for load tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preload: Option<PreloadConfig>,
 }
 
 impl Config {
@@ -339,6 +342,10 @@ pub struct HostConfig {
     /// `/dev/vhost-net` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhost_path: Option<PathBuf>,
+    /// `kind = "vdev"` only: the DPDK device spec of a host port that is no
+    /// kernel interface (e.g. memif to a traffic generator, for load tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vdev: Option<String>,
 }
 
 fn default_host_name() -> String {
@@ -352,6 +359,7 @@ impl Default for HostConfig {
             name: default_host_name(),
             address: None,
             vhost_path: None,
+            vdev: None,
         }
     }
 }
@@ -366,22 +374,26 @@ pub enum HostPortKind {
     /// virtio_user over vhost-net: faster, for metal.
     #[serde(rename = "virtio-user")]
     VirtioUser,
-}
-
-impl HostPortKind {
-    /// The ethdev name Baton gives the host port.
-    pub fn dpdk_name(&self) -> &'static str {
-        match self {
-            HostPortKind::Tap => "net_tap0",
-            HostPortKind::VirtioUser => "virtio_user0",
-        }
-    }
+    /// Any DPDK virtual device (`host.vdev`), with no kernel behind it: a
+    /// traffic generator on the host side, for load tests.
+    #[serde(rename = "vdev")]
+    Vdev,
 }
 
 impl HostConfig {
-    /// The ethdev name of the host port: `net_tap0` or `virtio_user0`.
-    pub fn dpdk_name(&self) -> &'static str {
-        self.kind.dpdk_name()
+    /// The ethdev name of the host port: `net_tap0`, `virtio_user0`, or the
+    /// name part of `host.vdev`.
+    pub fn dpdk_name(&self) -> String {
+        match self.kind {
+            HostPortKind::Tap => "net_tap0".into(),
+            HostPortKind::VirtioUser => "virtio_user0".into(),
+            HostPortKind::Vdev => vdev_name(self.vdev.as_deref().unwrap_or_default()).to_owned(),
+        }
+    }
+
+    /// Whether the host port is a kernel interface (named `host.name`).
+    pub fn is_kernel_interface(&self) -> bool {
+        self.kind != HostPortKind::Vdev
     }
 
     /// The EAL `--vdev` spec that creates the host port. `queues` is the
@@ -390,6 +402,7 @@ impl HostConfig {
     pub fn vdev_spec(&self, queues: usize) -> String {
         match self.kind {
             HostPortKind::Tap => format!("{},iface={}", self.dpdk_name(), self.name),
+            HostPortKind::Vdev => self.vdev.clone().unwrap_or_default(),
             HostPortKind::VirtioUser => {
                 let path = self
                     .vhost_path

@@ -13,8 +13,8 @@ use crate::schema::{
 use crate::spans::{KeyPath, Kind, SpanIndex};
 
 /// The top-level sections, each a single table.
-const SECTIONS: [&str; 9] = [
-    "node", "dpdk", "lcores", "wire", "host", "poll", "stats", "cluster", "handoff",
+const SECTIONS: [&str; 10] = [
+    "node", "dpdk", "lcores", "wire", "host", "poll", "stats", "cluster", "handoff", "preload",
 ];
 
 /// The first problem found, and the key it is about.
@@ -82,7 +82,8 @@ pub(crate) fn check(config: &Config) -> Check {
     check_poll(&config.poll)?;
     check_stats(&config.stats)?;
     crate::validate_cluster::check_cluster(config)?;
-    crate::validate_cluster::check_handoff(config)
+    crate::validate_cluster::check_handoff(config)?;
+    crate::validate_cluster::check_preload(config)
 }
 
 /// A name made of ASCII letters, digits and `extra`, 1 to `max` long.
@@ -339,6 +340,22 @@ fn check_host(host: &HostConfig) -> Check {
             .check_host_address()
             .map_err(|e| invalid(path.clone().key("address"), e.to_string()))?;
     }
+    match (&host.vdev, host.kind) {
+        (None, HostPortKind::Vdev) => {
+            return Err(invalid(
+                path.key("vdev"),
+                "missing key `vdev`: `kind = \"vdev\"` needs the device, e.g. vdev = \"net_memif1,role=server,socket=/run/baton/host.sock\"",
+            ))
+        }
+        (Some(_), kind) if kind != HostPortKind::Vdev => {
+            return Err(invalid(
+                path.key("vdev"),
+                "only applies to `host.kind = \"vdev\"`: set that or remove this key",
+            ))
+        }
+        (Some(spec), _) => check_vdev_spec(path.clone().key("vdev"), spec)?,
+        (None, _) => {}
+    }
     if let Some(vhost) = &host.vhost_path {
         let vhost_key = path.key("vhost_path");
         if host.kind == HostPortKind::Tap {
@@ -354,6 +371,21 @@ fn check_host(host: &HostConfig) -> Check {
                 "path contains a comma or space, which cannot be passed in a DPDK vdev argument",
             ));
         }
+    }
+    Ok(())
+}
+
+/// A vdev spec: `net_name[,key=value...]`.
+fn check_vdev_spec(path: KeyPath, spec: &str) -> Check {
+    let name = vdev_name(spec);
+    let ok_name = name.starts_with("net_")
+        && name.len() > 4
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok_name || spec.contains(char::is_whitespace) {
+        return Err(invalid(
+            path,
+            format!("`{spec}` is not a DPDK vdev spec such as \"net_memif1,role=server,socket=/run/baton/host.sock\""),
+        ));
     }
     Ok(())
 }

@@ -89,6 +89,7 @@ fn config() -> impl Strategy<Value = Config> {
                 name: host.1,
                 address: host.2,
                 vhost_path: None,
+                vdev: None,
             },
             poll: PollConfig {
                 idle: if poll.0 {
@@ -104,6 +105,7 @@ fn config() -> impl Strategy<Value = Config> {
             },
             cluster: None,
             handoff: None,
+            preload: None,
         })
 }
 
