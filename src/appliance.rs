@@ -39,7 +39,9 @@ pub fn run(cfg: &Config) -> Result<()> {
     // Bound before EAL init: a second instance of this config stops here,
     // with a clear message, before it can disturb the first one's ports.
     let stats = StatsServer::bind(&cfg.stats_socket())?;
-    host_iface::ensure_free(&cfg.host)?;
+    if cfg.host.is_kernel_interface() {
+        host_iface::ensure_free(&cfg.host)?;
+    }
 
     let args = eal_args::build(cfg);
     tracing::debug!("EAL arguments: {}", args.join(" "));
@@ -53,7 +55,9 @@ pub fn run(cfg: &Config) -> Result<()> {
     )?);
 
     let (mut wire, mut host) = bring_up_ports(&eal, cfg, &pool)?;
-    host_iface::configure(&cfg.host)?;
+    if cfg.host.is_kernel_interface() {
+        host_iface::configure(&cfg.host)?;
+    }
 
     // With a cluster, the worker runs the handoff engine and the control
     // lcore carries its messages to and from the peers.
@@ -172,7 +176,7 @@ fn bring_up_ports(eal: &Eal, cfg: &Config, pool: &Mempool) -> Result<(Port, Port
         ),
         WirePort::Vdev(spec) => anyhow!("{e}. Check `wire.vdev = {spec:?}`"),
     })?;
-    let mut host = Port::find(eal, cfg.host.dpdk_name())?;
+    let mut host = Port::find(eal, &cfg.host.dpdk_name())?;
     let conf = PortConfig {
         queues: cfg.lcores.workers.len() as u16,
         rx_desc: cfg.wire.rx_desc,
