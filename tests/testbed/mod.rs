@@ -97,7 +97,12 @@ impl Testbed {
             .prefix(&format!("baton-{id}-"))
             .tempdir()
             .expect("temp dir");
-        let tb = Testbed { id, nodes, workdir };
+        let tb = Testbed {
+            id,
+            nodes,
+            workdir,
+            workers,
+        };
         let out = tb.script_env(
             handoff,
             &[
