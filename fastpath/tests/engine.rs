@@ -585,3 +585,339 @@ fn a_request_riding_on_the_handshake_ack_is_handed_off() {
     };
     assert_eq!(req.held, REQUEST);
 }
+
+/// Origin A with a handoff request out for the request frame.
+fn pending(
+    now: Instant,
+) -> (
+    Engine,
+    Arc<WorkerCounters>,
+    baton_handoff::msg::HandoffRequest,
+) {
+    let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
+    handshake(&mut a, now);
+    assert_eq!(a.from_wire(&mut request_frame(), now), Verdict::Consumed);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!()
+    };
+    (a, ca, req.clone())
+}
+
+fn accept(id: u64) -> Message {
+    Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
+        id,
+        isn_target: ISN_B,
+    })
+}
+
+#[test]
+fn a_client_fin_before_a_decision_releases_the_held_bytes_locally() {
+    let now = Instant::now();
+    let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
+    handshake(&mut a, now);
+    // Not a whole request yet: held, undecided.
+    let partial = from_client(
+        ISN_C.wrapping_add(1),
+        ISN_A + 1,
+        TcpFlags::ACK,
+        ts(102, 7000),
+        b"GET /b/x",
+    );
+    assert_eq!(a.from_wire(&mut partial.clone(), now), Verdict::Consumed);
+    let mut fin = from_client(
+        ISN_C.wrapping_add(9),
+        ISN_A + 1,
+        TcpFlags::FIN | TcpFlags::ACK,
+        ts(103, 7000),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut fin, now), Verdict::ToHost);
+    let out = a.take_output();
+    assert_eq!(out.to_host, vec![partial]);
+    assert!(out.messages.is_empty());
+    assert_eq!(ca.get(Counter::HoldUndecided), 1);
+    assert_eq!(a.load().active_connections, 0);
+}
+
+#[test]
+fn a_retransmitted_syn_or_a_bare_fin_during_the_handshake_passes_to_the_kernel() {
+    let now = Instant::now();
+    let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
+    handshake(&mut a, now);
+    let mut syn = from_client(ISN_C, 0, TcpFlags::SYN, syn_options(7, 100, 0), &[]);
+    assert_eq!(a.from_wire(&mut syn, now), Verdict::ToHost);
+    let mut fin = from_client(
+        ISN_C.wrapping_add(1),
+        ISN_A + 1,
+        TcpFlags::FIN | TcpFlags::ACK,
+        ts(103, 7000),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut fin, now), Verdict::ToHost);
+    assert!(a.take_output().is_empty());
+    assert_eq!(a.load().active_connections, 1, "still waiting for data");
+    // With no request ever, the flow expires.
+    a.poll_timers(now + Duration::from_secs(61));
+    assert_eq!(a.load().active_connections, 0);
+}
+
+#[test]
+fn a_client_reset_mid_handoff_reaches_the_kernel_and_calls_the_target_off() {
+    let now = Instant::now();
+    let (mut a, ca, req) = pending(now);
+    let mut rst = from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        0,
+        TcpFlags::RST,
+        vec![],
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut rst, now), Verdict::ToHost);
+    let out = a.take_output();
+    let [(0, Message::HandoffClosed(closed))] = out.messages[..] else {
+        panic!("{:?}", out.messages)
+    };
+    assert_eq!(closed.id, req.id);
+    assert!(out.to_host.is_empty(), "the held request is not released");
+    assert_eq!(ca.get(Counter::ClientResetMidHandoff), 1);
+    assert_eq!(a.load().active_connections, 0);
+    // The target's accept comes too late, and is undone.
+    a.on_message(0, accept(req.id), now);
+    let [(0, Message::HandoffClosed(_))] = a.take_output().messages[..] else {
+        panic!()
+    };
+    assert_eq!(ca.get(Counter::DropUnknownHandoff), 1);
+}
+
+#[test]
+fn packets_queued_while_pending_are_bounded_and_dropped_on_fallback() {
+    let now = Instant::now();
+    let (mut a, ca, req) = pending(now);
+    let ack = from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        ISN_A + 1,
+        TcpFlags::ACK,
+        ts(103, 7000),
+        &[],
+    );
+    for _ in 0..64 {
+        assert_eq!(a.from_wire(&mut ack.clone(), now), Verdict::Consumed);
+    }
+    assert_eq!(a.from_wire(&mut ack.clone(), now), Verdict::Drop);
+    assert_eq!(ca.get(Counter::DropWhilePending), 1);
+    a.on_message(
+        0,
+        Message::HandoffReject(HandoffReject {
+            id: req.id,
+            reason: RejectReason::Overloaded,
+        }),
+        now,
+    );
+    let out = a.take_output();
+    assert_eq!(out.to_host, vec![request_frame()], "only the held request");
+    assert!(out.to_wire.is_empty());
+    assert_eq!(ca.get(Counter::HandoffRejected), 1);
+}
+
+#[test]
+fn a_handoff_timeout_calls_the_target_off_and_a_late_accept_is_undone() {
+    let now = Instant::now();
+    let (mut a, ca, req) = pending(now);
+    // Not yet.
+    a.poll_timers(now + Duration::from_millis(400));
+    assert!(a.take_output().is_empty());
+    a.poll_timers(now + Duration::from_millis(600));
+    let out = a.take_output();
+    assert_eq!(out.to_host, vec![request_frame()]);
+    let [(0, Message::HandoffClosed(closed))] = out.messages[..] else {
+        panic!("{:?}", out.messages)
+    };
+    assert_eq!(closed.id, req.id);
+    assert_eq!(ca.get(Counter::HandoffTimedOut), 1);
+    a.on_message(0, accept(req.id), now);
+    let [(0, Message::HandoffClosed(_))] = a.take_output().messages[..] else {
+        panic!()
+    };
+}
+
+#[test]
+fn a_repeated_accept_changes_nothing() {
+    let now = Instant::now();
+    let (mut a, ca, req) = pending(now);
+    a.on_message(0, accept(req.id), now);
+    a.take_output();
+    a.on_message(0, accept(req.id), now);
+    assert!(a.take_output().is_empty(), "no second RST, no reply");
+    assert_eq!(ca.get(Counter::HandedOff), 1);
+    assert_eq!(ca.get(Counter::DropUnknownHandoff), 1);
+    assert_eq!(a.load().active_connections, 1);
+}
+
+#[test]
+fn a_forwarded_flow_lives_while_the_client_sends() {
+    let now = Instant::now();
+    let (mut a, _, req) = pending(now);
+    a.on_message(0, accept(req.id), now);
+    let later = now + Duration::from_secs(50);
+    let mut ack = from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        ISN_A + 1,
+        TcpFlags::ACK,
+        ts(103, 7000),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut ack, later), Verdict::ToWire);
+    a.poll_timers(now + Duration::from_secs(70));
+    assert_eq!(a.load().active_connections, 1, "restarted by the client");
+    a.poll_timers(later + Duration::from_secs(61));
+    assert_eq!(a.load().active_connections, 0, "idle");
+}
+
+/// Target B with a connection handed in and established, and the
+/// handoff's id; B's output taken.
+fn handed_in(now: Instant) -> (Engine, Arc<WorkerCounters>, u64) {
+    let (_, _, req) = pending(now);
+    let id = req.id;
+    let (mut b, cb) = engine(B, MAC_B, ("a", MAC_A));
+    b.on_message(0, Message::HandoffRequest(req), now);
+    b.take_output();
+    let mut synack = frame(
+        (MAC_B, MAC_C),
+        (B, 80),
+        (CLIENT, CPORT),
+        ISN_B,
+        ISN_C.wrapping_add(1),
+        TcpFlags::SYN | TcpFlags::ACK,
+        65160,
+        syn_options(10, 50, 100),
+        &[],
+    );
+    assert_eq!(b.from_host(&mut synack, now), Verdict::Consumed);
+    b.take_output();
+    (b, cb, id)
+}
+
+fn client_to_b(flags: TcpFlags) -> Vec<u8> {
+    from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        ISN_A + 1,
+        flags,
+        ts(104, 7000),
+        &[],
+    )
+}
+
+fn kernel_to_client(flags: TcpFlags) -> Vec<u8> {
+    frame(
+        (MAC_B, MAC_C),
+        (B, 80),
+        (CLIENT, CPORT),
+        ISN_B + 1,
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        flags,
+        100,
+        ts(61, 104),
+        &[],
+    )
+}
+
+#[test]
+fn the_target_lingers_only_once_both_sides_finished() {
+    let now = Instant::now();
+    let (mut b, _, _) = handed_in(now);
+    let mut fin = client_to_b(TcpFlags::FIN | TcpFlags::ACK);
+    assert_eq!(b.from_wire(&mut fin, now), Verdict::ToHost);
+    // One FIN: still idle-timed, not lingering.
+    b.poll_timers(now + Duration::from_secs(1));
+    assert!(b.take_output().is_empty());
+    assert_eq!(b.load().handed_in, 1);
+    let t = now + Duration::from_secs(2);
+    let mut kfin = kernel_to_client(TcpFlags::FIN | TcpFlags::ACK);
+    assert_eq!(b.from_host(&mut kfin, t), Verdict::ToWire);
+    // Both: the linger restarts with every packet, then the origin hears.
+    let mut last_ack = client_to_b(TcpFlags::ACK);
+    assert_eq!(
+        b.from_wire(&mut last_ack, t + Duration::from_millis(80)),
+        Verdict::ToHost
+    );
+    b.poll_timers(t + Duration::from_millis(150));
+    assert!(b.take_output().is_empty());
+    b.poll_timers(t + Duration::from_millis(300));
+    let [(0, Message::HandoffClosed(_))] = b.take_output().messages[..] else {
+        panic!()
+    };
+    assert_eq!(b.load().handed_in, 0);
+}
+
+#[test]
+fn a_reset_either_way_makes_the_target_linger() {
+    for from_kernel in [false, true] {
+        let now = Instant::now();
+        let (mut b, _, _) = handed_in(now);
+        if from_kernel {
+            let mut rst = kernel_to_client(TcpFlags::RST);
+            assert_eq!(b.from_host(&mut rst, now), Verdict::ToWire);
+        } else {
+            let mut rst = client_to_b(TcpFlags::RST);
+            assert_eq!(b.from_wire(&mut rst, now), Verdict::ToHost);
+        }
+        b.poll_timers(now + Duration::from_millis(150));
+        let [(0, Message::HandoffClosed(_))] = b.take_output().messages[..] else {
+            panic!("from kernel: {from_kernel}")
+        };
+        assert_eq!(b.load().handed_in, 0);
+    }
+}
+
+#[test]
+fn the_target_resets_its_kernel_when_the_origin_calls_the_handoff_off() {
+    let now = Instant::now();
+    let (mut b, cb, id) = handed_in(now);
+    let mut data = from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        ISN_A + 1,
+        TcpFlags::ACK | TcpFlags::PSH,
+        ts(104, 7000),
+        b"more",
+    );
+    assert_eq!(b.from_wire(&mut data, now), Verdict::ToHost);
+    // An id the target does not know changes nothing.
+    let closed = |id| Message::HandoffClosed(baton_handoff::msg::HandoffClosed { id });
+    b.on_message(0, closed(id ^ 1), now);
+    assert_eq!(b.load().handed_in, 1);
+    assert_eq!(cb.get(Counter::DropUnknownHandoff), 1);
+    // The right one: a RST where the client's next byte would go.
+    b.on_message(0, closed(id), now);
+    let out = b.take_output();
+    let rst = seen(&out.to_host[0]);
+    assert_eq!(
+        (rst.src, rst.dst, rst.flags, rst.seq),
+        (
+            CLIENT,
+            B,
+            TcpFlags::RST,
+            ISN_C.wrapping_add(1 + REQUEST.len() as u32 + 4)
+        )
+    );
+    assert!(out.messages.is_empty());
+    assert_eq!(b.load().handed_in, 0);
+}
+
+#[test]
+fn the_target_rejects_when_its_kernel_never_answers() {
+    let now = Instant::now();
+    let (_, _, req) = pending(now);
+    let (mut b, cb) = engine(B, MAC_B, ("a", MAC_A));
+    b.on_message(0, Message::HandoffRequest(req), now);
+    b.take_output();
+    // Client packets before the accept are dropped, counted.
+    let mut early = client_to_b(TcpFlags::ACK);
+    assert_eq!(b.from_wire(&mut early, now), Verdict::Drop);
+    assert_eq!(cb.get(Counter::DropBeforeEstablished), 1);
+    b.poll_timers(now + Duration::from_secs(1));
+    let [(0, Message::HandoffReject(r))] = b.take_output().messages[..] else {
+        panic!()
+    };
+    assert_eq!(r.reason, RejectReason::Timeout);
+    assert_eq!(b.load().handed_in, 0);
+}

@@ -1,7 +1,11 @@
-//! Flow state, origin and target side.
+//! Flow state, origin and target side. Where a flow stands is the state
+//! of its role's machine in `baton_handoff::state`; the rest is what the
+//! actions of those machines need.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
+
+pub(super) use baton_handoff::state::{OriginState, TargetState};
 
 use crate::packet::{MacAddr, Translation};
 
@@ -25,15 +29,15 @@ impl FlowKey {
 }
 
 pub(super) struct Flow {
-    /// When the flow's timer fires: hold limit, handoff timeout, linger or
-    /// idle expiry, whichever its state waits for.
+    /// When the timer of the flow's state fires (`OriginState::timer`,
+    /// `TargetState::timer`).
     pub deadline: Instant,
     pub role: Role,
 }
 
 impl Flow {
     pub fn is_pending(&self) -> bool {
-        matches!(&self.role, Role::Origin(o) if matches!(o.state, OriginState::Pending { .. }))
+        matches!(&self.role, Role::Origin(o) if o.state == OriginState::HandoffPending)
     }
 }
 
@@ -46,6 +50,8 @@ pub(super) enum Role {
 /// from the handshake and the first request.
 pub(super) struct OriginFlow {
     pub state: OriginState,
+    /// The handoff under way or done (HandoffPending and Forwarding).
+    pub handoff: Option<Handoff>,
     pub kind: ServiceKind,
     pub client_mac: MacAddr,
     pub isn_client: u32,
@@ -71,24 +77,16 @@ pub(super) struct OriginFlow {
     pub requested_at: Option<std::time::Instant>,
 }
 
+/// A handoff request: the node it went to, and its id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum OriginState {
-    /// SYN seen; waiting for the request's first bytes.
-    Handshake,
-    /// Request bytes held while classifying.
-    Held,
-    /// Request sent to `peer`; waiting for its answer.
-    Pending { peer: usize, id: u64 },
-    /// `peer` serves the connection; client packets go there.
-    Forwarding { peer: usize, id: u64 },
+pub(super) struct Handoff {
+    pub peer: usize,
+    pub id: u64,
 }
 
 impl OriginFlow {
     pub fn handoff_id(&self) -> Option<u64> {
-        match self.state {
-            OriginState::Pending { id, .. } | OriginState::Forwarding { id, .. } => Some(id),
-            _ => None,
-        }
+        self.handoff.map(|h| h.id)
     }
 }
 
@@ -107,16 +105,4 @@ pub(super) struct TargetFlow {
     pub request: Option<Box<baton_handoff::msg::HandoffRequest>>,
     /// The next sequence number the client will send (for a RST to the kernel).
     pub client_next_seq: u32,
-    pub fin_from_client: bool,
-    pub fin_from_kernel: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum TargetState {
-    /// The client's SYN was replayed to the kernel.
-    Replaying,
-    /// Translating both directions.
-    Established,
-    /// Both sides finished (or one reset); kept for late retransmissions.
-    Closing,
 }

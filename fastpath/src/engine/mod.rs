@@ -6,20 +6,13 @@
 //! and the control messages to peers ([`Output`]). It has no DPDK and no
 //! I/O: the worker feeds it, and tests drive it with byte arrays.
 //!
-//! As origin (this node accepted the connection), per DESIGN §2:
-//!
-//! ```text
-//!  SYN ──► Handshake ──data──► Held ──decide──► (local: released, forgotten)
-//!                                  └──handoff──► Pending ──accept──► Forwarding ──closed──► gone
-//!                                                   └──reject/timeout/peer down──► (local: released)
-//! ```
-//!
-//! As target (a peer handed the connection here):
-//!
-//! ```text
-//!  request ──► Replaying ──kernel SYN-ACK──► Established ──FIN+FIN or RST──► Closing ──linger──► gone
-//!                 └──kernel RST / timeout──► reject, gone
-//! ```
+//! Each flow follows its role's state machine from
+//! [`baton_handoff::state`]: [`OriginState`](baton_handoff::state::OriginState)
+//! when this node accepted the connection, and
+//! [`TargetState`](baton_handoff::state::TargetState) when a peer handed it
+//! here. Those machines hold the transitions, their diagrams and their
+//! tests; the `origin` and `target` modules turn frames, messages and timer
+//! expiries into their events and carry out the actions that come back.
 //!
 //! A connection kept local leaves the flow table at the decision: its later
 //! packets miss the table and pass through, with no work but the lookup.
@@ -251,7 +244,9 @@ impl Engine {
             Message::HandoffClosed(c) => {
                 // From a target: the flow it served is over. From an origin:
                 // its client went away before or during the handoff.
-                if !origin::on_closed(self, peer, c) && !target::on_origin_closed(self, peer, c) {
+                if !origin::on_closed(self, peer, c, now)
+                    && !target::on_origin_closed(self, peer, c, now)
+                {
                     self.count(Counter::DropUnknownHandoff, 1);
                 }
             }
@@ -329,6 +324,29 @@ impl Engine {
         self.out.messages.push((peer, msg));
     }
 
+    /// A flow, and the parts of the engine its transitions work with,
+    /// borrowed apart so that both can be used at once.
+    fn flow_and_parts(&mut self, key: &FlowKey) -> Option<(&mut Flow, Parts<'_>)> {
+        let Engine {
+            flows,
+            cfg,
+            counters,
+            out,
+            by_id,
+            ..
+        } = self;
+        let flow = flows.get_mut(key)?;
+        Some((
+            flow,
+            Parts {
+                cfg,
+                counters,
+                out,
+                by_id,
+            },
+        ))
+    }
+
     /// Forgets a flow and every index that points at it.
     fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
         let flow = self.flows.remove(key)?;
@@ -347,12 +365,31 @@ impl Engine {
     }
 }
 
+/// What carrying out a flow's actions needs of the engine besides the flow.
+struct Parts<'e> {
+    cfg: &'e EngineConfig,
+    counters: &'e WorkerCounters,
+    out: &'e mut Output,
+    by_id: &'e mut HashMap<u64, FlowKey>,
+}
+
+impl Parts<'_> {
+    fn count(&self, counter: Counter, n: u64) {
+        self.counters.add(counter, n);
+    }
+
+    fn send(&mut self, peer: usize, msg: Message) {
+        self.out.messages.push((peer, msg));
+    }
+}
+
 /// The fields of a TCP segment the engine reads, borrowed from its frame.
 struct SegmentView<'a> {
     src_mac: MacAddr,
     seq: u32,
     ack: u32,
     window: u16,
+    fin: bool,
     options: &'a [u8],
     payload: &'a [u8],
     tsval: Option<u32>,
@@ -381,6 +418,7 @@ fn view(frame: &[u8]) -> Option<SegmentView<'_>> {
         seq: tcp.seq_number().raw(),
         ack: tcp.ack_number().raw(),
         window: tcp.window_len(),
+        fin: tcp.fin(),
         options,
         payload: frame.get(data..end)?,
         tsval,

@@ -1,22 +1,61 @@
 //! The origin side: this node accepted the connection.
+//!
+//! The transitions are [`OriginState`]'s. This module turns frames, peer
+//! messages and timer expiries into its events, carries out the actions it
+//! returns, and counts what happened.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use baton_handoff::msg::{
     FlowKey as MsgFlowKey, HandoffAccept, HandoffClosed, HandoffReject, HandoffRequest, Load,
     Message,
 };
+use baton_handoff::state::{
+    InvalidTransition, OriginAction, OriginEvent, OriginState, OriginTimer,
+};
 
 use crate::counters::Counter;
-use crate::packet::{EthernetFrame, TcpFlags, TcpSummary};
+use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpSummary};
 
-use super::flow::{Flow, FlowKey, OriginFlow, OriginState, Role};
+use super::flow::{Flow, FlowKey, Handoff, OriginFlow, Role};
 use super::frames::{self, Segment};
-use super::{view, Engine, Placement, ServiceKind, Verdict};
+use super::{view, Engine, EngineConfig, Parts, Placement, ServiceKind, Verdict};
 
 /// Client packets kept while a handoff is pending; more are dropped (the
 /// client sends them again).
 const MAX_QUEUED: usize = 64;
+
+/// What a transition acts on besides the flow.
+enum Input<'a> {
+    /// A packet from the client.
+    Client(&'a mut [u8]),
+    /// A packet from the local kernel: its ISN and options when it is the
+    /// SYN-ACK, and its timestamp. A handoff request carries them.
+    Kernel {
+        syn_ack: Option<(u32, &'a [u8])>,
+        tsval: Option<u32>,
+    },
+    /// The policy chose this peer; the request gets this id.
+    Chosen(Handoff),
+    /// A message or a timer.
+    Nothing,
+}
+
+/// What a committed transition leaves to the caller.
+struct Outcome {
+    verdict: Verdict,
+    /// The flow reached a final state: forget it.
+    finished: bool,
+}
+
+fn timer_duration(cfg: &EngineConfig, timer: OriginTimer) -> Duration {
+    match timer {
+        // A request that never comes is an idle connection.
+        OriginTimer::Handshake | OriginTimer::Idle => cfg.idle_timeout,
+        OriginTimer::Hold => cfg.hold_timeout,
+        OriginTimer::Handoff => cfg.handoff_timeout,
+    }
+}
 
 /// A client's SYN to a managed service: a new flow, passed to the kernel.
 pub(super) fn on_syn(
@@ -34,8 +73,12 @@ pub(super) fn on_syn(
         return Verdict::ToHost;
     }
     e.count(Counter::ConnsSeen, 1);
+    // The machine starts by passing the SYN to the kernel.
+    let (state, actions) = OriginState::start();
+    debug_assert!(actions.contains(OriginAction::PassToKernel));
     let flow = OriginFlow {
-        state: OriginState::Handshake,
+        state,
+        handoff: None,
         kind,
         client_mac: seg.src_mac,
         isn_client: seg.seq,
@@ -51,14 +94,33 @@ pub(super) fn on_syn(
         queued: Vec::new(),
         requested_at: None,
     };
+    let timer = state
+        .timer()
+        .map_or(Duration::ZERO, |t| timer_duration(&e.cfg, t));
     e.flows.insert(
         key,
         Flow {
-            deadline: now + e.cfg.idle_timeout,
+            deadline: now + timer,
             role: Role::Origin(Box::new(flow)),
         },
     );
     Verdict::ToHost
+}
+
+/// The event a client segment is.
+fn client_event(flags: TcpFlags, has_payload: bool) -> OriginEvent {
+    if flags.contains(TcpFlags::RST) {
+        OriginEvent::RstFromClient
+    } else if flags.contains(TcpFlags::SYN) {
+        // A repeated SYN: nothing to hold, whatever it carries.
+        OriginEvent::AckFromClient
+    } else if has_payload {
+        OriginEvent::DataFromClient
+    } else if flags.contains(TcpFlags::FIN) {
+        OriginEvent::FinFromClient
+    } else {
+        OriginEvent::AckFromClient
+    }
 }
 
 /// A packet from the client of an origin flow.
@@ -72,104 +134,60 @@ pub(super) fn from_client(
     let Some(seg) = view(frame) else {
         return Verdict::ToHost;
     };
-    let own_mac = e.cfg.own_mac;
-    let Some(flow) = e.flows.get_mut(&key) else {
-        return Verdict::ToHost;
-    };
-    let Role::Origin(o) = &mut flow.role else {
-        return Verdict::ToHost;
-    };
-    if tcp.flags.contains(TcpFlags::ACK) {
-        o.client_ack = seg.ack;
-    }
-    o.client_window = seg.window;
-    if seg.tsval.is_some() {
-        o.client_tsval = seg.tsval;
-    }
-    match o.state {
-        OriginState::Forwarding { peer, .. } => {
-            flow.deadline = now + e.cfg.idle_timeout;
-            let peer_mac = e.cfg.peers[peer].mac;
-            if let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) {
-                eth.set_dst_addr(peer_mac);
-                eth.set_src_addr(own_mac);
-            }
-            e.count(Counter::ForwardedToPeer, 1);
-            Verdict::ToWire
-        }
-        OriginState::Pending { peer, id } => {
-            if tcp.flags.contains(TcpFlags::RST) {
-                // The client gave up mid-handoff: its RST goes to the local
-                // kernel (still the owner), and the target forgets the flow.
-                e.count(Counter::ClientResetMidHandoff, 1);
-                e.remove(&key);
-                e.send(peer, Message::HandoffClosed(HandoffClosed { id }));
-                return Verdict::ToHost;
-            }
-            if o.queued.len() < MAX_QUEUED {
-                o.queued.push(frame.to_vec());
-                return Verdict::Consumed;
-            }
-            e.count(Counter::DropWhilePending, 1);
-            Verdict::Drop
-        }
-        OriginState::Handshake | OriginState::Held => {
-            if tcp.flags.contains(TcpFlags::RST) || tcp.flags.contains(TcpFlags::SYN) {
-                if tcp.flags.contains(TcpFlags::RST) {
-                    e.remove(&key);
-                }
-                return Verdict::ToHost;
-            }
-            if seg.payload.is_empty() {
-                if tcp.flags.contains(TcpFlags::FIN) && o.state == OriginState::Held {
-                    // The client finished sending before a decision: serve
-                    // what it sent here, FIN included.
-                    e.count(Counter::HoldUndecided, 1);
-                    release_local(e, &key);
-                }
-                return Verdict::ToHost;
-            }
-            hold(e, key, frame, seg.seq, seg.payload.len(), now)
-        }
-    }
-}
-
-/// Holds request bytes that continue the held ones, then asks the placer.
-fn hold(e: &mut Engine, key: FlowKey, frame: &[u8], seq: u32, len: usize, now: Instant) -> Verdict {
-    let hold_timeout = e.cfg.hold_timeout;
-    let Some(Flow {
-        deadline,
-        role: Role::Origin(o),
-    }) = e.flows.get_mut(&key)
+    let event = client_event(tcp.flags, !seg.payload.is_empty());
+    let (ack, window, tsval) = (seg.ack, seg.window, seg.tsval);
+    let Some((
+        Flow {
+            deadline,
+            role: Role::Origin(o),
+        },
+        mut parts,
+    )) = e.flow_and_parts(&key)
     else {
         return Verdict::ToHost;
     };
-    let expected = o
-        .isn_client
-        .wrapping_add(1)
-        .wrapping_add(o.held.len() as u32);
-    let offset = seq.wrapping_sub(expected) as i32;
-    if offset < 0 {
-        e.count(Counter::DropHeldDuplicate, 1);
-        return Verdict::Drop;
+    // What a handoff request or a RST toward the client needs.
+    if tcp.flags.contains(TcpFlags::ACK) {
+        o.client_ack = ack;
     }
-    if offset > 0 {
-        e.count(Counter::DropHeldOutOfOrder, 1);
-        return Verdict::Drop;
+    o.client_window = window;
+    if tsval.is_some() {
+        o.client_tsval = tsval;
     }
-    let Some(seg) = view(frame) else {
+    let before = o.state;
+    let Ok(outcome) = transition(
+        o,
+        deadline,
+        &mut parts,
+        key,
+        event,
+        Input::Client(frame),
+        now,
+    ) else {
+        // Packet events are valid in every state.
         return Verdict::ToHost;
     };
-    debug_assert_eq!(seg.payload.len(), len);
-    o.held.extend_from_slice(seg.payload);
-    o.held_frames.push(frame.to_vec());
-    if o.state == OriginState::Handshake {
-        o.state = OriginState::Held;
-        *deadline = now + hold_timeout;
+    let held = event == OriginEvent::DataFromClient && o.state == OriginState::Held;
+    match (before, event) {
+        (OriginState::HandoffPending, OriginEvent::RstFromClient) => {
+            parts.count(Counter::ClientResetMidHandoff, 1);
+        }
+        (OriginState::Held, OriginEvent::FinFromClient) => {
+            parts.count(Counter::HoldUndecided, 1);
+        }
+        _ => {}
     }
-    let full = o.held.len() >= e.cfg.hold_bytes || o.held_frames.len() >= e.cfg.hold_segments;
-    let kind = o.kind;
-    let knows_isn = o.isn_origin.is_some();
+    if outcome.finished {
+        e.remove(&key);
+    } else if held && outcome.verdict == Verdict::Consumed {
+        decide(e, key, now);
+    }
+    outcome.verdict
+}
+
+/// Request bytes were held: asks the placer where they go, once it can
+/// tell or the hold limit is reached.
+fn decide(e: &mut Engine, key: FlowKey, now: Instant) {
     let own = Load {
         active_connections: e.flows.len() as u32,
         ..Load::default()
@@ -179,34 +197,382 @@ fn hold(e: &mut Engine, key: FlowKey, frame: &[u8], seq: u32, len: usize, now: I
         ..
     }) = e.flows.get(&key)
     else {
-        return Verdict::ToHost;
+        return;
     };
-    let placement = e.placer.place(&o.held, kind, &e.peers_up, own);
-    match placement {
-        Placement::NeedMore if !full => return Verdict::Consumed,
-        Placement::NeedMore => e.count(Counter::HoldUndecided, 1),
-        Placement::Local => e.count(Counter::ServedLocal, 1),
-        Placement::Invalid => e.count(Counter::BadRequest, 1),
-        Placement::Peer(peer) if knows_isn && e.peers_up.get(peer) == Some(&true) => {
-            start_handoff(e, key, peer, now);
-            return Verdict::Consumed;
+    let full = o.held.len() >= e.cfg.hold_bytes || o.held_frames.len() >= e.cfg.hold_segments;
+    let knows_isn = o.isn_origin.is_some();
+    let placement = e.placer.place(&o.held, o.kind, &e.peers_up, own);
+    let (event, input) = match placement {
+        Placement::NeedMore if !full => return,
+        Placement::NeedMore => {
+            e.count(Counter::HoldUndecided, 1);
+            (OriginEvent::HoldLimitReached, Input::Nothing)
         }
-        Placement::Peer(_) => e.count(Counter::FellBack, 1),
-    }
-    release_local(e, &key);
-    Verdict::Consumed
+        Placement::Local => {
+            e.count(Counter::ServedLocal, 1);
+            (OriginEvent::DecidedLocal, Input::Nothing)
+        }
+        Placement::Invalid => {
+            e.count(Counter::BadRequest, 1);
+            (OriginEvent::DecidedLocal, Input::Nothing)
+        }
+        // A handoff needs the kernel's ISN, and a node that can take it.
+        Placement::Peer(peer) if knows_isn && e.peers_up.get(peer) == Some(&true) => {
+            let id = e.next_id();
+            (
+                OriginEvent::DecidedHandoff,
+                Input::Chosen(Handoff { peer, id }),
+            )
+        }
+        Placement::Peer(_) => {
+            e.count(Counter::FellBack, 1);
+            (OriginEvent::DecidedLocal, Input::Nothing)
+        }
+    };
+    let _ = step(e, key, event, input, now);
 }
 
-fn start_handoff(e: &mut Engine, key: FlowKey, peer: usize, now: Instant) {
-    let id = e.next_id();
-    let timeout = e.cfg.handoff_timeout;
+/// A packet from the local kernel on an origin flow.
+pub(super) fn from_kernel(
+    e: &mut Engine,
+    key: FlowKey,
+    frame: &[u8],
+    tcp: &TcpSummary,
+    now: Instant,
+) -> Verdict {
+    let Some(seg) = view(frame) else {
+        return Verdict::ToWire;
+    };
+    let input = Input::Kernel {
+        syn_ack: tcp
+            .flags
+            .contains(TcpFlags::SYN | TcpFlags::ACK)
+            .then_some((seg.seq, seg.options)),
+        tsval: seg.tsval,
+    };
+    step(e, key, OriginEvent::FromKernel, input, now).unwrap_or(Verdict::ToWire)
+}
+
+/// The target took the connection: the local kernel forgets it, and client
+/// packets go there.
+pub(super) fn on_accept(e: &mut Engine, peer: usize, accept: HandoffAccept, now: Instant) {
+    let Some(key) = handoff_flow(e, peer, accept.id, OriginEvent::Accept) else {
+        return;
+    };
+    if step(e, key, OriginEvent::Accept, Input::Nothing, now).is_err() {
+        // Accepted twice.
+        e.count(Counter::DropUnknownHandoff, 1);
+        return;
+    }
+    e.count(Counter::HandedOff, 1);
+    let waited = match e.flows.get(&key).map(|f| &f.role) {
+        Some(Role::Origin(o)) => o.requested_at.map(|t| now.saturating_duration_since(t)),
+        _ => None,
+    };
+    tracing::debug!(
+        "handoff {:x}: {} -> {} accepted by {} after {:?}",
+        accept.id,
+        key.client,
+        key.server,
+        e.cfg.peers[peer].name,
+        waited.unwrap_or_default()
+    );
+}
+
+pub(super) fn on_reject(e: &mut Engine, peer: usize, reject: HandoffReject, now: Instant) {
+    let Some(key) = handoff_flow(e, peer, reject.id, OriginEvent::Reject) else {
+        return;
+    };
+    if step(e, key, OriginEvent::Reject, Input::Nothing, now).is_err() {
+        e.count(Counter::DropUnknownHandoff, 1);
+        return;
+    }
+    tracing::debug!(
+        "handoff {:x}: rejected by {} ({:?}); serving locally",
+        reject.id,
+        e.cfg.peers[peer].name,
+        reject.reason
+    );
+    e.count(Counter::HandoffRejected, 1);
+    e.count(Counter::FellBack, 1);
+}
+
+/// The origin flow of handoff `id` to `peer`. When there is none (this
+/// node gave up on it, or never asked), counts it and answers `event` as
+/// a forgotten flow does: a late Accept is undone at the target.
+fn handoff_flow(e: &mut Engine, peer: usize, id: u64, event: OriginEvent) -> Option<FlowKey> {
+    if let Some(key) = flow_of(e, peer, id) {
+        return Some(key);
+    }
+    e.count(Counter::DropUnknownHandoff, 1);
+    if let Ok((_, actions)) = OriginState::Closed.on(event) {
+        if actions.contains(OriginAction::SendClosed) && !e.by_id.contains_key(&id) {
+            e.send(peer, Message::HandoffClosed(HandoffClosed { id }));
+        }
+    }
+    None
+}
+
+/// The origin flow whose handoff `id` went to `peer`.
+fn flow_of(e: &Engine, peer: usize, id: u64) -> Option<FlowKey> {
+    let key = *e.by_id.get(&id)?;
+    match e.flows.get(&key).map(|f| &f.role) {
+        Some(Role::Origin(o)) if o.handoff == Some(Handoff { peer, id }) => Some(key),
+        _ => None,
+    }
+}
+
+/// The target says a connection it served is over, or that it gave up
+/// before accepting. Returns false when no origin flow matches.
+pub(super) fn on_closed(e: &mut Engine, peer: usize, closed: HandoffClosed, now: Instant) -> bool {
+    let Some(key) = flow_of(e, peer, closed.id) else {
+        return false;
+    };
+    let before = state_of(e, &key);
+    if step(e, key, OriginEvent::TargetClosed, Input::Nothing, now).is_err() {
+        return false;
+    }
+    if before == Some(OriginState::HandoffPending) {
+        e.count(Counter::FellBack, 1);
+    }
+    true
+}
+
+/// Handoffs pending to `peer` fall back to local; connections handed to it
+/// are reset toward their clients.
+pub(super) fn on_peer_down(e: &mut Engine, peer: usize, now: Instant) {
+    let affected: Vec<FlowKey> = e
+        .flows
+        .iter()
+        .filter_map(|(k, f)| match &f.role {
+            Role::Origin(o) if o.handoff.is_some_and(|h| h.peer == peer) => Some(*k),
+            _ => None,
+        })
+        .collect();
+    for key in affected {
+        let before = state_of(e, &key);
+        let _ = step(e, key, OriginEvent::PeerDown, Input::Nothing, now);
+        if before == Some(OriginState::HandoffPending) {
+            e.count(Counter::FellBack, 1);
+        }
+    }
+}
+
+pub(super) fn on_deadline(e: &mut Engine, key: FlowKey, now: Instant) {
     let Some(Flow {
-        deadline,
         role: Role::Origin(o),
-    }) = e.flows.get_mut(&key)
+        ..
+    }) = e.flows.get(&key)
     else {
         return;
     };
+    match (o.state, o.handoff) {
+        (OriginState::Held, _) => e.count(Counter::HoldUndecided, 1),
+        (OriginState::HandoffPending, Some(Handoff { peer, id })) => {
+            tracing::debug!(
+                "handoff {id:x}: no answer from {}; serving locally",
+                e.cfg.peers[peer].name
+            );
+            e.count(Counter::HandoffTimedOut, 1);
+            e.count(Counter::FellBack, 1);
+        }
+        _ => e.count(Counter::FlowsExpired, 1),
+    }
+    let _ = step(e, key, OriginEvent::Timeout, Input::Nothing, now);
+}
+
+fn state_of(e: &Engine, key: &FlowKey) -> Option<OriginState> {
+    match e.flows.get(key).map(|f| &f.role) {
+        Some(Role::Origin(o)) => Some(o.state),
+        _ => None,
+    }
+}
+
+/// Feeds `event` to flow `key`'s machine and carries the transition out,
+/// forgetting the flow when it ends. Returns the packet's verdict.
+fn step(
+    e: &mut Engine,
+    key: FlowKey,
+    event: OriginEvent,
+    input: Input<'_>,
+    now: Instant,
+) -> Result<Verdict, InvalidTransition> {
+    let Some((
+        Flow {
+            deadline,
+            role: Role::Origin(o),
+        },
+        mut parts,
+    )) = e.flow_and_parts(&key)
+    else {
+        return Ok(Verdict::ToHost);
+    };
+    let outcome = transition(o, deadline, &mut parts, key, event, input, now)?;
+    if outcome.finished {
+        e.remove(&key);
+    }
+    Ok(outcome.verdict)
+}
+
+/// One transition: the actions, in order, then the new state and its timer.
+/// When an action cannot be carried out for this packet, the packet is
+/// dropped and the flow keeps the state it had.
+fn transition(
+    o: &mut OriginFlow,
+    deadline: &mut Instant,
+    parts: &mut Parts<'_>,
+    key: FlowKey,
+    event: OriginEvent,
+    mut input: Input<'_>,
+    now: Instant,
+) -> Result<Outcome, InvalidTransition> {
+    let (next, actions) = o.state.on(event)?;
+    let mut verdict = Verdict::Consumed;
+    for action in actions {
+        match carry_out(o, parts, key, action, &mut input, now) {
+            Ok(Some(fate)) => verdict = fate,
+            Ok(None) => {}
+            Err(fate) => {
+                return Ok(Outcome {
+                    verdict: fate,
+                    finished: false,
+                })
+            }
+        }
+    }
+    let finished = next.is_final();
+    if let Some(timer) = next.timer() {
+        let passed = matches!(verdict, Verdict::ToHost | Verdict::ToWire);
+        if next != o.state || (passed && timer.restarts_with_traffic()) {
+            *deadline = now + timer_duration(parts.cfg, timer);
+        }
+    }
+    o.state = next;
+    Ok(Outcome { verdict, finished })
+}
+
+/// Carries out one action. `Ok(Some(verdict))` says where the packet goes;
+/// `Err(verdict)` means the packet cannot be taken as the transition
+/// assumes.
+fn carry_out(
+    o: &mut OriginFlow,
+    parts: &mut Parts<'_>,
+    key: FlowKey,
+    action: OriginAction,
+    input: &mut Input<'_>,
+    now: Instant,
+) -> Result<Option<Verdict>, Verdict> {
+    // Packet actions come only from packet events, which always bring
+    // their packet; an input of the wrong kind leaves the packet alone.
+    match action {
+        OriginAction::PassToKernel => Ok(Some(Verdict::ToHost)),
+        OriginAction::PassToClient => {
+            if let Input::Kernel { syn_ack, tsval } = *input {
+                if let Some((isn, options)) = syn_ack {
+                    o.isn_origin = Some(isn);
+                    o.origin_synack_options = options.to_vec();
+                }
+                if tsval.is_some() {
+                    o.origin_tsval = tsval;
+                }
+            }
+            Ok(Some(Verdict::ToWire))
+        }
+        OriginAction::Hold => match input {
+            Input::Client(frame) => hold(o, parts, frame).map(|()| Some(Verdict::Consumed)),
+            _ => Ok(None),
+        },
+        OriginAction::Queue => match input {
+            Input::Client(frame) if o.queued.len() < MAX_QUEUED => {
+                o.queued.push(frame.to_vec());
+                Ok(Some(Verdict::Consumed))
+            }
+            Input::Client(_) => {
+                parts.count(Counter::DropWhilePending, 1);
+                Ok(Some(Verdict::Drop))
+            }
+            _ => Ok(None),
+        },
+        OriginAction::ReleaseHeldToKernel => {
+            parts.out.to_host.append(&mut o.held_frames);
+            Ok(None)
+        }
+        OriginAction::Drop => {
+            parts.count(Counter::DropStaleKernel, 1);
+            Ok(Some(Verdict::Drop))
+        }
+        OriginAction::SendRequest => {
+            if let Input::Chosen(handoff) = *input {
+                send_request(o, parts, key, handoff, now);
+            }
+            Ok(None)
+        }
+        OriginAction::SendClosed => {
+            if let Some(Handoff { peer, id }) = o.handoff {
+                parts.send(peer, Message::HandoffClosed(HandoffClosed { id }));
+            }
+            Ok(None)
+        }
+        OriginAction::ResetKernel => {
+            reset_kernel(o, parts, key);
+            Ok(None)
+        }
+        OriginAction::ForwardQueued => {
+            let peer_mac = target_mac(o, parts);
+            for mut frame in std::mem::take(&mut o.queued) {
+                redirect(&mut frame, peer_mac, parts.cfg.own_mac);
+                parts.out.to_wire.push(frame);
+                parts.count(Counter::ForwardedToPeer, 1);
+            }
+            Ok(None)
+        }
+        OriginAction::ForwardToTarget => match input {
+            Input::Client(frame) => {
+                redirect(frame, target_mac(o, parts), parts.cfg.own_mac);
+                parts.count(Counter::ForwardedToPeer, 1);
+                Ok(Some(Verdict::ToWire))
+            }
+            _ => Ok(None),
+        },
+        OriginAction::ResetClient => {
+            reset_client(o, parts, key);
+            Ok(None)
+        }
+    }
+}
+
+/// Holds request bytes that continue the held ones. A retransmission or a
+/// segment past a gap is dropped: the client sends it again.
+fn hold(o: &mut OriginFlow, parts: &Parts<'_>, frame: &[u8]) -> Result<(), Verdict> {
+    let Some(seg) = view(frame) else {
+        return Err(Verdict::ToHost);
+    };
+    let expected = o
+        .isn_client
+        .wrapping_add(1)
+        .wrapping_add(o.held.len() as u32);
+    let offset = seg.seq.wrapping_sub(expected) as i32;
+    if offset < 0 {
+        parts.count(Counter::DropHeldDuplicate, 1);
+        return Err(Verdict::Drop);
+    }
+    if offset > 0 {
+        parts.count(Counter::DropHeldOutOfOrder, 1);
+        return Err(Verdict::Drop);
+    }
+    o.held.extend_from_slice(seg.payload);
+    o.held_frames.push(frame.to_vec());
+    Ok(())
+}
+
+fn send_request(
+    o: &mut OriginFlow,
+    parts: &mut Parts<'_>,
+    key: FlowKey,
+    handoff: Handoff,
+    now: Instant,
+) {
+    let Handoff { peer, id } = handoff;
     let request = HandoffRequest {
         id,
         key: MsgFlowKey {
@@ -223,106 +589,28 @@ fn start_handoff(e: &mut Engine, key: FlowKey, peer: usize, now: Instant) {
         origin_tsval: o.origin_tsval,
         held: o.held.clone(),
     };
-    o.state = OriginState::Pending { peer, id };
+    o.handoff = Some(handoff);
     o.requested_at = Some(now);
-    *deadline = now + timeout;
-    e.by_id.insert(id, key);
+    parts.by_id.insert(id, key);
     tracing::debug!(
         "handoff {id:x}: {} -> {} to {} ({} request bytes)",
         key.client,
         key.server,
-        e.cfg.peers[peer].name,
+        parts.cfg.peers[peer].name,
         request.held.len()
     );
-    e.send(peer, Message::HandoffRequest(request));
+    parts.send(peer, Message::HandoffRequest(request));
 }
 
-/// Serves the connection here: the held frames go to the local kernel as
-/// they came, and the flow is forgotten (later packets pass through).
-fn release_local(e: &mut Engine, key: &FlowKey) {
-    if let Some(Flow {
-        role: Role::Origin(o),
-        ..
-    }) = e.remove(key)
-    {
-        e.out.to_host.extend(o.held_frames);
-    }
-}
-
-/// A packet from the local kernel on an origin flow.
-pub(super) fn from_kernel(
-    e: &mut Engine,
-    key: FlowKey,
-    frame: &[u8],
-    tcp: &TcpSummary,
-    _now: Instant,
-) -> Verdict {
-    let Some(seg) = view(frame) else {
-        return Verdict::ToWire;
-    };
-    let Some(Flow {
-        role: Role::Origin(o),
-        ..
-    }) = e.flows.get_mut(&key)
-    else {
-        return Verdict::ToWire;
-    };
-    if let OriginState::Forwarding { .. } = o.state {
-        e.count(Counter::DropStaleKernel, 1);
-        return Verdict::Drop;
-    }
-    if tcp.flags.contains(TcpFlags::SYN | TcpFlags::ACK) {
-        o.isn_origin = Some(seg.seq);
-        o.origin_synack_options = seg.options.to_vec();
-    }
-    if seg.tsval.is_some() {
-        o.origin_tsval = seg.tsval;
-    }
-    Verdict::ToWire
-}
-
-/// The target took the connection: the local kernel forgets it (a RST at
-/// exactly the sequence number it expects), and client packets go there.
-pub(super) fn on_accept(e: &mut Engine, peer: usize, accept: HandoffAccept, now: Instant) {
-    let own_mac = e.cfg.own_mac;
-    let idle = e.cfg.idle_timeout;
-    let Some(&key) = e.by_id.get(&accept.id) else {
-        // We fell back already: the target must let go of it too.
-        e.count(Counter::DropUnknownHandoff, 1);
-        e.send(
-            peer,
-            Message::HandoffClosed(HandoffClosed { id: accept.id }),
-        );
-        return;
-    };
-    let Some(Flow {
-        deadline,
-        role: Role::Origin(o),
-    }) = e.flows.get_mut(&key)
-    else {
-        return;
-    };
-    if o.state
-        != (OriginState::Pending {
-            peer,
-            id: accept.id,
-        })
-    {
-        e.count(Counter::DropUnknownHandoff, 1);
-        return;
-    }
-    o.state = OriginState::Forwarding {
-        peer,
-        id: accept.id,
-    };
-    *deadline = now + idle;
+/// A RST at exactly the sequence number the kernel expects, as from the
+/// client, so that it forgets the connection. The held request is the
+/// target's now.
+fn reset_kernel(o: &mut OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
     o.held = Vec::new();
     o.held_frames = Vec::new();
-    let queued = std::mem::take(&mut o.queued);
-    let waited = o.requested_at.map(|t| now.saturating_duration_since(t));
     let rst = frames::build(&Segment {
         src_mac: o.client_mac,
-        dst_mac: own_mac,
+        dst_mac: parts.cfg.own_mac,
         src: key.client,
         dst: key.server,
         seq: o.isn_client.wrapping_add(1),
@@ -332,156 +620,39 @@ pub(super) fn on_accept(e: &mut Engine, peer: usize, accept: HandoffAccept, now:
         options: &[],
         payload: &[],
     });
-    e.out.to_host.push(rst);
-    let peer_mac = e.cfg.peers[peer].mac;
-    for mut frame in queued {
-        if let Ok(mut eth) = EthernetFrame::new_checked(&mut frame[..]) {
-            eth.set_dst_addr(peer_mac);
-            eth.set_src_addr(own_mac);
-        }
-        e.out.to_wire.push(frame);
-        e.count(Counter::ForwardedToPeer, 1);
-    }
-    e.count(Counter::HandedOff, 1);
-    tracing::debug!(
-        "handoff {:x}: {} -> {} accepted by {} after {:?}",
-        accept.id,
-        key.client,
-        key.server,
-        e.cfg.peers[peer].name,
-        waited.unwrap_or_default()
-    );
-}
-
-pub(super) fn on_reject(e: &mut Engine, peer: usize, reject: HandoffReject, _now: Instant) {
-    let Some(&key) = e.by_id.get(&reject.id) else {
-        e.count(Counter::DropUnknownHandoff, 1);
-        return;
-    };
-    let pending = matches!(
-        e.flows.get(&key).map(|f| &f.role),
-        Some(Role::Origin(o)) if o.state == (OriginState::Pending { peer, id: reject.id })
-    );
-    if !pending {
-        e.count(Counter::DropUnknownHandoff, 1);
-        return;
-    }
-    tracing::debug!(
-        "handoff {:x}: rejected by {} ({:?}); serving locally",
-        reject.id,
-        e.cfg.peers[peer].name,
-        reject.reason
-    );
-    e.count(Counter::HandoffRejected, 1);
-    e.count(Counter::FellBack, 1);
-    release_local(e, &key);
-}
-
-/// The target says a connection it served is over. Returns false when no
-/// origin flow matches.
-pub(super) fn on_closed(e: &mut Engine, peer: usize, closed: HandoffClosed) -> bool {
-    let Some(&key) = e.by_id.get(&closed.id) else {
-        return false;
-    };
-    let state = match e.flows.get(&key).map(|f| &f.role) {
-        Some(Role::Origin(o)) => o.state,
-        _ => return false,
-    };
-    match state {
-        OriginState::Forwarding { peer: p, .. } if p == peer => {
-            e.remove(&key);
-            true
-        }
-        OriginState::Pending { peer: p, .. } if p == peer => {
-            // The target gave up before accepting: serve it here.
-            e.count(Counter::FellBack, 1);
-            release_local(e, &key);
-            true
-        }
-        _ => false,
-    }
-}
-
-pub(super) fn on_peer_down(e: &mut Engine, peer: usize, _now: Instant) {
-    let affected: Vec<(FlowKey, OriginState)> = e
-        .flows
-        .iter()
-        .filter_map(|(k, f)| match &f.role {
-            Role::Origin(o) => match o.state {
-                OriginState::Pending { peer: p, .. } | OriginState::Forwarding { peer: p, .. }
-                    if p == peer =>
-                {
-                    Some((*k, o.state))
-                }
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect();
-    for (key, state) in affected {
-        match state {
-            OriginState::Pending { .. } => {
-                e.count(Counter::FellBack, 1);
-                release_local(e, &key);
-            }
-            _ => reset_client(e, &key),
-        }
-    }
+    parts.out.to_host.push(rst);
 }
 
 /// Tells the client its connection is gone, at the sequence number it
 /// expects next, so it fails at once instead of hanging.
-fn reset_client(e: &mut Engine, key: &FlowKey) {
-    let own_mac = e.cfg.own_mac;
-    if let Some(Flow {
-        role: Role::Origin(o),
-        ..
-    }) = e.remove(key)
-    {
-        let rst = frames::build(&Segment {
-            src_mac: own_mac,
-            dst_mac: o.client_mac,
-            src: key.server,
-            dst: key.client,
-            seq: o.client_ack,
-            ack: 0,
-            flags: TcpFlags::RST,
-            window: 0,
-            options: &[],
-            payload: &[],
-        });
-        e.out.to_wire.push(rst);
-        e.count(Counter::PeerDownResets, 1);
-    }
+fn reset_client(o: &OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
+    let rst = frames::build(&Segment {
+        src_mac: parts.cfg.own_mac,
+        dst_mac: o.client_mac,
+        src: key.server,
+        dst: key.client,
+        seq: o.client_ack,
+        ack: 0,
+        flags: TcpFlags::RST,
+        window: 0,
+        options: &[],
+        payload: &[],
+    });
+    parts.out.to_wire.push(rst);
+    parts.count(Counter::PeerDownResets, 1);
 }
 
-pub(super) fn on_deadline(e: &mut Engine, key: FlowKey, _now: Instant) {
-    let Some(Flow {
-        role: Role::Origin(o),
-        ..
-    }) = e.flows.get(&key)
-    else {
-        return;
-    };
-    match o.state {
-        OriginState::Handshake | OriginState::Forwarding { .. } => {
-            e.count(Counter::FlowsExpired, 1);
-            e.remove(&key);
-        }
-        OriginState::Held => {
-            e.count(Counter::HoldUndecided, 1);
-            release_local(e, &key);
-        }
-        OriginState::Pending { peer, id } => {
-            tracing::debug!(
-                "handoff {id:x}: no answer from {}; serving locally",
-                e.cfg.peers[peer].name
-            );
-            e.count(Counter::HandoffTimedOut, 1);
-            e.count(Counter::FellBack, 1);
-            release_local(e, &key);
-            // Should the target still accept, it resets its copy.
-            e.send(peer, Message::HandoffClosed(HandoffClosed { id }));
-        }
+/// The MAC of the node serving the connection.
+fn target_mac(o: &OriginFlow, parts: &Parts<'_>) -> MacAddr {
+    o.handoff
+        .and_then(|h| parts.cfg.peers.get(h.peer))
+        .map_or(parts.cfg.own_mac, |p| p.mac)
+}
+
+/// Sends a client frame on to the target: only the MACs change.
+fn redirect(frame: &mut [u8], peer_mac: MacAddr, own_mac: MacAddr) {
+    if let Ok(mut eth) = EthernetFrame::new_checked(frame) {
+        eth.set_dst_addr(peer_mac);
+        eth.set_src_addr(own_mac);
     }
 }

@@ -1,22 +1,43 @@
 //! The target side: a peer handed this node a live connection.
+//!
+//! The transitions are [`TargetState`]'s. This module turns frames, peer
+//! messages and timer expiries into its events, carries out the actions it
+//! returns, and counts what happened.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use baton_handoff::msg::{
     HandoffAccept, HandoffClosed, HandoffReject, HandoffRequest, Message, RejectReason,
 };
+use baton_handoff::state::{TargetAction, TargetEvent, TargetState, TargetTimer};
 
 use crate::counters::Counter;
-use crate::packet::{
-    EthernetFrame, MacAddr, TcpFlags, TcpSummary, Translation, Verdict as Translated,
-};
+use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpSummary, Verdict as Translated};
 
-use super::flow::{Flow, FlowKey, Role, TargetFlow, TargetState};
+use super::flow::{Flow, FlowKey, Role, TargetFlow};
 use super::frames::{self, syn_options, Segment, SEGMENT_PAYLOAD};
-use super::{socket, view, Engine, Verdict};
+use super::{socket, view, Engine, EngineConfig, Parts, Verdict};
 
-/// Replays the client's SYN, with its original options, to the local
-/// kernel, addressed to this node's own address.
+/// What a transition acts on besides the flow.
+enum Input<'a> {
+    /// A packet from the local kernel.
+    Kernel(&'a mut [u8]),
+    /// A packet from the client, forwarded by the origin.
+    Client(&'a mut [u8]),
+    /// A message or a timer.
+    Nothing,
+}
+
+fn timer_duration(cfg: &EngineConfig, timer: TargetTimer) -> Duration {
+    match timer {
+        TargetTimer::Replay => cfg.handoff_timeout,
+        TargetTimer::Idle => cfg.idle_timeout,
+        TargetTimer::Linger => cfg.linger,
+    }
+}
+
+/// Takes a connection over: replays the client's SYN, with its original
+/// options, to the local kernel, addressed to this node's own address.
 pub(super) fn on_request(e: &mut Engine, peer: usize, req: HandoffRequest, now: Instant) {
     let wire_key = FlowKey {
         client: req.key.client,
@@ -47,44 +68,68 @@ pub(super) fn on_request(e: &mut Engine, peer: usize, req: HandoffRequest, now: 
         e.count(Counter::KernelRefused, 1);
         return;
     }
-    let client_mac = MacAddr(req.client_mac);
-    let syn = frames::build(&Segment {
-        src_mac: client_mac,
-        dst_mac: e.cfg.own_mac,
-        src: kernel_key.client,
-        dst: kernel_key.server,
-        seq: req.isn_client,
-        ack: 0,
-        flags: TcpFlags::SYN,
-        window: req.client_window,
-        options: &req.client_syn_options,
-        payload: &[],
-    });
-    e.out.to_host.push(syn);
+    let (state, actions) = TargetState::start();
     let flow = TargetFlow {
-        state: TargetState::Replaying,
+        state,
         origin: peer,
         id: req.id,
         kernel_key,
-        client_mac,
+        client_mac: MacAddr(req.client_mac),
         translation: None,
         client_next_seq: req
             .isn_client
             .wrapping_add(1)
             .wrapping_add(req.held.len() as u32),
         request: Some(Box::new(req)),
-        fin_from_client: false,
-        fin_from_kernel: false,
     };
     e.by_origin.insert((peer, flow.id), wire_key);
     e.kernel_side.insert(kernel_key, wire_key);
+    let timer = state
+        .timer()
+        .map_or(Duration::ZERO, |t| timer_duration(&e.cfg, t));
     e.flows.insert(
         wire_key,
         Flow {
-            deadline: now + e.cfg.handoff_timeout,
+            deadline: now + timer,
             role: Role::Target(Box::new(flow)),
         },
     );
+    if let Some((
+        Flow {
+            role: Role::Target(t),
+            ..
+        },
+        mut parts,
+    )) = e.flow_and_parts(&wire_key)
+    {
+        for action in actions {
+            let _ = carry_out(t, &mut parts, wire_key, action, &mut Input::Nothing);
+        }
+    }
+}
+
+/// The event a kernel segment is.
+fn kernel_event(flags: TcpFlags) -> TargetEvent {
+    if flags.contains(TcpFlags::SYN | TcpFlags::ACK) {
+        TargetEvent::SynAckFromKernel
+    } else if flags.contains(TcpFlags::RST) {
+        TargetEvent::RstFromKernel
+    } else if flags.contains(TcpFlags::FIN) {
+        TargetEvent::FinFromKernel
+    } else {
+        TargetEvent::FromKernel
+    }
+}
+
+/// The event a client segment is.
+fn client_event(flags: TcpFlags) -> TargetEvent {
+    if flags.contains(TcpFlags::RST) {
+        TargetEvent::RstFromClient
+    } else if flags.contains(TcpFlags::FIN) {
+        TargetEvent::FinFromClient
+    } else {
+        TargetEvent::FromClient
+    }
 }
 
 /// A packet from the local kernel on a handed-in connection.
@@ -95,74 +140,202 @@ pub(super) fn from_kernel(
     tcp: &TcpSummary,
     now: Instant,
 ) -> Verdict {
-    let own_mac = e.cfg.own_mac;
-    let (linger, idle) = (e.cfg.linger, e.cfg.idle_timeout);
-    let Some(Flow {
-        deadline,
-        role: Role::Target(t),
-    }) = e.flows.get_mut(&wire_key)
-    else {
-        return Verdict::ToWire;
+    let event = kernel_event(tcp.flags);
+    step(e, wire_key, event, Input::Kernel(frame), now).unwrap_or(Verdict::ToWire)
+}
+
+/// A client packet (forwarded by the origin) on a handed-in connection.
+pub(super) fn from_client(
+    e: &mut Engine,
+    wire_key: FlowKey,
+    frame: &mut [u8],
+    tcp: &TcpSummary,
+    now: Instant,
+) -> Verdict {
+    let event = client_event(tcp.flags);
+    step(e, wire_key, event, Input::Client(frame), now).unwrap_or(Verdict::ToHost)
+}
+
+/// The origin's client went away (or the origin gave up): the local kernel
+/// is told with a RST, and the flow is forgotten.
+pub(super) fn on_origin_closed(
+    e: &mut Engine,
+    peer: usize,
+    closed: HandoffClosed,
+    now: Instant,
+) -> bool {
+    let Some(&wire_key) = e.by_origin.get(&(peer, closed.id)) else {
+        return false;
     };
-    match t.state {
-        TargetState::Replaying => {
-            if tcp.flags.contains(TcpFlags::SYN | TcpFlags::ACK) {
-                establish(e, wire_key, frame, now);
-                return Verdict::Consumed;
-            }
-            if tcp.flags.contains(TcpFlags::RST) {
-                let (origin, id) = (t.origin, t.id);
-                e.count(Counter::KernelRefused, 1);
-                e.remove(&wire_key);
-                e.send(
-                    origin,
-                    Message::HandoffReject(HandoffReject {
-                        id,
-                        reason: RejectReason::KernelRefused,
-                    }),
-                );
-            }
-            Verdict::Drop
+    let _ = step(e, wire_key, TargetEvent::OriginClosed, Input::Nothing, now);
+    true
+}
+
+pub(super) fn on_deadline(e: &mut Engine, wire_key: FlowKey, now: Instant) {
+    let Some(Flow {
+        role: Role::Target(t),
+        ..
+    }) = e.flows.get(&wire_key)
+    else {
+        return;
+    };
+    if matches!(
+        t.state,
+        TargetState::Established | TargetState::HalfClosed(_)
+    ) {
+        e.count(Counter::FlowsExpired, 1);
+    }
+    let _ = step(e, wire_key, TargetEvent::Timeout, Input::Nothing, now);
+}
+
+/// Feeds `event` to flow `wire_key`'s machine: the actions, in order, then
+/// the new state and its timer, or the flow forgotten when it ends. When an
+/// action cannot be carried out for this packet, the packet is dropped and
+/// the flow keeps the state it had. Returns the packet's verdict, or None
+/// when there is no such flow.
+fn step(
+    e: &mut Engine,
+    wire_key: FlowKey,
+    event: TargetEvent,
+    mut input: Input<'_>,
+    now: Instant,
+) -> Option<Verdict> {
+    let (
+        Flow {
+            deadline,
+            role: Role::Target(t),
+        },
+        mut parts,
+    ) = e.flow_and_parts(&wire_key)?
+    else {
+        return None;
+    };
+    let (next, actions) = t.state.on(event);
+    let mut verdict = Verdict::Consumed;
+    for action in actions {
+        match carry_out(t, &mut parts, wire_key, action, &mut input) {
+            Ok(Some(fate)) => verdict = fate,
+            Ok(None) => {}
+            Err(fate) => return Some(fate),
         }
-        TargetState::Established | TargetState::Closing => {
-            let Some(translation) = t.translation else {
-                return Verdict::Drop;
+    }
+    if let Some(timer) = next.timer() {
+        let passed = matches!(verdict, Verdict::ToHost | Verdict::ToWire);
+        if next != t.state || (passed && timer.restarts_with_traffic()) {
+            *deadline = now + timer_duration(parts.cfg, timer);
+        }
+    }
+    t.state = next;
+    if next.is_final() {
+        e.remove(&wire_key);
+    }
+    Some(verdict)
+}
+
+/// Carries out one action. `Ok(Some(verdict))` says where the packet goes;
+/// `Err(verdict)` means the packet cannot be taken as the transition
+/// assumes.
+fn carry_out(
+    t: &mut TargetFlow,
+    parts: &mut Parts<'_>,
+    wire_key: FlowKey,
+    action: TargetAction,
+    input: &mut Input<'_>,
+) -> Result<Option<Verdict>, Verdict> {
+    // Packet actions come only from packet events, which always bring
+    // their packet; an input of the wrong kind leaves the packet alone.
+    match action {
+        TargetAction::InjectSyn => {
+            inject_syn(t, parts);
+            Ok(None)
+        }
+        TargetAction::CompleteHandshake => match input {
+            Input::Kernel(synack) => complete_handshake(t, parts, wire_key, synack)
+                .map(|()| Some(Verdict::Consumed))
+                .ok_or(Verdict::Consumed),
+            _ => Ok(None),
+        },
+        TargetAction::SendAccept => {
+            // The kernel's ISN, from the SYN-ACK that completed the handshake.
+            let isn_target = match input {
+                Input::Kernel(synack) => view(synack).map_or(0, |seg| seg.seq),
+                _ => 0,
             };
-            if translation.target_to_client(frame) != Translated::Translated {
-                e.count(Counter::DropUntranslatable, 1);
-                return Verdict::Drop;
+            parts.send(
+                t.origin,
+                Message::HandoffAccept(HandoffAccept {
+                    id: t.id,
+                    isn_target,
+                }),
+            );
+            Ok(None)
+        }
+        TargetAction::SendReject(reason) => {
+            parts.count(Counter::KernelRefused, 1);
+            parts.send(
+                t.origin,
+                Message::HandoffReject(HandoffReject { id: t.id, reason }),
+            );
+            Ok(None)
+        }
+        TargetAction::Drop => {
+            // Nothing from the client should come before the Accept.
+            if let Input::Client(_) = input {
+                parts.count(Counter::DropBeforeEstablished, 1);
             }
-            if let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) {
-                eth.set_src_addr(own_mac);
-                eth.set_dst_addr(t.client_mac);
-            }
-            t.fin_from_kernel |= tcp.flags.contains(TcpFlags::FIN);
-            *deadline = next_deadline(t, tcp.flags, now, linger, idle);
-            e.count(Counter::TranslatedPackets, 1);
-            e.count(Counter::TranslatedBytes, frame.len() as u64);
-            Verdict::ToWire
+            Ok(Some(Verdict::Drop))
+        }
+        TargetAction::TranslateToClient => match input {
+            Input::Kernel(frame) => translate_to_client(t, parts, frame),
+            _ => Ok(None),
+        },
+        TargetAction::TranslateToKernel => match input {
+            Input::Client(frame) => translate_to_kernel(t, parts, frame),
+            _ => Ok(None),
+        },
+        TargetAction::ResetKernel => {
+            reset_kernel(t, parts);
+            Ok(None)
+        }
+        TargetAction::SendClosed => {
+            parts.send(t.origin, Message::HandoffClosed(HandoffClosed { id: t.id }));
+            Ok(None)
         }
     }
 }
 
-/// The kernel answered the replayed SYN. Work out the translation, finish
-/// the handshake for the client, hand the kernel the held request, and
-/// tell the origin.
-fn establish(e: &mut Engine, wire_key: FlowKey, synack: &[u8], now: Instant) {
-    let (own_addr, own_mac, idle) = (e.cfg.own_addr, e.cfg.own_mac, e.cfg.idle_timeout);
-    let Some(seg) = view(synack) else {
+/// The client's SYN, as the client sent it to the origin, but addressed to
+/// this node's own address.
+fn inject_syn(t: &TargetFlow, parts: &mut Parts<'_>) {
+    let Some(req) = &t.request else {
         return;
     };
-    let Some(Flow {
-        deadline,
-        role: Role::Target(t),
-    }) = e.flows.get_mut(&wire_key)
-    else {
-        return;
-    };
-    let Some(req) = t.request.take() else {
-        return;
-    };
+    let syn = frames::build(&Segment {
+        src_mac: t.client_mac,
+        dst_mac: parts.cfg.own_mac,
+        src: t.kernel_key.client,
+        dst: t.kernel_key.server,
+        seq: req.isn_client,
+        ack: 0,
+        flags: TcpFlags::SYN,
+        window: req.client_window,
+        options: &req.client_syn_options,
+        payload: &[],
+    });
+    parts.out.to_host.push(syn);
+}
+
+/// The kernel answered the replayed SYN. Works out the translation, and
+/// finishes the handshake for the client with the held request.
+fn complete_handshake(
+    t: &mut TargetFlow,
+    parts: &mut Parts<'_>,
+    wire_key: FlowKey,
+    synack: &[u8],
+) -> Option<()> {
+    let seg = view(synack)?;
+    let req = t.request.take()?;
+    let (own_addr, own_mac) = (parts.cfg.own_addr, parts.cfg.own_mac);
     let isn_target = seg.seq;
     let kernel = syn_options(seg.options);
     let client = syn_options(&req.client_syn_options);
@@ -180,7 +353,7 @@ fn establish(e: &mut Engine, wire_key: FlowKey, synack: &[u8], now: Instant) {
         (Some(origin_ts), Some(kernel_ts)) => origin_ts.wrapping_sub(kernel_ts),
         _ => 0,
     };
-    t.translation = Some(Translation {
+    t.translation = Some(crate::packet::Translation {
         seq_delta: req.isn_origin.wrapping_sub(isn_target),
         ts_offset,
         client_visible_addr: *wire_key.server.ip(),
@@ -188,8 +361,6 @@ fn establish(e: &mut Engine, wire_key: FlowKey, synack: &[u8], now: Instant) {
         wscale_kernel: shift(kernel.window_scale),
         wscale_origin: shift(origin.window_scale),
     });
-    t.state = TargetState::Established;
-    *deadline = now + idle;
     let options = match (req.client_tsval, kernel.tsval) {
         (Some(client_ts), Some(kernel_ts)) => frames::timestamps(client_ts, kernel_ts),
         _ => Vec::new(),
@@ -209,48 +380,57 @@ fn establish(e: &mut Engine, wire_key: FlowKey, synack: &[u8], now: Instant) {
         })
     };
     let first = req.isn_client.wrapping_add(1);
-    let mut to_host = vec![segment(first, TcpFlags::ACK, &[])];
+    parts.out.to_host.push(segment(first, TcpFlags::ACK, &[]));
     for (i, chunk) in req.held.chunks(SEGMENT_PAYLOAD).enumerate() {
         let seq = first.wrapping_add((i * SEGMENT_PAYLOAD) as u32);
-        to_host.push(segment(seq, TcpFlags::ACK | TcpFlags::PSH, chunk));
+        parts
+            .out
+            .to_host
+            .push(segment(seq, TcpFlags::ACK | TcpFlags::PSH, chunk));
     }
-    let (origin_peer, id) = (t.origin, t.id);
-    e.out.to_host.extend(to_host);
-    e.count(Counter::HandedIn, 1);
+    parts.count(Counter::HandedIn, 1);
     tracing::debug!(
-        "handoff {id:x}: took over {} -> {} from {}",
+        "handoff {:x}: took over {} -> {} from {}",
+        t.id,
         wire_key.client,
         wire_key.server,
-        e.cfg.peers[origin_peer].name
+        parts.cfg.peers[t.origin].name
     );
-    e.send(
-        origin_peer,
-        Message::HandoffAccept(HandoffAccept { id, isn_target }),
-    );
+    Some(())
 }
 
-/// A client packet (forwarded by the origin) on a handed-in connection.
-pub(super) fn from_client(
-    e: &mut Engine,
-    wire_key: FlowKey,
+fn translate_to_client(
+    t: &TargetFlow,
+    parts: &Parts<'_>,
     frame: &mut [u8],
-    tcp: &TcpSummary,
-    now: Instant,
-) -> Verdict {
-    let (linger, idle) = (e.cfg.linger, e.cfg.idle_timeout);
-    let Some(Flow {
-        deadline,
-        role: Role::Target(t),
-    }) = e.flows.get_mut(&wire_key)
-    else {
-        return Verdict::ToHost;
-    };
+) -> Result<Option<Verdict>, Verdict> {
     let Some(translation) = t.translation else {
-        e.count(Counter::DropBeforeEstablished, 1);
-        return Verdict::Drop;
+        return Err(Verdict::Drop);
     };
+    if translation.target_to_client(frame) != Translated::Translated {
+        parts.count(Counter::DropUntranslatable, 1);
+        return Err(Verdict::Drop);
+    }
+    if let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) {
+        eth.set_src_addr(parts.cfg.own_mac);
+        eth.set_dst_addr(t.client_mac);
+    }
+    parts.count(Counter::TranslatedPackets, 1);
+    parts.count(Counter::TranslatedBytes, frame.len() as u64);
+    Ok(Some(Verdict::ToWire))
+}
+
+fn translate_to_kernel(
+    t: &mut TargetFlow,
+    parts: &Parts<'_>,
+    frame: &mut [u8],
+) -> Result<Option<Verdict>, Verdict> {
+    let Some(translation) = t.translation else {
+        return Err(Verdict::Drop);
+    };
+    // Where a RST to the kernel must start.
     if let Some(seg) = view(frame) {
-        let fin = u32::from(tcp.flags.contains(TcpFlags::FIN));
+        let fin = u32::from(seg.fin);
         let end = seg
             .seq
             .wrapping_add(seg.payload.len() as u32)
@@ -260,90 +440,28 @@ pub(super) fn from_client(
         }
     }
     if translation.client_to_target(frame) != Translated::Translated {
-        e.count(Counter::DropUntranslatable, 1);
-        return Verdict::Drop;
+        parts.count(Counter::DropUntranslatable, 1);
+        return Err(Verdict::Drop);
     }
-    t.fin_from_client |= tcp.flags.contains(TcpFlags::FIN);
-    *deadline = next_deadline(t, tcp.flags, now, linger, idle);
-    e.count(Counter::TranslatedPackets, 1);
-    e.count(Counter::TranslatedBytes, frame.len() as u64);
-    Verdict::ToHost
+    parts.count(Counter::TranslatedPackets, 1);
+    parts.count(Counter::TranslatedBytes, frame.len() as u64);
+    Ok(Some(Verdict::ToHost))
 }
 
-/// Once both sides have sent FIN, or either RST, the flow lingers for late
-/// retransmissions; until then it lives while it is used.
-fn next_deadline(
-    t: &mut TargetFlow,
-    flags: TcpFlags,
-    now: Instant,
-    linger: std::time::Duration,
-    idle: std::time::Duration,
-) -> Instant {
-    if flags.contains(TcpFlags::RST) || (t.fin_from_client && t.fin_from_kernel) {
-        t.state = TargetState::Closing;
-    }
-    if t.state == TargetState::Closing {
-        now + linger
-    } else {
-        now + idle
-    }
-}
-
-/// The origin's client went away (or the origin gave up): the local kernel
-/// is told with a RST, and the flow is forgotten.
-pub(super) fn on_origin_closed(e: &mut Engine, peer: usize, closed: HandoffClosed) -> bool {
-    let Some(&wire_key) = e.by_origin.get(&(peer, closed.id)) else {
-        return false;
-    };
-    let own_mac = e.cfg.own_mac;
-    if let Some(Flow {
-        role: Role::Target(t),
-        ..
-    }) = e.remove(&wire_key)
-    {
-        let rst = frames::build(&Segment {
-            src_mac: t.client_mac,
-            dst_mac: own_mac,
-            src: t.kernel_key.client,
-            dst: t.kernel_key.server,
-            seq: t.client_next_seq,
-            ack: 0,
-            flags: TcpFlags::RST,
-            window: 0,
-            options: &[],
-            payload: &[],
-        });
-        e.out.to_host.push(rst);
-    }
-    true
-}
-
-pub(super) fn on_deadline(e: &mut Engine, wire_key: FlowKey, _now: Instant) {
-    let Some(Flow {
-        role: Role::Target(t),
-        ..
-    }) = e.flows.get(&wire_key)
-    else {
-        return;
-    };
-    let (state, origin, id) = (t.state, t.origin, t.id);
-    match state {
-        TargetState::Replaying => {
-            // The kernel never answered the SYN.
-            e.count(Counter::KernelRefused, 1);
-            e.send(
-                origin,
-                Message::HandoffReject(HandoffReject {
-                    id,
-                    reason: RejectReason::Timeout,
-                }),
-            );
-        }
-        TargetState::Established => {
-            e.count(Counter::FlowsExpired, 1);
-            e.send(origin, Message::HandoffClosed(HandoffClosed { id }));
-        }
-        TargetState::Closing => e.send(origin, Message::HandoffClosed(HandoffClosed { id })),
-    }
-    e.remove(&wire_key);
+/// A RST into the kernel, as from the client, where the client's next
+/// segment would start: the kernel drops its copy of the connection.
+fn reset_kernel(t: &TargetFlow, parts: &mut Parts<'_>) {
+    let rst = frames::build(&Segment {
+        src_mac: t.client_mac,
+        dst_mac: parts.cfg.own_mac,
+        src: t.kernel_key.client,
+        dst: t.kernel_key.server,
+        seq: t.client_next_seq,
+        ack: 0,
+        flags: TcpFlags::RST,
+        window: 0,
+        options: &[],
+        payload: &[],
+    });
+    parts.out.to_host.push(rst);
 }
