@@ -1,16 +1,14 @@
 //! The origin's state machine: the node that accepted the connection.
 //!
 //! ```text
-//!  SYN ──▶ Handshake ──data──▶ Held ──DecidedLocal, HoldLimitReached, Timeout,
-//!              │                 │    client FIN──────────────────────────────▶ Local
-//!              │                 └──DecidedHandoff──▶ HandoffPending
-//!              │                                        │ │
-//!              │              Reject, TargetClosed, ────┘ └──Accept──▶ Forwarding
-//!              │              Timeout, PeerDown ──▶ Local                  │
-//!              │                                                           │
-//!              └──Timeout, client RST──▶ Closed ◀──TargetClosed, Timeout,──┘
-//!                                          ▲      PeerDown (RST to the client)
-//!   Held, HandoffPending ──client RST──────┘
+//!  SYN ──▶ Handshake ──data──▶ Held ──DecidedHandoff──▶ HandoffPending ──Accept──▶ Forwarding
+//!            │                  │                          │                          │
+//!            │   DecidedLocal, HoldLimitReached,    Reject, TargetClosed,    TargetClosed, Timeout,
+//!            │   Timeout, client FIN                Timeout, PeerDown        PeerDown (RST to client)
+//!            │                  ▼                          ▼                          ▼
+//!            │                Local ◀──────────────────────┘                        Closed
+//!            │                                                                        ▲
+//!            └──── Timeout, client RST ──── (client RST also from Held, HandoffPending) ┘
 //! ```
 //!
 //! Local and Closed are final: the flow is forgotten. A connection served
