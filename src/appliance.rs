@@ -241,14 +241,16 @@ fn launch_workers(
     for (i, &lcore_id) in cfg.lcores.workers.iter().enumerate() {
         let q = i as u16;
         let counters = Arc::new(WorkerCounters::default());
-        let engine = engines
-            .next()
-            .map(|(engine_cfg, placer, inbox, outbox)| EngineLink {
-                engine: Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters)),
+        let engine = engines.next().map(|(engine_cfg, placer, inbox, outbox)| {
+            let mut engine = Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters));
+            cluster::preload(&mut engine, cfg, i, workers);
+            EngineLink {
+                engine,
                 pool: Arc::clone(pool),
                 inbox,
                 outbox,
-            });
+            }
+        });
         let worker = Worker {
             id: i,
             wire: wire.take_queue(q).expect("one queue pair per worker"),

@@ -34,6 +34,27 @@ pub enum Command {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Measure packets per second on every forwarding path (passthrough,
+    /// local flows, origin forward, target translation both ways) beside a
+    /// bare DPDK forwarder, in one process over ring-backed ports. Needs
+    /// root; prints figures and never fails on them.
+    Bench {
+        /// Worker lcores, each with its own ports and generator.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Active flows per run, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
+        flows: Vec<usize>,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Use hugepages (reserve them first) instead of ordinary memory.
+        #[arg(long)]
+        hugepages: bool,
+    },
     /// Print the counters of a running instance.
     Stats {
         #[command(flatten)]

@@ -244,14 +244,14 @@ impl ControlPlane {
             PeerEvent::Up { peer } => {
                 tracing::info!("peer {peer} up");
                 if let Some(i) = index(&peer) {
-                    self.to_all(|| ToWorker::PeerUp(i));
+                    self.tell_all(|| ToWorker::PeerUp(i));
                 }
             }
             PeerEvent::Down { peer } => {
                 tracing::warn!("peer {peer} down");
                 if let Some(i) = index(&peer) {
                     self.routes.forget_peer(i);
-                    self.to_all(|| ToWorker::PeerDown(i));
+                    self.tell_all(|| ToWorker::PeerDown(i));
                 }
             }
             PeerEvent::Frame { peer, frame } => {
@@ -259,7 +259,7 @@ impl ControlPlane {
                 match decode_one(&frame) {
                     Ok(Message::Load(load)) => {
                         self.counters.messages_in += 1;
-                        self.to_all(|| ToWorker::Message {
+                        self.tell_all(|| ToWorker::Message {
                             peer: i,
                             msg: Message::Load(load),
                         });
@@ -267,7 +267,7 @@ impl ControlPlane {
                     Ok(msg) => {
                         self.counters.messages_in += 1;
                         let worker = self.routes.incoming(i, &msg, self.to_workers.len());
-                        self.to_worker(worker, ToWorker::Message { peer: i, msg });
+                        self.tell_worker(worker, ToWorker::Message { peer: i, msg });
                     }
                     Err(reason) => {
                         // The channel's encryption held, so the peer itself
@@ -281,7 +281,7 @@ impl ControlPlane {
         }
     }
 
-    fn to_worker(&mut self, worker: usize, event: ToWorker) {
+    fn tell_worker(&mut self, worker: usize, event: ToWorker) {
         let sent = self
             .to_workers
             .get(worker)
@@ -291,9 +291,9 @@ impl ControlPlane {
         }
     }
 
-    fn to_all(&mut self, event: impl Fn() -> ToWorker) {
+    fn tell_all(&mut self, event: impl Fn() -> ToWorker) {
         for w in 0..self.to_workers.len() {
-            self.to_worker(w, event());
+            self.tell_worker(w, event());
         }
     }
 
@@ -395,6 +395,70 @@ fn decode_one(frame: &[u8]) -> Result<Message, String> {
         Ok(None) => Err("truncated message".into()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Sets up the `[preload]` flows this worker owns (load tests only).
+pub fn preload(
+    engine: &mut baton_fastpath::engine::Engine,
+    cfg: &Config,
+    me: usize,
+    workers: usize,
+) {
+    use baton_fastpath::engine::FlowKey;
+    use baton_fastpath::packet::Translation;
+    let (Some(preload), Some(cluster), Some(own)) = (&cfg.preload, &cfg.cluster, cfg.host.address)
+    else {
+        return;
+    };
+    let peer = |name: &str| {
+        cluster
+            .peers
+            .iter()
+            .position(|p| p.name == name)
+            .unwrap_or(0)
+    };
+    let now = Instant::now();
+    let mine = |addr: std::net::Ipv4Addr, port: u16| {
+        baton_fastpath::steer::owner_of(u32::from(addr), port, workers) == me
+    };
+    let mut count = 0u64;
+    if let Some(p) = &preload.handed_in {
+        let origin = peer(&p.peer);
+        let translation = Translation {
+            seq_delta: p.seq_delta,
+            ts_offset: p.ts_offset,
+            client_visible_addr: p.server,
+            target_kernel_addr: own.addr(),
+            wscale_kernel: p.wscale,
+            wscale_origin: p.wscale,
+        };
+        let mac = baton_fastpath::packet::MacAddr(p.client_mac.octets());
+        for i in 0..p.flows {
+            let (addr, port) = p.client(i);
+            if mine(addr, port) {
+                let key = FlowKey::new(addr, port, p.server, p.port);
+                engine.preload_handed_in(key, origin, u64::from(i), translation, mac, now);
+                count += 1;
+            }
+        }
+    }
+    if let Some(p) = &preload.forwarding {
+        let target = peer(&p.peer);
+        let mac = baton_fastpath::packet::MacAddr(p.client_mac.octets());
+        for i in 0..p.flows {
+            let (addr, port) = p.client(i);
+            if mine(addr, port) {
+                engine.preload_forwarding(
+                    FlowKey::new(addr, port, p.server, p.port),
+                    target,
+                    mac,
+                    now,
+                );
+                count += 1;
+            }
+        }
+    }
+    tracing::info!("worker {me}: {count} synthetic flows preloaded (load test mode)");
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod appliance;
+mod bench;
 mod cli;
 mod cluster;
 mod eal_args;
@@ -46,6 +47,29 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            }
+        }
+        Command::Bench {
+            workers,
+            flows,
+            seconds,
+            json,
+            hugepages,
+        } => {
+            logging::init("warn");
+            let args = bench::BenchArgs {
+                workers,
+                flows,
+                seconds,
+                json,
+                hugepages,
+            };
+            match bench::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
                     ExitCode::from(EXIT_FAILURE)
                 }
             }

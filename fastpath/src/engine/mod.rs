@@ -20,6 +20,7 @@
 mod flow;
 mod frames;
 mod origin;
+mod preload;
 mod target;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
