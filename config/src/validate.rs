@@ -380,7 +380,9 @@ fn check_vdev_spec(path: KeyPath, spec: &str) -> Check {
     let name = vdev_name(spec);
     let ok_name = name.starts_with("net_")
         && name.len() > 4
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !ok_name || spec.contains(char::is_whitespace) {
         return Err(invalid(
             path,

@@ -270,14 +270,22 @@ pub(crate) fn check_preload(config: &Config) -> Check {
             "preloaded flows belong to a cluster node: add `[cluster]` and `[handoff]`",
         ));
     };
-    for (name, flows) in [("handed_in", &preload.handed_in), ("forwarding", &preload.forwarding)] {
+    for (name, flows) in [
+        ("handed_in", &preload.handed_in),
+        ("forwarding", &preload.forwarding),
+    ] {
         let Some(flows) = flows else { continue };
         let at = KeyPath::dotted("preload").key(name);
         check_range(at.clone().key("flows"), flows.flows, 1, 10_000_000)?;
         if !cluster.peers.iter().any(|p| p.name == flows.peer) {
-            return Err(invalid(at.key("peer"), format!("no peer `{}` in `cluster.peers`", flows.peer)));
+            return Err(invalid(
+                at.key("peer"),
+                format!("no peer `{}` in `cluster.peers`", flows.peer),
+            ));
         }
-        if flows.ports_per_client == 0 || u32::from(flows.first_port) + u32::from(flows.ports_per_client) > 65_536 {
+        if flows.ports_per_client == 0
+            || u32::from(flows.first_port) + u32::from(flows.ports_per_client) > 65_536
+        {
             return Err(invalid(
                 at.key("ports_per_client"),
                 "`first_port` + `ports_per_client` must stay within 1..=65535",

@@ -171,7 +171,11 @@ impl Burst {
     /// Lets `f` fill up to `max` free slots at the end with owned packets;
     /// it returns how many it wrote.
     #[inline]
-    pub(crate) fn take(&mut self, max: usize, f: impl FnOnce(&mut [*mut sys::rte_mbuf]) -> usize) -> usize {
+    pub(crate) fn take(
+        &mut self,
+        max: usize,
+        f: impl FnOnce(&mut [*mut sys::rte_mbuf]) -> usize,
+    ) -> usize {
         let room = (MAX_BURST - self.len).min(max);
         let n = f(&mut self.pkts[self.len..self.len + room]).min(room);
         self.len += n;

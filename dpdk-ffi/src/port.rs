@@ -115,7 +115,12 @@ impl Port {
     /// A port over rings (the ring PMD): what it receives comes from `rx`,
     /// what it sends goes into `tx`, one ring per queue. The rings must
     /// outlive the port.
-    pub fn from_rings(_eal: &Eal, name: &str, rx: &[&crate::Ring], tx: &[&crate::Ring]) -> Result<Port, DpdkError> {
+    pub fn from_rings(
+        _eal: &Eal,
+        name: &str,
+        rx: &[&crate::Ring],
+        tx: &[&crate::Ring],
+    ) -> Result<Port, DpdkError> {
         let cname = CString::new(name).map_err(|_| DpdkError::Call {
             what: format!("create ring port {name:?}"),
             reason: "name contains a NUL byte".into(),
@@ -125,7 +130,14 @@ impl Port {
         // SAFETY: valid C string and arrays of valid ring pointers, read
         // during the call; the rings outlive the port (caller's contract).
         let id = unsafe {
-            sys::rte_eth_from_rings(cname.as_ptr(), rx.as_ptr(), rx.len() as u32, tx.as_ptr(), tx.len() as u32, 0)
+            sys::rte_eth_from_rings(
+                cname.as_ptr(),
+                rx.as_ptr(),
+                rx.len() as u32,
+                tx.as_ptr(),
+                tx.len() as u32,
+                0,
+            )
         };
         if id < 0 {
             return Err(DpdkError::call(format!("create ring port {name:?}"), -1));

@@ -47,7 +47,13 @@ impl Ring {
     pub fn enqueue(&self, burst: &mut Burst) -> usize {
         burst.give(|ptrs| {
             // SAFETY: `ptrs` are owned mbufs; the ring takes the first `n`.
-            unsafe { sys::baton_ring_enqueue_burst(self.ptr.as_ptr(), ptrs.as_mut_ptr(), ptrs.len() as u32) as usize }
+            unsafe {
+                sys::baton_ring_enqueue_burst(
+                    self.ptr.as_ptr(),
+                    ptrs.as_mut_ptr(),
+                    ptrs.len() as u32,
+                ) as usize
+            }
         })
     }
 
@@ -57,7 +63,13 @@ impl Ring {
         burst.take(max, |slots| {
             // SAFETY: DPDK writes at most `slots.len()` mbuf pointers, each
             // owned by whoever dequeues it.
-            unsafe { sys::baton_ring_dequeue_burst(self.ptr.as_ptr(), slots.as_mut_ptr(), slots.len() as u32) as usize }
+            unsafe {
+                sys::baton_ring_dequeue_burst(
+                    self.ptr.as_ptr(),
+                    slots.as_mut_ptr(),
+                    slots.len() as u32,
+                ) as usize
+            }
         })
     }
 

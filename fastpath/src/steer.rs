@@ -80,6 +80,9 @@ mod tests {
         for port in 0..4000u16 {
             counts[owner_of(0xc612_0064, 30000 + port, 4)] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

@@ -86,7 +86,6 @@ pub struct Worker {
     pub steering: Option<Steering>,
 }
 
-
 impl Worker {
     /// Polls until `stop` is set.
     pub fn run(mut self) {
@@ -112,7 +111,10 @@ impl Worker {
         if state.passes % HOUSEKEEPING_EVERY == 0 {
             link.engine.poll_timers(now);
             let load = link.engine.load();
-            let _ = link.outbox.try_send(FromWorker::Load { worker: self.id, load });
+            let _ = link.outbox.try_send(FromWorker::Load {
+                worker: self.id,
+                load,
+            });
         }
         moved += self.send_output(&mut link, &mut state.out);
         self.engine = Some(link);
@@ -170,7 +172,11 @@ impl Worker {
             received += n;
             self.counters.add(counter, n as u64);
             for m in st.rx.drain() {
-                match self.steering.as_ref().and_then(|s| steer_to(s, m.data(), from)) {
+                match self
+                    .steering
+                    .as_ref()
+                    .and_then(|s| steer_to(s, m.data(), from))
+                {
                     Some(owner) => {
                         let out = &mut st.steer_out[owner][from as usize];
                         if let Err(m) = out.push(m) {
@@ -192,7 +198,8 @@ impl Worker {
                     }
                     let sent = inboxes[owner][side].enqueue(out);
                     self.counters.add(Counter::SteeredOut, sent as u64);
-                    self.counters.add(Counter::DropSteerRingFull, out.free_all() as u64);
+                    self.counters
+                        .add(Counter::DropSteerRingFull, out.free_all() as u64);
                 }
             }
             for from in [Port::Wire, Port::Host] {
@@ -214,7 +221,14 @@ impl Worker {
 
     /// Runs one packet through the engine and queues it where it goes.
     #[inline]
-    fn process(&mut self, link: &mut EngineLink, out: &mut Bursts, mut m: Mbuf, from: Port, now: Instant) {
+    fn process(
+        &mut self,
+        link: &mut EngineLink,
+        out: &mut Bursts,
+        mut m: Mbuf,
+        from: Port,
+        now: Instant,
+    ) {
         let verdict = match from {
             Port::Wire => link.engine.from_wire(m.data_mut(), now),
             Port::Host => link.engine.from_host(m.data_mut(), now),
@@ -246,8 +260,9 @@ impl Worker {
         }
         for (peer, msg) in messages {
             let worker = self.id;
-            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                link.outbox.try_send(FromWorker::Message { worker, peer, msg })
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = link
+                .outbox
+                .try_send(FromWorker::Message { worker, peer, msg })
             {
                 self.counters.add(Counter::DropControlQueueFull, 1);
             }
