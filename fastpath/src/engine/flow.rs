@@ -32,13 +32,9 @@ pub(super) struct Flow {
     /// When the timer of the flow's state fires (`OriginState::timer`,
     /// `TargetState::timer`).
     pub deadline: Instant,
+    /// The timer wheel tick of this flow's live entry (see `timers`).
+    pub armed: u64,
     pub role: Role,
-}
-
-impl Flow {
-    pub fn is_pending(&self) -> bool {
-        matches!(&self.role, Role::Origin(o) if o.state == OriginState::HandoffPending)
-    }
 }
 
 pub(super) enum Role {
@@ -105,4 +101,19 @@ pub(super) struct TargetFlow {
     pub request: Option<Box<baton_handoff::msg::HandoffRequest>>,
     /// The next sequence number the client will send (for a RST to the kernel).
     pub client_next_seq: u32,
+}
+
+/// A flow's timer, borrowed from the flow while its state changes.
+pub(super) struct Timer<'f> {
+    pub deadline: &'f mut Instant,
+    pub armed: &'f mut u64,
+}
+
+impl Timer<'_> {
+    /// Sets the deadline of a new state, which may be sooner than the one
+    /// the wheel holds: arm a new entry (the old one becomes stale).
+    pub fn set(self, parts: &mut super::Parts<'_>, key: FlowKey, at: Instant) {
+        *self.deadline = at;
+        *self.armed = parts.timers.arm(key, at);
+    }
 }

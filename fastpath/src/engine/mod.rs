@@ -22,6 +22,7 @@ mod frames;
 mod origin;
 mod preload;
 mod target;
+mod timers;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ use crate::counters::{Counter, WorkerCounters};
 use crate::packet::{classify, FrameClass, MacAddr, TcpSummary};
 
 pub use flow::FlowKey;
-use flow::{Flow, Role};
+use flow::{Flow, OriginState, Role};
 
 /// What the worker does with a frame after the engine saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,9 +118,6 @@ impl Output {
     }
 }
 
-/// How often the engine looks for expired flows.
-const SWEEP_INTERVAL: Duration = Duration::from_millis(50);
-
 pub struct Engine {
     cfg: EngineConfig,
     placer: Box<dyn Placer>,
@@ -135,6 +133,12 @@ pub struct Engine {
     peers_up: Vec<bool>,
     next_id: u64,
     out: Output,
+    timers: timers::TimerWheel,
+    /// Origin flows in HandoffPending, kept as states change (a gauge, and
+    /// part of the load this node reports).
+    pending: usize,
+    /// Scratch for expired timers.
+    due: Vec<(FlowKey, u64)>,
     next_sweep: Option<Instant>,
 }
 
@@ -160,6 +164,9 @@ impl Engine {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64),
             out: Output::default(),
+            timers: timers::TimerWheel::new(Instant::now()),
+            pending: 0,
+            due: Vec::new(),
             next_sweep: None,
         }
     }
@@ -271,45 +278,56 @@ impl Engine {
     }
 
     /// Runs timers: hold limits, handoff timeouts, lingering and idle flows.
+    /// Costs nothing between ticks, and then only the flows whose timers
+    /// came up.
     pub fn poll_timers(&mut self, now: Instant) {
         if self.next_sweep.is_some_and(|t| now < t) {
             return;
         }
-        self.next_sweep = Some(now + SWEEP_INTERVAL);
-        let due: Vec<FlowKey> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| f.deadline <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
-            match self.flows.get(&key).map(|f| &f.role) {
-                Some(Role::Origin(_)) => origin::on_deadline(self, key, now),
-                Some(Role::Target(_)) => target::on_deadline(self, key, now),
-                None => {}
+        self.next_sweep = Some(now + timers::TICK);
+        let mut due = std::mem::take(&mut self.due);
+        self.timers.expire(now, &mut due);
+        for (key, tick) in due.drain(..) {
+            let Some(flow) = self.flows.get_mut(&key) else {
+                continue; // gone since it was armed
+            };
+            if flow.armed != tick {
+                continue; // re-armed since: a stale entry
+            }
+            if flow.deadline > now {
+                // Traffic moved the deadline on.
+                flow.armed = self.timers.arm(key, flow.deadline);
+                continue;
+            }
+            match &flow.role {
+                Role::Origin(_) => origin::on_deadline(self, key, now),
+                Role::Target(_) => target::on_deadline(self, key, now),
             }
         }
+        self.due = due;
         self.publish_gauges();
+    }
+
+    /// Adds a flow, its timer armed at its deadline.
+    fn insert(&mut self, key: FlowKey, deadline: Instant, role: Role) {
+        let armed = self.timers.arm(key, deadline);
+        self.flows.insert(key, Flow { deadline, armed, role });
     }
 
     /// The load this node reports to its peers.
     pub fn load(&self) -> Load {
         Load {
             active_connections: self.flows.len() as u32,
-            pending_handoffs: self.pending() as u32,
+            pending_handoffs: self.pending as u32,
             handed_in: self.kernel_side.len() as u32,
         }
-    }
-
-    fn pending(&self) -> usize {
-        self.flows.values().filter(|f| f.is_pending()).count()
     }
 
     fn publish_gauges(&self) {
         self.counters
             .set(Counter::FlowsActive, self.flows.len() as u64);
         self.counters
-            .set(Counter::HandoffsPending, self.pending() as u64);
+            .set(Counter::HandoffsPending, self.pending as u64);
     }
 
     fn count(&self, counter: Counter, n: u64) {
@@ -334,6 +352,8 @@ impl Engine {
             counters,
             out,
             by_id,
+            timers,
+            pending,
             ..
         } = self;
         let flow = flows.get_mut(key)?;
@@ -344,6 +364,8 @@ impl Engine {
                 counters,
                 out,
                 by_id,
+                timers,
+                pending,
             },
         ))
     }
@@ -353,6 +375,9 @@ impl Engine {
         let flow = self.flows.remove(key)?;
         match &flow.role {
             Role::Origin(o) => {
+                if o.state == OriginState::HandoffPending {
+                    self.pending -= 1;
+                }
                 if let Some(id) = o.handoff_id() {
                     self.by_id.remove(&id);
                 }
@@ -372,6 +397,8 @@ struct Parts<'e> {
     counters: &'e WorkerCounters,
     out: &'e mut Output,
     by_id: &'e mut HashMap<u64, FlowKey>,
+    timers: &'e mut timers::TimerWheel,
+    pending: &'e mut usize,
 }
 
 impl Parts<'_> {

@@ -17,7 +17,7 @@ use baton_handoff::state::{
 use crate::counters::Counter;
 use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpSummary};
 
-use super::flow::{Flow, FlowKey, Handoff, OriginFlow, Role};
+use super::flow::{Timer, Flow, FlowKey, Handoff, OriginFlow, Role};
 use super::frames::{self, Segment};
 use super::{view, Engine, EngineConfig, Parts, Placement, ServiceKind, Verdict};
 
@@ -97,13 +97,7 @@ pub(super) fn on_syn(
     let timer = state
         .timer()
         .map_or(Duration::ZERO, |t| timer_duration(&e.cfg, t));
-    e.flows.insert(
-        key,
-        Flow {
-            deadline: now + timer,
-            role: Role::Origin(Box::new(flow)),
-        },
-    );
+    e.insert(key, now + timer, Role::Origin(Box::new(flow)));
     Verdict::ToHost
 }
 
@@ -139,6 +133,7 @@ pub(super) fn from_client(
     let Some((
         Flow {
             deadline,
+            armed,
             role: Role::Origin(o),
         },
         mut parts,
@@ -157,7 +152,7 @@ pub(super) fn from_client(
     let before = o.state;
     let Ok(outcome) = transition(
         o,
-        deadline,
+        Timer { deadline, armed },
         &mut parts,
         key,
         event,
@@ -400,6 +395,7 @@ fn step(
     let Some((
         Flow {
             deadline,
+            armed,
             role: Role::Origin(o),
         },
         mut parts,
@@ -407,7 +403,8 @@ fn step(
     else {
         return Ok(Verdict::ToHost);
     };
-    let outcome = transition(o, deadline, &mut parts, key, event, input, now)?;
+    let timer = Timer { deadline, armed };
+    let outcome = transition(o, timer, &mut parts, key, event, input, now)?;
     if outcome.finished {
         e.remove(&key);
     }
@@ -419,7 +416,7 @@ fn step(
 /// dropped and the flow keeps the state it had.
 fn transition(
     o: &mut OriginFlow,
-    deadline: &mut Instant,
+    timer_of_flow: Timer<'_>,
     parts: &mut Parts<'_>,
     key: FlowKey,
     event: OriginEvent,
@@ -443,8 +440,18 @@ fn transition(
     let finished = next.is_final();
     if let Some(timer) = next.timer() {
         let passed = matches!(verdict, Verdict::ToHost | Verdict::ToWire);
-        if next != o.state || (passed && timer.restarts_with_traffic()) {
-            *deadline = now + timer_duration(parts.cfg, timer);
+        let at = now + timer_duration(parts.cfg, timer);
+        if next != o.state {
+            timer_of_flow.set(parts, key, at);
+        } else if passed && timer.restarts_with_traffic() {
+            *timer_of_flow.deadline = at;
+        }
+    }
+    if next != o.state {
+        if next == OriginState::HandoffPending {
+            *parts.pending += 1;
+        } else if o.state == OriginState::HandoffPending {
+            *parts.pending -= 1;
         }
     }
     o.state = next;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::packet::{MacAddr, Translation};
 
-use super::flow::{Flow, FlowKey, Handoff, OriginFlow, OriginState, Role, TargetFlow, TargetState};
+use super::flow::{FlowKey, Handoff, OriginFlow, OriginState, Role, TargetFlow, TargetState};
 use super::{socket, Engine, ServiceKind};
 
 impl Engine {
@@ -38,13 +38,8 @@ impl Engine {
             requested_at: None,
         };
         self.by_id.insert(id, key);
-        self.flows.insert(
-            key,
-            Flow {
-                deadline: now + self.cfg.idle_timeout,
-                role: Role::Origin(Box::new(flow)),
-            },
-        );
+        let deadline = now + self.cfg.idle_timeout;
+        self.insert(key, deadline, Role::Origin(Box::new(flow)));
     }
 
     /// Adds a connection handed to this node by peer `origin` (its handoff
@@ -75,12 +70,7 @@ impl Engine {
         };
         self.by_origin.insert((origin, id), key);
         self.kernel_side.insert(kernel_key, key);
-        self.flows.insert(
-            key,
-            Flow {
-                deadline: now + self.cfg.idle_timeout,
-                role: Role::Target(Box::new(flow)),
-            },
-        );
+        let deadline = now + self.cfg.idle_timeout;
+        self.insert(key, deadline, Role::Target(Box::new(flow)));
     }
 }

@@ -14,7 +14,7 @@ use baton_handoff::state::{TargetAction, TargetEvent, TargetState, TargetTimer};
 use crate::counters::Counter;
 use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpSummary, Verdict as Translated};
 
-use super::flow::{Flow, FlowKey, Role, TargetFlow};
+use super::flow::{Timer, Flow, FlowKey, Role, TargetFlow};
 use super::frames::{self, syn_options, Segment, SEGMENT_PAYLOAD};
 use super::{socket, view, Engine, EngineConfig, Parts, Verdict};
 
@@ -87,13 +87,7 @@ pub(super) fn on_request(e: &mut Engine, peer: usize, req: HandoffRequest, now: 
     let timer = state
         .timer()
         .map_or(Duration::ZERO, |t| timer_duration(&e.cfg, t));
-    e.flows.insert(
-        wire_key,
-        Flow {
-            deadline: now + timer,
-            role: Role::Target(Box::new(flow)),
-        },
-    );
+    e.insert(wire_key, now + timer, Role::Target(Box::new(flow)));
     if let Some((
         Flow {
             role: Role::Target(t),
@@ -203,6 +197,7 @@ fn step(
     let (
         Flow {
             deadline,
+            armed,
             role: Role::Target(t),
         },
         mut parts,
@@ -210,6 +205,7 @@ fn step(
     else {
         return None;
     };
+    let timer_of_flow = Timer { deadline, armed };
     let (next, actions) = t.state.on(event);
     let mut verdict = Verdict::Consumed;
     for action in actions {
@@ -221,8 +217,11 @@ fn step(
     }
     if let Some(timer) = next.timer() {
         let passed = matches!(verdict, Verdict::ToHost | Verdict::ToWire);
-        if next != t.state || (passed && timer.restarts_with_traffic()) {
-            *deadline = now + timer_duration(parts.cfg, timer);
+        let at = now + timer_duration(parts.cfg, timer);
+        if next != t.state {
+            timer_of_flow.set(&mut parts, wire_key, at);
+        } else if passed && timer.restarts_with_traffic() {
+            *timer_of_flow.deadline = at;
         }
     }
     t.state = next;
