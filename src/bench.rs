@@ -358,6 +358,7 @@ fn engine_for(path: Path, flows: usize, counters: &Arc<WorkerCounters>) -> Optio
         linger: Duration::from_secs(2),
         // Nothing expires during a run.
         idle_timeout: Duration::from_secs(3600),
+        max_flows: flows,
     };
     let mut engine = Engine::new(cfg, Box::new(ServeHere), Arc::clone(counters));
     let now = Instant::now();

@@ -74,6 +74,7 @@ pub fn engine_config(
         handoff_timeout: ms(handoff.handoff_timeout_ms),
         linger: ms(handoff.linger_ms),
         idle_timeout: Duration::from_secs(handoff.idle_timeout_s.into()),
+        max_flows: handoff.max_flows as usize,
     })
 }
 

@@ -83,6 +83,12 @@ pub struct HandoffConfig {
     /// A handed-off connection idle this long is forgotten.
     #[serde(default = "default_idle_timeout_s")]
     pub idle_timeout_s: u32,
+    /// The most connections each worker tracks. When full, the oldest
+    /// undecided ones are evicted (and served locally); established and
+    /// handed-off ones never are. New connections that still do not fit are
+    /// served locally, untracked.
+    #[serde(default = "default_max_flows")]
+    pub max_flows: u32,
     /// Ordered rules; the first that matches picks the pool. No match: local.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
@@ -107,6 +113,9 @@ fn default_linger_ms() -> u32 {
 }
 fn default_idle_timeout_s() -> u32 {
     300
+}
+fn default_max_flows() -> u32 {
+    1_000_000
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

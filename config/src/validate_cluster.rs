@@ -145,6 +145,12 @@ pub(crate) fn check_handoff(config: &Config) -> Check {
         1,
         86_400,
     )?;
+    check_range(
+        path.clone().key("max_flows"),
+        handoff.max_flows,
+        16,
+        100_000_000,
+    )?;
     check_pools(config, handoff, cluster)?;
     check_rules(handoff)
 }

@@ -76,6 +76,14 @@ counters! {
     TranslatedBytes => "translated_bytes", false;
     /// Flows forgotten after being idle too long.
     FlowsExpired => "flows_expired", false;
+    /// Connections not yet handed off or decided, evicted from a full flow
+    /// table to make room (their held bytes go to the local kernel).
+    FlowsEvicted => "flows_evicted", false;
+    /// New connections the full flow table could not take: passed to the
+    /// local kernel untracked, and served here.
+    TableFullUntracked => "table_full_untracked", false;
+    /// Handoffs refused because the flow table was full.
+    HandoffsRefusedTableFull => "handoffs_refused_table_full", false;
     /// Flows in the table now (a gauge).
     FlowsActive => "flows_active", false;
     /// Handoffs waiting for an answer now (a gauge).

@@ -62,6 +62,7 @@ fn engine(own: Ipv4Addr, mac: MacAddr, peer: (&str, MacAddr)) -> (Engine, Arc<Wo
         handoff_timeout: Duration::from_millis(500),
         linger: Duration::from_millis(100),
         idle_timeout: Duration::from_secs(60),
+        max_flows: 1000,
     };
     let mut e = Engine::new(cfg, Box::new(ByPath), Arc::clone(&counters));
     e.on_peer_up(0);
@@ -920,4 +921,130 @@ fn the_target_rejects_when_its_kernel_never_answers() {
     };
     assert_eq!(r.reason, RejectReason::Timeout);
     assert_eq!(b.load().handed_in, 0);
+}
+
+#[test]
+fn a_full_table_evicts_undecided_connections_first_and_never_loses_bytes() {
+    let now = Instant::now();
+    let counters = Arc::new(WorkerCounters::default());
+    let cfg = EngineConfig {
+        own_addr: A,
+        own_mac: MAC_A,
+        vip: None,
+        services: vec![(80, ServiceKind::Http)],
+        peers: vec![PeerInfo {
+            name: "b".into(),
+            mac: MAC_B,
+        }],
+        hold_bytes: 4096,
+        hold_segments: 4,
+        hold_timeout: Duration::from_millis(200),
+        handoff_timeout: Duration::from_millis(500),
+        linger: Duration::from_millis(100),
+        idle_timeout: Duration::from_secs(60),
+        max_flows: 2,
+    };
+    let mut a = Engine::new(cfg, Box::new(ByPath), Arc::clone(&counters));
+    a.on_peer_up(0);
+    let syn_from = |port: u16| {
+        frame(
+            (MAC_C, MAC_A),
+            (CLIENT, port),
+            (A, 80),
+            ISN_C,
+            0,
+            TcpFlags::SYN,
+            502,
+            syn_options(7, 100, 0),
+            &[],
+        )
+    };
+    // Connection 1 is handed off (forwarding: never evicted).
+    handshake(&mut a, now);
+    a.from_wire(&mut request_frame(), now);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!()
+    };
+    a.on_message(
+        0,
+        Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
+            id: req.id,
+            isn_target: ISN_B,
+        }),
+        now,
+    );
+    a.take_output();
+    // Connection 2 holds part of a request.
+    a.from_wire(&mut syn_from(40001), now);
+    let partial = frame(
+        (MAC_C, MAC_A),
+        (CLIENT, 40001),
+        (A, 80),
+        ISN_C.wrapping_add(1),
+        ISN_A + 1,
+        TcpFlags::ACK,
+        502,
+        ts(102, 7000),
+        b"GET /b/x HT",
+    );
+    assert_eq!(a.from_wire(&mut partial.clone(), now), Verdict::Consumed);
+    assert_eq!(a.load().active_connections, 2);
+    // Connection 3 needs room: connection 2 is evicted, its held bytes go
+    // to the local kernel, which will serve it.
+    assert_eq!(a.from_wire(&mut syn_from(40002), now), Verdict::ToHost);
+    assert_eq!(a.take_output().to_host, vec![partial]);
+    assert_eq!(counters.get(Counter::FlowsEvicted), 1);
+    // Connection 4: only established ones left... connection 3 is
+    // undecided, so it goes; the handed-off one stays.
+    a.from_wire(&mut syn_from(40003), now);
+    assert_eq!(counters.get(Counter::FlowsEvicted), 2);
+    let mut ack = from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        ISN_A + 10,
+        TcpFlags::ACK,
+        ts(103, 7010),
+        &[],
+    );
+    assert_eq!(
+        a.from_wire(&mut ack, now),
+        Verdict::ToWire,
+        "the handed-off connection is still forwarded"
+    );
+}
+
+#[test]
+fn a_table_full_of_handed_off_connections_serves_new_ones_untracked() {
+    let now = Instant::now();
+    let counters = Arc::new(WorkerCounters::default());
+    let mut a = Engine::new(
+        EngineConfig {
+            own_addr: A,
+            own_mac: MAC_A,
+            vip: None,
+            services: vec![(80, ServiceKind::Http)],
+            peers: vec![PeerInfo {
+                name: "b".into(),
+                mac: MAC_B,
+            }],
+            hold_bytes: 4096,
+            hold_segments: 4,
+            hold_timeout: Duration::from_millis(200),
+            handoff_timeout: Duration::from_millis(500),
+            linger: Duration::from_millis(100),
+            idle_timeout: Duration::from_secs(60),
+            max_flows: 1,
+        },
+        Box::new(ByPath),
+        Arc::clone(&counters),
+    );
+    a.preload_forwarding(
+        baton_fastpath::engine::FlowKey::new(CLIENT, 50000, A, 80),
+        0,
+        MAC_C,
+        now,
+    );
+    let mut syn = from_client(ISN_C, 0, TcpFlags::SYN, syn_options(7, 100, 0), &[]);
+    assert_eq!(a.from_wire(&mut syn, now), Verdict::ToHost);
+    assert_eq!(counters.get(Counter::TableFullUntracked), 1);
+    assert_eq!(a.load().active_connections, 1);
 }

@@ -99,6 +99,10 @@ pub struct EngineConfig {
     pub handoff_timeout: Duration,
     pub linger: Duration,
     pub idle_timeout: Duration,
+    /// The most flows this engine tracks. Under pressure, connections not
+    /// yet decided are evicted (oldest first); established and handed-off
+    /// ones are never evicted.
+    pub max_flows: usize,
 }
 
 /// What the engine wants done besides the verdicts.
@@ -139,6 +143,9 @@ pub struct Engine {
     pending: usize,
     /// Scratch for expired timers.
     due: Vec<(FlowKey, u64)>,
+    /// Origin flows in the order they were opened, for eviction: entries of
+    /// flows that moved on are dropped lazily.
+    embryonic: std::collections::VecDeque<FlowKey>,
     next_sweep: Option<Instant>,
 }
 
@@ -167,6 +174,7 @@ impl Engine {
             timers: timers::TimerWheel::new(Instant::now()),
             pending: 0,
             due: Vec::new(),
+            embryonic: std::collections::VecDeque::new(),
             next_sweep: None,
         }
     }
@@ -308,10 +316,61 @@ impl Engine {
         self.publish_gauges();
     }
 
+    /// Whether a new flow fits, evicting the oldest undecided connection
+    /// when the table is full. An evicted connection loses nothing: its
+    /// held bytes go to the local kernel, which serves it.
+    fn make_room(&mut self) -> bool {
+        if self.flows.len() < self.cfg.max_flows {
+            return true;
+        }
+        while let Some(key) = self.embryonic.pop_front() {
+            if !self.is_embryonic(&key) {
+                continue;
+            }
+            if let Some(Flow {
+                role: Role::Origin(o),
+                ..
+            }) = self.remove(&key)
+            {
+                self.out.to_host.extend(o.held_frames);
+                self.count(Counter::FlowsEvicted, 1);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn is_embryonic(&self, key: &FlowKey) -> bool {
+        matches!(
+            self.flows.get(key).map(|f| &f.role),
+            Some(Role::Origin(o)) if matches!(o.state, OriginState::Handshake | OriginState::Held)
+        )
+    }
+
+    /// Notes a new origin flow for eviction, dropping entries at the front
+    /// that no longer need it (so the queue stays about as long as the
+    /// number of undecided connections).
+    fn note_embryonic(&mut self, key: FlowKey) {
+        while let Some(front) = self.embryonic.front() {
+            if self.is_embryonic(front) {
+                break;
+            }
+            self.embryonic.pop_front();
+        }
+        self.embryonic.push_back(key);
+    }
+
     /// Adds a flow, its timer armed at its deadline.
     fn insert(&mut self, key: FlowKey, deadline: Instant, role: Role) {
         let armed = self.timers.arm(key, deadline);
-        self.flows.insert(key, Flow { deadline, armed, role });
+        self.flows.insert(
+            key,
+            Flow {
+                deadline,
+                armed,
+                role,
+            },
+        );
     }
 
     /// The load this node reports to its peers.

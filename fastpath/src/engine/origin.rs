@@ -17,7 +17,7 @@ use baton_handoff::state::{
 use crate::counters::Counter;
 use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpSummary};
 
-use super::flow::{Timer, Flow, FlowKey, Handoff, OriginFlow, Role};
+use super::flow::{Flow, FlowKey, Handoff, OriginFlow, Role, Timer};
 use super::frames::{self, Segment};
 use super::{view, Engine, EngineConfig, Parts, Placement, ServiceKind, Verdict};
 
@@ -73,6 +73,12 @@ pub(super) fn on_syn(
         return Verdict::ToHost;
     }
     e.count(Counter::ConnsSeen, 1);
+    if !e.make_room() {
+        // Every tracked connection is established or handed off: this one
+        // is served here, untracked, like any connection kept local.
+        e.count(Counter::TableFullUntracked, 1);
+        return Verdict::ToHost;
+    }
     // The machine starts by passing the SYN to the kernel.
     let (state, actions) = OriginState::start();
     debug_assert!(actions.contains(OriginAction::PassToKernel));
@@ -98,6 +104,7 @@ pub(super) fn on_syn(
         .timer()
         .map_or(Duration::ZERO, |t| timer_duration(&e.cfg, t));
     e.insert(key, now + timer, Role::Origin(Box::new(flow)));
+    e.note_embryonic(key);
     Verdict::ToHost
 }
 

@@ -14,7 +14,7 @@ use baton_handoff::state::{TargetAction, TargetEvent, TargetState, TargetTimer};
 use crate::counters::Counter;
 use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpSummary, Verdict as Translated};
 
-use super::flow::{Timer, Flow, FlowKey, Role, TargetFlow};
+use super::flow::{Flow, FlowKey, Role, TargetFlow, Timer};
 use super::frames::{self, syn_options, Segment, SEGMENT_PAYLOAD};
 use super::{socket, view, Engine, EngineConfig, Parts, Verdict};
 
@@ -66,6 +66,17 @@ pub(super) fn on_request(e: &mut Engine, peer: usize, req: HandoffRequest, now: 
             }),
         );
         e.count(Counter::KernelRefused, 1);
+        return;
+    }
+    if !e.make_room() {
+        e.send(
+            peer,
+            Message::HandoffReject(HandoffReject {
+                id: req.id,
+                reason: RejectReason::Overloaded,
+            }),
+        );
+        e.count(Counter::HandoffsRefusedTableFull, 1);
         return;
     }
     let (state, actions) = TargetState::start();

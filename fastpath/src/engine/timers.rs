@@ -78,7 +78,12 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn key(port: u16) -> FlowKey {
-        FlowKey::new(Ipv4Addr::new(198, 18, 0, 1), port, Ipv4Addr::new(198, 18, 0, 2), 80)
+        FlowKey::new(
+            Ipv4Addr::new(198, 18, 0, 1),
+            port,
+            Ipv4Addr::new(198, 18, 0, 2),
+            80,
+        )
     }
 
     #[test]
