@@ -46,6 +46,15 @@ impl Placer for ByPath {
 }
 
 fn engine(own: Ipv4Addr, mac: MacAddr, peer: (&str, MacAddr)) -> (Engine, Arc<WorkerCounters>) {
+    engine_with_capacity(own, mac, peer, 1000)
+}
+
+fn engine_with_capacity(
+    own: Ipv4Addr,
+    mac: MacAddr,
+    peer: (&str, MacAddr),
+    max_flows: usize,
+) -> (Engine, Arc<WorkerCounters>) {
     let counters = Arc::new(WorkerCounters::default());
     let cfg = EngineConfig {
         own_addr: own,
@@ -62,7 +71,7 @@ fn engine(own: Ipv4Addr, mac: MacAddr, peer: (&str, MacAddr)) -> (Engine, Arc<Wo
         handoff_timeout: Duration::from_millis(500),
         linger: Duration::from_millis(100),
         idle_timeout: Duration::from_secs(60),
-        max_flows: 1000,
+        max_flows,
     };
     let mut e = Engine::new(cfg, Box::new(ByPath), Arc::clone(&counters));
     e.on_peer_up(0);
@@ -926,26 +935,7 @@ fn the_target_rejects_when_its_kernel_never_answers() {
 #[test]
 fn a_full_table_evicts_undecided_connections_first_and_never_loses_bytes() {
     let now = Instant::now();
-    let counters = Arc::new(WorkerCounters::default());
-    let cfg = EngineConfig {
-        own_addr: A,
-        own_mac: MAC_A,
-        vip: None,
-        services: vec![(80, ServiceKind::Http)],
-        peers: vec![PeerInfo {
-            name: "b".into(),
-            mac: MAC_B,
-        }],
-        hold_bytes: 4096,
-        hold_segments: 4,
-        hold_timeout: Duration::from_millis(200),
-        handoff_timeout: Duration::from_millis(500),
-        linger: Duration::from_millis(100),
-        idle_timeout: Duration::from_secs(60),
-        max_flows: 2,
-    };
-    let mut a = Engine::new(cfg, Box::new(ByPath), Arc::clone(&counters));
-    a.on_peer_up(0);
+    let (mut a, counters) = engine_with_capacity(A, MAC_A, ("b", MAC_B), 2);
     let syn_from = |port: u16| {
         frame(
             (MAC_C, MAC_A),
@@ -1015,28 +1005,7 @@ fn a_full_table_evicts_undecided_connections_first_and_never_loses_bytes() {
 #[test]
 fn a_table_full_of_handed_off_connections_serves_new_ones_untracked() {
     let now = Instant::now();
-    let counters = Arc::new(WorkerCounters::default());
-    let mut a = Engine::new(
-        EngineConfig {
-            own_addr: A,
-            own_mac: MAC_A,
-            vip: None,
-            services: vec![(80, ServiceKind::Http)],
-            peers: vec![PeerInfo {
-                name: "b".into(),
-                mac: MAC_B,
-            }],
-            hold_bytes: 4096,
-            hold_segments: 4,
-            hold_timeout: Duration::from_millis(200),
-            handoff_timeout: Duration::from_millis(500),
-            linger: Duration::from_millis(100),
-            idle_timeout: Duration::from_secs(60),
-            max_flows: 1,
-        },
-        Box::new(ByPath),
-        Arc::clone(&counters),
-    );
+    let (mut a, counters) = engine_with_capacity(A, MAC_A, ("b", MAC_B), 1);
     a.preload_forwarding(
         baton_fastpath::engine::FlowKey::new(CLIENT, 50000, A, 80),
         0,
