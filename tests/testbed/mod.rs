@@ -76,9 +76,15 @@ impl Testbed {
     }
 
     /// The same, with the nodes a cluster that hands off connections: paths
-    /// under /nI/ are served by node I (see netns.sh).
+    /// under /nI/ are served by node I (see netns.sh). Each node runs
+    /// `BATON_TEST_WORKERS` workers (1 or 2; default 1), so the whole
+    /// handoff suite can be run with steering between workers too.
     pub fn up_cluster(nodes: usize) -> Testbed {
-        Self::start(nodes, true, 1)
+        let workers = std::env::var("BATON_TEST_WORKERS")
+            .ok()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(1);
+        Self::start(nodes, true, workers)
     }
 
     /// A cluster whose nodes run two workers each.
