@@ -189,7 +189,13 @@ fn bring_up_ports(eal: &Eal, cfg: &Config, pool: &Mempool) -> Result<(Port, Port
     // kernel answers ARP with the address the LAN already knows.
     wire.set_promiscuous(true)?;
     let mac = wire.mac()?;
-    host.set_mac(mac)?;
+    if cfg.host.is_kernel_interface() {
+        host.set_mac(mac)?;
+    } else if let Err(e) = host.set_mac(mac) {
+        // A generator's port (memif, ring) may keep its own MAC; nothing
+        // behind it answers ARP.
+        tracing::debug!("host port keeps its own MAC: {e}");
+    }
     wire.start()?;
     host.start()?;
     Ok((wire, host))
