@@ -39,7 +39,10 @@ pub(super) struct Flow {
 
 pub(super) enum Role {
     Origin(Box<OriginFlow>),
-    Target(Box<TargetFlow>),
+    /// Inline: every packet of a handed-in connection reads it, and a
+    /// pointer to a separate allocation would cost a cache miss per packet
+    /// on a large table. Its cold part (the request) is boxed apart.
+    Target(TargetFlow),
 }
 
 /// An origin connection: everything the handoff request needs, gathered
@@ -117,3 +120,7 @@ impl Timer<'_> {
         *self.armed = parts.timers.arm(key, at);
     }
 }
+
+/// A table entry stays within two cache lines (key included), so that a
+/// handed-in flow's packet touches its bucket and nothing else.
+const _: () = assert!(core::mem::size_of::<(FlowKey, Flow)>() <= 128);

@@ -479,12 +479,24 @@ struct SegmentView<'a> {
     fin: bool,
     options: &'a [u8],
     payload: &'a [u8],
-    tsval: Option<u32>,
+}
+
+impl SegmentView<'_> {
+    /// The TS value, if the segment carries timestamps. Scanned on demand:
+    /// the translated fast path does not need it.
+    fn tsval(&self) -> Option<u32> {
+        use crate::packet::tcp_options::{TcpOption, TcpOptions};
+        TcpOptions::new(self.options)
+            .map_while(Result::ok)
+            .find_map(|o| match o {
+                TcpOption::Timestamps { tsval, .. } => Some(tsval),
+                _ => None,
+            })
+    }
 }
 
 /// Parses an Ethernet/IPv4/TCP frame (already classified as one).
 fn view(frame: &[u8]) -> Option<SegmentView<'_>> {
-    use crate::packet::tcp_options::{TcpOption, TcpOptions};
     use crate::packet::{EthernetFrame, Ipv4Packet, TcpPacket};
     let eth = EthernetFrame::new_checked(frame).ok()?;
     let l3 = eth.header_len();
@@ -494,12 +506,6 @@ fn view(frame: &[u8]) -> Option<SegmentView<'_>> {
     let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
     let data = l4 + tcp.header_len();
     let options = frame.get(l4 + crate::packet::tcp::MIN_HEADER_LEN..data)?;
-    let tsval = TcpOptions::new(options)
-        .map_while(Result::ok)
-        .find_map(|o| match o {
-            TcpOption::Timestamps { tsval, .. } => Some(tsval),
-            _ => None,
-        });
     Some(SegmentView {
         src_mac: eth.src_addr(),
         seq: tcp.seq_number().raw(),
@@ -508,7 +514,6 @@ fn view(frame: &[u8]) -> Option<SegmentView<'_>> {
         fin: tcp.fin(),
         options,
         payload: frame.get(data..end)?,
-        tsval,
     })
 }
 

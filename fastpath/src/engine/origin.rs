@@ -93,7 +93,7 @@ pub(super) fn on_syn(
         origin_synack_options: Vec::new(),
         origin_tsval: None,
         client_window: seg.window,
-        client_tsval: seg.tsval,
+        client_tsval: seg.tsval(),
         client_ack: 0,
         held: Vec::new(),
         held_frames: Vec::new(),
@@ -136,7 +136,7 @@ pub(super) fn from_client(
         return Verdict::ToHost;
     };
     let event = client_event(tcp.flags, !seg.payload.is_empty());
-    let (ack, window, tsval) = (seg.ack, seg.window, seg.tsval);
+    let (ack, window, tsval) = (seg.ack, seg.window, seg.tsval());
     let Some((
         Flow {
             deadline,
@@ -250,7 +250,7 @@ pub(super) fn from_kernel(
             .flags
             .contains(TcpFlags::SYN | TcpFlags::ACK)
             .then_some((seg.seq, seg.options)),
-        tsval: seg.tsval,
+        tsval: seg.tsval(),
     };
     step(e, key, OriginEvent::FromKernel, input, now).unwrap_or(Verdict::ToWire)
 }

@@ -71,6 +71,6 @@ impl Engine {
         self.by_origin.insert((origin, id), key);
         self.kernel_side.insert(kernel_key, key);
         let deadline = now + self.cfg.idle_timeout;
-        self.insert(key, deadline, Role::Target(Box::new(flow)));
+        self.insert(key, deadline, Role::Target(flow));
     }
 }

@@ -98,7 +98,7 @@ pub(super) fn on_request(e: &mut Engine, peer: usize, req: HandoffRequest, now: 
     let timer = state
         .timer()
         .map_or(Duration::ZERO, |t| timer_duration(&e.cfg, t));
-    e.insert(wire_key, now + timer, Role::Target(Box::new(flow)));
+    e.insert(wire_key, now + timer, Role::Target(flow));
     if let Some((
         Flow {
             role: Role::Target(t),
