@@ -171,6 +171,14 @@ impl Worker {
             }
             received += n;
             self.counters.add(counter, n as u64);
+            // The burst's lookups first, so their cache misses overlap.
+            for i in 0..st.rx.len() {
+                let frame = st.rx.data_mut(i);
+                match from {
+                    Port::Wire => link.engine.warm_wire(frame),
+                    Port::Host => link.engine.warm_host(frame),
+                }
+            }
             for m in st.rx.drain() {
                 match self
                     .steering

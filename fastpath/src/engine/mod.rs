@@ -23,6 +23,7 @@ mod origin;
 mod preload;
 mod target;
 mod timers;
+mod warm;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
