@@ -1017,3 +1017,44 @@ fn a_table_full_of_handed_off_connections_serves_new_ones_untracked() {
     assert_eq!(counters.get(Counter::TableFullUntracked), 1);
     assert_eq!(a.load().active_connections, 1);
 }
+
+#[test]
+fn an_origin_flow_on_a_handed_in_flows_kernel_key_takes_the_kernels_packets() {
+    let now = Instant::now();
+    let (mut b, _, _) = handed_in(now);
+    let seq_of = |f: &[u8]| u32::from_be_bytes(f[38..42].try_into().unwrap());
+    // The client opens a connection straight to B from the same port: an
+    // origin flow with the handed-in flow's kernel-side key.
+    let mut syn = frame(
+        (MAC_C, MAC_B),
+        (CLIENT, CPORT),
+        (B, 80),
+        77,
+        0,
+        TcpFlags::SYN,
+        64240,
+        syn_options(7, 1, 0),
+        &[],
+    );
+    assert_eq!(b.from_wire(&mut syn, now), Verdict::ToHost);
+    let original = kernel_to_client(TcpFlags::ACK);
+    let mut f = original.clone();
+    assert_eq!(b.from_host(&mut f, now), Verdict::ToWire);
+    assert_eq!(f, original, "the origin flow passes it untranslated");
+    // Once it is gone, the handed-in flow has the kernel's packets again.
+    let mut rst = frame(
+        (MAC_C, MAC_B),
+        (CLIENT, CPORT),
+        (B, 80),
+        78,
+        0,
+        TcpFlags::RST,
+        0,
+        vec![],
+        &[],
+    );
+    assert_eq!(b.from_wire(&mut rst, now), Verdict::ToHost);
+    let mut f = original.clone();
+    assert_eq!(b.from_host(&mut f, now), Verdict::ToWire);
+    assert_ne!(seq_of(&f), seq_of(&original), "translated");
+}

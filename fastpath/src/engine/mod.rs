@@ -130,7 +130,7 @@ pub struct Engine {
     flows: HashMap<FlowKey, Flow>,
     /// Handed-in flows, by the key the local kernel uses (its own address
     /// instead of the one the client connected to).
-    kernel_side: HashMap<FlowKey, FlowKey>,
+    kernel_side: HashMap<FlowKey, KernelSide>,
     /// Origin flows with a handoff under way or done, by handoff id.
     by_id: HashMap<u64, FlowKey>,
     /// Handed-in flows, by origin peer and the origin's handoff id.
@@ -211,13 +211,23 @@ impl Engine {
         };
         // The kernel is the server: the client is the destination.
         let key = FlowKey::new(tcp.dst_addr, tcp.dst_port, tcp.src_addr, tcp.src_port);
+        // An origin flow with this key comes first; `shadowed` says whether
+        // there is one, which spares a handed-in flow's packets a lookup.
+        let handed_in = self.kernel_side.get(&key).copied();
+        if let Some(KernelSide {
+            wire_key,
+            shadowed: false,
+        }) = handed_in
+        {
+            return target::from_kernel(self, wire_key, frame, &tcp, now);
+        }
         if let Some(flow) = self.flows.get(&key) {
             if matches!(flow.role, Role::Origin(_)) {
                 return origin::from_kernel(self, key, frame, &tcp, now);
             }
         }
-        if let Some(&wire_key) = self.kernel_side.get(&key) {
-            return target::from_kernel(self, wire_key, frame, &tcp, now);
+        if let Some(side) = handed_in {
+            return target::from_kernel(self, side.wire_key, frame, &tcp, now);
         }
         Verdict::ToWire
     }
@@ -364,6 +374,7 @@ impl Engine {
     /// Adds a flow, its timer armed at its deadline.
     fn insert(&mut self, key: FlowKey, deadline: Instant, role: Role) {
         let armed = self.timers.arm(key, deadline);
+        let origin = matches!(role, Role::Origin(_));
         self.flows.insert(
             key,
             Flow {
@@ -372,6 +383,19 @@ impl Engine {
                 role,
             },
         );
+        if let Some(side) = self.kernel_side.get_mut(&key) {
+            side.shadowed = origin;
+        }
+    }
+
+    /// Indexes a handed-in flow by the key its kernel packets carry.
+    fn insert_kernel_side(&mut self, kernel_key: FlowKey, wire_key: FlowKey) {
+        let shadowed = matches!(
+            self.flows.get(&kernel_key).map(|f| &f.role),
+            Some(Role::Origin(_))
+        );
+        self.kernel_side
+            .insert(kernel_key, KernelSide { wire_key, shadowed });
     }
 
     /// The load this node reports to its peers.
@@ -447,8 +471,21 @@ impl Engine {
                 self.by_origin.remove(&(t.origin, t.id));
             }
         }
+        if let Some(side) = self.kernel_side.get_mut(key) {
+            side.shadowed = false;
+        }
         Some(flow)
     }
+}
+
+/// A handed-in flow, as the local kernel's packets find it.
+#[derive(Debug, Clone, Copy)]
+struct KernelSide {
+    /// The flow's key in `flows`.
+    wire_key: FlowKey,
+    /// Whether an origin flow has the kernel-side key too (a client that
+    /// reused its port toward this node's own address): it comes first.
+    shadowed: bool,
 }
 
 /// What carrying out a flow's actions needs of the engine besides the flow.

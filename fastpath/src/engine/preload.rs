@@ -69,7 +69,7 @@ impl Engine {
             client_next_seq: 0,
         };
         self.by_origin.insert((origin, id), key);
-        self.kernel_side.insert(kernel_key, key);
+        self.insert_kernel_side(kernel_key, key);
         let deadline = now + self.cfg.idle_timeout;
         self.insert(key, deadline, Role::Target(flow));
     }

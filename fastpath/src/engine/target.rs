@@ -94,7 +94,7 @@ pub(super) fn on_request(e: &mut Engine, peer: usize, req: HandoffRequest, now: 
         request: Some(Box::new(req)),
     };
     e.by_origin.insert((peer, flow.id), wire_key);
-    e.kernel_side.insert(kernel_key, wire_key);
+    e.insert_kernel_side(kernel_key, wire_key);
     let timer = state
         .timer()
         .map_or(Duration::ZERO, |t| timer_duration(&e.cfg, t));

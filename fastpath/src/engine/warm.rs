@@ -30,6 +30,15 @@ impl Engine {
     }
 
     fn warm_key(&self, key: &FlowKey, from_host: bool) {
+        // As `from_host` looks: a handed-in flow first, by its kernel key.
+        if from_host {
+            if let Some(side) = self.kernel_side.get(key) {
+                if !side.shadowed {
+                    black_box(self.flows.get(&side.wire_key).map(|f| f.armed));
+                    return;
+                }
+            }
+        }
         match self.flows.get(key).map(|f| &f.role) {
             // The origin state lives apart: touch it too.
             Some(Role::Origin(o)) => {
@@ -37,11 +46,6 @@ impl Engine {
             }
             Some(Role::Target(t)) => {
                 black_box(t.state);
-            }
-            None if from_host => {
-                if let Some(wire_key) = self.kernel_side.get(key) {
-                    black_box(self.flows.get(wire_key).map(|f| f.armed));
-                }
             }
             None => {}
         }
