@@ -195,8 +195,11 @@ impl Engine {
             return Verdict::ToHost;
         };
         let key = FlowKey::new(tcp.src_addr, tcp.src_port, tcp.dst_addr, tcp.dst_port);
-        if self.flows.contains_key(&key) {
-            return self.flow_from_wire(key, frame, &tcp, now);
+        // One lookup says both whether the flow is known and its role.
+        match self.flows.get(&key).map(|f| &f.role) {
+            Some(Role::Origin(_)) => return origin::from_client(self, key, frame, &tcp, now),
+            Some(Role::Target(_)) => return target::from_client(self, key, frame, &tcp, now),
+            None => {}
         }
         if let Some(kind) = self.new_connection(&tcp) {
             return origin::on_syn(self, key, kind, frame, now);
@@ -230,20 +233,6 @@ impl Engine {
             return target::from_kernel(self, side.wire_key, frame, &tcp, now);
         }
         Verdict::ToWire
-    }
-
-    fn flow_from_wire(
-        &mut self,
-        key: FlowKey,
-        frame: &mut [u8],
-        tcp: &TcpSummary,
-        now: Instant,
-    ) -> Verdict {
-        match self.flows.get(&key).map(|f| &f.role) {
-            Some(Role::Origin(_)) => origin::from_client(self, key, frame, tcp, now),
-            Some(Role::Target(_)) => target::from_client(self, key, frame, tcp, now),
-            None => Verdict::ToHost,
-        }
     }
 
     /// A SYN (without ACK) to a managed service on this node or the VIP.
