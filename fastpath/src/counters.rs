@@ -84,6 +84,9 @@ counters! {
     TableFullUntracked => "table_full_untracked", false;
     /// Handoffs refused because the flow table was full.
     HandoffsRefusedTableFull => "handoffs_refused_table_full", false;
+    /// Frames whose headers do not parse (truncated, bad lengths), passed
+    /// through unchanged.
+    MalformedPassed => "malformed_passed", false;
     /// Flows in the table now (a gauge).
     FlowsActive => "flows_active", false;
     /// Handoffs waiting for an answer now (a gauge).

@@ -1058,3 +1058,18 @@ fn an_origin_flow_on_a_handed_in_flows_kernel_key_takes_the_kernels_packets() {
     assert_eq!(b.from_host(&mut f, now), Verdict::ToWire);
     assert_ne!(seq_of(&f), seq_of(&original), "translated");
 }
+
+#[test]
+fn truncated_frames_are_counted_and_passed_through_unchanged() {
+    let now = Instant::now();
+    let (mut a, counters) = engine(A, MAC_A, ("b", MAC_B));
+    let whole = request_frame();
+    for cut in [13, 20, 40, 60] {
+        let mut truncated = whole[..cut].to_vec();
+        let before = truncated.clone();
+        assert_eq!(a.from_wire(&mut truncated, now), Verdict::ToHost);
+        assert_eq!(a.from_host(&mut truncated, now), Verdict::ToWire);
+        assert_eq!(truncated, before, "left as it came");
+    }
+    assert_eq!(counters.get(Counter::MalformedPassed), 8);
+}

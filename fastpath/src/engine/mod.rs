@@ -191,7 +191,7 @@ impl Engine {
 
     /// A frame received on the wire port.
     pub fn from_wire(&mut self, frame: &mut [u8], now: Instant) -> Verdict {
-        let Some(tcp) = tcp_summary(frame) else {
+        let Some(tcp) = tcp_summary(frame, &self.counters) else {
             return Verdict::ToHost;
         };
         let key = FlowKey::new(tcp.src_addr, tcp.src_port, tcp.dst_addr, tcp.dst_port);
@@ -209,7 +209,7 @@ impl Engine {
 
     /// A frame the host kernel sent.
     pub fn from_host(&mut self, frame: &mut [u8], now: Instant) -> Verdict {
-        let Some(tcp) = tcp_summary(frame) else {
+        let Some(tcp) = tcp_summary(frame, &self.counters) else {
             return Verdict::ToWire;
         };
         // The kernel is the server: the client is the destination.
@@ -544,15 +544,20 @@ fn view(frame: &[u8]) -> Option<SegmentView<'_>> {
     })
 }
 
-/// The TCP summary of an IPv4/TCP frame, or None for anything else
-/// (which passes through untouched).
-fn tcp_summary(frame: &[u8]) -> Option<TcpSummary> {
+/// The TCP summary of an IPv4/TCP frame, or None for anything else, which
+/// passes through untouched. A frame whose headers do not parse (truncated,
+/// bad lengths) is counted, then passed through too: the kernel or the
+/// next hop decides what to do with it, as without Baton.
+fn tcp_summary(frame: &[u8], counters: &WorkerCounters) -> Option<TcpSummary> {
     match classify(frame) {
         Ok(c) => match c.class {
             FrameClass::Ipv4Tcp(tcp) if c.vlan_id.is_none() => Some(tcp),
             _ => None,
         },
-        Err(_) => None,
+        Err(_) => {
+            counters.add(Counter::MalformedPassed, 1);
+            None
+        }
     }
 }
 
