@@ -198,6 +198,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     drop(lanes);
     drop(pool);
     drop(eal);
+    // EAL leaves its runtime directory behind; a benchmark is gone for good.
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/baton-bench-{}", std::process::id()));
     Ok(())
 }
 
