@@ -10,6 +10,37 @@ fn url(node: usize, path: &str) -> String {
     format!("http://{}/{path}", node_ip(node))
 }
 
+/// `count` downloads through node 1, `parallel` at a time, of `file` from
+/// each node's own content in turn (nI/FILE, I = 1..=nodes); returns how
+/// many arrived with the right sha256.
+fn concurrent_downloads(
+    tb: &Testbed,
+    nodes: usize,
+    file: &str,
+    count: usize,
+    parallel: usize,
+) -> usize {
+    let script = format!(
+        r#"
+import concurrent.futures, hashlib, urllib.request
+sums = {{}}
+for i in range(1, {nodes} + 1):
+    for line in open("{w}/n%d/sha256.txt" % i):
+        digest, name = line.split()
+        sums[name] = digest
+def get(k):
+    name = "n%d/{file}" % (k % {nodes} + 1)
+    body = urllib.request.urlopen("http://{ip}/" + name, timeout=30).read()
+    return hashlib.sha256(body).hexdigest() == sums[name]
+with concurrent.futures.ThreadPoolExecutor(max_workers={parallel}) as pool:
+    print(sum(pool.map(get, range({count}))))
+"#,
+        w = tb.workdir().display(),
+        ip = node_ip(1)
+    );
+    tb.client_python(&script).trim().parse().unwrap_or(0)
+}
+
 #[test]
 fn content_on_b_requested_at_a_comes_from_b_directly() {
     if !testbed::available("content_on_b_requested_at_a_comes_from_b_directly") {
@@ -147,33 +178,8 @@ fn two_hundred_concurrent_connections_mixing_local_and_handed_off() {
         return;
     }
     let tb = Testbed::up_cluster(3);
-    let script = format!(
-        r#"
-import concurrent.futures, hashlib, urllib.request
-sums = {{}}
-for i in (1, 2, 3):
-    for line in open("{w}/n%d/sha256.txt" % i):
-        digest, name = line.split()
-        sums[name] = digest
-def get(k):
-    name = "n%d/64k.bin" % (k % 3 + 1)
-    body = urllib.request.urlopen("http://{ip}/" + name, timeout=30).read()
-    return hashlib.sha256(body).hexdigest() == sums[name]
-with concurrent.futures.ThreadPoolExecutor(max_workers=200) as pool:
-    results = list(pool.map(get, range(200)))
-print(sum(results), len(results))
-"#,
-        w = tb.workdir().display(),
-        ip = node_ip(1)
-    );
-    let out = tb.client(&["python3", "-c", &script]);
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(report.trim(), "200 200", "every download intact");
+    let intact = concurrent_downloads(&tb, 3, "64k.bin", 200, 200);
+    assert_eq!(intact, 200, "every download intact");
 
     // Let the targets' flows linger out, then the counters must add up.
     assert!(
@@ -452,13 +458,7 @@ s = conn(); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00
 s.sendall(b"GET /n2/whoami.txt HTTP/1.1\r\nHost: x\r\n\r\n"); s.close()
 "#
     );
-    let out = tb.client(&["python3", "-c", &script]);
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = tb.client_python(&script);
     let lines: Vec<&str> = report.lines().collect();
     assert!(
         lines[0].contains("400"),
@@ -494,25 +494,8 @@ fn two_workers_per_node_steer_flows_to_their_owner_and_hand_off() {
     let tb = Testbed::up_cluster_two_workers(2);
     let got = tb.fetch_sha256(&url(1, "n2/10m.bin"), 60);
     assert_eq!(got.as_deref(), Some(tb.sha256_of(2, "n2/10m.bin").as_str()));
-    let script = format!(
-        r#"
-import concurrent.futures, urllib.request
-def get(k):
-    name = "n%d/whoami.txt" % (k % 2 + 1)
-    body = urllib.request.urlopen("http://{ip}/" + name, timeout=30).read()
-    return body.strip() == ("n%d content" % (k % 2 + 1)).encode()
-with concurrent.futures.ThreadPoolExecutor(max_workers=100) as pool:
-    print(sum(pool.map(get, range(200))))
-"#,
-        ip = node_ip(1)
-    );
-    let out = tb.client(&["python3", "-c", &script]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "200",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let intact = concurrent_downloads(&tb, 2, "1k.bin", 200, 100);
+    assert_eq!(intact, 200, "every download intact");
     // Both workers took part, and packets that arrived on a worker that
     // does not own their flow were passed to the one that does.
     let stats = tb.stats(1);

@@ -139,6 +139,36 @@ fn from_client(seq: u32, ack: u32, flags: TcpFlags, options: Vec<u8>, payload: &
     )
 }
 
+/// The origin kernel's SYN-ACK to the client, as Linux sends it.
+fn origin_kernel_synack() -> Vec<u8> {
+    frame(
+        (MAC_A, MAC_C),
+        (A, 80),
+        (CLIENT, CPORT),
+        ISN_A,
+        ISN_C.wrapping_add(1),
+        TcpFlags::SYN | TcpFlags::ACK,
+        65160,
+        syn_options(9, 7000, 100),
+        &[],
+    )
+}
+
+/// The target kernel's SYN-ACK to the replayed SYN.
+fn target_kernel_synack() -> Vec<u8> {
+    frame(
+        (MAC_B, MAC_C),
+        (B, 80),
+        (CLIENT, CPORT),
+        ISN_B,
+        ISN_C.wrapping_add(1),
+        TcpFlags::SYN | TcpFlags::ACK,
+        65160,
+        syn_options(10, 50, 100),
+        &[],
+    )
+}
+
 /// The fields a test checks, with both checksums verified.
 struct Seen {
     dst_mac: MacAddr,
@@ -184,17 +214,7 @@ fn seen(f: &[u8]) -> Seen {
 fn handshake(a: &mut Engine, now: Instant) {
     let mut syn = from_client(ISN_C, 0, TcpFlags::SYN, syn_options(7, 100, 0), &[]);
     assert_eq!(a.from_wire(&mut syn, now), Verdict::ToHost);
-    let mut synack = frame(
-        (MAC_A, MAC_C),
-        (A, 80),
-        (CLIENT, CPORT),
-        ISN_A,
-        ISN_C.wrapping_add(1),
-        TcpFlags::SYN | TcpFlags::ACK,
-        65160,
-        syn_options(9, 7000, 100),
-        &[],
-    );
+    let mut synack = origin_kernel_synack();
     assert_eq!(a.from_host(&mut synack, now), Verdict::ToWire);
     let mut ack = from_client(
         ISN_C.wrapping_add(1),
@@ -250,17 +270,7 @@ fn a_connection_is_handed_off_and_translated_both_ways() {
 
     // Its kernel answers; the SYN-ACK is consumed and the handshake
     // finished with the held request.
-    let mut kernel_synack = frame(
-        (MAC_B, MAC_C),
-        (B, 80),
-        (CLIENT, CPORT),
-        ISN_B,
-        ISN_C.wrapping_add(1),
-        TcpFlags::SYN | TcpFlags::ACK,
-        65160,
-        syn_options(10, 50, 100),
-        &[],
-    );
+    let mut kernel_synack = target_kernel_synack();
     assert_eq!(b.from_host(&mut kernel_synack, now), Verdict::Consumed);
     let out = b.take_output();
     let ack = seen(&out.to_host[0]);
@@ -576,17 +586,7 @@ fn a_request_riding_on_the_handshake_ack_is_handed_off() {
     let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
     let mut syn = from_client(ISN_C, 0, TcpFlags::SYN, syn_options(7, 100, 0), &[]);
     a.from_wire(&mut syn, now);
-    let mut synack = frame(
-        (MAC_A, MAC_C),
-        (A, 80),
-        (CLIENT, CPORT),
-        ISN_A,
-        ISN_C.wrapping_add(1),
-        TcpFlags::SYN | TcpFlags::ACK,
-        65160,
-        syn_options(9, 7000, 100),
-        &[],
-    );
+    let mut synack = origin_kernel_synack();
     a.from_host(&mut synack, now);
     // No bare ACK: the request itself completes the handshake.
     assert_eq!(a.from_wire(&mut request_frame(), now), Verdict::Consumed);
@@ -791,17 +791,7 @@ fn handed_in(now: Instant) -> (Engine, Arc<WorkerCounters>, u64) {
     let (mut b, cb) = engine(B, MAC_B, ("a", MAC_A));
     b.on_message(0, Message::HandoffRequest(req), now);
     b.take_output();
-    let mut synack = frame(
-        (MAC_B, MAC_C),
-        (B, 80),
-        (CLIENT, CPORT),
-        ISN_B,
-        ISN_C.wrapping_add(1),
-        TcpFlags::SYN | TcpFlags::ACK,
-        65160,
-        syn_options(10, 50, 100),
-        &[],
-    );
+    let mut synack = target_kernel_synack();
     assert_eq!(b.from_host(&mut synack, now), Verdict::Consumed);
     b.take_output();
     (b, cb, id)

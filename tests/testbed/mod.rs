@@ -203,6 +203,19 @@ impl Testbed {
         self.exec(&format!("{}-client", self.id), cmd)
     }
 
+    /// Runs a Python script in the client namespace; returns what it
+    /// printed, and fails the test if the script failed.
+    pub fn client_python(&self, script: &str) -> String {
+        let out = self.client(&["python3", "-c", script]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "client script failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
     /// Runs `cmd` in node `i`'s namespace.
     pub fn on_node(&self, i: usize, cmd: &[&str]) -> Output {
         self.exec(&format!("{}-n{i}", self.id), cmd)
