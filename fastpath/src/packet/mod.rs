@@ -10,6 +10,8 @@
 //!   the views.
 //! - [`classify()`]: what a frame is (ARP, IPv4/TCP, other IPv4, IPv6, other),
 //!   with one 802.1Q tag and IPv4 fragments recognised.
+//! - [`segment`]: [`TcpFrame`], the one parse of an IPv4/TCP frame that
+//!   the fast path reads every field and offset from.
 //! - [`seq`]: [`SeqNum`], wrapping sequence-number arithmetic.
 //! - [`checksum`]: full Internet checksums and RFC 1624 incremental updates.
 //! - [`translate`]: the sequence-space, timestamp, window and address
@@ -28,6 +30,7 @@ pub mod error;
 pub mod ethernet;
 pub mod ipv4;
 pub mod ipv6;
+pub mod segment;
 pub mod seq;
 pub mod tcp;
 pub mod tcp_options;
@@ -39,6 +42,7 @@ pub use error::Error;
 pub use ethernet::{EthernetFrame, MacAddr};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::Ipv6Packet;
+pub use segment::TcpFrame;
 pub use seq::SeqNum;
 pub use tcp::{TcpFlags, TcpPacket};
 pub use tcp_options::{SackBlock, TcpOption};

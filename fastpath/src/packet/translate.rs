@@ -28,6 +28,7 @@ use super::checksum::ChecksumDelta;
 use super::error::Error;
 use super::ethernet::{ethertype, EthernetFrame};
 use super::ipv4::{protocol, Ipv4Packet};
+use super::segment::TcpFrame;
 use super::tcp::{self, TcpPacket};
 use super::tcp_options::RewriteSites;
 
@@ -125,6 +126,19 @@ fn locate(frame: &[u8]) -> Result<Located, Reject> {
     })
 }
 
+impl Located {
+    /// The offsets of a frame already parsed into `seg`: only the options
+    /// are scanned.
+    #[inline]
+    fn of(frame: &[u8], seg: &TcpFrame) -> Result<Located, Reject> {
+        Ok(Located {
+            l3: TcpFrame::L3,
+            end: usize::from(seg.end),
+            sites: RewriteSites::locate(seg.options(frame))?,
+        })
+    }
+}
+
 /// Replaces the big-endian u32 at `at` (relative to the TCP header, which
 /// `locate` has proven long enough) with `f(old)`, recording the change.
 #[inline(always)]
@@ -171,10 +185,24 @@ impl Translation {
     /// as part of its own connection: destination address, and — when the
     /// ACK bit makes them meaningful — ack, SACK edges and TS echo reply.
     pub fn client_to_target(&self, frame: &mut [u8]) -> Verdict {
-        let loc = match locate(frame) {
-            Ok(loc) => loc,
-            Err(reason) => return Verdict::Rejected(reason),
-        };
+        match locate(frame) {
+            Ok(loc) => self.client_to_target_at(frame, loc),
+            Err(reason) => Verdict::Rejected(reason),
+        }
+    }
+
+    /// [`Translation::client_to_target`] for a frame the caller has parsed
+    /// into `seg` (and not changed since).
+    #[inline]
+    pub fn client_to_target_parsed(&self, frame: &mut [u8], seg: &TcpFrame) -> Verdict {
+        match Located::of(frame, seg) {
+            Ok(loc) => self.client_to_target_at(frame, loc),
+            Err(reason) => Verdict::Rejected(reason),
+        }
+    }
+
+    #[inline]
+    fn client_to_target_at(&self, frame: &mut [u8], loc: Located) -> Verdict {
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[loc.l3..loc.end]);
         let mut delta = ip.rewrite_dst_addr(self.target_kernel_addr);
         let mut segment = TcpPacket::new_unchecked(ip.payload_mut());
@@ -206,10 +234,24 @@ impl Translation {
     /// for one from the node it connected to: source address, seq, TS value
     /// and (outside SYNs, whose window is never scaled) the window.
     pub fn target_to_client(&self, frame: &mut [u8]) -> Verdict {
-        let loc = match locate(frame) {
-            Ok(loc) => loc,
-            Err(reason) => return Verdict::Rejected(reason),
-        };
+        match locate(frame) {
+            Ok(loc) => self.target_to_client_at(frame, loc),
+            Err(reason) => Verdict::Rejected(reason),
+        }
+    }
+
+    /// [`Translation::target_to_client`] for a frame the caller has parsed
+    /// into `seg` (and not changed since).
+    #[inline]
+    pub fn target_to_client_parsed(&self, frame: &mut [u8], seg: &TcpFrame) -> Verdict {
+        match Located::of(frame, seg) {
+            Ok(loc) => self.target_to_client_at(frame, loc),
+            Err(reason) => Verdict::Rejected(reason),
+        }
+    }
+
+    #[inline]
+    fn target_to_client_at(&self, frame: &mut [u8], loc: Located) -> Verdict {
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[loc.l3..loc.end]);
         let mut delta = ip.rewrite_src_addr(self.client_visible_addr);
         let mut segment = TcpPacket::new_unchecked(ip.payload_mut());

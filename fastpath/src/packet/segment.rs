@@ -1,0 +1,171 @@
+//! One parse of an untagged Ethernet/IPv4/TCP frame, for the fast path.
+//!
+//! A worker needs a packet's addresses for the flow lookup, its sequence
+//! numbers and flags for the flow's state, and its header offsets for the
+//! translation. [`TcpFrame::parse`] validates the headers once and keeps
+//! all of it, so that nothing downstream parses the frame again.
+
+use std::net::Ipv4Addr;
+
+use super::classify::classify;
+use super::error::Result;
+use super::ethernet::{ethertype, EthernetFrame, MacAddr, HEADER_LEN as ETHERNET_HEADER_LEN};
+use super::ipv4::{protocol, Ipv4Packet};
+use super::tcp::{TcpFlags, TcpPacket, MIN_HEADER_LEN as TCP_MIN_HEADER_LEN};
+
+/// The fields of an untagged IPv4/TCP frame and where its headers are.
+/// Offsets are from the start of the frame and are proven in bounds by
+/// [`TcpFrame::parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpFrame {
+    pub src_mac: MacAddr,
+    pub src_addr: Ipv4Addr,
+    pub dst_addr: Ipv4Addr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub window: u16,
+    pub flags: TcpFlags,
+    /// Start of the TCP header.
+    pub l4: u16,
+    /// Start of the TCP payload.
+    pub data: u16,
+    /// End of the IPv4 packet (Ethernet padding excluded).
+    pub end: u16,
+}
+
+impl TcpFrame {
+    /// Offset of the IPv4 header: frames with a VLAN tag are not parsed.
+    pub const L3: usize = ETHERNET_HEADER_LEN;
+
+    /// Parses an untagged, unfragmented IPv4/TCP frame. Any other frame is
+    /// `Ok(None)`; a frame whose headers do not hold together is the error
+    /// [`classify`] would give for it.
+    ///
+    /// Inlined into the caller: returned through memory, its fields would
+    /// be read back before the stores that wrote them have retired, a stall
+    /// that cost more than the parse itself.
+    #[inline(always)]
+    pub fn parse(frame: &[u8]) -> Result<Option<TcpFrame>> {
+        let eth = EthernetFrame::new_checked(frame)?;
+        if eth.is_tagged() || eth.ethertype() != ethertype::IPV4 {
+            return not_ipv4(frame);
+        }
+        let ip = Ipv4Packet::new_checked(eth.payload())?;
+        if ip.is_fragment() || ip.protocol() != protocol::TCP {
+            return Ok(None);
+        }
+        let l4 = Self::L3 + ip.header_len();
+        let end = Self::L3 + usize::from(ip.total_len());
+        let tcp = TcpPacket::new_checked(ip.payload())?;
+        // Offsets are kept in 16 bits: a frame so long they do not fit is
+        // not one Baton manages.
+        let (Ok(l4), Ok(data), Ok(end)) = (
+            u16::try_from(l4),
+            u16::try_from(l4 + tcp.header_len()),
+            u16::try_from(end),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(TcpFrame {
+            src_mac: eth.src_addr(),
+            src_addr: ip.src_addr(),
+            dst_addr: ip.dst_addr(),
+            src_port: tcp.src_port(),
+            dst_port: tcp.dst_port(),
+            seq: tcp.seq_number().raw(),
+            ack: tcp.ack_number().raw(),
+            window: tcp.window_len(),
+            flags: tcp.flags(),
+            l4,
+            data,
+            end,
+        }))
+    }
+
+    /// The TCP options of `frame`, the frame this was parsed from.
+    #[inline]
+    pub fn options<'f>(&self, frame: &'f [u8]) -> &'f [u8] {
+        frame
+            .get(usize::from(self.l4) + TCP_MIN_HEADER_LEN..usize::from(self.data))
+            .unwrap_or_default()
+    }
+
+    /// The TCP payload of `frame`, the frame this was parsed from.
+    #[inline]
+    pub fn payload<'f>(&self, frame: &'f [u8]) -> &'f [u8] {
+        frame
+            .get(usize::from(self.data)..usize::from(self.end))
+            .unwrap_or_default()
+    }
+
+    #[inline]
+    pub fn payload_len(&self) -> usize {
+        usize::from(self.end - self.data)
+    }
+
+    /// The TS value, if the segment carries timestamps. Scanned on demand:
+    /// the translated fast path does not need it.
+    pub fn tsval(&self, frame: &[u8]) -> Option<u32> {
+        use super::tcp_options::{TcpOption, TcpOptions};
+        TcpOptions::new(self.options(frame))
+            .map_while(std::result::Result::ok)
+            .find_map(|o| match o {
+                TcpOption::Timestamps { tsval, .. } => Some(tsval),
+                _ => None,
+            })
+    }
+}
+
+/// Any frame but an untagged IPv4 one: the full classification says
+/// whether it is malformed.
+#[cold]
+#[inline(never)]
+fn not_ipv4(frame: &[u8]) -> Result<Option<TcpFrame>> {
+    classify(frame).map(|_| None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{FrameClass, TcpFrameBuilder};
+
+    #[test]
+    fn agrees_with_classify() {
+        let frame = TcpFrameBuilder {
+            payload: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            ..TcpFrameBuilder::default()
+        }
+        .build();
+        let seg = TcpFrame::parse(&frame).unwrap().unwrap();
+        let FrameClass::Ipv4Tcp(summary) = classify(&frame).unwrap().class else {
+            panic!("not IPv4/TCP");
+        };
+        assert_eq!(
+            (seg.src_addr, seg.src_port, seg.dst_addr, seg.dst_port),
+            (
+                summary.src_addr,
+                summary.src_port,
+                summary.dst_addr,
+                summary.dst_port
+            )
+        );
+        assert_eq!(seg.flags, summary.flags);
+        assert_eq!(seg.payload_len(), usize::from(summary.payload_len));
+        assert_eq!(seg.payload(&frame), b"GET / HTTP/1.1\r\n\r\n");
+    }
+
+    #[test]
+    fn truncated_and_foreign_frames() {
+        let frame = TcpFrameBuilder::default().build();
+        for len in 0..frame.len() {
+            // Whatever the cut, the same answer as classify, and no panic.
+            let cut = &frame[..len];
+            assert_eq!(TcpFrame::parse(cut).is_err(), classify(cut).is_err());
+        }
+        let mut arp = frame.clone();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert!(matches!(TcpFrame::parse(&arp), Ok(None) | Err(_)));
+    }
+}
