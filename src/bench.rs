@@ -45,7 +45,7 @@ const IN_FLIGHT: usize = 512;
 const RING_SIZE: u32 = 1024;
 const BURST: usize = 32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Path {
     Bare,
@@ -91,6 +91,8 @@ pub struct BenchArgs {
     pub workers: usize,
     pub flows: Vec<usize>,
     pub seconds: f64,
+    /// Paths to measure besides the bare forwarder; empty: all of them.
+    pub paths: Vec<Path>,
     pub json: bool,
     pub hugepages: bool,
 }
@@ -162,7 +164,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     for &flows in &args.flows {
         let mut bare = 0.0;
-        for path in Path::ALL {
+        let chosen = Path::ALL
+            .into_iter()
+            .filter(|&p| p == Path::Bare || args.paths.is_empty() || args.paths.contains(&p));
+        for path in chosen {
             let (mpps, ns) = measure(&eal, &pool, &mut lanes, path, flows, args.seconds)?;
             if path == Path::Bare {
                 bare = mpps;

@@ -48,6 +48,10 @@ pub enum Command {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 1.0)]
         seconds: f64,
+        /// Paths to measure, comma separated (default: all). The bare
+        /// forwarder always runs: every ratio is to it.
+        #[arg(long, value_delimiter = ',', value_enum)]
+        paths: Vec<crate::bench::Path>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,

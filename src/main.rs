@@ -55,6 +55,7 @@ fn main() -> ExitCode {
             workers,
             flows,
             seconds,
+            paths,
             json,
             hugepages,
         } => {
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
                 workers,
                 flows,
                 seconds,
+                paths,
                 json,
                 hugepages,
             };

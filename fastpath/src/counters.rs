@@ -82,6 +82,9 @@ counters! {
     /// New connections the full flow table could not take: passed to the
     /// local kernel untracked, and served here.
     TableFullUntracked => "table_full_untracked", false;
+    /// New connections on a 4-tuple the local kernel already serves for a
+    /// connection handed here: the kernel answers them, untracked.
+    TupleInUseUntracked => "tuple_in_use_untracked", false;
     /// Handoffs refused because the flow table was full.
     HandoffsRefusedTableFull => "handoffs_refused_table_full", false;
     /// Frames whose headers do not parse (truncated, bad lengths), passed

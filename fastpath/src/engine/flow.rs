@@ -3,54 +3,114 @@
 //! actions of those machines need.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::Instant;
+use std::num::NonZeroU64;
 
 pub(super) use baton_handoff::state::{OriginState, TargetState};
 
 use crate::packet::{MacAddr, Translation};
 
+use super::timers::Tick;
 use super::ServiceKind;
 
 /// A connection as the client sees it: its own address and port, and the
-/// address and port it connected to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// address and port it connected to. Twelve bytes, so that a flow's key
+/// and its hot state share one cache line (see `table`).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
-    pub client: SocketAddrV4,
-    pub server: SocketAddrV4,
+    client_addr: Ipv4Addr,
+    server_addr: Ipv4Addr,
+    client_port: u16,
+    server_port: u16,
 }
 
 impl FlowKey {
     pub fn new(client: Ipv4Addr, client_port: u16, server: Ipv4Addr, server_port: u16) -> FlowKey {
         FlowKey {
-            client: SocketAddrV4::new(client, client_port),
-            server: SocketAddrV4::new(server, server_port),
+            client_addr: client,
+            server_addr: server,
+            client_port,
+            server_port,
         }
+    }
+
+    pub fn client(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.client_addr, self.client_port)
+    }
+
+    pub fn server(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.server_addr, self.server_port)
+    }
+
+    pub fn server_addr(&self) -> Ipv4Addr {
+        self.server_addr
+    }
+
+    /// The same connection with another server address: what the local
+    /// kernel sees of a connection handed here (its own address).
+    pub fn with_server_addr(self, server_addr: Ipv4Addr) -> FlowKey {
+        FlowKey {
+            server_addr,
+            ..self
+        }
+    }
+
+    /// Client address and both ports: everything but the server address,
+    /// which is all a handed-in flow's two keys differ in. The flow table
+    /// hashes this, so both keys lead to the same bucket.
+    #[inline]
+    pub(super) fn bucket_bits(&self) -> u64 {
+        (u64::from(u32::from(self.client_addr)) << 32)
+            | (u64::from(self.client_port) << 16)
+            | u64::from(self.server_port)
     }
 }
 
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.bucket_bits());
+        state.write_u32(self.server_addr.into());
+    }
+}
+
+impl std::fmt::Debug for FlowKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} -> {}", self.client(), self.server())
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<FlowKey>() == 12);
+
+/// A flow's hot state: what a packet of an established or handed-off
+/// connection reads and writes. Everything else is boxed apart.
 pub(super) struct Flow {
     /// When the timer of the flow's state fires (`OriginState::timer`,
-    /// `TargetState::timer`).
-    pub deadline: Instant,
-    /// The timer wheel tick of this flow's live entry (see `timers`).
-    pub armed: u64,
+    /// `TargetState::timer`), in timer wheel ticks (see `timers`).
+    pub deadline: Tick,
+    /// The tick of this flow's live entry on the timer wheel.
+    pub armed: Tick,
     pub role: Role,
 }
 
 pub(super) enum Role {
-    Origin(Box<OriginFlow>),
-    /// Inline: every packet of a handed-in connection reads it, and a
-    /// pointer to a separate allocation would cost a cache miss per packet
-    /// on a large table. Its cold part (the request) is boxed apart.
+    Origin(OriginFlow),
     Target(TargetFlow),
 }
 
-/// An origin connection: everything the handoff request needs, gathered
-/// from the handshake and the first request.
+/// An origin connection. A packet of a connection handed off reads its
+/// state and target, and notes the client's acknowledgement; the rest
+/// serves the handoff request and is boxed apart.
 pub(super) struct OriginFlow {
     pub state: OriginState,
+    /// The client's latest acknowledgement: a RST toward it uses it as seq.
+    pub client_ack: u32,
     /// The handoff under way or done (HandoffPending and Forwarding).
     pub handoff: Option<Handoff>,
+    pub setup: Box<OriginSetup>,
+}
+
+/// What an origin flow gathers from the handshake and the first request
+/// for the handoff request.
+pub(super) struct OriginSetup {
     pub kind: ServiceKind,
     pub client_mac: MacAddr,
     pub isn_client: u32,
@@ -61,8 +121,6 @@ pub(super) struct OriginFlow {
     pub origin_tsval: Option<u32>,
     pub client_window: u16,
     pub client_tsval: Option<u32>,
-    /// The client's latest acknowledgement: a RST toward it uses it as seq.
-    pub client_ack: u32,
     /// Request bytes from isn_client + 1 on, and the frames that carried
     /// them, to release to the local kernel unchanged.
     pub held: Vec<u8>,
@@ -79,48 +137,130 @@ pub(super) struct OriginFlow {
 /// A handoff request: the node it went to, and its id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Handoff {
-    pub peer: usize,
-    pub id: u64,
+    /// Never zero, so that an `Option<Handoff>` takes no more room.
+    pub id: NonZeroU64,
+    pub peer: PeerIndex,
 }
 
 impl OriginFlow {
     pub fn handoff_id(&self) -> Option<u64> {
-        self.handoff.map(|h| h.id)
+        self.handoff.map(|h| h.id.get())
     }
 }
 
-/// A connection handed to this node.
+/// A peer, by its index in `EngineConfig::peers`; 16 bits keep flow
+/// entries small.
+pub(super) type PeerIndex = u16;
+
+/// A connection handed to this node. Its local kernel sees it addressed to
+/// this node's own address; the client's packets carry the address it
+/// connected to (`wire key`).
 pub(super) struct TargetFlow {
     pub state: TargetState,
-    /// The origin peer and its id for the handoff.
-    pub origin: usize,
-    pub id: u64,
-    /// The key the local kernel's packets carry.
-    pub kernel_key: FlowKey,
     pub client_mac: MacAddr,
-    /// Set once the kernel's SYN-ACK is seen.
-    pub translation: Option<Translation>,
-    /// What the replay needs until the connection is established.
-    pub request: Option<Box<baton_handoff::msg::HandoffRequest>>,
     /// The next sequence number the client will send (for a RST to the kernel).
     pub client_next_seq: u32,
+    /// Set once the kernel's SYN-ACK is seen.
+    pub offsets: Option<Offsets>,
+    pub setup: Box<TargetSetup>,
+}
+
+/// The numbers of a handed-in connection's translation. Its addresses are
+/// the server addresses of the flow's two keys, so they are not kept twice.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Offsets {
+    pub seq_delta: u32,
+    pub ts_offset: u32,
+    wscale_kernel: WindowShift,
+    wscale_origin: WindowShift,
+}
+
+/// A window shift, 0 to 14 (RFC 7323 caps larger ones at 14, as the
+/// translation does). A byte with unused values, which lets
+/// `Option<Offsets>` take no more room than `Offsets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum WindowShift {
+    S0,
+    S1,
+    S2,
+    S3,
+    S4,
+    S5,
+    S6,
+    S7,
+    S8,
+    S9,
+    S10,
+    S11,
+    S12,
+    S13,
+    S14,
+}
+
+impl WindowShift {
+    fn new(shift: u8) -> WindowShift {
+        use WindowShift::*;
+        const ALL: [WindowShift; 15] = [
+            S0, S1, S2, S3, S4, S5, S6, S7, S8, S9, S10, S11, S12, S13, S14,
+        ];
+        ALL[usize::from(shift.min(14))]
+    }
+}
+
+impl Offsets {
+    pub fn new(seq_delta: u32, ts_offset: u32, wscale_kernel: u8, wscale_origin: u8) -> Offsets {
+        Offsets {
+            seq_delta,
+            ts_offset,
+            wscale_kernel: WindowShift::new(wscale_kernel),
+            wscale_origin: WindowShift::new(wscale_origin),
+        }
+    }
+
+    pub fn of(t: &Translation) -> Offsets {
+        Offsets::new(t.seq_delta, t.ts_offset, t.wscale_kernel, t.wscale_origin)
+    }
+
+    /// The translation of the flow with `wire_key` on the node whose kernel
+    /// owns `own_addr`.
+    #[inline]
+    pub fn translation(self, wire_key: &FlowKey, own_addr: Ipv4Addr) -> Translation {
+        Translation {
+            seq_delta: self.seq_delta,
+            ts_offset: self.ts_offset,
+            client_visible_addr: wire_key.server_addr(),
+            target_kernel_addr: own_addr,
+            wscale_kernel: self.wscale_kernel as u8,
+            wscale_origin: self.wscale_origin as u8,
+        }
+    }
+}
+
+/// What a handed-in flow needs off the per-packet path.
+pub(super) struct TargetSetup {
+    /// The origin peer, and its id for the handoff.
+    pub origin: PeerIndex,
+    pub id: u64,
+    /// What the replay needs until the connection is established.
+    pub request: Option<baton_handoff::msg::HandoffRequest>,
 }
 
 /// A flow's timer, borrowed from the flow while its state changes.
 pub(super) struct Timer<'f> {
-    pub deadline: &'f mut Instant,
-    pub armed: &'f mut u64,
+    pub deadline: &'f mut Tick,
+    pub armed: &'f mut Tick,
 }
 
 impl Timer<'_> {
     /// Sets the deadline of a new state, which may be sooner than the one
     /// the wheel holds: arm a new entry (the old one becomes stale).
-    pub fn set(self, parts: &mut super::Parts<'_>, key: FlowKey, at: Instant) {
+    pub fn set(self, parts: &mut super::Parts<'_>, key: FlowKey, at: Tick) {
         *self.deadline = at;
         *self.armed = parts.timers.arm(key, at);
     }
 }
 
-/// A table entry stays within two cache lines (key included), so that a
-/// handed-in flow's packet touches its bucket and nothing else.
-const _: () = assert!(core::mem::size_of::<(FlowKey, Flow)>() <= 128);
+/// The hot state of a flow is at most 64 bytes with its key: one cache
+/// line (see `table`).
+const _: () = assert!(core::mem::size_of::<Flow>() + core::mem::size_of::<FlowKey>() <= 64);

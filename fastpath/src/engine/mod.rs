@@ -17,15 +17,18 @@
 //! A connection kept local leaves the flow table at the decision: its later
 //! packets miss the table and pass through, with no work but the lookup.
 
+mod fast;
 mod flow;
 mod frames;
 mod origin;
 mod preload;
+mod table;
 mod target;
 mod timers;
 mod warm;
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,10 +36,12 @@ use baton_handoff::msg::Message;
 use hashbrown::HashMap;
 
 use crate::counters::{Counter, WorkerCounters};
-use crate::packet::{classify, FrameClass, MacAddr, TcpSummary};
+use crate::packet::{MacAddr, TcpFrame};
 
+use fast::Fast;
 pub use flow::FlowKey;
-use flow::{Flow, OriginState, Role};
+use flow::{Flow, OriginState, PeerIndex, Role};
+use timers::Tick;
 
 /// What the worker does with a frame after the engine saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,14 +132,13 @@ pub struct Engine {
     cfg: EngineConfig,
     placer: Box<dyn Placer>,
     counters: Arc<WorkerCounters>,
-    flows: HashMap<FlowKey, Flow>,
-    /// Handed-in flows, by the key the local kernel uses (its own address
-    /// instead of the one the client connected to).
-    kernel_side: HashMap<FlowKey, KernelSide>,
+    flows: table::FlowTable,
+    /// Handed-in flows in the table (part of the load this node reports).
+    handed_in: usize,
     /// Origin flows with a handoff under way or done, by handoff id.
     by_id: HashMap<u64, FlowKey>,
     /// Handed-in flows, by origin peer and the origin's handoff id.
-    by_origin: HashMap<(usize, u64), FlowKey>,
+    by_origin: HashMap<(PeerIndex, u64), FlowKey>,
     peers_up: Vec<bool>,
     next_id: u64,
     out: Output,
@@ -143,7 +147,7 @@ pub struct Engine {
     /// part of the load this node reports).
     pending: usize,
     /// Scratch for expired timers.
-    due: Vec<(FlowKey, u64)>,
+    due: Vec<(FlowKey, Tick)>,
     /// Origin flows in the order they were opened, for eviction: entries of
     /// flows that moved on are dropped lazily.
     embryonic: std::collections::VecDeque<FlowKey>,
@@ -161,8 +165,8 @@ impl Engine {
             cfg,
             placer,
             counters,
-            flows: HashMap::new(),
-            kernel_side: HashMap::new(),
+            flows: table::FlowTable::new(),
+            handed_in: 0,
             by_id: HashMap::new(),
             by_origin: HashMap::new(),
             peers_up,
@@ -191,52 +195,56 @@ impl Engine {
 
     /// A frame received on the wire port.
     pub fn from_wire(&mut self, frame: &mut [u8], now: Instant) -> Verdict {
-        let Some(tcp) = tcp_summary(frame, &self.counters) else {
+        let parsed = TcpFrame::parse(frame);
+        let Some(tcp) = managed(&parsed, &self.counters) else {
             return Verdict::ToHost;
         };
         let key = FlowKey::new(tcp.src_addr, tcp.src_port, tcp.dst_addr, tcp.dst_port);
-        // One lookup says both whether the flow is known and its role.
-        match self.flows.get(&key).map(|f| &f.role) {
-            Some(Role::Origin(_)) => return origin::from_client(self, key, frame, &tcp, now),
-            Some(Role::Target(_)) => return target::from_client(self, key, frame, &tcp, now),
-            None => {}
+        match self.fast_from_client(&key, frame, tcp, now) {
+            Fast::Done(verdict) => verdict,
+            Fast::Origin => origin::from_client(self, key, frame, tcp, now),
+            Fast::Target => target::from_client(self, key, frame, tcp, now),
+            Fast::Unknown => match self.new_connection(tcp) {
+                Some(_) if self.kernel_key_taken(&key) => {
+                    // A handed-in connection's kernel side: the kernel
+                    // answers.
+                    self.count(Counter::TupleInUseUntracked, 1);
+                    Verdict::ToHost
+                }
+                Some(kind) => origin::on_syn(self, key, kind, frame, tcp, now),
+                None => Verdict::ToHost,
+            },
         }
-        if let Some(kind) = self.new_connection(&tcp) {
-            return origin::on_syn(self, key, kind, frame, now);
-        }
-        Verdict::ToHost
     }
 
     /// A frame the host kernel sent.
     pub fn from_host(&mut self, frame: &mut [u8], now: Instant) -> Verdict {
-        let Some(tcp) = tcp_summary(frame, &self.counters) else {
+        let parsed = TcpFrame::parse(frame);
+        let Some(tcp) = managed(&parsed, &self.counters) else {
             return Verdict::ToWire;
         };
         // The kernel is the server: the client is the destination.
         let key = FlowKey::new(tcp.dst_addr, tcp.dst_port, tcp.src_addr, tcp.src_port);
-        // An origin flow with this key comes first; `shadowed` says whether
-        // there is one, which spares a handed-in flow's packets a lookup.
-        let handed_in = self.kernel_side.get(&key).copied();
-        if let Some(KernelSide {
-            wire_key,
-            shadowed: false,
-        }) = handed_in
-        {
-            return target::from_kernel(self, wire_key, frame, &tcp, now);
+        match self.fast_from_kernel(&key, frame, tcp, now) {
+            (_, Fast::Done(verdict)) => verdict,
+            (key, Fast::Origin) => origin::from_kernel(self, key, frame, tcp, now),
+            (wire_key, Fast::Target) => target::from_kernel(self, wire_key, frame, tcp, now),
+            (_, Fast::Unknown) => Verdict::ToWire,
         }
-        if let Some(flow) = self.flows.get(&key) {
-            if matches!(flow.role, Role::Origin(_)) {
-                return origin::from_kernel(self, key, frame, &tcp, now);
-            }
-        }
-        if let Some(side) = handed_in {
-            return target::from_kernel(self, side.wire_key, frame, &tcp, now);
-        }
-        Verdict::ToWire
+    }
+
+    /// Whether `key`, as the local kernel sees a connection, is in use: by
+    /// an origin flow, or as the kernel side of a handed-in one. A new flow
+    /// never takes a kernel key in use, so that the kernel's packets
+    /// always find one flow.
+    fn kernel_key_taken(&self, key: &FlowKey) -> bool {
+        self.flows
+            .find_kernel_side(key, self.cfg.own_addr)
+            .is_some()
     }
 
     /// A SYN (without ACK) to a managed service on this node or the VIP.
-    fn new_connection(&self, tcp: &TcpSummary) -> Option<ServiceKind> {
+    fn new_connection(&self, tcp: &TcpFrame) -> Option<ServiceKind> {
         use crate::packet::TcpFlags;
         if !tcp.flags.contains(TcpFlags::SYN) || tcp.flags.contains(TcpFlags::ACK) {
             return None;
@@ -302,7 +310,7 @@ impl Engine {
             if flow.armed != tick {
                 continue; // re-armed since: a stale entry
             }
-            if flow.deadline > now {
+            if flow.deadline.is_after(self.timers.passed(now)) {
                 // Traffic moved the deadline on.
                 flow.armed = self.timers.arm(key, flow.deadline);
                 continue;
@@ -332,7 +340,7 @@ impl Engine {
                 ..
             }) = self.remove(&key)
             {
-                self.out.to_host.extend(o.held_frames);
+                self.out.to_host.extend(o.setup.held_frames);
                 self.count(Counter::FlowsEvicted, 1);
                 return true;
             }
@@ -361,9 +369,11 @@ impl Engine {
     }
 
     /// Adds a flow, its timer armed at its deadline.
-    fn insert(&mut self, key: FlowKey, deadline: Instant, role: Role) {
+    fn insert(&mut self, key: FlowKey, deadline: Tick, role: Role) {
         let armed = self.timers.arm(key, deadline);
-        let origin = matches!(role, Role::Origin(_));
+        if matches!(role, Role::Target(_)) {
+            self.handed_in += 1;
+        }
         self.flows.insert(
             key,
             Flow {
@@ -372,19 +382,6 @@ impl Engine {
                 role,
             },
         );
-        if let Some(side) = self.kernel_side.get_mut(&key) {
-            side.shadowed = origin;
-        }
-    }
-
-    /// Indexes a handed-in flow by the key its kernel packets carry.
-    fn insert_kernel_side(&mut self, kernel_key: FlowKey, wire_key: FlowKey) {
-        let shadowed = matches!(
-            self.flows.get(&kernel_key).map(|f| &f.role),
-            Some(Role::Origin(_))
-        );
-        self.kernel_side
-            .insert(kernel_key, KernelSide { wire_key, shadowed });
     }
 
     /// The load this node reports to its peers.
@@ -392,7 +389,7 @@ impl Engine {
         Load {
             active_connections: self.flows.len() as u32,
             pending_handoffs: self.pending as u32,
-            handed_in: self.kernel_side.len() as u32,
+            handed_in: self.handed_in as u32,
         }
     }
 
@@ -407,9 +404,9 @@ impl Engine {
         self.counters.add(counter, n);
     }
 
-    fn next_id(&mut self) -> u64 {
-        self.next_id = self.next_id.wrapping_add(1);
-        self.next_id
+    fn next_id(&mut self) -> NonZeroU64 {
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        NonZeroU64::new(self.next_id).unwrap_or(NonZeroU64::MIN)
     }
 
     fn send(&mut self, peer: usize, msg: Message) {
@@ -443,6 +440,39 @@ impl Engine {
         ))
     }
 
+    /// [`Engine::flow_and_parts`] for a packet of the local kernel, whose
+    /// `key` finds the flow (see `FlowTable::find_kernel_side`); with the
+    /// flow's client-side key.
+    fn kernel_flow_and_parts(
+        &mut self,
+        key: &FlowKey,
+        own_addr: Ipv4Addr,
+    ) -> Option<(FlowKey, &mut Flow, Parts<'_>)> {
+        let Engine {
+            flows,
+            cfg,
+            counters,
+            out,
+            by_id,
+            timers,
+            pending,
+            ..
+        } = self;
+        let (wire_key, flow) = flows.find_kernel_side_mut(key, own_addr)?;
+        Some((
+            wire_key,
+            flow,
+            Parts {
+                cfg,
+                counters,
+                out,
+                by_id,
+                timers,
+                pending,
+            },
+        ))
+    }
+
     /// Forgets a flow and every index that points at it.
     fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
         let flow = self.flows.remove(key)?;
@@ -456,25 +486,12 @@ impl Engine {
                 }
             }
             Role::Target(t) => {
-                self.kernel_side.remove(&t.kernel_key);
-                self.by_origin.remove(&(t.origin, t.id));
+                self.handed_in -= 1;
+                self.by_origin.remove(&(t.setup.origin, t.setup.id));
             }
-        }
-        if let Some(side) = self.kernel_side.get_mut(key) {
-            side.shadowed = false;
         }
         Some(flow)
     }
-}
-
-/// A handed-in flow, as the local kernel's packets find it.
-#[derive(Debug, Clone, Copy)]
-struct KernelSide {
-    /// The flow's key in `flows`.
-    wire_key: FlowKey,
-    /// Whether an origin flow has the kernel-side key too (a client that
-    /// reused its port toward this node's own address): it comes first.
-    shadowed: bool,
 }
 
 /// What carrying out a flow's actions needs of the engine besides the flow.
@@ -497,70 +514,30 @@ impl Parts<'_> {
     }
 }
 
-/// The fields of a TCP segment the engine reads, borrowed from its frame.
-struct SegmentView<'a> {
-    src_mac: MacAddr,
-    seq: u32,
-    ack: u32,
-    window: u16,
-    fin: bool,
-    options: &'a [u8],
-    payload: &'a [u8],
+/// Parses a frame built or kept by the engine (an injected or held one),
+/// off the per-packet path.
+fn view(frame: &[u8]) -> Option<TcpFrame> {
+    TcpFrame::parse(frame).ok().flatten()
 }
 
-impl SegmentView<'_> {
-    /// The TS value, if the segment carries timestamps. Scanned on demand:
-    /// the translated fast path does not need it.
-    fn tsval(&self) -> Option<u32> {
-        use crate::packet::tcp_options::{TcpOption, TcpOptions};
-        TcpOptions::new(self.options)
-            .map_while(Result::ok)
-            .find_map(|o| match o {
-                TcpOption::Timestamps { tsval, .. } => Some(tsval),
-                _ => None,
-            })
-    }
-}
-
-/// Parses an Ethernet/IPv4/TCP frame (already classified as one).
-fn view(frame: &[u8]) -> Option<SegmentView<'_>> {
-    use crate::packet::{EthernetFrame, Ipv4Packet, TcpPacket};
-    let eth = EthernetFrame::new_checked(frame).ok()?;
-    let l3 = eth.header_len();
-    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
-    let l4 = l3 + ip.header_len();
-    let end = l3 + usize::from(ip.total_len());
-    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
-    let data = l4 + tcp.header_len();
-    let options = frame.get(l4 + crate::packet::tcp::MIN_HEADER_LEN..data)?;
-    Some(SegmentView {
-        src_mac: eth.src_addr(),
-        seq: tcp.seq_number().raw(),
-        ack: tcp.ack_number().raw(),
-        window: tcp.window_len(),
-        fin: tcp.fin(),
-        options,
-        payload: frame.get(data..end)?,
-    })
-}
-
-/// The TCP summary of an IPv4/TCP frame, or None for anything else, which
+/// The parse of an IPv4/TCP frame, or None for anything else, which
 /// passes through untouched. A frame whose headers do not parse (truncated,
 /// bad lengths) is counted, then passed through too: the kernel or the
 /// next hop decides what to do with it, as without Baton.
-fn tcp_summary(frame: &[u8], counters: &WorkerCounters) -> Option<TcpSummary> {
-    match classify(frame) {
-        Ok(c) => match c.class {
-            FrameClass::Ipv4Tcp(tcp) if c.vlan_id.is_none() => Some(tcp),
-            _ => None,
-        },
+///
+/// It lends the parse rather than moving it: a copy of the struct reads
+/// it back in other widths than it was written in, which stalls the load
+/// until the stores retire (about a third of a packet's time, measured).
+#[inline(always)]
+fn managed<'p>(
+    parsed: &'p crate::packet::error::Result<Option<TcpFrame>>,
+    counters: &WorkerCounters,
+) -> Option<&'p TcpFrame> {
+    match parsed {
+        Ok(tcp) => tcp.as_ref(),
         Err(_) => {
             counters.add(Counter::MalformedPassed, 1);
             None
         }
     }
-}
-
-fn socket(addr: Ipv4Addr, port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(addr, port)
 }

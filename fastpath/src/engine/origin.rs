@@ -15,9 +15,9 @@ use baton_handoff::state::{
 };
 
 use crate::counters::Counter;
-use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpSummary};
+use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpFrame};
 
-use super::flow::{Flow, FlowKey, Handoff, OriginFlow, Role, Timer};
+use super::flow::{Flow, FlowKey, Handoff, OriginFlow, OriginSetup, PeerIndex, Role, Timer};
 use super::frames::{self, Segment};
 use super::{view, Engine, EngineConfig, Parts, Placement, ServiceKind, Verdict};
 
@@ -63,13 +63,11 @@ pub(super) fn on_syn(
     key: FlowKey,
     kind: ServiceKind,
     frame: &[u8],
+    seg: &TcpFrame,
     now: Instant,
 ) -> Verdict {
-    let Some(seg) = view(frame) else {
-        return Verdict::ToHost;
-    };
     // Data on a SYN (TCP Fast Open) is the kernel's business alone.
-    if !seg.payload.is_empty() {
+    if seg.payload_len() != 0 {
         return Verdict::ToHost;
     }
     e.count(Counter::ConnsSeen, 1);
@@ -84,26 +82,29 @@ pub(super) fn on_syn(
     debug_assert!(actions.contains(OriginAction::PassToKernel));
     let flow = OriginFlow {
         state,
-        handoff: None,
-        kind,
-        client_mac: seg.src_mac,
-        isn_client: seg.seq,
-        client_syn_options: seg.options.to_vec(),
-        isn_origin: None,
-        origin_synack_options: Vec::new(),
-        origin_tsval: None,
-        client_window: seg.window,
-        client_tsval: seg.tsval(),
         client_ack: 0,
-        held: Vec::new(),
-        held_frames: Vec::new(),
-        queued: Vec::new(),
-        requested_at: None,
+        handoff: None,
+        setup: Box::new(OriginSetup {
+            kind,
+            client_mac: seg.src_mac,
+            isn_client: seg.seq,
+            client_syn_options: seg.options(frame).to_vec(),
+            isn_origin: None,
+            origin_synack_options: Vec::new(),
+            origin_tsval: None,
+            client_window: seg.window,
+            client_tsval: seg.tsval(frame),
+            held: Vec::new(),
+            held_frames: Vec::new(),
+            queued: Vec::new(),
+            requested_at: None,
+        }),
     };
     let timer = state
         .timer()
         .map_or(Duration::ZERO, |t| timer_duration(&e.cfg, t));
-    e.insert(key, now + timer, Role::Origin(Box::new(flow)));
+    let deadline = e.timers.deadline(now, timer);
+    e.insert(key, deadline, Role::Origin(flow));
     e.note_embryonic(key);
     Verdict::ToHost
 }
@@ -129,14 +130,11 @@ pub(super) fn from_client(
     e: &mut Engine,
     key: FlowKey,
     frame: &mut [u8],
-    tcp: &TcpSummary,
+    tcp: &TcpFrame,
     now: Instant,
 ) -> Verdict {
-    let Some(seg) = view(frame) else {
-        return Verdict::ToHost;
-    };
-    let event = client_event(tcp.flags, !seg.payload.is_empty());
-    let (ack, window, tsval) = (seg.ack, seg.window, seg.tsval());
+    let event = client_event(tcp.flags, tcp.payload_len() != 0);
+    let (ack, window) = (tcp.ack, tcp.window);
     let Some((
         Flow {
             deadline,
@@ -152,9 +150,13 @@ pub(super) fn from_client(
     if tcp.flags.contains(TcpFlags::ACK) {
         o.client_ack = ack;
     }
-    o.client_window = window;
-    if tsval.is_some() {
-        o.client_tsval = tsval;
+    // The rest only goes into a handoff request: once one is sent, there
+    // is no need to scan options for it.
+    if matches!(o.state, OriginState::Handshake | OriginState::Held) {
+        o.setup.client_window = window;
+        if let Some(tsval) = tcp.tsval(frame) {
+            o.setup.client_tsval = Some(tsval);
+        }
     }
     let before = o.state;
     let Ok(outcome) = transition(
@@ -201,9 +203,12 @@ fn decide(e: &mut Engine, key: FlowKey, now: Instant) {
     else {
         return;
     };
-    let full = o.held.len() >= e.cfg.hold_bytes || o.held_frames.len() >= e.cfg.hold_segments;
-    let knows_isn = o.isn_origin.is_some();
-    let placement = e.placer.place(&o.held, o.kind, &e.peers_up, own);
+    let full =
+        o.setup.held.len() >= e.cfg.hold_bytes || o.setup.held_frames.len() >= e.cfg.hold_segments;
+    let knows_isn = o.setup.isn_origin.is_some();
+    let placement = e
+        .placer
+        .place(&o.setup.held, o.setup.kind, &e.peers_up, own);
     let (event, input) = match placement {
         Placement::NeedMore if !full => return,
         Placement::NeedMore => {
@@ -223,7 +228,10 @@ fn decide(e: &mut Engine, key: FlowKey, now: Instant) {
             let id = e.next_id();
             (
                 OriginEvent::DecidedHandoff,
-                Input::Chosen(Handoff { peer, id }),
+                Input::Chosen(Handoff {
+                    peer: peer as PeerIndex,
+                    id,
+                }),
             )
         }
         Placement::Peer(_) => {
@@ -239,18 +247,15 @@ pub(super) fn from_kernel(
     e: &mut Engine,
     key: FlowKey,
     frame: &[u8],
-    tcp: &TcpSummary,
+    tcp: &TcpFrame,
     now: Instant,
 ) -> Verdict {
-    let Some(seg) = view(frame) else {
-        return Verdict::ToWire;
-    };
     let input = Input::Kernel {
         syn_ack: tcp
             .flags
             .contains(TcpFlags::SYN | TcpFlags::ACK)
-            .then_some((seg.seq, seg.options)),
-        tsval: seg.tsval(),
+            .then_some((tcp.seq, tcp.options(frame))),
+        tsval: tcp.tsval(frame),
     };
     step(e, key, OriginEvent::FromKernel, input, now).unwrap_or(Verdict::ToWire)
 }
@@ -268,14 +273,17 @@ pub(super) fn on_accept(e: &mut Engine, peer: usize, accept: HandoffAccept, now:
     }
     e.count(Counter::HandedOff, 1);
     let waited = match e.flows.get(&key).map(|f| &f.role) {
-        Some(Role::Origin(o)) => o.requested_at.map(|t| now.saturating_duration_since(t)),
+        Some(Role::Origin(o)) => o
+            .setup
+            .requested_at
+            .map(|t| now.saturating_duration_since(t)),
         _ => None,
     };
     tracing::debug!(
         "handoff {:x}: {} -> {} accepted by {} after {:?}",
         accept.id,
-        key.client,
-        key.server,
+        key.client(),
+        key.server(),
         e.cfg.peers[peer].name,
         waited.unwrap_or_default()
     );
@@ -317,9 +325,15 @@ fn handoff_flow(e: &mut Engine, peer: usize, id: u64, event: OriginEvent) -> Opt
 
 /// The origin flow whose handoff `id` went to `peer`.
 fn flow_of(e: &Engine, peer: usize, id: u64) -> Option<FlowKey> {
+    let peer = peer as PeerIndex;
     let key = *e.by_id.get(&id)?;
     match e.flows.get(&key).map(|f| &f.role) {
-        Some(Role::Origin(o)) if o.handoff == Some(Handoff { peer, id }) => Some(key),
+        Some(Role::Origin(o))
+            if o.handoff
+                .is_some_and(|h| h.peer == peer && h.id.get() == id) =>
+        {
+            Some(key)
+        }
         _ => None,
     }
 }
@@ -347,7 +361,7 @@ pub(super) fn on_peer_down(e: &mut Engine, peer: usize, now: Instant) {
         .flows
         .iter()
         .filter_map(|(k, f)| match &f.role {
-            Role::Origin(o) if o.handoff.is_some_and(|h| h.peer == peer) => Some(*k),
+            Role::Origin(o) if o.handoff.is_some_and(|h| usize::from(h.peer) == peer) => Some(*k),
             _ => None,
         })
         .collect();
@@ -373,7 +387,7 @@ pub(super) fn on_deadline(e: &mut Engine, key: FlowKey, now: Instant) {
         (OriginState::HandoffPending, Some(Handoff { peer, id })) => {
             tracing::debug!(
                 "handoff {id:x}: no answer from {}; serving locally",
-                e.cfg.peers[peer].name
+                e.cfg.peers[usize::from(peer)].name
             );
             e.count(Counter::HandoffTimedOut, 1);
             e.count(Counter::FellBack, 1);
@@ -447,7 +461,7 @@ fn transition(
     let finished = next.is_final();
     if let Some(timer) = next.timer() {
         let passed = matches!(verdict, Verdict::ToHost | Verdict::ToWire);
-        let at = now + timer_duration(parts.cfg, timer);
+        let at = parts.timers.deadline(now, timer_duration(parts.cfg, timer));
         if next != o.state {
             timer_of_flow.set(parts, key, at);
         } else if passed && timer.restarts_with_traffic() {
@@ -483,11 +497,11 @@ fn carry_out(
         OriginAction::PassToClient => {
             if let Input::Kernel { syn_ack, tsval } = *input {
                 if let Some((isn, options)) = syn_ack {
-                    o.isn_origin = Some(isn);
-                    o.origin_synack_options = options.to_vec();
+                    o.setup.isn_origin = Some(isn);
+                    o.setup.origin_synack_options = options.to_vec();
                 }
                 if tsval.is_some() {
-                    o.origin_tsval = tsval;
+                    o.setup.origin_tsval = tsval;
                 }
             }
             Ok(Some(Verdict::ToWire))
@@ -497,8 +511,8 @@ fn carry_out(
             _ => Ok(None),
         },
         OriginAction::Queue => match input {
-            Input::Client(frame) if o.queued.len() < MAX_QUEUED => {
-                o.queued.push(frame.to_vec());
+            Input::Client(frame) if o.setup.queued.len() < MAX_QUEUED => {
+                o.setup.queued.push(frame.to_vec());
                 Ok(Some(Verdict::Consumed))
             }
             Input::Client(_) => {
@@ -508,7 +522,7 @@ fn carry_out(
             _ => Ok(None),
         },
         OriginAction::ReleaseHeldToKernel => {
-            parts.out.to_host.append(&mut o.held_frames);
+            parts.out.to_host.append(&mut o.setup.held_frames);
             Ok(None)
         }
         OriginAction::Drop => {
@@ -523,7 +537,11 @@ fn carry_out(
         }
         OriginAction::SendClosed => {
             if let Some(Handoff { peer, id }) = o.handoff {
-                parts.send(peer, Message::HandoffClosed(HandoffClosed { id }));
+                let id = id.get();
+                parts.send(
+                    usize::from(peer),
+                    Message::HandoffClosed(HandoffClosed { id }),
+                );
             }
             Ok(None)
         }
@@ -533,7 +551,7 @@ fn carry_out(
         }
         OriginAction::ForwardQueued => {
             let peer_mac = target_mac(o, parts);
-            for mut frame in std::mem::take(&mut o.queued) {
+            for mut frame in std::mem::take(&mut o.setup.queued) {
                 redirect(&mut frame, peer_mac, parts.cfg.own_mac);
                 parts.out.to_wire.push(frame);
                 parts.count(Counter::ForwardedToPeer, 1);
@@ -562,9 +580,10 @@ fn hold(o: &mut OriginFlow, parts: &Parts<'_>, frame: &[u8]) -> Result<(), Verdi
         return Err(Verdict::ToHost);
     };
     let expected = o
+        .setup
         .isn_client
         .wrapping_add(1)
-        .wrapping_add(o.held.len() as u32);
+        .wrapping_add(o.setup.held.len() as u32);
     let offset = seg.seq.wrapping_sub(expected) as i32;
     if offset < 0 {
         parts.count(Counter::DropHeldDuplicate, 1);
@@ -574,8 +593,8 @@ fn hold(o: &mut OriginFlow, parts: &Parts<'_>, frame: &[u8]) -> Result<(), Verdi
         parts.count(Counter::DropHeldOutOfOrder, 1);
         return Err(Verdict::Drop);
     }
-    o.held.extend_from_slice(seg.payload);
-    o.held_frames.push(frame.to_vec());
+    o.setup.held.extend_from_slice(seg.payload(frame));
+    o.setup.held_frames.push(frame.to_vec());
     Ok(())
 }
 
@@ -586,30 +605,31 @@ fn send_request(
     handoff: Handoff,
     now: Instant,
 ) {
-    let Handoff { peer, id } = handoff;
+    let id = handoff.id.get();
+    let peer = usize::from(handoff.peer);
     let request = HandoffRequest {
         id,
         key: MsgFlowKey {
-            client: key.client,
-            server: key.server,
+            client: key.client(),
+            server: key.server(),
         },
-        client_mac: o.client_mac.0,
-        isn_client: o.isn_client,
-        isn_origin: o.isn_origin.unwrap_or_default(),
-        client_syn_options: o.client_syn_options.clone(),
-        origin_synack_options: o.origin_synack_options.clone(),
-        client_window: o.client_window,
-        client_tsval: o.client_tsval,
-        origin_tsval: o.origin_tsval,
-        held: o.held.clone(),
+        client_mac: o.setup.client_mac.0,
+        isn_client: o.setup.isn_client,
+        isn_origin: o.setup.isn_origin.unwrap_or_default(),
+        client_syn_options: o.setup.client_syn_options.clone(),
+        origin_synack_options: o.setup.origin_synack_options.clone(),
+        client_window: o.setup.client_window,
+        client_tsval: o.setup.client_tsval,
+        origin_tsval: o.setup.origin_tsval,
+        held: o.setup.held.clone(),
     };
     o.handoff = Some(handoff);
-    o.requested_at = Some(now);
+    o.setup.requested_at = Some(now);
     parts.by_id.insert(id, key);
     tracing::debug!(
         "handoff {id:x}: {} -> {} to {} ({} request bytes)",
-        key.client,
-        key.server,
+        key.client(),
+        key.server(),
         parts.cfg.peers[peer].name,
         request.held.len()
     );
@@ -620,14 +640,14 @@ fn send_request(
 /// client, so that it forgets the connection. The held request is the
 /// target's now.
 fn reset_kernel(o: &mut OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
-    o.held = Vec::new();
-    o.held_frames = Vec::new();
+    o.setup.held = Vec::new();
+    o.setup.held_frames = Vec::new();
     let rst = frames::build(&Segment {
-        src_mac: o.client_mac,
+        src_mac: o.setup.client_mac,
         dst_mac: parts.cfg.own_mac,
-        src: key.client,
-        dst: key.server,
-        seq: o.isn_client.wrapping_add(1),
+        src: key.client(),
+        dst: key.server(),
+        seq: o.setup.isn_client.wrapping_add(1),
         ack: 0,
         flags: TcpFlags::RST,
         window: 0,
@@ -642,9 +662,9 @@ fn reset_kernel(o: &mut OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
 fn reset_client(o: &OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
     let rst = frames::build(&Segment {
         src_mac: parts.cfg.own_mac,
-        dst_mac: o.client_mac,
-        src: key.server,
-        dst: key.client,
+        dst_mac: o.setup.client_mac,
+        src: key.server(),
+        dst: key.client(),
         seq: o.client_ack,
         ack: 0,
         flags: TcpFlags::RST,
@@ -657,14 +677,14 @@ fn reset_client(o: &OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
 }
 
 /// The MAC of the node serving the connection.
-fn target_mac(o: &OriginFlow, parts: &Parts<'_>) -> MacAddr {
+pub(super) fn target_mac(o: &OriginFlow, parts: &Parts<'_>) -> MacAddr {
     o.handoff
-        .and_then(|h| parts.cfg.peers.get(h.peer))
+        .and_then(|h| parts.cfg.peers.get(usize::from(h.peer)))
         .map_or(parts.cfg.own_mac, |p| p.mac)
 }
 
 /// Sends a client frame on to the target: only the MACs change.
-fn redirect(frame: &mut [u8], peer_mac: MacAddr, own_mac: MacAddr) {
+pub(super) fn redirect(frame: &mut [u8], peer_mac: MacAddr, own_mac: MacAddr) {
     if let Ok(mut eth) = EthernetFrame::new_checked(frame) {
         eth.set_dst_addr(peer_mac);
         eth.set_src_addr(own_mac);

@@ -5,8 +5,11 @@ use std::time::Instant;
 
 use crate::packet::{MacAddr, Translation};
 
-use super::flow::{FlowKey, Handoff, OriginFlow, OriginState, Role, TargetFlow, TargetState};
-use super::{socket, Engine, ServiceKind};
+use super::flow::{
+    FlowKey, Handoff, Offsets, OriginFlow, OriginSetup, OriginState, PeerIndex, Role, TargetFlow,
+    TargetSetup, TargetState,
+};
+use super::{Engine, ServiceKind};
 
 impl Engine {
     /// Adds an origin connection already handed to peer `peer`, as a
@@ -21,30 +24,36 @@ impl Engine {
         let id = self.next_id();
         let flow = OriginFlow {
             state: OriginState::Forwarding,
-            handoff: Some(Handoff { peer, id }),
-            kind: ServiceKind::Http,
-            client_mac,
-            isn_client: 0,
-            client_syn_options: Vec::new(),
-            isn_origin: Some(0),
-            origin_synack_options: Vec::new(),
-            origin_tsval: None,
-            client_window: 0,
-            client_tsval: None,
             client_ack: 0,
-            held: Vec::new(),
-            held_frames: Vec::new(),
-            queued: Vec::new(),
-            requested_at: None,
+            handoff: Some(Handoff {
+                peer: peer as PeerIndex,
+                id,
+            }),
+            setup: Box::new(OriginSetup {
+                kind: ServiceKind::Http,
+                client_mac,
+                isn_client: 0,
+                client_syn_options: Vec::new(),
+                isn_origin: Some(0),
+                origin_synack_options: Vec::new(),
+                origin_tsval: None,
+                client_window: 0,
+                client_tsval: None,
+                held: Vec::new(),
+                held_frames: Vec::new(),
+                queued: Vec::new(),
+                requested_at: None,
+            }),
         };
-        self.by_id.insert(id, key);
-        let deadline = now + self.cfg.idle_timeout;
-        self.insert(key, deadline, Role::Origin(Box::new(flow)));
+        self.by_id.insert(id.get(), key);
+        let deadline = self.timers.deadline(now, self.cfg.idle_timeout);
+        self.insert(key, deadline, Role::Origin(flow));
     }
 
     /// Adds a connection handed to this node by peer `origin` (its handoff
     /// `id`), established with `translation`. `key` is the connection as
-    /// the client sees it.
+    /// the client sees it; the translation's addresses are the address in
+    /// `key` and this node's own.
     pub fn preload_handed_in(
         &mut self,
         key: FlowKey,
@@ -54,23 +63,20 @@ impl Engine {
         client_mac: MacAddr,
         now: Instant,
     ) {
-        let kernel_key = FlowKey {
-            client: key.client,
-            server: socket(self.cfg.own_addr, key.server.port()),
-        };
+        let origin = origin as PeerIndex;
         let flow = TargetFlow {
             state: TargetState::Established,
-            origin,
-            id,
-            kernel_key,
             client_mac,
-            translation: Some(translation),
-            request: None,
+            offsets: Some(Offsets::of(&translation)),
             client_next_seq: 0,
+            setup: Box::new(TargetSetup {
+                origin,
+                id,
+                request: None,
+            }),
         };
         self.by_origin.insert((origin, id), key);
-        self.insert_kernel_side(kernel_key, key);
-        let deadline = now + self.cfg.idle_timeout;
+        let deadline = self.timers.deadline(now, self.cfg.idle_timeout);
         self.insert(key, deadline, Role::Target(flow));
     }
 }

@@ -12,18 +12,18 @@ use baton_handoff::msg::{
 use baton_handoff::state::{TargetAction, TargetEvent, TargetState, TargetTimer};
 
 use crate::counters::Counter;
-use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpSummary, Verdict as Translated};
+use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpFrame, Verdict as Translated};
 
-use super::flow::{Flow, FlowKey, Role, TargetFlow, Timer};
+use super::flow::{Flow, FlowKey, Offsets, PeerIndex, Role, TargetFlow, TargetSetup, Timer};
 use super::frames::{self, syn_options, Segment, SEGMENT_PAYLOAD};
-use super::{socket, view, Engine, EngineConfig, Parts, Verdict};
+use super::{Engine, EngineConfig, Parts, Verdict};
 
 /// What a transition acts on besides the flow.
 enum Input<'a> {
-    /// A packet from the local kernel.
-    Kernel(&'a mut [u8]),
-    /// A packet from the client, forwarded by the origin.
-    Client(&'a mut [u8]),
+    /// A packet from the local kernel, and its parse.
+    Kernel(&'a mut [u8], &'a TcpFrame),
+    /// A packet from the client, forwarded by the origin, and its parse.
+    Client(&'a mut [u8], &'a TcpFrame),
     /// A message or a timer.
     Nothing,
 }
@@ -39,24 +39,19 @@ fn timer_duration(cfg: &EngineConfig, timer: TargetTimer) -> Duration {
 /// Takes a connection over: replays the client's SYN, with its original
 /// options, to the local kernel, addressed to this node's own address.
 pub(super) fn on_request(e: &mut Engine, peer: usize, req: HandoffRequest, now: Instant) {
-    let wire_key = FlowKey {
-        client: req.key.client,
-        server: req.key.server,
-    };
-    let kernel_key = FlowKey {
-        client: req.key.client,
-        server: socket(e.cfg.own_addr, req.key.server.port()),
-    };
+    let wire_key = FlowKey::new(
+        *req.key.client.ip(),
+        req.key.client.port(),
+        *req.key.server.ip(),
+        req.key.server.port(),
+    );
+    let kernel_key = wire_key.with_server_addr(e.cfg.own_addr);
     let managed = e
         .cfg
         .services
         .iter()
         .any(|(port, _)| *port == req.key.server.port());
-    if !managed
-        || e.flows.contains_key(&wire_key)
-        || e.flows.contains_key(&kernel_key)
-        || e.kernel_side.contains_key(&kernel_key)
-    {
+    if !managed || e.flows.contains_key(&wire_key) || e.kernel_key_taken(&kernel_key) {
         // Not a service here, or the kernel already has this 4-tuple.
         e.send(
             peer,
@@ -80,25 +75,27 @@ pub(super) fn on_request(e: &mut Engine, peer: usize, req: HandoffRequest, now: 
         return;
     }
     let (state, actions) = TargetState::start();
+    let origin = peer as PeerIndex;
     let flow = TargetFlow {
         state,
-        origin: peer,
-        id: req.id,
-        kernel_key,
         client_mac: MacAddr(req.client_mac),
-        translation: None,
+        offsets: None,
         client_next_seq: req
             .isn_client
             .wrapping_add(1)
             .wrapping_add(req.held.len() as u32),
-        request: Some(Box::new(req)),
+        setup: Box::new(TargetSetup {
+            origin,
+            id: req.id,
+            request: Some(req),
+        }),
     };
-    e.by_origin.insert((peer, flow.id), wire_key);
-    e.insert_kernel_side(kernel_key, wire_key);
+    e.by_origin.insert((origin, flow.setup.id), wire_key);
     let timer = state
         .timer()
         .map_or(Duration::ZERO, |t| timer_duration(&e.cfg, t));
-    e.insert(wire_key, now + timer, Role::Target(flow));
+    let deadline = e.timers.deadline(now, timer);
+    e.insert(wire_key, deadline, Role::Target(flow));
     if let Some((
         Flow {
             role: Role::Target(t),
@@ -142,11 +139,11 @@ pub(super) fn from_kernel(
     e: &mut Engine,
     wire_key: FlowKey,
     frame: &mut [u8],
-    tcp: &TcpSummary,
+    tcp: &TcpFrame,
     now: Instant,
 ) -> Verdict {
     let event = kernel_event(tcp.flags);
-    step(e, wire_key, event, Input::Kernel(frame), now).unwrap_or(Verdict::ToWire)
+    step(e, wire_key, event, Input::Kernel(frame, tcp), now).unwrap_or(Verdict::ToWire)
 }
 
 /// A client packet (forwarded by the origin) on a handed-in connection.
@@ -154,11 +151,11 @@ pub(super) fn from_client(
     e: &mut Engine,
     wire_key: FlowKey,
     frame: &mut [u8],
-    tcp: &TcpSummary,
+    tcp: &TcpFrame,
     now: Instant,
 ) -> Verdict {
     let event = client_event(tcp.flags);
-    step(e, wire_key, event, Input::Client(frame), now).unwrap_or(Verdict::ToHost)
+    step(e, wire_key, event, Input::Client(frame, tcp), now).unwrap_or(Verdict::ToHost)
 }
 
 /// The origin's client went away (or the origin gave up): the local kernel
@@ -169,7 +166,7 @@ pub(super) fn on_origin_closed(
     closed: HandoffClosed,
     now: Instant,
 ) -> bool {
-    let Some(&wire_key) = e.by_origin.get(&(peer, closed.id)) else {
+    let Some(&wire_key) = e.by_origin.get(&(peer as PeerIndex, closed.id)) else {
         return false;
     };
     let _ = step(e, wire_key, TargetEvent::OriginClosed, Input::Nothing, now);
@@ -228,7 +225,7 @@ fn step(
     }
     if let Some(timer) = next.timer() {
         let passed = matches!(verdict, Verdict::ToHost | Verdict::ToWire);
-        let at = now + timer_duration(parts.cfg, timer);
+        let at = parts.timers.deadline(now, timer_duration(parts.cfg, timer));
         if next != t.state {
             timer_of_flow.set(&mut parts, wire_key, at);
         } else if passed && timer.restarts_with_traffic() {
@@ -256,11 +253,11 @@ fn carry_out(
     // their packet; an input of the wrong kind leaves the packet alone.
     match action {
         TargetAction::InjectSyn => {
-            inject_syn(t, parts);
+            inject_syn(t, parts, wire_key);
             Ok(None)
         }
         TargetAction::CompleteHandshake => match input {
-            Input::Kernel(synack) => complete_handshake(t, parts, wire_key, synack)
+            Input::Kernel(synack, seg) => complete_handshake(t, parts, wire_key, synack, seg)
                 .map(|()| Some(Verdict::Consumed))
                 .ok_or(Verdict::Consumed),
             _ => Ok(None),
@@ -268,13 +265,13 @@ fn carry_out(
         TargetAction::SendAccept => {
             // The kernel's ISN, from the SYN-ACK that completed the handshake.
             let isn_target = match input {
-                Input::Kernel(synack) => view(synack).map_or(0, |seg| seg.seq),
+                Input::Kernel(_, seg) => seg.seq,
                 _ => 0,
             };
             parts.send(
-                t.origin,
+                usize::from(t.setup.origin),
                 Message::HandoffAccept(HandoffAccept {
-                    id: t.id,
+                    id: t.setup.id,
                     isn_target,
                 }),
             );
@@ -283,32 +280,38 @@ fn carry_out(
         TargetAction::SendReject(reason) => {
             parts.count(Counter::KernelRefused, 1);
             parts.send(
-                t.origin,
-                Message::HandoffReject(HandoffReject { id: t.id, reason }),
+                usize::from(t.setup.origin),
+                Message::HandoffReject(HandoffReject {
+                    id: t.setup.id,
+                    reason,
+                }),
             );
             Ok(None)
         }
         TargetAction::Drop => {
             // Nothing from the client should come before the Accept.
-            if let Input::Client(_) = input {
+            if let Input::Client(..) = input {
                 parts.count(Counter::DropBeforeEstablished, 1);
             }
             Ok(Some(Verdict::Drop))
         }
         TargetAction::TranslateToClient => match input {
-            Input::Kernel(frame) => translate_to_client(t, parts, frame),
+            Input::Kernel(frame, seg) => translate_to_client(t, parts, &wire_key, frame, seg),
             _ => Ok(None),
         },
         TargetAction::TranslateToKernel => match input {
-            Input::Client(frame) => translate_to_kernel(t, parts, frame),
+            Input::Client(frame, seg) => translate_to_kernel(t, parts, &wire_key, frame, seg),
             _ => Ok(None),
         },
         TargetAction::ResetKernel => {
-            reset_kernel(t, parts);
+            reset_kernel(t, parts, wire_key);
             Ok(None)
         }
         TargetAction::SendClosed => {
-            parts.send(t.origin, Message::HandoffClosed(HandoffClosed { id: t.id }));
+            parts.send(
+                usize::from(t.setup.origin),
+                Message::HandoffClosed(HandoffClosed { id: t.setup.id }),
+            );
             Ok(None)
         }
     }
@@ -316,15 +319,15 @@ fn carry_out(
 
 /// The client's SYN, as the client sent it to the origin, but addressed to
 /// this node's own address.
-fn inject_syn(t: &TargetFlow, parts: &mut Parts<'_>) {
-    let Some(req) = &t.request else {
+fn inject_syn(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
+    let Some(req) = &t.setup.request else {
         return;
     };
     let syn = frames::build(&Segment {
         src_mac: t.client_mac,
         dst_mac: parts.cfg.own_mac,
-        src: t.kernel_key.client,
-        dst: t.kernel_key.server,
+        src: wire_key.client(),
+        dst: wire_key.with_server_addr(parts.cfg.own_addr).server(),
         seq: req.isn_client,
         ack: 0,
         flags: TcpFlags::SYN,
@@ -342,12 +345,12 @@ fn complete_handshake(
     parts: &mut Parts<'_>,
     wire_key: FlowKey,
     synack: &[u8],
+    seg: &TcpFrame,
 ) -> Option<()> {
-    let seg = view(synack)?;
-    let req = t.request.take()?;
+    let req = t.setup.request.take()?;
     let (own_addr, own_mac) = (parts.cfg.own_addr, parts.cfg.own_mac);
     let isn_target = seg.seq;
-    let kernel = syn_options(seg.options);
+    let kernel = syn_options(seg.options(synack));
     let client = syn_options(&req.client_syn_options);
     let origin = syn_options(&req.origin_synack_options);
     // Window scaling and timestamps are on only where the client's SYN and
@@ -363,14 +366,12 @@ fn complete_handshake(
         (Some(origin_ts), Some(kernel_ts)) => origin_ts.wrapping_sub(kernel_ts),
         _ => 0,
     };
-    t.translation = Some(crate::packet::Translation {
-        seq_delta: req.isn_origin.wrapping_sub(isn_target),
+    t.offsets = Some(Offsets::new(
+        req.isn_origin.wrapping_sub(isn_target),
         ts_offset,
-        client_visible_addr: *wire_key.server.ip(),
-        target_kernel_addr: own_addr,
-        wscale_kernel: shift(kernel.window_scale),
-        wscale_origin: shift(origin.window_scale),
-    });
+        shift(kernel.window_scale),
+        shift(origin.window_scale),
+    ));
     let options = match (req.client_tsval, kernel.tsval) {
         (Some(client_ts), Some(kernel_ts)) => frames::timestamps(client_ts, kernel_ts),
         _ => Vec::new(),
@@ -379,8 +380,8 @@ fn complete_handshake(
         frames::build(&Segment {
             src_mac: t.client_mac,
             dst_mac: own_mac,
-            src: t.kernel_key.client,
-            dst: t.kernel_key.server,
+            src: wire_key.client(),
+            dst: wire_key.with_server_addr(own_addr).server(),
             seq,
             ack: isn_target.wrapping_add(1),
             flags,
@@ -401,23 +402,26 @@ fn complete_handshake(
     parts.count(Counter::HandedIn, 1);
     tracing::debug!(
         "handoff {:x}: took over {} -> {} from {}",
-        t.id,
-        wire_key.client,
-        wire_key.server,
-        parts.cfg.peers[t.origin].name
+        t.setup.id,
+        wire_key.client(),
+        wire_key.server(),
+        parts.cfg.peers[usize::from(t.setup.origin)].name
     );
     Some(())
 }
 
-fn translate_to_client(
+pub(super) fn translate_to_client(
     t: &TargetFlow,
     parts: &Parts<'_>,
+    wire_key: &FlowKey,
     frame: &mut [u8],
+    seg: &TcpFrame,
 ) -> Result<Option<Verdict>, Verdict> {
-    let Some(translation) = t.translation else {
+    let Some(offsets) = t.offsets else {
         return Err(Verdict::Drop);
     };
-    if translation.target_to_client(frame) != Translated::Translated {
+    let translation = offsets.translation(wire_key, parts.cfg.own_addr);
+    if translation.target_to_client_parsed(frame, seg) != Translated::Translated {
         parts.count(Counter::DropUntranslatable, 1);
         return Err(Verdict::Drop);
     }
@@ -430,26 +434,27 @@ fn translate_to_client(
     Ok(Some(Verdict::ToWire))
 }
 
-fn translate_to_kernel(
+pub(super) fn translate_to_kernel(
     t: &mut TargetFlow,
     parts: &Parts<'_>,
+    wire_key: &FlowKey,
     frame: &mut [u8],
+    seg: &TcpFrame,
 ) -> Result<Option<Verdict>, Verdict> {
-    let Some(translation) = t.translation else {
+    let Some(offsets) = t.offsets else {
         return Err(Verdict::Drop);
     };
+    let translation = offsets.translation(wire_key, parts.cfg.own_addr);
     // Where a RST to the kernel must start.
-    if let Some(seg) = view(frame) {
-        let fin = u32::from(seg.fin);
-        let end = seg
-            .seq
-            .wrapping_add(seg.payload.len() as u32)
-            .wrapping_add(fin);
-        if (end.wrapping_sub(t.client_next_seq) as i32) > 0 {
-            t.client_next_seq = end;
-        }
+    let fin = u32::from(seg.flags.contains(TcpFlags::FIN));
+    let end = seg
+        .seq
+        .wrapping_add(seg.payload_len() as u32)
+        .wrapping_add(fin);
+    if (end.wrapping_sub(t.client_next_seq) as i32) > 0 {
+        t.client_next_seq = end;
     }
-    if translation.client_to_target(frame) != Translated::Translated {
+    if translation.client_to_target_parsed(frame, seg) != Translated::Translated {
         parts.count(Counter::DropUntranslatable, 1);
         return Err(Verdict::Drop);
     }
@@ -460,12 +465,12 @@ fn translate_to_kernel(
 
 /// A RST into the kernel, as from the client, where the client's next
 /// segment would start: the kernel drops its copy of the connection.
-fn reset_kernel(t: &TargetFlow, parts: &mut Parts<'_>) {
+fn reset_kernel(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
     let rst = frames::build(&Segment {
         src_mac: t.client_mac,
         dst_mac: parts.cfg.own_mac,
-        src: t.kernel_key.client,
-        dst: t.kernel_key.server,
+        src: wire_key.client(),
+        dst: wire_key.with_server_addr(parts.cfg.own_addr).server(),
         seq: t.client_next_seq,
         ack: 0,
         flags: TcpFlags::RST,

@@ -1,53 +1,40 @@
 //! Cache warming for a burst. At 100k flows and more, a flow's table entry
-//! (and an origin flow's state) is rarely in cache, and a lookup costs one
+//! is rarely in cache, and a lookup costs one
 //! or two misses that the packet's processing then waits for. Looking up
 //! every frame of a burst first, with no work depending on the results,
 //! lets the CPU overlap those misses; the processing pass then finds the
 //! entries in cache. Nothing here changes state or decides anything: a
 //! frame the quick parse gets wrong only misses the warming.
 
-use std::hint::black_box;
 use std::net::Ipv4Addr;
 
-use super::flow::Role;
 use super::{Engine, FlowKey};
 
+/// Below this many flows the table stays in the CPU's caches, and warming
+/// would only look every flow up twice.
+const WARM_ABOVE: usize = 16_384;
+
 impl Engine {
+    /// Whether a burst's lookups are worth warming.
+    #[inline]
+    pub fn wants_warming(&self) -> bool {
+        self.flows.len() >= WARM_ABOVE
+    }
+
     /// Brings in what [`Engine::from_wire`] will read for `frame`.
     #[inline]
     pub fn warm_wire(&self, frame: &[u8]) {
         if let Some((src, sport, dst, dport)) = addresses(frame) {
-            self.warm_key(&FlowKey::new(src, sport, dst, dport), false);
+            self.flows.touch(&FlowKey::new(src, sport, dst, dport));
         }
     }
 
-    /// Brings in what [`Engine::from_host`] will read for `frame`.
+    /// Brings in what [`Engine::from_host`] will read for `frame`: the
+    /// same bucket, whichever side's key finds the flow.
     #[inline]
     pub fn warm_host(&self, frame: &[u8]) {
         if let Some((src, sport, dst, dport)) = addresses(frame) {
-            self.warm_key(&FlowKey::new(dst, dport, src, sport), true);
-        }
-    }
-
-    fn warm_key(&self, key: &FlowKey, from_host: bool) {
-        // As `from_host` looks: a handed-in flow first, by its kernel key.
-        if from_host {
-            if let Some(side) = self.kernel_side.get(key) {
-                if !side.shadowed {
-                    black_box(self.flows.get(&side.wire_key).map(|f| f.armed));
-                    return;
-                }
-            }
-        }
-        match self.flows.get(key).map(|f| &f.role) {
-            // The origin state lives apart: touch it too.
-            Some(Role::Origin(o)) => {
-                black_box(o.state);
-            }
-            Some(Role::Target(t)) => {
-                black_box(t.state);
-            }
-            None => {}
+            self.flows.touch(&FlowKey::new(dst, dport, src, sport));
         }
     }
 }

@@ -1,0 +1,148 @@
+//! The per-packet path of connections past their handoff: a handed-in
+//! connection's segments translated, a handed-off one's forwarded.
+//!
+//! Nearly every packet Baton manages is one of these, and each takes the
+//! same transition of its role's machine: `TargetState::Established` with
+//! a plain segment (no SYN, FIN or RST) translates it and stays, and
+//! `OriginState::Forwarding` with one forwards it and stays; both restart
+//! the idle timer. Here those transitions are carried out directly, with
+//! the flow found by one probe, instead of through the general
+//! event/action loop. The test `fast_path_transitions_are_the_machines`
+//! keeps this module and the machines in agreement; every other packet
+//! (and state) takes the general path in `origin` and `target`.
+
+use std::time::Instant;
+
+use crate::counters::Counter;
+use crate::packet::{TcpFlags, TcpFrame};
+
+use super::flow::{Flow, FlowKey, OriginState, Role, TargetState};
+use super::{origin, target, Engine, Verdict};
+
+/// What the fast path made of a packet.
+pub(super) enum Fast {
+    /// Done: where the packet goes.
+    Done(Verdict),
+    /// A flow of this role, for the general path.
+    Origin,
+    Target,
+    /// No flow has this key.
+    Unknown,
+}
+
+/// SYN, FIN or RST: a segment that may change its connection's state.
+const CONTROL: TcpFlags = TcpFlags(TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0);
+
+fn plain(tcp: &TcpFrame) -> bool {
+    tcp.flags.0 & CONTROL.0 == 0
+}
+
+impl Engine {
+    /// A client packet (from the wire) of flow `key`.
+    #[inline]
+    pub(super) fn fast_from_client(
+        &mut self,
+        key: &FlowKey,
+        frame: &mut [u8],
+        tcp: &TcpFrame,
+        now: Instant,
+    ) -> Fast {
+        let Some((flow, parts)) = self.flow_and_parts(key) else {
+            return Fast::Unknown;
+        };
+        let Flow { deadline, role, .. } = flow;
+        match role {
+            Role::Target(t) if plain(tcp) && t.state == TargetState::Established => {
+                match target::translate_to_kernel(t, &parts, key, frame, tcp) {
+                    Ok(_) => {
+                        *deadline = parts.timers.deadline(now, parts.cfg.idle_timeout);
+                        Fast::Done(Verdict::ToHost)
+                    }
+                    Err(verdict) => Fast::Done(verdict),
+                }
+            }
+            Role::Origin(o) if plain(tcp) && o.state == OriginState::Forwarding => {
+                if tcp.flags.contains(TcpFlags::ACK) {
+                    o.client_ack = tcp.ack;
+                }
+                origin::redirect(frame, origin::target_mac(o, &parts), parts.cfg.own_mac);
+                parts.count(Counter::ForwardedToPeer, 1);
+                *deadline = parts.timers.deadline(now, parts.cfg.idle_timeout);
+                Fast::Done(Verdict::ToWire)
+            }
+            Role::Target(_) => Fast::Target,
+            Role::Origin(_) => Fast::Origin,
+        }
+    }
+
+    /// A packet of the local kernel; `key` is the one it carries (client as
+    /// destination). Returns the flow's client-side key with the outcome.
+    #[inline]
+    pub(super) fn fast_from_kernel(
+        &mut self,
+        key: &FlowKey,
+        frame: &mut [u8],
+        tcp: &TcpFrame,
+        now: Instant,
+    ) -> (FlowKey, Fast) {
+        let own_addr = self.cfg.own_addr;
+        let Some((wire_key, flow, parts)) = self.kernel_flow_and_parts(key, own_addr) else {
+            return (*key, Fast::Unknown);
+        };
+        let Flow { deadline, role, .. } = flow;
+        let fast = match role {
+            Role::Target(t) if plain(tcp) && t.state == TargetState::Established => {
+                match target::translate_to_client(t, &parts, &wire_key, frame, tcp) {
+                    Ok(_) => {
+                        *deadline = parts.timers.deadline(now, parts.cfg.idle_timeout);
+                        Fast::Done(Verdict::ToWire)
+                    }
+                    Err(verdict) => Fast::Done(verdict),
+                }
+            }
+            Role::Target(_) => Fast::Target,
+            Role::Origin(_) => Fast::Origin,
+        };
+        (wire_key, fast)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_handoff::state::{
+        OriginAction, OriginEvent, OriginState, TargetAction, TargetEvent, TargetState,
+    };
+
+    #[test]
+    fn fast_path_transitions_are_the_machines() {
+        let (next, actions) = TargetState::Established.on(TargetEvent::FromClient);
+        assert_eq!(next, TargetState::Established);
+        assert_eq!(
+            actions.into_iter().collect::<Vec<_>>(),
+            [TargetAction::TranslateToKernel]
+        );
+        let (next, actions) = TargetState::Established.on(TargetEvent::FromKernel);
+        assert_eq!(next, TargetState::Established);
+        assert_eq!(
+            actions.into_iter().collect::<Vec<_>>(),
+            [TargetAction::TranslateToClient]
+        );
+        assert!(TargetState::Established
+            .timer()
+            .unwrap()
+            .restarts_with_traffic());
+
+        for event in [OriginEvent::AckFromClient, OriginEvent::DataFromClient] {
+            let (next, actions) = OriginState::Forwarding.on(event).unwrap();
+            assert_eq!(next, OriginState::Forwarding);
+            assert_eq!(
+                actions.into_iter().collect::<Vec<_>>(),
+                [OriginAction::ForwardToTarget]
+            );
+        }
+        assert!(OriginState::Forwarding
+            .timer()
+            .unwrap()
+            .restarts_with_traffic());
+    }
+}
