@@ -1,3 +1,4 @@
+#include <stddef.h>
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <rte_config.h>
@@ -27,6 +28,13 @@ uint16_t baton_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, u
 struct rte_mbuf *baton_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }
 void baton_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
 void baton_pktmbuf_free_bulk(struct rte_mbuf **pkts, unsigned n) { rte_pktmbuf_free_bulk(pkts, n); }
+
+/* The Rust side reads a packet's data pointer and length from these
+ * offsets, inline on the per-packet path (mbuf.rs, `frame_of`); the build
+ * fails here if this DPDK lays the mbuf out differently. */
+_Static_assert(offsetof(struct rte_mbuf, buf_addr) == 0, "rte_mbuf.buf_addr moved");
+_Static_assert(offsetof(struct rte_mbuf, data_off) == 16, "rte_mbuf.data_off moved");
+_Static_assert(offsetof(struct rte_mbuf, data_len) == 40, "rte_mbuf.data_len moved");
 
 uint8_t *baton_mbuf_data(struct rte_mbuf *m, uint16_t *len)
 {

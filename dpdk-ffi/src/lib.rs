@@ -10,7 +10,9 @@
 //! - [`Port`] and [`Queue`]: ethdev ports (PCI NICs and virtual devices) and
 //!   their RX/TX queue pairs;
 //! - [`Ring`]: lock-free packet rings between lcores, and ring-backed ports;
-//! - [`lcore`]: running closures on EAL worker lcores.
+//! - [`lcore`]: running closures on EAL worker lcores;
+//! - [`prefetch`] and [`advise_huge_pages`]: cache and page hints for the
+//!   flow table.
 
 pub mod sys {
     //! Raw bindgen output for the headers in `csrc/wrapper.h`.
@@ -29,6 +31,7 @@ mod eal;
 mod error;
 pub mod lcore;
 mod mbuf;
+mod memory;
 mod mempool;
 mod port;
 mod ring;
@@ -36,6 +39,7 @@ mod ring;
 pub use eal::{tsc, tsc_hz, Eal};
 pub use error::{errno_string, DpdkError};
 pub use mbuf::{Burst, Mbuf, MAX_BURST};
+pub use memory::{advise_huge_pages, prefetch};
 pub use mempool::Mempool;
 pub use port::{MacAddress, Port, PortConfig, PortStats, Queue};
 pub use ring::Ring;

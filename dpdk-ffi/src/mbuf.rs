@@ -32,23 +32,20 @@ impl Mbuf {
     /// The frame's bytes (first segment).
     #[inline]
     pub fn data(&self) -> &[u8] {
-        let mut len = 0u16;
-        // SAFETY: the mbuf is valid and owned; DPDK returns its data pointer
-        // and the segment length, which lie inside the buffer.
+        // SAFETY: the mbuf is valid and owned (see `frame_of`).
         unsafe {
-            let p = sys::baton_mbuf_data(self.0.as_ptr(), &mut len);
-            std::slice::from_raw_parts(p, len as usize)
+            let (p, len) = frame_of(self.0.as_ptr());
+            std::slice::from_raw_parts(p, len)
         }
     }
 
     /// The frame's bytes, writable (first segment).
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        let mut len = 0u16;
         // SAFETY: as in `data`; `&mut self` makes the access exclusive.
         unsafe {
-            let p = sys::baton_mbuf_data(self.0.as_ptr(), &mut len);
-            std::slice::from_raw_parts_mut(p, len as usize)
+            let (p, len) = frame_of(self.0.as_ptr());
+            std::slice::from_raw_parts_mut(p, len)
         }
     }
 
@@ -219,12 +216,11 @@ impl Burst {
     #[inline]
     pub fn data_mut(&mut self, i: usize) -> &mut [u8] {
         assert!(i < self.len, "packet index out of range");
-        let mut len = 0u16;
         // SAFETY: pkts[i] is an owned mbuf (checked above); `&mut self`
         // makes the access exclusive.
         unsafe {
-            let p = sys::baton_mbuf_data(self.pkts[i], &mut len);
-            std::slice::from_raw_parts_mut(p, len as usize)
+            let (p, len) = frame_of(self.pkts[i]);
+            std::slice::from_raw_parts_mut(p, len)
         }
     }
 }
@@ -257,5 +253,28 @@ impl Drop for Drain<'_> {
 impl Drop for Burst {
     fn drop(&mut self) {
         self.free_all();
+    }
+}
+
+/// The first segment's data pointer and length, read inline: what
+/// `rte_pktmbuf_mtod` and `data_len` give, without a call into C per
+/// packet. The offsets are those of DPDK 22.11's `struct rte_mbuf`, which
+/// the C shim asserts at build time.
+///
+/// # Safety
+/// `m` must point to a valid mbuf.
+#[inline(always)]
+unsafe fn frame_of(m: *mut sys::rte_mbuf) -> (*mut u8, usize) {
+    const BUF_ADDR: usize = 0;
+    const DATA_OFF: usize = 16;
+    const DATA_LEN: usize = 40;
+    let base = m.cast::<u8>();
+    // SAFETY: the caller guarantees a valid mbuf; the offsets are asserted
+    // in csrc/shim.c, and the fields are naturally aligned there.
+    unsafe {
+        let buf = base.add(BUF_ADDR).cast::<*mut u8>().read();
+        let off = base.add(DATA_OFF).cast::<u16>().read();
+        let len = base.add(DATA_LEN).cast::<u16>().read();
+        (buf.add(usize::from(off)), usize::from(len))
     }
 }
