@@ -244,6 +244,21 @@ impl Iterator for Drain<'_> {
     }
 }
 
+impl Drain<'_> {
+    /// The frame `k` packets after the one `next` yields next (0: that
+    /// one), read-only, for prefetching ahead of processing.
+    #[inline]
+    pub fn ahead(&self, k: usize) -> Option<&[u8]> {
+        let p = *self.pkts.get(self.next + k)?;
+        // SAFETY: `p` is an owned mbuf not yet yielded, so nothing else
+        // writes it while the shared borrow of the drain lasts.
+        unsafe {
+            let (data, len) = frame_of(p);
+            Some(std::slice::from_raw_parts(data, len))
+        }
+    }
+}
+
 impl Drop for Drain<'_> {
     fn drop(&mut self) {
         for _ in self.by_ref() {}

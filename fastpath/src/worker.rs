@@ -20,6 +20,11 @@ use crate::counters::{Counter, WorkerCounters};
 use crate::engine::{Engine, Output, Verdict};
 use crate::idle::{Backoff, IdlePolicy};
 use crate::packet::{classify, FrameClass};
+
+/// How many frames ahead of processing a flow slot is prefetched: enough
+/// lead for a memory access, few enough that the CPU keeps every prefetch
+/// in flight.
+const PREFETCH_AHEAD: usize = 8;
 use crate::steer::{self, Side as Port};
 
 /// Extra TX attempts before a burst's remainder is dropped: a ring that is
@@ -171,20 +176,34 @@ impl Worker {
             }
             received += n;
             self.counters.add(counter, n as u64);
-            // The burst's lookups first, so their cache misses overlap.
-            let warm = if link.engine.wants_warming() {
-                st.rx.len()
-            } else {
-                0
+            // Each frame's flow slot is prefetched a few frames before the
+            // frame is processed, and its header twice as many before that
+            // (the slot's address is read from it), so that their memory
+            // latencies overlap the work on the frames in between. Only on
+            // a table too large for the caches: below that, it would only
+            // cost.
+            let warm = link.engine.wants_warming();
+            let warm_frame = |engine: &Engine, frame: &[u8]| match from {
+                Port::Wire => engine.warm_wire(frame),
+                Port::Host => engine.warm_host(frame),
             };
-            for i in 0..warm {
-                let frame = st.rx.data_mut(i);
-                match from {
-                    Port::Wire => link.engine.warm_wire(frame),
-                    Port::Host => link.engine.warm_host(frame),
+            if warm {
+                for i in 0..n.min(PREFETCH_AHEAD) {
+                    warm_frame(&link.engine, st.rx.data_mut(i));
                 }
             }
-            for m in st.rx.drain() {
+            let mut frames = st.rx.drain();
+            while let Some(m) = frames.next() {
+                if warm {
+                    if let Some(later) = frames.ahead(PREFETCH_AHEAD - 1) {
+                        warm_frame(&link.engine, later);
+                    }
+                    if let Some(header) =
+                        frames.ahead(2 * PREFETCH_AHEAD - 1).and_then(|f| f.first())
+                    {
+                        dpdk_ffi::prefetch(header);
+                    }
+                }
                 match self
                     .steering
                     .as_ref()
