@@ -35,6 +35,14 @@ void baton_pktmbuf_free_bulk(struct rte_mbuf **pkts, unsigned n) { rte_pktmbuf_f
 _Static_assert(offsetof(struct rte_mbuf, buf_addr) == 0, "rte_mbuf.buf_addr moved");
 _Static_assert(offsetof(struct rte_mbuf, data_off) == 16, "rte_mbuf.data_off moved");
 _Static_assert(offsetof(struct rte_mbuf, data_len) == 40, "rte_mbuf.data_len moved");
+/* ... and the checksum verdicts of the NIC from these (`checksum_bad`). */
+_Static_assert(offsetof(struct rte_mbuf, ol_flags) == 24, "rte_mbuf.ol_flags moved");
+_Static_assert(RTE_MBUF_F_RX_L4_CKSUM_MASK == ((1ULL << 3) | (1ULL << 8)), "L4 checksum flags moved");
+_Static_assert(RTE_MBUF_F_RX_L4_CKSUM_BAD == (1ULL << 3), "L4 checksum flags moved");
+_Static_assert(RTE_MBUF_F_RX_IP_CKSUM_MASK == ((1ULL << 4) | (1ULL << 7)), "IP checksum flags moved");
+_Static_assert(RTE_MBUF_F_RX_IP_CKSUM_BAD == (1ULL << 4), "IP checksum flags moved");
+_Static_assert(RTE_ETH_RX_OFFLOAD_IPV4_CKSUM == (1ULL << 1), "RX offload flags moved");
+_Static_assert(RTE_ETH_RX_OFFLOAD_TCP_CKSUM == (1ULL << 3), "RX offload flags moved");
 
 uint8_t *baton_mbuf_data(struct rte_mbuf *m, uint16_t *len)
 {

@@ -94,6 +94,10 @@ counters! {
     FlowsActive => "flows_active", false;
     /// Handoffs waiting for an answer now (a gauge).
     HandoffsPending => "handoffs_pending", false;
+    /// Dropped: a client frame with a bad IPv4 or TCP checksum, as the NIC
+    /// reports it, or as Baton finds it on a frame that would change a
+    /// connection's state (a SYN, FIN or RST, request bytes to hold).
+    DropBadChecksum => "drop_bad_checksum", true;
     /// Dropped: a managed packet whose headers cannot be translated.
     DropUntranslatable => "drop_untranslatable", true;
     /// Dropped: a retransmission of request bytes already held.

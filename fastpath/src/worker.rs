@@ -261,6 +261,11 @@ impl Worker {
         from: Port,
         now: Instant,
     ) {
+        if m.checksum_bad() {
+            // The NIC verified it: the receiving kernel would drop it too.
+            self.counters.add(Counter::DropBadChecksum, 1);
+            return;
+        }
         let verdict = match from {
             Port::Wire => link.engine.from_wire(m.data_mut(), now),
             Port::Host => link.engine.from_host(m.data_mut(), now),

@@ -1052,3 +1052,37 @@ fn truncated_frames_are_counted_and_passed_through_unchanged() {
     }
     assert_eq!(counters.get(Counter::MalformedPassed), 8);
 }
+
+#[test]
+fn client_frames_with_bad_checksums_change_no_state() {
+    let now = Instant::now();
+    let (mut b, counters, _) = handed_in(now);
+    let corrupt = |mut f: Vec<u8>| {
+        let last = f.len() - 1;
+        f[last] ^= 0x01; // a timestamp byte: the TCP checksum no longer holds
+        f
+    };
+    // A corrupted RST does not end the handed-in connection ...
+    let mut rst = corrupt(client_to_b(TcpFlags::RST | TcpFlags::ACK));
+    assert_eq!(b.from_wire(&mut rst, now), Verdict::Drop);
+    assert_eq!(counters.get(Counter::DropBadChecksum), 1);
+    let mut ack = client_to_b(TcpFlags::ACK);
+    assert_eq!(
+        b.from_wire(&mut ack, now),
+        Verdict::ToHost,
+        "still translated"
+    );
+    // ... and a corrupted SYN opens nothing.
+    let (mut a, counters_a) = engine(A, MAC_A, ("b", MAC_B));
+    let mut syn = corrupt(from_client(
+        ISN_C,
+        0,
+        TcpFlags::SYN,
+        syn_options(7, 100, 0),
+        &[],
+    ));
+    assert_eq!(a.from_wire(&mut syn, now), Verdict::Drop);
+    assert_eq!(counters_a.get(Counter::DropBadChecksum), 1);
+    assert_eq!(counters_a.get(Counter::ConnsSeen), 0);
+    assert_eq!(a.load().active_connections, 0);
+}

@@ -200,7 +200,19 @@ impl Engine {
             return Verdict::ToHost;
         };
         let key = FlowKey::new(tcp.src_addr, tcp.src_port, tcp.dst_addr, tcp.dst_port);
-        match self.fast_from_client(&key, frame, tcp, now) {
+        let fast = self.fast_from_client(&key, frame, tcp, now);
+        // What follows may change a connection's state: a corrupted frame
+        // must not (a RST that is not one, request bytes that differ).
+        let stateful = match fast {
+            Fast::Done(_) => false,
+            Fast::Origin | Fast::Target => true,
+            Fast::Unknown => self.new_connection(tcp).is_some(),
+        };
+        if stateful && !tcp.checksums_valid(frame) {
+            self.count(Counter::DropBadChecksum, 1);
+            return Verdict::Drop;
+        }
+        match fast {
             Fast::Done(verdict) => verdict,
             Fast::Origin => origin::from_client(self, key, frame, tcp, now),
             Fast::Target => target::from_client(self, key, frame, tcp, now),

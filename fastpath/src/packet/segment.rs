@@ -105,6 +105,20 @@ impl TcpFrame {
         usize::from(self.end - self.data)
     }
 
+    /// Whether the IPv4 header checksum and the TCP checksum of `frame`,
+    /// the frame this was parsed from, hold. A sum over the whole segment:
+    /// for the frames that change a connection's state, not for every
+    /// packet (a translated frame keeps a bad checksum bad, and its
+    /// receiver drops it).
+    pub fn checksums_valid(&self, frame: &[u8]) -> bool {
+        let (l4, end) = (usize::from(self.l4), usize::from(self.end));
+        let (Some(ip), Some(segment)) = (frame.get(Self::L3..l4), frame.get(l4..end)) else {
+            return false;
+        };
+        super::checksum::internet(ip) == 0
+            && TcpPacket::new_unchecked(segment).verify_checksum(self.src_addr, self.dst_addr)
+    }
+
     /// The TS value, if the segment carries timestamps. Scanned on demand:
     /// the translated fast path does not need it.
     pub fn tsval(&self, frame: &[u8]) -> Option<u32> {
@@ -154,6 +168,23 @@ mod tests {
         assert_eq!(seg.flags, summary.flags);
         assert_eq!(seg.payload_len(), usize::from(summary.payload_len));
         assert_eq!(seg.payload(&frame), b"GET / HTTP/1.1\r\n\r\n");
+    }
+
+    #[test]
+    fn checksums_are_verified() {
+        let frame = TcpFrameBuilder {
+            payload: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            ..TcpFrameBuilder::default()
+        }
+        .build();
+        let seg = TcpFrame::parse(&frame).unwrap().unwrap();
+        assert!(seg.checksums_valid(&frame));
+        for at in [14 + 10, 14 + 20 + 16, frame.len() - 1] {
+            // IPv4 checksum, TCP checksum, a payload byte.
+            let mut bad = frame.clone();
+            bad[at] ^= 0x40;
+            assert!(!seg.checksums_valid(&bad), "byte {at} changed");
+        }
     }
 
     #[test]
