@@ -1,17 +1,16 @@
-//! Cache warming for a burst. At 100k flows and more, a flow's table slot
-//! is rarely in cache, and a lookup costs a memory latency that the
-//! packet's processing then waits for. Prefetching every frame's slot
-//! first, with no work depending on it, overlaps those latencies; the
-//! processing pass then finds the slots in cache. Nothing here changes
-//! state or decides anything: a frame the quick parse gets wrong only
-//! misses the warming.
+//! Cache warming. On a large table a flow's slot is rarely in cache, and a
+//! lookup costs a memory latency that the packet's processing then waits
+//! for. The worker prefetches each frame's slot a few frames before it
+//! processes the frame (see `Worker::through_engine`), so that latency
+//! overlaps other work. Nothing here changes state or decides anything: a
+//! frame the quick parse gets wrong only misses the warming.
 
 use std::net::Ipv4Addr;
 
 use super::{Engine, FlowKey};
 
-/// Below this many flows the table stays in the CPU's caches, and warming
-/// would only look every flow up twice.
+/// Below this many flows the table (twice as many 64-byte slots) stays in
+/// the CPU's caches, and warming would only cost.
 const WARM_ABOVE: usize = 4096;
 
 impl Engine {
@@ -21,7 +20,7 @@ impl Engine {
         self.flows.len() >= WARM_ABOVE
     }
 
-    /// Brings in what [`Engine::from_wire`] will read for `frame`.
+    /// Starts bringing in the slot [`Engine::from_wire`] will read for `frame`.
     #[inline]
     pub fn warm_wire(&self, frame: &[u8]) {
         if let Some((src, sport, dst, dport)) = addresses(frame) {
@@ -29,8 +28,8 @@ impl Engine {
         }
     }
 
-    /// Brings in what [`Engine::from_host`] will read for `frame`: the
-    /// same bucket, whichever side's key finds the flow.
+    /// Starts bringing in the slot [`Engine::from_host`] will read for `frame`:
+    /// the same slot, whichever side's key finds the flow.
     #[inline]
     pub fn warm_host(&self, frame: &[u8]) {
         if let Some((src, sport, dst, dport)) = addresses(frame) {
