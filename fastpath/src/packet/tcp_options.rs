@@ -270,7 +270,7 @@ pub struct RewriteSites {
 impl RewriteSites {
     /// Validates every option and finds the timestamps and SACK options.
     /// A repeated option keeps its first position, as Linux reads it.
-    #[inline]
+    #[inline(always)]
     pub fn locate(options: &[u8]) -> Result<Self> {
         // What Linux puts on every segment of a connection with timestamps,
         // and nothing else: NOP, NOP, TS. Recognised at once.
@@ -283,6 +283,7 @@ impl RewriteSites {
         Self::scan(options)
     }
 
+    #[inline(never)]
     fn scan(options: &[u8]) -> Result<Self> {
         let mut sites = RewriteSites::default();
         let mut pos = 0;

@@ -128,8 +128,9 @@ fn locate(frame: &[u8]) -> Result<Located, Reject> {
 
 impl Located {
     /// The offsets of a frame already parsed into `seg`: only the options
-    /// are scanned.
-    #[inline]
+    /// are scanned. Inlined, so that the offsets stay in registers (read
+    /// back from memory, they stalled the translation).
+    #[inline(always)]
     fn of(frame: &[u8], seg: &TcpFrame) -> Result<Located, Reject> {
         Ok(Located {
             l3: TcpFrame::L3,
