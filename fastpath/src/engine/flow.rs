@@ -134,6 +134,27 @@ pub(super) struct OriginSetup {
     pub requested_at: Option<std::time::Instant>,
 }
 
+impl OriginSetup {
+    /// Nothing gathered yet but what the client's SYN told.
+    pub fn new(kind: ServiceKind, client_mac: MacAddr) -> OriginSetup {
+        OriginSetup {
+            kind,
+            client_mac,
+            isn_client: 0,
+            client_syn_options: Vec::new(),
+            isn_origin: None,
+            origin_synack_options: Vec::new(),
+            origin_tsval: None,
+            client_window: 0,
+            client_tsval: None,
+            held: Vec::new(),
+            held_frames: Vec::new(),
+            queued: Vec::new(),
+            requested_at: None,
+        }
+    }
+}
+
 /// A handoff request: the node it went to, and its id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Handoff {

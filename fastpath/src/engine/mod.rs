@@ -425,9 +425,10 @@ impl Engine {
         self.out.messages.push((peer, msg));
     }
 
-    /// A flow, and the parts of the engine its transitions work with,
-    /// borrowed apart so that both can be used at once.
-    fn flow_and_parts(&mut self, key: &FlowKey) -> Option<(&mut Flow, Parts<'_>)> {
+    /// The flow table, and the parts of the engine a flow's transitions
+    /// work with, borrowed apart so that a flow and the parts can be used
+    /// at once.
+    fn table_and_parts(&mut self) -> (&mut table::FlowTable, Parts<'_>) {
         let Engine {
             flows,
             cfg,
@@ -438,9 +439,8 @@ impl Engine {
             pending,
             ..
         } = self;
-        let flow = flows.get_mut(key)?;
-        Some((
-            flow,
+        (
+            flows,
             Parts {
                 cfg,
                 counters,
@@ -449,7 +449,13 @@ impl Engine {
                 timers,
                 pending,
             },
-        ))
+        )
+    }
+
+    /// A flow, and the parts of the engine its transitions work with.
+    fn flow_and_parts(&mut self, key: &FlowKey) -> Option<(&mut Flow, Parts<'_>)> {
+        let (flows, parts) = self.table_and_parts();
+        Some((flows.get_mut(key)?, parts))
     }
 
     /// [`Engine::flow_and_parts`] for a packet of the local kernel, whose
@@ -460,29 +466,9 @@ impl Engine {
         key: &FlowKey,
         own_addr: Ipv4Addr,
     ) -> Option<(FlowKey, &mut Flow, Parts<'_>)> {
-        let Engine {
-            flows,
-            cfg,
-            counters,
-            out,
-            by_id,
-            timers,
-            pending,
-            ..
-        } = self;
+        let (flows, parts) = self.table_and_parts();
         let (wire_key, flow) = flows.find_kernel_side_mut(key, own_addr)?;
-        Some((
-            wire_key,
-            flow,
-            Parts {
-                cfg,
-                counters,
-                out,
-                by_id,
-                timers,
-                pending,
-            },
-        ))
+        Some((wire_key, flow, parts))
     }
 
     /// Forgets a flow and every index that points at it.

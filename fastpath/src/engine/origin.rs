@@ -85,19 +85,11 @@ pub(super) fn on_syn(
         client_ack: 0,
         handoff: None,
         setup: Box::new(OriginSetup {
-            kind,
-            client_mac: seg.src_mac,
             isn_client: seg.seq,
             client_syn_options: seg.options(frame).to_vec(),
-            isn_origin: None,
-            origin_synack_options: Vec::new(),
-            origin_tsval: None,
             client_window: seg.window,
             client_tsval: seg.tsval(frame),
-            held: Vec::new(),
-            held_frames: Vec::new(),
-            queued: Vec::new(),
-            requested_at: None,
+            ..OriginSetup::new(kind, seg.src_mac)
         }),
     };
     let timer = state

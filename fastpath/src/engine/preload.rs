@@ -30,19 +30,8 @@ impl Engine {
                 id,
             }),
             setup: Box::new(OriginSetup {
-                kind: ServiceKind::Http,
-                client_mac,
-                isn_client: 0,
-                client_syn_options: Vec::new(),
                 isn_origin: Some(0),
-                origin_synack_options: Vec::new(),
-                origin_tsval: None,
-                client_window: 0,
-                client_tsval: None,
-                held: Vec::new(),
-                held_frames: Vec::new(),
-                queued: Vec::new(),
-                requested_at: None,
+                ..OriginSetup::new(ServiceKind::Http, client_mac)
             }),
         };
         self.by_id.insert(id.get(), key);

@@ -255,21 +255,10 @@ mod tests {
                 state: OriginState::Handshake,
                 client_ack,
                 handoff: None,
-                setup: Box::new(OriginSetup {
-                    kind: crate::engine::ServiceKind::Http,
-                    client_mac: MacAddr([2, 0, 0, 0, 0, 1]),
-                    isn_client: 0,
-                    client_syn_options: Vec::new(),
-                    isn_origin: None,
-                    origin_synack_options: Vec::new(),
-                    origin_tsval: None,
-                    client_window: 0,
-                    client_tsval: None,
-                    held: Vec::new(),
-                    held_frames: Vec::new(),
-                    queued: Vec::new(),
-                    requested_at: None,
-                }),
+                setup: Box::new(OriginSetup::new(
+                    crate::engine::ServiceKind::Http,
+                    MacAddr([2, 0, 0, 0, 0, 1]),
+                )),
             }),
         }
     }
