@@ -17,6 +17,7 @@ use crate::counters::Counter;
 use crate::packet::{TcpFlags, TcpFrame};
 
 use super::flow::{Flow, FlowKey, OriginState, Role, TargetState};
+use super::timers::Tick;
 use super::{origin, target, Engine, Verdict};
 
 /// What the fast path made of a packet.
@@ -32,6 +33,16 @@ pub(super) enum Fast {
 
 /// SYN, FIN or RST: a segment that may change its connection's state.
 const CONTROL: TcpFlags = TcpFlags(TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0);
+
+/// Moves a flow's idle deadline to `at`. Written only when it changes
+/// (once per 50 ms tick at most): a slot that is only read stays clean in
+/// the cache, and is never written back to memory.
+#[inline]
+fn restart_idle(deadline: &mut Tick, at: Tick) {
+    if *deadline != at {
+        *deadline = at;
+    }
+}
 
 fn plain(tcp: &TcpFrame) -> bool {
     tcp.flags.0 & CONTROL.0 == 0
@@ -55,19 +66,19 @@ impl Engine {
             Role::Target(t) if plain(tcp) && t.state == TargetState::Established => {
                 match target::translate_to_kernel(t, &parts, key, frame, tcp) {
                     Ok(_) => {
-                        *deadline = parts.timers.deadline(now, parts.cfg.idle_timeout);
+                        restart_idle(deadline, parts.timers.deadline(now, parts.cfg.idle_timeout));
                         Fast::Done(Verdict::ToHost)
                     }
                     Err(verdict) => Fast::Done(verdict),
                 }
             }
             Role::Origin(o) if plain(tcp) && o.state == OriginState::Forwarding => {
-                if tcp.flags.contains(TcpFlags::ACK) {
+                if tcp.flags.contains(TcpFlags::ACK) && o.client_ack != tcp.ack {
                     o.client_ack = tcp.ack;
                 }
                 origin::redirect(frame, origin::target_mac(o, &parts), parts.cfg.own_mac);
                 parts.count(Counter::ForwardedToPeer, 1);
-                *deadline = parts.timers.deadline(now, parts.cfg.idle_timeout);
+                restart_idle(deadline, parts.timers.deadline(now, parts.cfg.idle_timeout));
                 Fast::Done(Verdict::ToWire)
             }
             Role::Target(_) => Fast::Target,
@@ -94,7 +105,7 @@ impl Engine {
             Role::Target(t) if plain(tcp) && t.state == TargetState::Established => {
                 match target::translate_to_client(t, &parts, &wire_key, frame, tcp) {
                     Ok(_) => {
-                        *deadline = parts.timers.deadline(now, parts.cfg.idle_timeout);
+                        restart_idle(deadline, parts.timers.deadline(now, parts.cfg.idle_timeout));
                         Fast::Done(Verdict::ToWire)
                     }
                     Err(verdict) => Fast::Done(verdict),
