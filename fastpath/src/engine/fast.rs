@@ -50,7 +50,7 @@ fn plain(tcp: &TcpFrame) -> bool {
 
 impl Engine {
     /// A client packet (from the wire) of flow `key`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn fast_from_client(
         &mut self,
         key: &FlowKey,
@@ -88,7 +88,7 @@ impl Engine {
 
     /// A packet of the local kernel; `key` is the one it carries (client as
     /// destination). Returns the flow's client-side key with the outcome.
-    #[inline]
+    #[inline(always)]
     pub(super) fn fast_from_kernel(
         &mut self,
         key: &FlowKey,

@@ -428,6 +428,7 @@ impl Engine {
     /// The flow table, and the parts of the engine a flow's transitions
     /// work with, borrowed apart so that a flow and the parts can be used
     /// at once.
+    #[inline(always)]
     fn table_and_parts(&mut self) -> (&mut table::FlowTable, Parts<'_>) {
         let Engine {
             flows,
@@ -453,6 +454,7 @@ impl Engine {
     }
 
     /// A flow, and the parts of the engine its transitions work with.
+    #[inline(always)]
     fn flow_and_parts(&mut self, key: &FlowKey) -> Option<(&mut Flow, Parts<'_>)> {
         let (flows, parts) = self.table_and_parts();
         Some((flows.get_mut(key)?, parts))
@@ -461,6 +463,7 @@ impl Engine {
     /// [`Engine::flow_and_parts`] for a packet of the local kernel, whose
     /// `key` finds the flow (see `FlowTable::find_kernel_side`); with the
     /// flow's client-side key.
+    #[inline(always)]
     fn kernel_flow_and_parts(
         &mut self,
         key: &FlowKey,
