@@ -264,7 +264,7 @@ pub(super) struct TargetSetup {
     pub origin: PeerIndex,
     pub id: u64,
     /// What the replay needs until the connection is established.
-    pub request: Option<baton_handoff::msg::HandoffRequest>,
+    pub request: Option<Box<baton_handoff::msg::HandoffRequest>>,
 }
 
 /// A flow's timer, borrowed from the flow while its state changes.

@@ -87,7 +87,7 @@ pub(super) fn on_request(e: &mut Engine, peer: usize, req: HandoffRequest, now: 
         setup: Box::new(TargetSetup {
             origin,
             id: req.id,
-            request: Some(req),
+            request: Some(Box::new(req)),
         }),
     };
     e.by_origin.insert((origin, flow.setup.id), wire_key);
