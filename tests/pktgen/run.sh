@@ -48,6 +48,8 @@ cleanup() {
     fi
     ip netns del $ns 2>/dev/null
     rm -rf $work
+    # DPDK's runtime directories of this run's Baton and pktgen.
+    rm -rf /var/run/dpdk/baton-pktgen-*
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
