@@ -201,31 +201,36 @@ impl Engine {
         };
         let key = FlowKey::new(tcp.src_addr, tcp.src_port, tcp.dst_addr, tcp.dst_port);
         let fast = self.fast_from_client(&key, frame, tcp, now);
+        if let Fast::Done(verdict) = fast {
+            return verdict;
+        }
+        // A packet of no flow passes, unless it opens one.
+        let opens = match fast {
+            Fast::Unknown => {
+                let Some(kind) = self.new_connection(tcp) else {
+                    return Verdict::ToHost;
+                };
+                Some(kind)
+            }
+            _ => None,
+        };
         // What follows may change a connection's state: a corrupted frame
         // must not (a RST that is not one, request bytes that differ).
-        let stateful = match fast {
-            Fast::Done(_) => false,
-            Fast::Origin | Fast::Target => true,
-            Fast::Unknown => self.new_connection(tcp).is_some(),
-        };
-        if stateful && !tcp.checksums_valid(frame) {
+        if !tcp.checksums_valid(frame) {
             self.count(Counter::DropBadChecksum, 1);
             return Verdict::Drop;
         }
-        match fast {
-            Fast::Done(verdict) => verdict,
-            Fast::Origin => origin::from_client(self, key, frame, tcp, now),
-            Fast::Target => target::from_client(self, key, frame, tcp, now),
-            Fast::Unknown => match self.new_connection(tcp) {
-                Some(_) if self.kernel_key_taken(&key) => {
-                    // A handed-in connection's kernel side: the kernel
-                    // answers.
-                    self.count(Counter::TupleInUseUntracked, 1);
-                    Verdict::ToHost
-                }
-                Some(kind) => origin::on_syn(self, key, kind, frame, tcp, now),
-                None => Verdict::ToHost,
-            },
+        match (fast, opens) {
+            (Fast::Origin, _) => origin::from_client(self, key, frame, tcp, now),
+            (Fast::Target, _) => target::from_client(self, key, frame, tcp, now),
+            (_, Some(_)) if self.kernel_key_taken(&key) => {
+                // A handed-in connection's kernel side: the kernel answers.
+                self.count(Counter::TupleInUseUntracked, 1);
+                Verdict::ToHost
+            }
+            (_, Some(kind)) => origin::on_syn(self, key, kind, frame, tcp, now),
+            (Fast::Done(verdict), None) => verdict,
+            (Fast::Unknown, None) => Verdict::ToHost,
         }
     }
 
