@@ -44,12 +44,6 @@ _Static_assert(RTE_MBUF_F_RX_IP_CKSUM_BAD == (1ULL << 4), "IP checksum flags mov
 _Static_assert(RTE_ETH_RX_OFFLOAD_IPV4_CKSUM == (1ULL << 1), "RX offload flags moved");
 _Static_assert(RTE_ETH_RX_OFFLOAD_TCP_CKSUM == (1ULL << 3), "RX offload flags moved");
 
-uint8_t *baton_mbuf_data(struct rte_mbuf *m, uint16_t *len)
-{
-	*len = m->data_len;
-	return rte_pktmbuf_mtod(m, uint8_t *);
-}
-
 uint32_t baton_mbuf_pkt_len(const struct rte_mbuf *m) { return m->pkt_len; }
 uint16_t baton_mbuf_nb_segs(const struct rte_mbuf *m) { return m->nb_segs; }
 uint16_t baton_mbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }

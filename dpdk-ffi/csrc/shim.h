@@ -16,8 +16,6 @@ uint16_t baton_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, u
 struct rte_mbuf *baton_pktmbuf_alloc(struct rte_mempool *mp);
 void baton_pktmbuf_free(struct rte_mbuf *m);
 void baton_pktmbuf_free_bulk(struct rte_mbuf **pkts, unsigned n);
-/* First segment's data: returns its address and stores its length. */
-uint8_t *baton_mbuf_data(struct rte_mbuf *m, uint16_t *len);
 uint32_t baton_mbuf_pkt_len(const struct rte_mbuf *m);
 uint16_t baton_mbuf_nb_segs(const struct rte_mbuf *m);
 uint16_t baton_mbuf_tailroom(const struct rte_mbuf *m);

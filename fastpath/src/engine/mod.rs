@@ -7,7 +7,7 @@
 //! I/O: the worker feeds it, and tests drive it with byte arrays.
 //!
 //! Each flow follows its role's state machine from
-//! [`baton_handoff::state`]: [`OriginState`](baton_handoff::state::OriginState)
+//! [`baton_handoff::state`]: [`OriginState`]
 //! when this node accepted the connection, and
 //! [`TargetState`](baton_handoff::state::TargetState) when a peer handed it
 //! here. Those machines hold the transitions, their diagrams and their

@@ -57,10 +57,11 @@ impl TcpFrame {
     /// The frame nearly every packet is: untagged, an IPv4 header without
     /// options, unfragmented TCP. Its fields are read at fixed places of
     /// one 54-byte header, with one bounds check; None sends any other
-    /// frame (or a malformed one) to [`TcpFrame::parse_any`], whose answer
-    /// for the frames accepted here would be the same.
+    /// frame (or a malformed one) to the full parse, whose answer
+    /// for the frames accepted here would be the same. Also what the worker
+    /// reads a frame's addresses with to prefetch its flow ahead.
     #[inline(always)]
-    fn parse_common(frame: &[u8]) -> Option<TcpFrame> {
+    pub fn parse_common(frame: &[u8]) -> Option<TcpFrame> {
         const L4: usize = TcpFrame::L3 + 20;
         let h = frame.first_chunk::<{ L4 + TCP_MIN_HEADER_LEN }>()?;
         let be16 = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
