@@ -5,6 +5,7 @@
 //! - [`mod@classify`]: what the client asked for (HTTP request line and Host, or
 //!   TLS SNI), from the request bytes the origin holds.
 //! - [`policy`]: which node should serve it (rules, pools and strategies).
+//! - [`placement`]: the data plane's view of both: where a held request goes.
 //! - [`state`]: the origin and target per-connection state machines.
 //!
 //! Nothing here touches a packet, a socket or a clock: the data-plane glue
@@ -17,6 +18,7 @@
 pub mod classify;
 pub mod codec;
 pub mod msg;
+pub mod placement;
 pub mod policy;
 pub mod state;
 
