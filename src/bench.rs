@@ -30,7 +30,9 @@ use baton_fastpath::engine::{
     Engine, EngineConfig, FlowKey, Load, PeerInfo, Placement, Placer, ServiceKind,
 };
 use baton_fastpath::idle::IdlePolicy;
-use baton_fastpath::packet::{MacAddr, SeqNum, TcpFlags, TcpFrameBuilder, Translation};
+use baton_fastpath::packet::{
+    MacAddr, SeqDelta, SeqNum, TcpFlags, TcpFrameBuilder, Translation, TsOffset, TsVal,
+};
 use baton_fastpath::worker::{PollState, Worker};
 use dpdk_ffi::{lcore, Burst, Eal, Mempool, Port, PortConfig, Queue, Ring};
 use serde::Serialize;
@@ -300,8 +302,8 @@ fn templates(path: Path, flows: usize) -> Templates {
         let (caddr, cport) = client(i);
         let mut ts = vec![1, 1];
         baton_fastpath::packet::tcp_options::TcpOption::Timestamps {
-            tsval: 1000,
-            tsecr: 2000,
+            tsval: TsVal::new(1000),
+            tsecr: TsVal::new(2000),
         }
         .emit(&mut ts);
         let b = TcpFrameBuilder {
@@ -377,8 +379,8 @@ fn engine_for(path: Path, flows: usize, counters: &Arc<WorkerCounters>) -> Optio
             }
             Path::TargetC2s | Path::TargetS2c => {
                 let translation = Translation {
-                    seq_delta: SEQ_DELTA,
-                    ts_offset: 12345,
+                    seq_delta: SeqDelta::new(SEQ_DELTA),
+                    ts_offset: TsOffset::new(12345),
                     client_visible_addr: ORIGIN,
                     target_kernel_addr: OWN,
                     wscale_kernel: 7,

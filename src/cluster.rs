@@ -426,8 +426,8 @@ pub fn preload(
     if let Some(p) = &preload.handed_in {
         let origin = peer(&p.peer);
         let translation = Translation {
-            seq_delta: p.seq_delta,
-            ts_offset: p.ts_offset,
+            seq_delta: baton_fastpath::packet::SeqDelta::new(p.seq_delta),
+            ts_offset: baton_fastpath::packet::TsOffset::new(p.ts_offset),
             client_visible_addr: p.server,
             target_kernel_addr: own.addr(),
             wscale_kernel: p.wscale,

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use baton_fastpath::packet::{classify, SeqNum, Translation};
+use baton_fastpath::packet::{classify, SeqNum, Translation, TsOffset};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const SYN: &[u8] = include_bytes!("../tests/fixtures/syn.bin");
@@ -20,7 +20,7 @@ const ACK_SACK: &[u8] = include_bytes!("../tests/fixtures/ack_sack.bin");
 fn translation() -> Translation {
     Translation {
         seq_delta: SeqNum::new(0x925d_f2b1) - SeqNum::new(0x1234_5678),
-        ts_offset: 0x0bad_cafe,
+        ts_offset: TsOffset::new(0x0bad_cafe),
         client_visible_addr: Ipv4Addr::new(198, 18, 0, 1),
         target_kernel_addr: Ipv4Addr::new(198, 18, 1, 20),
         wscale_kernel: 7,

@@ -12,7 +12,7 @@ use baton_fastpath::engine::{
 };
 use baton_fastpath::packet::tcp_options::{TcpOption, TcpOptions};
 use baton_fastpath::packet::{
-    EthernetFrame, Ipv4Packet, MacAddr, SeqNum, TcpFlags, TcpFrameBuilder, TcpPacket,
+    EthernetFrame, Ipv4Packet, MacAddr, SeqNum, TcpFlags, TcpFrameBuilder, TcpPacket, TsVal,
 };
 use baton_handoff::msg::{HandoffReject, Message, RejectReason};
 
@@ -80,7 +80,11 @@ fn engine_with_capacity(
 
 fn ts(tsval: u32, tsecr: u32) -> Vec<u8> {
     let mut o = vec![1, 1];
-    TcpOption::Timestamps { tsval, tsecr }.emit(&mut o);
+    TcpOption::Timestamps {
+        tsval: TsVal::new(tsval),
+        tsecr: TsVal::new(tsecr),
+    }
+    .emit(&mut o);
     o
 }
 
@@ -89,7 +93,11 @@ fn syn_options(ws: u8, tsval: u32, tsecr: u32) -> Vec<u8> {
     let mut o = Vec::new();
     TcpOption::MaxSegmentSize(1460).emit(&mut o);
     TcpOption::SackPermitted.emit(&mut o);
-    TcpOption::Timestamps { tsval, tsecr }.emit(&mut o);
+    TcpOption::Timestamps {
+        tsval: TsVal::new(tsval),
+        tsecr: TsVal::new(tsecr),
+    }
+    .emit(&mut o);
     o.push(1);
     TcpOption::WindowScale(ws).emit(&mut o);
     o
@@ -194,7 +202,7 @@ fn seen(f: &[u8]) -> Seen {
     let ts = TcpOptions::new(tcp.options())
         .map_while(Result::ok)
         .find_map(|o| match o {
-            TcpOption::Timestamps { tsval, tsecr } => Some((tsval, tsecr)),
+            TcpOption::Timestamps { tsval, tsecr } => Some((tsval.raw(), tsecr.raw())),
             _ => None,
         });
     Seen {
@@ -254,7 +262,7 @@ fn a_connection_is_handed_off_and_translated_both_ways() {
         panic!("{:?}", out.messages)
     };
     assert_eq!(
-        (req.isn_client, req.isn_origin, &req.held[..]),
+        (req.isn_client.raw(), req.isn_origin.raw(), &req.held[..]),
         (ISN_C, ISN_A, REQUEST)
     );
 
@@ -287,7 +295,7 @@ fn a_connection_is_handed_off_and_translated_both_ways() {
     let [(0, Message::HandoffAccept(accept))] = out.messages[..] else {
         panic!("{:?}", out.messages)
     };
-    assert_eq!(accept.isn_target, ISN_B);
+    assert_eq!(accept.isn_target, SeqNum::new(ISN_B));
     assert_eq!(cb.get(Counter::HandedIn), 1);
 
     // The origin resets its own kernel's copy, at the exact sequence number.
@@ -491,7 +499,7 @@ fn a_handed_off_connection_is_reset_toward_the_client_when_its_target_dies() {
         0,
         Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
             id: req.id,
-            isn_target: ISN_B,
+            isn_target: SeqNum::new(ISN_B),
         }),
         now,
     );
@@ -569,7 +577,7 @@ fn client_packets_racing_the_accept_are_queued_and_forwarded_to_the_target() {
         0,
         Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
             id: req.id,
-            isn_target: ISN_B,
+            isn_target: SeqNum::new(ISN_B),
         }),
         now,
     );
@@ -616,7 +624,7 @@ fn pending(
 fn accept(id: u64) -> Message {
     Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
         id,
-        isn_target: ISN_B,
+        isn_target: SeqNum::new(ISN_B),
     })
 }
 
@@ -949,7 +957,7 @@ fn a_full_table_evicts_undecided_connections_first_and_never_loses_bytes() {
         0,
         Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
             id: req.id,
-            isn_target: ISN_B,
+            isn_target: SeqNum::new(ISN_B),
         }),
         now,
     );

@@ -6,7 +6,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use baton_fastpath::packet::{
-    classify, FrameClass, SackBlock, SeqNum, TcpFlags, TcpOption, Translation, Verdict,
+    classify, FrameClass, SackBlock, SeqNum, TcpFlags, TcpOption, Translation, TsVal, Verdict,
 };
 use common::{checksums_valid, fixture, with_tcp};
 
@@ -25,7 +25,7 @@ fn options(frame: &[u8]) -> Vec<String> {
 fn translation() -> Translation {
     Translation {
         seq_delta: SeqNum::new(0x925d_f2b1) - SeqNum::new(0x1000_0000),
-        ts_offset: 0x4086_d93d_u32.wrapping_sub(0x0000_1000),
+        ts_offset: TsVal::new(0x4086_d93d) - TsVal::new(0x0000_1000),
         client_visible_addr: SERVER,
         target_kernel_addr: TARGET_KERNEL,
         wscale_kernel: 7,
@@ -67,7 +67,7 @@ fn syn_carries_linux_default_options() {
         [
             "MaxSegmentSize(1460)",
             "SackPermitted",
-            "Timestamps { tsval: 2367538771, tsecr: 0 }",
+            "Timestamps { tsval: TsVal(2367538771), tsecr: TsVal(0) }",
             "NoOperation",
             "WindowScale(10)",
         ]
@@ -84,7 +84,7 @@ fn syn_ack_acknowledges_the_syn() {
     let opts = options(fixture::SYN_ACK);
     assert_eq!(
         opts[2],
-        "Timestamps { tsval: 1082579261, tsecr: 2367538771 }"
+        "Timestamps { tsval: TsVal(1082579261), tsecr: TsVal(2367538771) }"
     );
 }
 
@@ -135,8 +135,8 @@ fn client_to_target_rewrites_real_sack_ack() {
         );
         let opts: Vec<_> = tcp.options_iter().map(Result::unwrap).collect();
         assert!(opts.contains(&TcpOption::Timestamps {
-            tsval: 0x8d1d_c659,
-            tsecr: 0x4086_d943u32.wrapping_sub(t.ts_offset),
+            tsval: TsVal::new(0x8d1d_c659),
+            tsecr: TsVal::new(0x4086_d943) - t.ts_offset,
         }));
         let sack = opts.iter().find_map(|o| match o {
             TcpOption::Sack(b) => Some(b.as_slice()[0]),
@@ -191,7 +191,10 @@ fn target_to_client_rewrites_real_data_segment() {
         });
         assert_eq!(
             ts,
-            Some((0x4086_d943u32.wrapping_add(t.ts_offset), 0x8d1d_c654))
+            Some((
+                TsVal::new(0x4086_d943) + t.ts_offset,
+                TsVal::new(0x8d1d_c654)
+            ))
         );
     });
 }

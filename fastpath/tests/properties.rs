@@ -7,7 +7,8 @@ use std::net::Ipv4Addr;
 use baton_fastpath::packet::tcp_options::SackBlocks;
 use baton_fastpath::packet::{
     arp::ArpPacket, classify, Classified, EthernetFrame, FrameClass, Ipv4Packet, Ipv6Packet,
-    SackBlock, SeqNum, TcpFlags, TcpFrameBuilder, TcpOption, TcpPacket, Translation, Verdict,
+    SackBlock, SeqDelta, SeqNum, TcpFlags, TcpFrameBuilder, TcpOption, TcpPacket, Translation,
+    TsOffset, TsVal, Verdict,
 };
 use common::{recomputed_checksums, stored_checksums, with_tcp};
 use proptest::prelude::*;
@@ -32,8 +33,10 @@ fn option() -> impl Strategy<Value = Vec<u8>> {
         any::<u16>().prop_map(TcpOption::MaxSegmentSize),
         (0u8..=14).prop_map(TcpOption::WindowScale),
         Just(TcpOption::SackPermitted),
-        (any::<u32>(), any::<u32>())
-            .prop_map(|(tsval, tsecr)| TcpOption::Timestamps { tsval, tsecr }),
+        (any::<u32>(), any::<u32>()).prop_map(|(tsval, tsecr)| TcpOption::Timestamps {
+            tsval: TsVal::new(tsval),
+            tsecr: TsVal::new(tsecr),
+        }),
         sack,
     ];
     let emitted = known.prop_map(|o| {
@@ -112,8 +115,8 @@ fn translation() -> impl Strategy<Value = Translation> {
     )
         .prop_map(
             |(seq_delta, ts_offset, client_visible_addr, target_kernel_addr, wk, wo)| Translation {
-                seq_delta,
-                ts_offset,
+                seq_delta: SeqDelta::new(seq_delta),
+                ts_offset: TsOffset::new(ts_offset),
                 client_visible_addr,
                 target_kernel_addr,
                 wscale_kernel: wk,
@@ -176,7 +179,7 @@ proptest! {
     fn seq_arithmetic_across_wraparound(a in any::<u32>(), d in 0u32..(1 << 31)) {
         let a = SeqNum::new(a);
         let b = a + d;
-        prop_assert_eq!(b - a, d);
+        prop_assert_eq!(b - a, SeqDelta::new(d));
         prop_assert_eq!(b.distance_from(a), d as i32);
         prop_assert_eq!(b - d, a);
         if d > 0 {
@@ -201,7 +204,7 @@ proptest! {
     fn random_bytes_never_panic_the_parser(bytes in prop::collection::vec(any::<u8>(), 0..160)) {
         exercise_parsers(&bytes);
         let t = Translation {
-            seq_delta: 1, ts_offset: 2,
+            seq_delta: SeqDelta::new(1), ts_offset: TsOffset::new(2),
             client_visible_addr: Ipv4Addr::new(198, 18, 0, 1),
             target_kernel_addr: Ipv4Addr::new(198, 18, 0, 2),
             wscale_kernel: 7, wscale_origin: 9,
@@ -227,7 +230,7 @@ proptest! {
             _ => b.dst_addr,
         };
         let mut t = Translation {
-            seq_delta: 1, ts_offset: 2,
+            seq_delta: SeqDelta::new(1), ts_offset: TsOffset::new(2),
             client_visible_addr: dst, target_kernel_addr: b.src_addr,
             wscale_kernel: 7, wscale_origin: 7,
         };

@@ -11,7 +11,8 @@ use std::net::Ipv4Addr;
 
 use baton_fastpath::packet::tcp_options::SackBlocks;
 use baton_fastpath::packet::{
-    Error, Reject, SackBlock, SeqNum, TcpFlags, TcpFrameBuilder, TcpOption, Translation, Verdict,
+    Error, Reject, SackBlock, SeqDelta, SeqNum, TcpFlags, TcpFrameBuilder, TcpOption, Translation,
+    TsOffset, TsVal, Verdict,
 };
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -21,8 +22,8 @@ const KB: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 12);
 /// isn_a = 1_000_000, isn_b = 4_000_000_000; the kernels' clocks differ by
 /// 5000 ticks; KB announced shift 7, A announced shift 9.
 const T: Translation = Translation {
-    seq_delta: 1_000_000u32.wrapping_sub(4_000_000_000),
-    ts_offset: 5000,
+    seq_delta: SeqDelta::new(1_000_000u32.wrapping_sub(4_000_000_000)),
+    ts_offset: TsOffset::new(5000),
     client_visible_addr: VIP,
     target_kernel_addr: KB,
     wscale_kernel: 7,
@@ -61,7 +62,10 @@ fn from_kernel() -> TcpFrameBuilder {
 }
 
 fn ts(tsval: u32, tsecr: u32) -> TcpOption<'static> {
-    TcpOption::Timestamps { tsval, tsecr }
+    TcpOption::Timestamps {
+        tsval: TsVal::new(tsval),
+        tsecr: TsVal::new(tsecr),
+    }
 }
 
 fn sack(edges: &[(u32, u32)]) -> TcpOption<'static> {

@@ -26,6 +26,7 @@ use crate::msg::{
     limits, FlowKey, HandoffAccept, HandoffClosed, HandoffReject, HandoffRequest, Load, Message,
     RejectReason,
 };
+use crate::seq::{SeqNum, TsVal};
 
 /// First two bytes of every frame.
 pub const MAGIC: [u8; 2] = *b"BT";
@@ -118,7 +119,7 @@ pub fn try_encode(msg: &Message) -> Result<Vec<u8>, EncodeError> {
         Message::HandoffRequest(m) => encode_request(m, &mut out),
         Message::HandoffAccept(m) => {
             put_u64(&mut out, m.id);
-            put_u32(&mut out, m.isn_target);
+            put_u32(&mut out, m.isn_target.raw());
         }
         Message::HandoffReject(m) => {
             put_u64(&mut out, m.id);
@@ -166,8 +167,8 @@ fn encode_request(m: &HandoffRequest, out: &mut Vec<u8>) {
     put_addr(out, m.key.client);
     put_addr(out, m.key.server);
     out.extend_from_slice(&m.client_mac);
-    put_u32(out, m.isn_client);
-    put_u32(out, m.isn_origin);
+    put_u32(out, m.isn_client.raw());
+    put_u32(out, m.isn_origin.raw());
     put_u16(out, m.client_window);
     let mut flags = 0;
     if m.client_tsval.is_some() {
@@ -178,10 +179,10 @@ fn encode_request(m: &HandoffRequest, out: &mut Vec<u8>) {
     }
     out.push(flags);
     if let Some(ts) = m.client_tsval {
-        put_u32(out, ts);
+        put_u32(out, ts.raw());
     }
     if let Some(ts) = m.origin_tsval {
-        put_u32(out, ts);
+        put_u32(out, ts.raw());
     }
     // Limits were checked: option lists fit a u8 length, held bytes a u32.
     out.push(m.client_syn_options.len() as u8);
@@ -379,7 +380,7 @@ fn decode_body(code: u8, body: &[u8]) -> Result<Message, DecodeError> {
         kind::HANDOFF_REQUEST => Message::HandoffRequest(decode_request(&mut r)?),
         kind::HANDOFF_ACCEPT => Message::HandoffAccept(HandoffAccept {
             id: r.u64("id")?,
-            isn_target: r.u32("isn_target")?,
+            isn_target: SeqNum::new(r.u32("isn_target")?),
         }),
         kind::HANDOFF_REJECT => Message::HandoffReject(HandoffReject {
             id: r.u64("id")?,
@@ -406,8 +407,8 @@ fn decode_request(r: &mut Reader<'_>) -> Result<HandoffRequest, DecodeError> {
     let client = r.addr("client")?;
     let server = r.addr("server")?;
     let client_mac = r.array::<6>("client_mac")?;
-    let isn_client = r.u32("isn_client")?;
-    let isn_origin = r.u32("isn_origin")?;
+    let isn_client = SeqNum::new(r.u32("isn_client")?);
+    let isn_origin = SeqNum::new(r.u32("isn_origin")?);
     let client_window = r.u16("client_window")?;
     let flags = r.u8("flags")?;
     if flags & !flag::KNOWN != 0 {
@@ -418,11 +419,11 @@ fn decode_request(r: &mut Reader<'_>) -> Result<HandoffRequest, DecodeError> {
     }
     let client_tsval = match flags & flag::CLIENT_TSVAL {
         0 => None,
-        _ => Some(r.u32("client_tsval")?),
+        _ => Some(TsVal::new(r.u32("client_tsval")?)),
     };
     let origin_tsval = match flags & flag::ORIGIN_TSVAL {
         0 => None,
-        _ => Some(r.u32("origin_tsval")?),
+        _ => Some(TsVal::new(r.u32("origin_tsval")?)),
     };
     let len = usize::from(r.u8("client_syn_options")?);
     let client_syn_options = r.list("client_syn_options", len, limits::TCP_OPTIONS)?;

@@ -6,6 +6,8 @@
 //!   TLS SNI), from the request bytes the origin holds.
 //! - [`policy`]: which node should serve it (rules, pools and strategies).
 //! - [`placement`]: the data plane's view of both: where a held request goes.
+//! - [`seq`]: sequence numbers, timestamps and the offsets between two
+//!   kernels' spaces, as types.
 //! - [`state`]: the origin and target per-connection state machines.
 //!
 //! Nothing here touches a packet, a socket or a clock: the data-plane glue
@@ -20,6 +22,7 @@ pub mod codec;
 pub mod msg;
 pub mod placement;
 pub mod policy;
+pub mod seq;
 pub mod state;
 
 pub use classify::{classify, Classification, Request, ServiceKind};

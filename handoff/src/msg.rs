@@ -10,6 +10,8 @@
 
 use std::net::SocketAddrV4;
 
+pub use crate::seq::{SeqDelta, SeqNum, TsOffset, TsVal};
+
 /// The TCP connection as the client sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
@@ -54,9 +56,9 @@ pub struct HandoffRequest {
     /// Where the target sends responses: the L2 next hop towards the client.
     pub client_mac: [u8; 6],
     /// The client's initial sequence number (from its SYN).
-    pub isn_client: u32,
+    pub isn_client: SeqNum,
     /// The origin kernel's initial sequence number (from its SYN-ACK).
-    pub isn_origin: u32,
+    pub isn_origin: SeqNum,
     /// Raw TCP option bytes of the client's SYN (at most 40), replayed
     /// verbatim to the target's kernel.
     pub client_syn_options: Vec<u8>,
@@ -66,9 +68,9 @@ pub struct HandoffRequest {
     /// Raw window field of the client's latest segment.
     pub client_window: u16,
     /// The client's latest TSval; `None` when timestamps were not negotiated.
-    pub client_tsval: Option<u32>,
+    pub client_tsval: Option<TsVal>,
     /// The origin kernel's latest TSval the client has seen.
-    pub origin_tsval: Option<u32>,
+    pub origin_tsval: Option<TsVal>,
     /// Request bytes held so far, starting at sequence `isn_client + 1`
     /// (at most 64 KiB).
     pub held: Vec<u8>,
@@ -79,7 +81,7 @@ pub struct HandoffRequest {
 pub struct HandoffAccept {
     pub id: u64,
     /// The target kernel's ISN; with `isn_origin` it gives the sequence delta.
-    pub isn_target: u32,
+    pub isn_target: SeqNum,
 }
 
 /// Target → origin: the target will not take the connection; the origin

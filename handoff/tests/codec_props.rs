@@ -31,13 +31,13 @@ fn request() -> impl Strategy<Value = HandoffRequest> {
                 id,
                 key: FlowKey { client, server },
                 client_mac,
-                isn_client,
-                isn_origin,
+                isn_client: SeqNum::new(isn_client),
+                isn_origin: SeqNum::new(isn_origin),
                 client_syn_options,
                 origin_synack_options,
                 client_window,
-                client_tsval,
-                origin_tsval,
+                client_tsval: client_tsval.map(TsVal::new),
+                origin_tsval: origin_tsval.map(TsVal::new),
                 held,
             },
         )
@@ -46,8 +46,12 @@ fn request() -> impl Strategy<Value = HandoffRequest> {
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         request().prop_map(Message::HandoffRequest),
-        (any::<u64>(), any::<u32>())
-            .prop_map(|(id, isn_target)| Message::HandoffAccept(HandoffAccept { id, isn_target })),
+        (any::<u64>(), any::<u32>()).prop_map(|(id, isn_target)| {
+            Message::HandoffAccept(HandoffAccept {
+                id,
+                isn_target: SeqNum::new(isn_target),
+            })
+        }),
         (any::<u64>(), any::<u8>()).prop_map(|(id, code)| Message::HandoffReject(HandoffReject {
             id,
             reason: RejectReason::from_code(code),

@@ -8,7 +8,8 @@
 use std::net::Ipv4Addr;
 
 use baton_fastpath::packet::{
-    classify, Classified, EthernetFrame, FrameClass, Ipv4Packet, TcpPacket, Translation, Verdict,
+    classify, Classified, EthernetFrame, FrameClass, Ipv4Packet, SeqDelta, TcpPacket, Translation,
+    TsOffset, Verdict,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -17,8 +18,8 @@ const RECORD_LEN: usize = 18;
 fn record(b: &[u8]) -> Translation {
     let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     Translation {
-        seq_delta: u32_at(0),
-        ts_offset: u32_at(4),
+        seq_delta: SeqDelta::new(u32_at(0)),
+        ts_offset: TsOffset::new(u32_at(4)),
         client_visible_addr: Ipv4Addr::from(u32_at(8)),
         target_kernel_addr: Ipv4Addr::from(u32_at(12)),
         wscale_kernel: b[16] % 16,

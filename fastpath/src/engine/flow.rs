@@ -7,7 +7,7 @@ use std::num::NonZeroU64;
 
 pub(super) use baton_handoff::state::{OriginState, TargetState};
 
-use crate::packet::{MacAddr, Translation};
+use crate::packet::{MacAddr, SeqDelta, SeqNum, Translation, TsOffset, TsVal};
 
 use super::timers::Tick;
 use super::ServiceKind;
@@ -102,7 +102,7 @@ pub(super) enum Role {
 pub(super) struct OriginFlow {
     pub state: OriginState,
     /// The client's latest acknowledgement: a RST toward it uses it as seq.
-    pub client_ack: u32,
+    pub client_ack: SeqNum,
     /// The handoff under way or done (HandoffPending and Forwarding).
     pub handoff: Option<Handoff>,
     pub setup: Box<OriginSetup>,
@@ -113,14 +113,14 @@ pub(super) struct OriginFlow {
 pub(super) struct OriginSetup {
     pub kind: ServiceKind,
     pub client_mac: MacAddr,
-    pub isn_client: u32,
+    pub isn_client: SeqNum,
     pub client_syn_options: Vec<u8>,
     /// The kernel's SYN-ACK: its ISN and options.
-    pub isn_origin: Option<u32>,
+    pub isn_origin: Option<SeqNum>,
     pub origin_synack_options: Vec<u8>,
-    pub origin_tsval: Option<u32>,
+    pub origin_tsval: Option<TsVal>,
     pub client_window: u16,
-    pub client_tsval: Option<u32>,
+    pub client_tsval: Option<TsVal>,
     /// Request bytes from isn_client + 1 on, and the frames that carried
     /// them, to release to the local kernel unchanged.
     pub held: Vec<u8>,
@@ -140,7 +140,7 @@ impl OriginSetup {
         OriginSetup {
             kind,
             client_mac,
-            isn_client: 0,
+            isn_client: SeqNum::default(),
             client_syn_options: Vec::new(),
             isn_origin: None,
             origin_synack_options: Vec::new(),
@@ -180,7 +180,7 @@ pub(super) struct TargetFlow {
     pub state: TargetState,
     pub client_mac: MacAddr,
     /// The next sequence number the client will send (for a RST to the kernel).
-    pub client_next_seq: u32,
+    pub client_next_seq: SeqNum,
     /// Set once the kernel's SYN-ACK is seen.
     pub offsets: Option<Offsets>,
     pub setup: Box<TargetSetup>,
@@ -190,8 +190,8 @@ pub(super) struct TargetFlow {
 /// the server addresses of the flow's two keys, so they are not kept twice.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Offsets {
-    pub seq_delta: u32,
-    pub ts_offset: u32,
+    pub seq_delta: SeqDelta,
+    pub ts_offset: TsOffset,
     wscale_kernel: WindowShift,
     wscale_origin: WindowShift,
 }
@@ -230,7 +230,12 @@ impl WindowShift {
 }
 
 impl Offsets {
-    pub fn new(seq_delta: u32, ts_offset: u32, wscale_kernel: u8, wscale_origin: u8) -> Offsets {
+    pub fn new(
+        seq_delta: SeqDelta,
+        ts_offset: TsOffset,
+        wscale_kernel: u8,
+        wscale_origin: u8,
+    ) -> Offsets {
         Offsets {
             seq_delta,
             ts_offset,

@@ -4,7 +4,7 @@
 use std::net::SocketAddrV4;
 
 use crate::packet::tcp_options::TcpOption;
-use crate::packet::{MacAddr, SeqNum, TcpFlags, TcpFrameBuilder};
+use crate::packet::{MacAddr, SeqNum, TcpFlags, TcpFrameBuilder, TsVal};
 
 /// Request bytes per injected segment: fits any Ethernet path with IP and
 /// TCP options.
@@ -16,8 +16,8 @@ pub(super) struct Segment<'a> {
     pub dst_mac: MacAddr,
     pub src: SocketAddrV4,
     pub dst: SocketAddrV4,
-    pub seq: u32,
-    pub ack: u32,
+    pub seq: SeqNum,
+    pub ack: SeqNum,
     pub flags: TcpFlags,
     pub window: u16,
     pub options: &'a [u8],
@@ -32,8 +32,8 @@ pub(super) fn build(s: &Segment<'_>) -> Vec<u8> {
         dst_addr: *s.dst.ip(),
         src_port: s.src.port(),
         dst_port: s.dst.port(),
-        seq: SeqNum::new(s.seq),
-        ack: SeqNum::new(s.ack),
+        seq: s.seq,
+        ack: s.ack,
         flags: s.flags,
         window: s.window,
         tcp_options: s.options.to_vec(),
@@ -44,7 +44,7 @@ pub(super) fn build(s: &Segment<'_>) -> Vec<u8> {
 }
 
 /// NOP NOP TS: the timestamps option as Linux sends it on data segments.
-pub(super) fn timestamps(tsval: u32, tsecr: u32) -> Vec<u8> {
+pub(super) fn timestamps(tsval: TsVal, tsecr: TsVal) -> Vec<u8> {
     let mut out = vec![1, 1];
     TcpOption::Timestamps { tsval, tsecr }.emit(&mut out);
     out
@@ -54,7 +54,7 @@ pub(super) fn timestamps(tsval: u32, tsecr: u32) -> Vec<u8> {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct SynOptions {
     pub window_scale: Option<u8>,
-    pub tsval: Option<u32>,
+    pub tsval: Option<TsVal>,
 }
 
 pub(super) fn syn_options(options: &[u8]) -> SynOptions {

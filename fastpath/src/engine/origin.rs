@@ -15,7 +15,7 @@ use baton_handoff::state::{
 };
 
 use crate::counters::Counter;
-use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpFrame};
+use crate::packet::{EthernetFrame, MacAddr, SeqNum, TcpFlags, TcpFrame, TsVal};
 
 use super::flow::{Flow, FlowKey, Handoff, OriginFlow, OriginSetup, PeerIndex, Role, Timer};
 use super::frames::{self, Segment};
@@ -32,8 +32,8 @@ enum Input<'a> {
     /// A packet from the local kernel: its ISN and options when it is the
     /// SYN-ACK, and its timestamp. A handoff request carries them.
     Kernel {
-        syn_ack: Option<(u32, &'a [u8])>,
-        tsval: Option<u32>,
+        syn_ack: Option<(SeqNum, &'a [u8])>,
+        tsval: Option<TsVal>,
     },
     /// The policy chose this peer; the request gets this id.
     Chosen(Handoff),
@@ -82,7 +82,7 @@ pub(super) fn on_syn(
     debug_assert!(actions.contains(OriginAction::PassToKernel));
     let flow = OriginFlow {
         state,
-        client_ack: 0,
+        client_ack: SeqNum::default(),
         handoff: None,
         setup: Box::new(OriginSetup {
             isn_client: seg.seq,
@@ -571,12 +571,8 @@ fn hold(o: &mut OriginFlow, parts: &Parts<'_>, frame: &[u8]) -> Result<(), Verdi
     let Some(seg) = view(frame) else {
         return Err(Verdict::ToHost);
     };
-    let expected = o
-        .setup
-        .isn_client
-        .wrapping_add(1)
-        .wrapping_add(o.setup.held.len() as u32);
-    let offset = seg.seq.wrapping_sub(expected) as i32;
+    let expected = o.setup.isn_client + 1 + o.setup.held.len() as u32;
+    let offset = seg.seq.distance_from(expected);
     if offset < 0 {
         parts.count(Counter::DropHeldDuplicate, 1);
         return Err(Verdict::Drop);
@@ -639,8 +635,8 @@ fn reset_kernel(o: &mut OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
         dst_mac: parts.cfg.own_mac,
         src: key.client(),
         dst: key.server(),
-        seq: o.setup.isn_client.wrapping_add(1),
-        ack: 0,
+        seq: o.setup.isn_client + 1,
+        ack: SeqNum::default(),
         flags: TcpFlags::RST,
         window: 0,
         options: &[],
@@ -658,7 +654,7 @@ fn reset_client(o: &OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
         src: key.server(),
         dst: key.client(),
         seq: o.client_ack,
-        ack: 0,
+        ack: SeqNum::default(),
         flags: TcpFlags::RST,
         window: 0,
         options: &[],

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::packet::{MacAddr, Translation};
+use crate::packet::{MacAddr, SeqNum, Translation};
 
 use super::flow::{
     FlowKey, Handoff, Offsets, OriginFlow, OriginSetup, OriginState, PeerIndex, Role, TargetFlow,
@@ -24,13 +24,13 @@ impl Engine {
         let id = self.next_id();
         let flow = OriginFlow {
             state: OriginState::Forwarding,
-            client_ack: 0,
+            client_ack: SeqNum::default(),
             handoff: Some(Handoff {
                 peer: peer as PeerIndex,
                 id,
             }),
             setup: Box::new(OriginSetup {
-                isn_origin: Some(0),
+                isn_origin: Some(SeqNum::default()),
                 ..OriginSetup::new(ServiceKind::Http, client_mac)
             }),
         };
@@ -57,7 +57,7 @@ impl Engine {
             state: TargetState::Established,
             client_mac,
             offsets: Some(Offsets::of(&translation)),
-            client_next_seq: 0,
+            client_next_seq: SeqNum::default(),
             setup: Box::new(TargetSetup {
                 origin,
                 id,

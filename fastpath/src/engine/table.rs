@@ -253,7 +253,7 @@ mod tests {
             armed: tick,
             role: Role::Origin(OriginFlow {
                 state: OriginState::Handshake,
-                client_ack,
+                client_ack: crate::packet::SeqNum::new(client_ack),
                 handoff: None,
                 setup: Box::new(OriginSetup::new(
                     crate::engine::ServiceKind::Http,
@@ -265,7 +265,7 @@ mod tests {
 
     fn ack_of(f: &Flow) -> u32 {
         match &f.role {
-            Role::Origin(o) => o.client_ack,
+            Role::Origin(o) => o.client_ack.raw(),
             Role::Target(_) => unreachable!(),
         }
     }

@@ -12,7 +12,9 @@ use baton_handoff::msg::{
 use baton_handoff::state::{TargetAction, TargetEvent, TargetState, TargetTimer};
 
 use crate::counters::Counter;
-use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpFrame, Verdict as Translated};
+use crate::packet::{
+    EthernetFrame, MacAddr, SeqNum, TcpFlags, TcpFrame, TsOffset, Verdict as Translated,
+};
 
 use super::flow::{Flow, FlowKey, Offsets, PeerIndex, Role, TargetFlow, TargetSetup, Timer};
 use super::frames::{self, syn_options, Segment, SEGMENT_PAYLOAD};
@@ -80,10 +82,7 @@ pub(super) fn on_request(e: &mut Engine, peer: usize, req: HandoffRequest, now: 
         state,
         client_mac: MacAddr(req.client_mac),
         offsets: None,
-        client_next_seq: req
-            .isn_client
-            .wrapping_add(1)
-            .wrapping_add(req.held.len() as u32),
+        client_next_seq: req.isn_client + 1 + req.held.len() as u32,
         setup: Box::new(TargetSetup {
             origin,
             id: req.id,
@@ -266,7 +265,7 @@ fn carry_out(
             // The kernel's ISN, from the SYN-ACK that completed the handshake.
             let isn_target = match input {
                 Input::Kernel(_, seg) => seg.seq,
-                _ => 0,
+                _ => SeqNum::default(),
             };
             parts.send(
                 usize::from(t.setup.origin),
@@ -329,7 +328,7 @@ fn inject_syn(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
         src: wire_key.client(),
         dst: wire_key.with_server_addr(parts.cfg.own_addr).server(),
         seq: req.isn_client,
-        ack: 0,
+        ack: SeqNum::default(),
         flags: TcpFlags::SYN,
         window: req.client_window,
         options: &req.client_syn_options,
@@ -363,11 +362,11 @@ fn complete_handshake(
         }
     };
     let ts_offset = match (req.origin_tsval, kernel.tsval) {
-        (Some(origin_ts), Some(kernel_ts)) => origin_ts.wrapping_sub(kernel_ts),
-        _ => 0,
+        (Some(origin_ts), Some(kernel_ts)) => origin_ts - kernel_ts,
+        _ => TsOffset::default(),
     };
     t.offsets = Some(Offsets::new(
-        req.isn_origin.wrapping_sub(isn_target),
+        req.isn_origin - isn_target,
         ts_offset,
         shift(kernel.window_scale),
         shift(origin.window_scale),
@@ -376,24 +375,24 @@ fn complete_handshake(
         (Some(client_ts), Some(kernel_ts)) => frames::timestamps(client_ts, kernel_ts),
         _ => Vec::new(),
     };
-    let segment = |seq: u32, flags: TcpFlags, payload: &[u8]| {
+    let segment = |seq: SeqNum, flags: TcpFlags, payload: &[u8]| {
         frames::build(&Segment {
             src_mac: t.client_mac,
             dst_mac: own_mac,
             src: wire_key.client(),
             dst: wire_key.with_server_addr(own_addr).server(),
             seq,
-            ack: isn_target.wrapping_add(1),
+            ack: isn_target + 1,
             flags,
             window: req.client_window,
             options: &options,
             payload,
         })
     };
-    let first = req.isn_client.wrapping_add(1);
+    let first = req.isn_client + 1;
     parts.out.to_host.push(segment(first, TcpFlags::ACK, &[]));
     for (i, chunk) in req.held.chunks(SEGMENT_PAYLOAD).enumerate() {
-        let seq = first.wrapping_add((i * SEGMENT_PAYLOAD) as u32);
+        let seq = first + (i * SEGMENT_PAYLOAD) as u32;
         parts
             .out
             .to_host
@@ -447,11 +446,8 @@ pub(super) fn translate_to_kernel(
     let translation = offsets.translation(wire_key, parts.cfg.own_addr);
     // Where a RST to the kernel must start.
     let fin = u32::from(seg.flags.contains(TcpFlags::FIN));
-    let end = seg
-        .seq
-        .wrapping_add(seg.payload_len() as u32)
-        .wrapping_add(fin);
-    if (end.wrapping_sub(t.client_next_seq) as i32) > 0 {
+    let end = seg.seq + seg.payload_len() as u32 + fin;
+    if end.is_after(t.client_next_seq) {
         t.client_next_seq = end;
     }
     if translation.client_to_target_parsed(frame, seg) != Translated::Translated {
@@ -472,7 +468,7 @@ fn reset_kernel(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
         src: wire_key.client(),
         dst: wire_key.with_server_addr(parts.cfg.own_addr).server(),
         seq: t.client_next_seq,
-        ack: 0,
+        ack: SeqNum::default(),
         flags: TcpFlags::RST,
         window: 0,
         options: &[],

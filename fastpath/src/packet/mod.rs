@@ -12,7 +12,8 @@
 //!   with one 802.1Q tag and IPv4 fragments recognised.
 //! - [`segment`]: [`TcpFrame`], the one parse of an IPv4/TCP frame that
 //!   the fast path reads every field and offset from.
-//! - [`seq`]: [`SeqNum`], wrapping sequence-number arithmetic.
+//! - [`seq`]: [`SeqNum`], [`SeqDelta`], [`TsVal`] and [`TsOffset`]: wrapping
+//!   sequence and timestamp arithmetic, as types.
 //! - [`checksum`]: full Internet checksums and RFC 1624 incremental updates.
 //! - [`translate`]: the sequence-space, timestamp, window and address
 //!   translation that a target node applies to each packet of a connection
@@ -43,7 +44,7 @@ pub use ethernet::{EthernetFrame, MacAddr};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::Ipv6Packet;
 pub use segment::TcpFrame;
-pub use seq::SeqNum;
+pub use seq::{SeqDelta, SeqNum, TsOffset, TsVal};
 pub use tcp::{TcpFlags, TcpPacket};
 pub use tcp_options::{SackBlock, TcpOption};
 pub use translate::{Reject, Translation, Verdict};

@@ -11,6 +11,7 @@ use super::classify::classify;
 use super::error::Result;
 use super::ethernet::{ethertype, EthernetFrame, MacAddr, HEADER_LEN as ETHERNET_HEADER_LEN};
 use super::ipv4::{protocol, Ipv4Packet};
+use super::seq::{SeqNum, TsVal};
 use super::tcp::{TcpFlags, TcpPacket, MIN_HEADER_LEN as TCP_MIN_HEADER_LEN};
 
 /// The fields of an untagged IPv4/TCP frame and where its headers are.
@@ -23,8 +24,8 @@ pub struct TcpFrame {
     pub dst_addr: Ipv4Addr,
     pub src_port: u16,
     pub dst_port: u16,
-    pub seq: u32,
-    pub ack: u32,
+    pub seq: SeqNum,
+    pub ack: SeqNum,
     pub window: u16,
     pub flags: TcpFlags,
     /// Start of the TCP header.
@@ -83,8 +84,8 @@ impl TcpFrame {
             dst_addr: Ipv4Addr::from(be32(30)),
             src_port: be16(L4),
             dst_port: be16(L4 + 2),
-            seq: be32(L4 + 4),
-            ack: be32(L4 + 8),
+            seq: SeqNum::new(be32(L4 + 4)),
+            ack: SeqNum::new(be32(L4 + 8)),
             window: be16(L4 + 14),
             flags: TcpFlags(h[L4 + 13]),
             l4: L4 as u16,
@@ -123,8 +124,8 @@ impl TcpFrame {
             dst_addr: ip.dst_addr(),
             src_port: tcp.src_port(),
             dst_port: tcp.dst_port(),
-            seq: tcp.seq_number().raw(),
-            ack: tcp.ack_number().raw(),
+            seq: tcp.seq_number(),
+            ack: tcp.ack_number(),
             window: tcp.window_len(),
             flags: tcp.flags(),
             l4,
@@ -170,7 +171,7 @@ impl TcpFrame {
 
     /// The TS value, if the segment carries timestamps. Scanned on demand:
     /// the translated fast path does not need it.
-    pub fn tsval(&self, frame: &[u8]) -> Option<u32> {
+    pub fn tsval(&self, frame: &[u8]) -> Option<TsVal> {
         use super::tcp_options::{TcpOption, TcpOptions};
         TcpOptions::new(self.options(frame))
             .map_while(std::result::Result::ok)

@@ -6,7 +6,7 @@
 //! the sender's layout survive byte for byte.
 
 use super::error::{Error, Result};
-use super::seq::SeqNum;
+use super::seq::{SeqNum, TsVal};
 
 /// Option kinds.
 pub mod kind {
@@ -85,9 +85,9 @@ pub enum TcpOption<'a> {
     /// Timestamps: the sender's value and the echo of the peer's.
     Timestamps {
         /// TS Value.
-        tsval: u32,
+        tsval: TsVal,
         /// TS Echo Reply.
-        tsecr: u32,
+        tsecr: TsVal,
     },
     /// Any other option, kept as it is.
     Unknown {
@@ -121,8 +121,8 @@ impl TcpOption<'_> {
             }
             TcpOption::Timestamps { tsval, tsecr } => {
                 out.extend_from_slice(&[kind::TIMESTAMPS, TIMESTAMPS_LEN as u8]);
-                out.extend_from_slice(&tsval.to_be_bytes());
-                out.extend_from_slice(&tsecr.to_be_bytes());
+                out.extend_from_slice(&tsval.raw().to_be_bytes());
+                out.extend_from_slice(&tsecr.raw().to_be_bytes());
             }
             TcpOption::Unknown { kind, data } => {
                 let data = &data[..data.len().min(253)];
@@ -189,8 +189,8 @@ fn decode<'a>(data: &'a [u8], raw: RawOption) -> TcpOption<'a> {
         kind::WINDOW_SCALE => TcpOption::WindowScale(body[2]),
         kind::SACK_PERMITTED => TcpOption::SackPermitted,
         kind::TIMESTAMPS => TcpOption::Timestamps {
-            tsval: read_u32(body, 2),
-            tsecr: read_u32(body, 6),
+            tsval: TsVal::new(read_u32(body, 2)),
+            tsecr: TsVal::new(read_u32(body, 6)),
         },
         kind::SACK => {
             let mut blocks = [SackBlock::default(); MAX_SACK_BLOCKS];
@@ -330,8 +330,8 @@ mod tests {
                 TcpOption::MaxSegmentSize(1460),
                 TcpOption::SackPermitted,
                 TcpOption::Timestamps {
-                    tsval: 0x8d1d_c653,
-                    tsecr: 0
+                    tsval: TsVal::new(0x8d1d_c653),
+                    tsecr: TsVal::new(0)
                 },
                 TcpOption::NoOperation,
                 TcpOption::WindowScale(7),

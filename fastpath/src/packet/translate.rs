@@ -29,6 +29,7 @@ use super::error::Error;
 use super::ethernet::{ethertype, EthernetFrame};
 use super::ipv4::{protocol, Ipv4Packet};
 use super::segment::TcpFrame;
+use super::seq::{SeqDelta, SeqNum, TsOffset, TsVal};
 use super::tcp::{self, TcpPacket};
 use super::tcp_options::RewriteSites;
 
@@ -52,10 +53,10 @@ const MAX_WINDOW_SHIFT: u8 = 14;
 pub struct Translation {
     /// `isn_a - isn_b` (mod 2^32): added to KB's sequence numbers, taken from
     /// C's acknowledgements and SACK edges.
-    pub seq_delta: u32,
+    pub seq_delta: SeqDelta,
     /// Added to KB's TS values, taken from C's TS echo replies, so C's PAWS
     /// check keeps passing.
-    pub ts_offset: u32,
+    pub ts_offset: TsOffset,
     /// The address C connected to: A's own address or the cluster VIP.
     pub client_visible_addr: Ipv4Addr,
     /// The target kernel's (KB's) own address.
@@ -162,8 +163,8 @@ impl Translation {
     /// rounding).
     pub fn inverse(&self) -> Translation {
         Translation {
-            seq_delta: self.seq_delta.wrapping_neg(),
-            ts_offset: self.ts_offset.wrapping_neg(),
+            seq_delta: -self.seq_delta,
+            ts_offset: -self.ts_offset,
             client_visible_addr: self.target_kernel_addr,
             target_kernel_addr: self.client_visible_addr,
             wscale_kernel: self.wscale_origin,
@@ -212,17 +213,19 @@ impl Translation {
             let ts_offset = self.ts_offset;
             let bytes = segment.buffer_mut();
             patch_u32(bytes, tcp::field::ACK_NUM.start, &mut delta, |ack| {
-                ack.wrapping_sub(seq_delta)
+                (SeqNum::new(ack) - seq_delta).raw()
             });
             if let Some(ts) = loc.sites.timestamps {
                 let at = tcp::MIN_HEADER_LEN + ts + TSECR;
-                patch_u32(bytes, at, &mut delta, |ecr| ecr.wrapping_sub(ts_offset));
+                patch_u32(bytes, at, &mut delta, |ecr| {
+                    (TsVal::new(ecr) - ts_offset).raw()
+                });
             }
             if let Some((sack, blocks)) = loc.sites.sack {
                 let first_edge = tcp::MIN_HEADER_LEN + sack + 2;
                 for edge in 0..blocks * 2 {
                     patch_u32(bytes, first_edge + 4 * edge, &mut delta, |e| {
-                        e.wrapping_sub(seq_delta)
+                        (SeqNum::new(e) - seq_delta).raw()
                     });
                 }
             }
@@ -273,7 +276,7 @@ impl Translation {
             let ts_offset = self.ts_offset;
             let at = tcp::MIN_HEADER_LEN + ts + TSVAL;
             patch_u32(segment.buffer_mut(), at, &mut delta, |val| {
-                val.wrapping_add(ts_offset)
+                (TsVal::new(val) + ts_offset).raw()
             });
         }
         segment.set_checksum(delta.apply(segment.checksum()));

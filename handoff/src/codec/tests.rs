@@ -8,12 +8,12 @@ fn request() -> HandoffRequest {
             server: "198.18.1.1:80".parse().unwrap(),
         },
         client_mac: [0x02, 0, 0, 0, 0, 0x0c],
-        isn_client: 0x1111_1111,
-        isn_origin: 0x2222_2222,
+        isn_client: SeqNum::new(0x1111_1111),
+        isn_origin: SeqNum::new(0x2222_2222),
         client_syn_options: vec![2, 4, 0x05, 0xb4],
         origin_synack_options: vec![1, 3, 3, 7],
         client_window: 502,
-        client_tsval: Some(0xaaaa_aaaa),
+        client_tsval: Some(TsVal::new(0xaaaa_aaaa)),
         origin_tsval: None,
         held: b"GET / HTTP/1.1\r\n".to_vec(),
     }
@@ -62,7 +62,7 @@ fn small_message_layouts() {
         (
             Message::HandoffAccept(HandoffAccept {
                 id: 9,
-                isn_target: 0xdead_beef,
+                isn_target: SeqNum::new(0xdead_beef),
             }),
             &[
                 b'B', b'T', 1, 2, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef,
@@ -315,7 +315,7 @@ fn largest_request_fits_the_body_limit() {
     req.held = vec![0; limits::HELD_BYTES];
     req.client_syn_options = vec![1; limits::TCP_OPTIONS];
     req.origin_synack_options = vec![1; limits::TCP_OPTIONS];
-    req.origin_tsval = Some(1);
+    req.origin_tsval = Some(TsVal::new(1));
     let msg = Message::HandoffRequest(req);
     let frame = encode(&msg);
     assert!(frame.len() - HEADER_LEN <= MAX_BODY as usize);
