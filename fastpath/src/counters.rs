@@ -66,8 +66,13 @@ counters! {
     ClientResetMidHandoff => "client_reset_mid_handoff", false;
     /// Handed-off connections reset toward the client because their target went down.
     PeerDownResets => "peer_down_resets", false;
-    /// Handoffs this node refused because its kernel did not take the replayed SYN.
+    /// Handoffs this node refused because its kernel cannot take them: the
+    /// port is no service here, the 4-tuple is in use, or the kernel reset
+    /// the replayed SYN.
     KernelRefused => "kernel_refused", false;
+    /// Handoffs this node gave up on because its kernel did not answer the
+    /// replayed SYN in time.
+    ReplayTimedOut => "replay_timed_out", false;
     /// Client packets forwarded to the node serving their connection.
     ForwardedToPeer => "forwarded_to_peer", false;
     /// Packets translated for handed-in connections, both directions.
@@ -115,6 +120,9 @@ counters! {
     DropNoMbuf => "drop_no_mbuf", true;
     /// Dropped: a peer message for a connection Baton does not know.
     DropUnknownHandoff => "drop_unknown_handoff", true;
+    /// Events a flow's state machine could not accept in its state (a
+    /// repeated Accept, say): counted, and the flow keeps its state.
+    InvalidTransition => "invalid_transition", false;
     /// Packets this worker passed to the worker that owns their flow.
     SteeredOut => "steered_out", false;
     /// Packets other workers passed to this one, the owner of their flow.

@@ -555,6 +555,29 @@ fn the_target_rejects_when_its_kernel_refuses_the_replayed_syn() {
 }
 
 #[test]
+fn a_replayed_syn_the_kernel_never_answers_is_rejected_as_timed_out() {
+    let now = Instant::now();
+    let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
+    let (mut b, cb) = engine(B, MAC_B, ("a", MAC_A));
+    handshake(&mut a, now);
+    a.from_wire(&mut request_frame(), now);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!()
+    };
+    b.on_message(0, Message::HandoffRequest(req.clone()), now);
+    b.take_output();
+    b.poll_timers(now + Duration::from_secs(2));
+    let [(0, Message::HandoffReject(r))] = b.take_output().messages[..] else {
+        panic!()
+    };
+    assert_eq!(r.reason, RejectReason::Timeout);
+    // Counted as what it is, not as a refusal.
+    assert_eq!(cb.get(Counter::ReplayTimedOut), 1);
+    assert_eq!(cb.get(Counter::KernelRefused), 0);
+    assert_eq!(b.load().active_connections, 0);
+}
+
+#[test]
 fn client_packets_racing_the_accept_are_queued_and_forwarded_to_the_target() {
     let now = Instant::now();
     let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
@@ -767,7 +790,9 @@ fn a_repeated_accept_changes_nothing() {
     a.on_message(0, accept(req.id), now);
     assert!(a.take_output().is_empty(), "no second RST, no reply");
     assert_eq!(ca.get(Counter::HandedOff), 1);
-    assert_eq!(ca.get(Counter::DropUnknownHandoff), 1);
+    // Forwarding takes no Accept: the machine says so, and it is counted.
+    assert_eq!(ca.get(Counter::InvalidTransition), 1);
+    assert_eq!(ca.get(Counter::DropUnknownHandoff), 0);
     assert_eq!(a.load().active_connections, 1);
 }
 

@@ -10,7 +10,7 @@
 //!   kernels' spaces, as types.
 //! - [`state`]: the origin and target per-connection state machines.
 //!
-//! Nothing here touches a packet, a socket or a clock: the data-plane glue
+//! Nothing here touches a packet, a socket or a clock: the data-plane engine
 //! turns packets and timers into events, feeds them in, and carries out the
 //! actions that come back (the sans-I/O style). An origin and a target can
 //! therefore be driven against each other in memory, and every parser can
@@ -33,6 +33,6 @@ pub use msg::{
 };
 pub use policy::{ClusterView, Decision, Policy, PolicyError};
 pub use state::{
-    OriginAction, OriginEvent, OriginState, OriginTimer, Side, TargetAction, TargetEvent,
-    TargetState, TargetTimer,
+    Machine, Note, OriginAction, OriginEvent, OriginState, OriginTimer, Side, TargetAction,
+    TargetEvent, TargetState, TargetTimer,
 };

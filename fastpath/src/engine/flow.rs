@@ -281,7 +281,7 @@ pub(super) struct Timer<'f> {
 impl Timer<'_> {
     /// Sets the deadline of a new state, which may be sooner than the one
     /// the wheel holds: arm a new entry (the old one becomes stale).
-    pub fn set(self, parts: &mut super::Parts<'_>, key: FlowKey, at: Tick) {
+    pub fn set(self, parts: &mut super::parts::Parts<'_>, key: FlowKey, at: Tick) {
         *self.deadline = at;
         *self.armed = parts.timers.arm(key, at);
     }

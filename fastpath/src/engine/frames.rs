@@ -68,3 +68,25 @@ pub(super) fn syn_options(options: &[u8]) -> SynOptions {
     }
     found
 }
+
+/// A bare RST from `src` to `dst` at `seq`: what Baton sends a kernel or
+/// a client to end a connection it no longer serves.
+pub(super) fn rst(
+    (src_mac, dst_mac): (MacAddr, MacAddr),
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    seq: SeqNum,
+) -> Vec<u8> {
+    build(&Segment {
+        src_mac,
+        dst_mac,
+        src,
+        dst,
+        seq,
+        ack: SeqNum::default(),
+        flags: TcpFlags::RST,
+        window: 0,
+        options: &[],
+        payload: &[],
+    })
+}

@@ -3,13 +3,19 @@
 //! ```text
 //!  SYN ──▶ Handshake ──data──▶ Held ──DecidedHandoff──▶ HandoffPending ──Accept──▶ Forwarding
 //!            │                  │                          │                          │
-//!            │   DecidedLocal, HoldLimitReached,    Reject, TargetClosed,    TargetClosed, Timeout,
-//!            │   Timeout, client FIN                Timeout, PeerDown        PeerDown (RST to client)
+//!            │   DecidedLocal, Unclassifiable,      Reject, TargetClosed,    TargetClosed, Timeout,
+//!            │   ChosenUnavailable,                 Timeout, PeerDown        PeerDown (RST to client)
+//!            │   HoldLimitReached, Timeout, client FIN
 //!            │                  ▼                          ▼                          ▼
 //!            │                Local ◀──────────────────────┘                        Closed
 //!            │                                                                        ▲
 //!            └──── Timeout, client RST ──── (client RST also from Held, HandoffPending) ┘
 //! ```
+//!
+//! Each outcome is noted by the transition that decides it
+//! ([`Note`](super::Note)): served here, unclassifiable, undecided at a hold
+//! limit, handed off, fell back (and why), reset mid-handoff, reset because
+//! the target went down, expired.
 //!
 //! Local and Closed are final: the flow is forgotten. A connection served
 //! here leaves the flow table at the decision, and its later packets pass
@@ -25,7 +31,9 @@
 //! reset, and the queued and all later client packets go to the target;
 //! from then on the target decides when the flow ends.
 
-use super::{Actions, InvalidTransition, Step};
+use super::{
+    Actions, Event, Fallback, Gauge, InvalidTransition, Machine, Note, Step, TimerKind, Transition,
+};
 
 /// Where a connection accepted here stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,10 +68,15 @@ pub enum OriginEvent {
     FinFromClient,
     /// A client RST.
     RstFromClient,
-    /// The held bytes were classified: serve here. (So are requests the
-    /// classifier finds invalid, and those whose chosen node cannot take
-    /// them: its channel is down, or the kernel's SYN-ACK was never seen.)
+    /// The held bytes were classified: the policy chose this node.
     DecidedLocal,
+    /// The held bytes are not the request the service expects (HTTP or
+    /// TLS): serve here, unclassified.
+    Unclassifiable,
+    /// The policy chose a node that cannot take the connection: its channel
+    /// is down, or the kernel's SYN-ACK (whose ISN a request needs) was
+    /// never seen.
+    ChosenUnavailable,
     /// The held bytes were classified: hand off to a node that is up.
     DecidedHandoff,
     /// The held bytes or segments reached their limit without a decision.
@@ -80,7 +93,7 @@ pub enum OriginEvent {
     PeerDown,
 }
 
-/// What the glue must do, in order.
+/// What the engine must do, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OriginAction {
     /// Pass the client's packet to the local kernel.
@@ -130,24 +143,27 @@ pub enum OriginTimer {
     Idle,
 }
 
-impl OriginTimer {
-    /// Whether every packet the flow passes on restarts the timer.
-    pub fn restarts_with_traffic(self) -> bool {
+impl TimerKind for OriginTimer {
+    fn restarts_with_traffic(self) -> bool {
         self == OriginTimer::Idle
     }
 }
 
-impl OriginState {
+impl Machine for OriginState {
+    type Event = OriginEvent;
+    type Action = OriginAction;
+    type Timer = OriginTimer;
+
     /// A new flow: the client's SYN was seen.
-    pub fn start() -> (OriginState, Actions<OriginAction>) {
-        (
-            OriginState::Handshake,
-            Actions::of(&[OriginAction::PassToKernel]),
-        )
+    fn start() -> Transition<OriginState> {
+        Transition {
+            next: OriginState::Handshake,
+            actions: Actions::of(&[OriginAction::PassToKernel]),
+            note: None,
+        }
     }
 
-    /// The timer the glue runs while in this state; none in a final state.
-    pub fn timer(self) -> Option<OriginTimer> {
+    fn timer(self) -> Option<OriginTimer> {
         match self {
             OriginState::Handshake => Some(OriginTimer::Handshake),
             OriginState::Held => Some(OriginTimer::Hold),
@@ -157,12 +173,15 @@ impl OriginState {
         }
     }
 
-    /// Whether the flow is over here: the glue forgets it.
-    pub fn is_final(self) -> bool {
+    fn is_final(self) -> bool {
         matches!(self, OriginState::Local | OriginState::Closed)
     }
 
-    pub fn name(self) -> &'static str {
+    fn gauge(self) -> Option<Gauge> {
+        (self == OriginState::HandoffPending).then_some(Gauge::HandoffsPending)
+    }
+
+    fn name(self) -> &'static str {
         match self {
             OriginState::Handshake => "Handshake",
             OriginState::Held => "Held",
@@ -173,21 +192,26 @@ impl OriginState {
         }
     }
 
-    /// The transition function; the module documentation has the diagram.
-    /// Packet events are valid in every state.
-    pub fn on(self, event: OriginEvent) -> Step<OriginState, OriginAction> {
+    /// The module documentation has the diagram. Packet events are valid
+    /// in every state.
+    fn on(self, event: OriginEvent) -> Step<OriginState> {
         use OriginAction::*;
         use OriginEvent as E;
         use OriginState as S;
 
-        let stay = |actions: &[OriginAction]| Ok((self, Actions::of(actions)));
-        let go = |next: OriginState, actions: &[OriginAction]| Ok((next, Actions::of(actions)));
-        let invalid = || {
-            Err(InvalidTransition {
-                state: self.name(),
-                event: event.name(),
+        let step = |next: OriginState, actions: &[OriginAction], note: Option<Note>| {
+            Ok(Transition {
+                next,
+                actions: Actions::of(actions),
+                note,
             })
         };
+        let stay = |actions: &[OriginAction]| step(self, actions, None);
+        let go = |next: OriginState, actions: &[OriginAction]| step(next, actions, None);
+        let fell_back = |why: Fallback, actions: &[OriginAction]| {
+            step(S::Local, actions, Some(Note::FellBack(why)))
+        };
+        let invalid = || Err(InvalidTransition { state: self, event });
 
         match (self, event) {
             // A forgotten flow: its packets pass through, and only a late
@@ -218,7 +242,11 @@ impl OriginState {
             }
             // The client gave up mid-handoff: the kernel, still the owner,
             // gets its RST, and the target forgets the flow.
-            (S::HandoffPending, E::RstFromClient) => go(S::Closed, &[SendClosed, PassToKernel]),
+            (S::HandoffPending, E::RstFromClient) => step(
+                S::Closed,
+                &[SendClosed, PassToKernel],
+                Some(Note::ClientResetMidHandoff),
+            ),
 
             // Before a decision.
             (S::Handshake | S::Held, E::AckFromClient) => stay(&[PassToKernel]),
@@ -226,38 +254,66 @@ impl OriginState {
             (S::Handshake, E::FinFromClient) => stay(&[PassToKernel]),
             // The client finished sending before a decision: serve what it
             // sent here, FIN included.
-            (S::Held, E::FinFromClient) => go(S::Local, &[ReleaseHeldToKernel, PassToKernel]),
+            (S::Held, E::FinFromClient) => step(
+                S::Local,
+                &[ReleaseHeldToKernel, PassToKernel],
+                Some(Note::HoldUndecided),
+            ),
             // The kernel is reset along with whatever was held.
             (S::Handshake | S::Held, E::RstFromClient) => go(S::Closed, &[PassToKernel]),
 
             // Deciding.
-            (S::Held, E::DecidedLocal | E::HoldLimitReached | E::Timeout) => {
-                go(S::Local, &[ReleaseHeldToKernel])
+            (S::Held, E::DecidedLocal) => {
+                step(S::Local, &[ReleaseHeldToKernel], Some(Note::ServedLocal))
+            }
+            (S::Held, E::Unclassifiable) => {
+                step(S::Local, &[ReleaseHeldToKernel], Some(Note::BadRequest))
+            }
+            (S::Held, E::ChosenUnavailable) => {
+                fell_back(Fallback::Unavailable, &[ReleaseHeldToKernel])
+            }
+            (S::Held, E::HoldLimitReached | E::Timeout) => {
+                step(S::Local, &[ReleaseHeldToKernel], Some(Note::HoldUndecided))
             }
             (S::Held, E::DecidedHandoff) => go(S::HandoffPending, &[SendRequest]),
 
             // The target's answer.
-            (S::HandoffPending, E::Accept) => go(S::Forwarding, &[ResetKernel, ForwardQueued]),
-            (S::HandoffPending, E::Reject | E::TargetClosed | E::PeerDown) => {
-                go(S::Local, &[ReleaseHeldToKernel])
+            (S::HandoffPending, E::Accept) => step(
+                S::Forwarding,
+                &[ResetKernel, ForwardQueued],
+                Some(Note::HandedOff),
+            ),
+            (S::HandoffPending, E::Reject) => fell_back(Fallback::Rejected, &[ReleaseHeldToKernel]),
+            (S::HandoffPending, E::TargetClosed) => {
+                fell_back(Fallback::TargetClosed, &[ReleaseHeldToKernel])
+            }
+            (S::HandoffPending, E::PeerDown) => {
+                fell_back(Fallback::PeerDown, &[ReleaseHeldToKernel])
             }
             // Should the target still accept, it resets its copy.
-            (S::HandoffPending, E::Timeout) => go(S::Local, &[ReleaseHeldToKernel, SendClosed]),
+            (S::HandoffPending, E::Timeout) => {
+                fell_back(Fallback::TimedOut, &[ReleaseHeldToKernel, SendClosed])
+            }
 
             // The end of a handed-off connection: the target says so, the
             // client stopped sending, or the target can no longer be reached.
-            (S::Forwarding, E::TargetClosed | E::Timeout) => go(S::Closed, &[]),
-            (S::Forwarding, E::PeerDown) => go(S::Closed, &[ResetClient]),
+            (S::Forwarding, E::TargetClosed) => go(S::Closed, &[]),
+            (S::Forwarding, E::Timeout) => step(S::Closed, &[], Some(Note::Expired)),
+            (S::Forwarding, E::PeerDown) => {
+                step(S::Closed, &[ResetClient], Some(Note::PeerDownReset))
+            }
 
-            (S::Handshake, E::Timeout) => go(S::Closed, &[]),
+            (S::Handshake, E::Timeout) => step(S::Closed, &[], Some(Note::Expired)),
             // No peer is involved yet.
             (S::Handshake | S::Held, E::PeerDown) => stay(&[]),
 
             // Decisions outside Held, or answers to a request never sent (or
-            // already answered): the glue or the peer is confused.
+            // already answered): the engine or the peer is confused.
             (
                 _,
                 E::DecidedLocal
+                | E::Unclassifiable
+                | E::ChosenUnavailable
                 | E::DecidedHandoff
                 | E::HoldLimitReached
                 | E::Accept
@@ -268,8 +324,19 @@ impl OriginState {
     }
 }
 
-impl OriginEvent {
-    pub fn name(self) -> &'static str {
+impl Event for OriginEvent {
+    fn carries_packet(self) -> bool {
+        matches!(
+            self,
+            OriginEvent::FromKernel
+                | OriginEvent::AckFromClient
+                | OriginEvent::DataFromClient
+                | OriginEvent::FinFromClient
+                | OriginEvent::RstFromClient
+        )
+    }
+
+    fn name(self) -> &'static str {
         match self {
             OriginEvent::FromKernel => "FromKernel",
             OriginEvent::AckFromClient => "AckFromClient",
@@ -277,6 +344,8 @@ impl OriginEvent {
             OriginEvent::FinFromClient => "FinFromClient",
             OriginEvent::RstFromClient => "RstFromClient",
             OriginEvent::DecidedLocal => "DecidedLocal",
+            OriginEvent::Unclassifiable => "Unclassifiable",
+            OriginEvent::ChosenUnavailable => "ChosenUnavailable",
             OriginEvent::DecidedHandoff => "DecidedHandoff",
             OriginEvent::HoldLimitReached => "HoldLimitReached",
             OriginEvent::Accept => "Accept",

@@ -26,11 +26,15 @@
 //! by every packet, so that the last ACKs and retransmitted FINs still get
 //! translated.
 //!
+//! Notes ([`Note`](super::Note)): handed in (the kernel's SYN-ACK), refused
+//! by the kernel (its RST), replay timed out, expired (idle in Established
+//! or HalfClosed). Every live state counts toward the handed-in gauge.
+//!
 //! The control channel to the origin going down changes nothing here: it is
 //! re-established, and the origin's data plane keeps forwarding the client's
 //! packets meanwhile. A flow whose packets stop ends with the idle timer.
 
-use super::Actions;
+use super::{Actions, Event, Gauge, Machine, Note, Step, TimerKind, Transition};
 use crate::msg::RejectReason;
 
 /// One direction of a connection, named by who sends.
@@ -80,7 +84,7 @@ pub enum TargetEvent {
     OriginClosed,
 }
 
-/// What the glue must do, in order.
+/// What the engine must do, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TargetAction {
     /// Inject the replayed SYN (client's ISN and options, destination
@@ -121,25 +125,28 @@ pub enum TargetTimer {
     Linger,
 }
 
-impl TargetTimer {
-    /// Whether every packet the flow passes on restarts the timer.
-    pub fn restarts_with_traffic(self) -> bool {
+impl TimerKind for TargetTimer {
+    fn restarts_with_traffic(self) -> bool {
         matches!(self, TargetTimer::Idle | TargetTimer::Linger)
     }
 }
 
-impl TargetState {
+impl Machine for TargetState {
+    type Event = TargetEvent;
+    type Action = TargetAction;
+    type Timer = TargetTimer;
+
     /// A new flow, for an accepted HandoffRequest. (A request refused
     /// outright gets a HandoffReject and no state.)
-    pub fn start() -> (TargetState, Actions<TargetAction>) {
-        (
-            TargetState::Replaying,
-            Actions::of(&[TargetAction::InjectSyn]),
-        )
+    fn start() -> Transition<TargetState> {
+        Transition {
+            next: TargetState::Replaying,
+            actions: Actions::of(&[TargetAction::InjectSyn]),
+            note: None,
+        }
     }
 
-    /// The timer the glue runs while in this state; none in a final state.
-    pub fn timer(self) -> Option<TargetTimer> {
+    fn timer(self) -> Option<TargetTimer> {
         match self {
             TargetState::Replaying => Some(TargetTimer::Replay),
             TargetState::Established | TargetState::HalfClosed(_) => Some(TargetTimer::Idle),
@@ -148,12 +155,15 @@ impl TargetState {
         }
     }
 
-    /// Whether the flow is over here: the glue forgets it.
-    pub fn is_final(self) -> bool {
+    fn is_final(self) -> bool {
         self == TargetState::Closed
     }
 
-    pub fn name(self) -> &'static str {
+    fn gauge(self) -> Option<Gauge> {
+        (!self.is_final()).then_some(Gauge::HandedIn)
+    }
+
+    fn name(self) -> &'static str {
         match self {
             TargetState::Replaying => "Replaying",
             TargetState::Established => "Established",
@@ -164,27 +174,42 @@ impl TargetState {
         }
     }
 
-    /// The transition function; the module documentation has the diagram.
-    /// Every event has a meaning in every state (a stray packet is dropped),
-    /// so, unlike the origin's, this one cannot fail.
-    pub fn on(self, event: TargetEvent) -> (TargetState, Actions<TargetAction>) {
+    /// The module documentation has the diagram. Every event has a meaning
+    /// in every state (a stray packet is dropped), so, unlike the origin's,
+    /// this one never fails.
+    fn on(self, event: TargetEvent) -> Step<TargetState> {
         use TargetAction::*;
         use TargetEvent as E;
         use TargetState as S;
 
-        let stay = |actions: &[TargetAction]| (self, Actions::of(actions));
-        let go = |next: TargetState, actions: &[TargetAction]| (next, Actions::of(actions));
+        let step = |next: TargetState, actions: &[TargetAction], note: Option<Note>| {
+            Ok(Transition {
+                next,
+                actions: Actions::of(actions),
+                note,
+            })
+        };
+        let stay = |actions: &[TargetAction]| step(self, actions, None);
+        let go = |next: TargetState, actions: &[TargetAction]| step(next, actions, None);
 
         match (self, event) {
             (S::Closed, _) => stay(&[]),
 
-            (S::Replaying, E::SynAckFromKernel) => {
-                go(S::Established, &[CompleteHandshake, SendAccept])
-            }
-            (S::Replaying, E::RstFromKernel) => {
-                go(S::Closed, &[Drop, SendReject(RejectReason::KernelRefused)])
-            }
-            (S::Replaying, E::Timeout) => go(S::Closed, &[SendReject(RejectReason::Timeout)]),
+            (S::Replaying, E::SynAckFromKernel) => step(
+                S::Established,
+                &[CompleteHandshake, SendAccept],
+                Some(Note::HandedIn),
+            ),
+            (S::Replaying, E::RstFromKernel) => step(
+                S::Closed,
+                &[Drop, SendReject(RejectReason::KernelRefused)],
+                Some(Note::KernelRefused),
+            ),
+            (S::Replaying, E::Timeout) => step(
+                S::Closed,
+                &[SendReject(RejectReason::Timeout)],
+                Some(Note::ReplayTimedOut),
+            ),
             // The origin forwards nothing before Accept; stray packets go.
             (
                 S::Replaying,
@@ -213,9 +238,11 @@ impl TargetState {
             (_, E::RstFromKernel) => go(S::Closing, &[TranslateToClient]),
             (_, E::RstFromClient) => go(S::Closing, &[TranslateToKernel]),
 
-            (S::Established | S::HalfClosed(_) | S::Closing, E::Timeout) => {
-                go(S::Closed, &[SendClosed])
+            (S::Established | S::HalfClosed(_), E::Timeout) => {
+                step(S::Closed, &[SendClosed], Some(Note::Expired))
             }
+            // The linger after both FINs or a RST is over: the normal end.
+            (S::Closing, E::Timeout) => go(S::Closed, &[SendClosed]),
 
             // The origin called the handoff off (its client left, or it
             // already serves the connection itself): drop our copy quietly.
@@ -224,8 +251,12 @@ impl TargetState {
     }
 }
 
-impl TargetEvent {
-    pub fn name(self) -> &'static str {
+impl Event for TargetEvent {
+    fn carries_packet(self) -> bool {
+        !matches!(self, TargetEvent::Timeout | TargetEvent::OriginClosed)
+    }
+
+    fn name(self) -> &'static str {
         match self {
             TargetEvent::SynAckFromKernel => "SynAckFromKernel",
             TargetEvent::FromKernel => "FromKernel",

@@ -1,5 +1,6 @@
-//! Every state × event pair of both machines, as tables, and the two
-//! machines driven against each other in memory.
+//! Every state × event pair of both machines, as tables (next state,
+//! actions and note), and the two machines driven against each other in
+//! memory.
 
 use super::*;
 use crate::msg::RejectReason;
@@ -22,7 +23,7 @@ fn origin_states() -> [OS; 6] {
     ]
 }
 
-fn origin_events() -> [OE; 13] {
+fn origin_events() -> [OE; 15] {
     [
         OE::FromKernel,
         OE::AckFromClient,
@@ -30,6 +31,8 @@ fn origin_events() -> [OE; 13] {
         OE::FinFromClient,
         OE::RstFromClient,
         OE::DecidedLocal,
+        OE::Unclassifiable,
+        OE::ChosenUnavailable,
         OE::DecidedHandoff,
         OE::HoldLimitReached,
         OE::Accept,
@@ -40,34 +43,55 @@ fn origin_events() -> [OE; 13] {
     ]
 }
 
-/// The events that come from packets: valid in every state.
-fn is_packet(event: OE) -> bool {
-    matches!(
-        event,
-        OE::FromKernel
-            | OE::AckFromClient
-            | OE::DataFromClient
-            | OE::FinFromClient
-            | OE::RstFromClient
-    )
-}
-
 /// The expected outcome of one pair.
 #[derive(Debug)]
 enum Expect<S, A: 'static> {
-    /// This next state (possibly the same) and these actions.
+    /// This next state (possibly the same) and these actions, no note.
     Go(S, &'static [A]),
+    /// The same, with a note.
+    Noted(S, &'static [A], Note),
     /// Not valid in this state.
     Invalid,
 }
 
-use Expect::{Go, Invalid};
+use Expect::{Go, Invalid, Noted};
+
+/// Checks one machine's whole table against `on`.
+fn check_table<M: Machine>(states: &[M], events: &[M::Event], table: &[&[Expect<M, M::Action>]]) {
+    assert_eq!(table.len(), states.len());
+    for (&state, row) in states.iter().zip(table) {
+        assert_eq!(row.len(), events.len(), "{state:?}");
+        for (&event, expected) in events.iter().zip(row.iter()) {
+            let got = state.on(event);
+            let (next, actions, note) = match expected {
+                Go(next, actions) => (next, actions, None),
+                Noted(next, actions, note) => (next, actions, Some(*note)),
+                Invalid => {
+                    assert_eq!(
+                        got,
+                        Err(InvalidTransition { state, event }),
+                        "{state:?} × {event:?}"
+                    );
+                    continue;
+                }
+            };
+            let got = got.unwrap_or_else(|e| panic!("{state:?} × {event:?}: {e}"));
+            assert_eq!(
+                (got.next, got.actions.to_vec(), got.note),
+                (*next, actions.to_vec(), note),
+                "{state:?} × {event:?}"
+            );
+        }
+    }
+}
 
 /// Origin: one row per state, one column per event, in the order of
 /// `origin_states()` × `origin_events()`.
 #[rustfmt::skip]
-fn origin_table() -> [[Expect<OS, OA>; 13]; 6] {
+fn origin_table() -> [[Expect<OS, OA>; 15]; 6] {
     use OA::*;
+    use Note::{ClientResetMidHandoff, Expired, FellBack, HandedOff, HoldUndecided, PeerDownReset};
+    use Fallback::{PeerDown, Rejected, TargetClosed, TimedOut, Unavailable};
     [
         // Handshake
         [
@@ -77,12 +101,14 @@ fn origin_table() -> [[Expect<OS, OA>; 13]; 6] {
             Go(OS::Handshake, &[PassToKernel]),      // FinFromClient
             Go(OS::Closed, &[PassToKernel]),         // RstFromClient
             Invalid,                                 // DecidedLocal
+            Invalid,                                 // Unclassifiable
+            Invalid,                                 // ChosenUnavailable
             Invalid,                                 // DecidedHandoff
             Invalid,                                 // HoldLimitReached
             Invalid,                                 // Accept
             Invalid,                                 // Reject
             Invalid,                                 // TargetClosed
-            Go(OS::Closed, &[]),                     // Timeout
+            Noted(OS::Closed, &[], Expired),         // Timeout
             Go(OS::Handshake, &[]),                  // PeerDown
         ],
         // Held
@@ -90,15 +116,17 @@ fn origin_table() -> [[Expect<OS, OA>; 13]; 6] {
             Go(OS::Held, &[PassToClient]),
             Go(OS::Held, &[PassToKernel]),
             Go(OS::Held, &[Hold]),
-            Go(OS::Local, &[ReleaseHeldToKernel, PassToKernel]),
+            Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], HoldUndecided),
             Go(OS::Closed, &[PassToKernel]),
-            Go(OS::Local, &[ReleaseHeldToKernel]),
+            Noted(OS::Local, &[ReleaseHeldToKernel], Note::ServedLocal),
+            Noted(OS::Local, &[ReleaseHeldToKernel], Note::BadRequest),
+            Noted(OS::Local, &[ReleaseHeldToKernel], FellBack(Unavailable)),
             Go(OS::HandoffPending, &[SendRequest]),
-            Go(OS::Local, &[ReleaseHeldToKernel]),
+            Noted(OS::Local, &[ReleaseHeldToKernel], HoldUndecided),
             Invalid,
             Invalid,
             Invalid,
-            Go(OS::Local, &[ReleaseHeldToKernel]),
+            Noted(OS::Local, &[ReleaseHeldToKernel], HoldUndecided),
             Go(OS::Held, &[]),
         ],
         // HandoffPending
@@ -107,15 +135,17 @@ fn origin_table() -> [[Expect<OS, OA>; 13]; 6] {
             Go(OS::HandoffPending, &[Queue]),
             Go(OS::HandoffPending, &[Queue]),
             Go(OS::HandoffPending, &[Queue]),
-            Go(OS::Closed, &[SendClosed, PassToKernel]),
+            Noted(OS::Closed, &[SendClosed, PassToKernel], ClientResetMidHandoff),
             Invalid,
             Invalid,
             Invalid,
-            Go(OS::Forwarding, &[ResetKernel, ForwardQueued]),
-            Go(OS::Local, &[ReleaseHeldToKernel]),
-            Go(OS::Local, &[ReleaseHeldToKernel]),
-            Go(OS::Local, &[ReleaseHeldToKernel, SendClosed]),
-            Go(OS::Local, &[ReleaseHeldToKernel]),
+            Invalid,
+            Invalid,
+            Noted(OS::Forwarding, &[ResetKernel, ForwardQueued], HandedOff),
+            Noted(OS::Local, &[ReleaseHeldToKernel], FellBack(Rejected)),
+            Noted(OS::Local, &[ReleaseHeldToKernel], FellBack(TargetClosed)),
+            Noted(OS::Local, &[ReleaseHeldToKernel, SendClosed], FellBack(TimedOut)),
+            Noted(OS::Local, &[ReleaseHeldToKernel], FellBack(PeerDown)),
         ],
         // Forwarding
         [
@@ -127,11 +157,13 @@ fn origin_table() -> [[Expect<OS, OA>; 13]; 6] {
             Invalid,
             Invalid,
             Invalid,
+            Invalid,
+            Invalid,
             Invalid,                                 // a repeated Accept
             Invalid,
             Go(OS::Closed, &[]),
-            Go(OS::Closed, &[]),
-            Go(OS::Closed, &[ResetClient]),
+            Noted(OS::Closed, &[], Expired),
+            Noted(OS::Closed, &[ResetClient], PeerDownReset),
         ],
         // Local
         [
@@ -140,6 +172,8 @@ fn origin_table() -> [[Expect<OS, OA>; 13]; 6] {
             Go(OS::Local, &[PassToKernel]),
             Go(OS::Local, &[PassToKernel]),
             Go(OS::Local, &[PassToKernel]),
+            Invalid,
+            Invalid,
             Invalid,
             Invalid,
             Invalid,
@@ -159,6 +193,8 @@ fn origin_table() -> [[Expect<OS, OA>; 13]; 6] {
             Invalid,
             Invalid,
             Invalid,
+            Invalid,
+            Invalid,
             Go(OS::Closed, &[SendClosed]),
             Go(OS::Closed, &[]),
             Go(OS::Closed, &[]),
@@ -170,30 +206,9 @@ fn origin_table() -> [[Expect<OS, OA>; 13]; 6] {
 
 #[test]
 fn origin_every_state_and_event() {
-    for (state, row) in origin_states().into_iter().zip(origin_table()) {
-        for (event, expected) in origin_events().into_iter().zip(row) {
-            let got = state.on(event);
-            match expected {
-                Go(next, actions) => {
-                    let (got_next, got_actions) =
-                        got.unwrap_or_else(|e| panic!("{state:?} × {event:?}: {e}"));
-                    assert_eq!(
-                        (got_next, got_actions.to_vec()),
-                        (next, actions.to_vec()),
-                        "{state:?} × {event:?}"
-                    );
-                }
-                Invalid => assert_eq!(
-                    got,
-                    Err(InvalidTransition {
-                        state: state.name(),
-                        event: event.name()
-                    }),
-                    "{state:?} × {event:?}"
-                ),
-            }
-        }
-    }
+    let table = origin_table();
+    let rows: Vec<&[Expect<OS, OA>]> = table.iter().map(|r| &r[..]).collect();
+    check_table(&origin_states(), &origin_events(), &rows);
 }
 
 fn target_states() -> [TS; 6] {
@@ -222,7 +237,7 @@ fn target_events() -> [TE; 9] {
 }
 
 #[rustfmt::skip]
-fn target_table() -> [[(TS, &'static [TA]); 9]; 6] {
+fn target_table() -> [[Expect<TS, TA>; 9]; 6] {
     use TA::*;
     const REFUSED: TA = SendReject(RejectReason::KernelRefused);
     const TIMED_OUT: TA = SendReject(RejectReason::Timeout);
@@ -231,104 +246,136 @@ fn target_table() -> [[(TS, &'static [TA]); 9]; 6] {
     [
         // Replaying
         [
-            (TS::Established, &[CompleteHandshake, SendAccept]), // SynAckFromKernel
-            (TS::Replaying, &[Drop]),                            // FromKernel
-            (TS::Replaying, &[Drop]),                            // FinFromKernel
-            (TS::Closed, &[Drop, REFUSED]),                      // RstFromKernel
-            (TS::Replaying, &[Drop]),                            // FromClient
-            (TS::Replaying, &[Drop]),                            // FinFromClient
-            (TS::Replaying, &[Drop]),                            // RstFromClient
-            (TS::Closed, &[TIMED_OUT]),                          // Timeout
-            (TS::Closed, &[ResetKernel]),                        // OriginClosed
+            Noted(TS::Established, &[CompleteHandshake, SendAccept], Note::HandedIn), // SynAckFromKernel
+            Go(TS::Replaying, &[Drop]),                            // FromKernel
+            Go(TS::Replaying, &[Drop]),                            // FinFromKernel
+            Noted(TS::Closed, &[Drop, REFUSED], Note::KernelRefused), // RstFromKernel
+            Go(TS::Replaying, &[Drop]),                            // FromClient
+            Go(TS::Replaying, &[Drop]),                            // FinFromClient
+            Go(TS::Replaying, &[Drop]),                            // RstFromClient
+            Noted(TS::Closed, &[TIMED_OUT], Note::ReplayTimedOut), // Timeout
+            Go(TS::Closed, &[ResetKernel]),                        // OriginClosed
         ],
-        // Established
         [
-            (TS::Established, &[TranslateToClient]),
-            (TS::Established, &[TranslateToClient]),
-            (HC_KERNEL, &[TranslateToClient]),
-            (TS::Closing, &[TranslateToClient]),
-            (TS::Established, &[TranslateToKernel]),
-            (HC_CLIENT, &[TranslateToKernel]),
-            (TS::Closing, &[TranslateToKernel]),
-            (TS::Closed, &[SendClosed]),
-            (TS::Closed, &[ResetKernel]),
+            Go(TS::Established, &[TranslateToClient]),
+            Go(TS::Established, &[TranslateToClient]),
+            Go(HC_KERNEL, &[TranslateToClient]),
+            Go(TS::Closing, &[TranslateToClient]),
+            Go(TS::Established, &[TranslateToKernel]),
+            Go(HC_CLIENT, &[TranslateToKernel]),
+            Go(TS::Closing, &[TranslateToKernel]),
+            Noted(TS::Closed, &[SendClosed], Note::Expired),
+            Go(TS::Closed, &[ResetKernel]),
         ],
-        // HalfClosed(Client): the client sent its FIN
         [
-            (HC_CLIENT, &[TranslateToClient]),
-            (HC_CLIENT, &[TranslateToClient]),
-            (TS::Closing, &[TranslateToClient]),
-            (TS::Closing, &[TranslateToClient]),
-            (HC_CLIENT, &[TranslateToKernel]),
-            (HC_CLIENT, &[TranslateToKernel]),
-            (TS::Closing, &[TranslateToKernel]),
-            (TS::Closed, &[SendClosed]),
-            (TS::Closed, &[ResetKernel]),
+            Go(HC_CLIENT, &[TranslateToClient]),
+            Go(HC_CLIENT, &[TranslateToClient]),
+            Go(TS::Closing, &[TranslateToClient]),
+            Go(TS::Closing, &[TranslateToClient]),
+            Go(HC_CLIENT, &[TranslateToKernel]),
+            Go(HC_CLIENT, &[TranslateToKernel]),
+            Go(TS::Closing, &[TranslateToKernel]),
+            Noted(TS::Closed, &[SendClosed], Note::Expired),
+            Go(TS::Closed, &[ResetKernel]),
         ],
-        // HalfClosed(Kernel): the kernel sent its FIN
         [
-            (HC_KERNEL, &[TranslateToClient]),
-            (HC_KERNEL, &[TranslateToClient]),
-            (HC_KERNEL, &[TranslateToClient]),
-            (TS::Closing, &[TranslateToClient]),
-            (HC_KERNEL, &[TranslateToKernel]),
-            (TS::Closing, &[TranslateToKernel]),
-            (TS::Closing, &[TranslateToKernel]),
-            (TS::Closed, &[SendClosed]),
-            (TS::Closed, &[ResetKernel]),
+            Go(HC_KERNEL, &[TranslateToClient]),
+            Go(HC_KERNEL, &[TranslateToClient]),
+            Go(HC_KERNEL, &[TranslateToClient]),
+            Go(TS::Closing, &[TranslateToClient]),
+            Go(HC_KERNEL, &[TranslateToKernel]),
+            Go(TS::Closing, &[TranslateToKernel]),
+            Go(TS::Closing, &[TranslateToKernel]),
+            Noted(TS::Closed, &[SendClosed], Note::Expired),
+            Go(TS::Closed, &[ResetKernel]),
         ],
-        // Closing
         [
-            (TS::Closing, &[TranslateToClient]),
-            (TS::Closing, &[TranslateToClient]),
-            (TS::Closing, &[TranslateToClient]),
-            (TS::Closing, &[TranslateToClient]),
-            (TS::Closing, &[TranslateToKernel]),
-            (TS::Closing, &[TranslateToKernel]),
-            (TS::Closing, &[TranslateToKernel]),
-            (TS::Closed, &[SendClosed]),
-            (TS::Closed, &[ResetKernel]),
+            Go(TS::Closing, &[TranslateToClient]),
+            Go(TS::Closing, &[TranslateToClient]),
+            Go(TS::Closing, &[TranslateToClient]),
+            Go(TS::Closing, &[TranslateToClient]),
+            Go(TS::Closing, &[TranslateToKernel]),
+            Go(TS::Closing, &[TranslateToKernel]),
+            Go(TS::Closing, &[TranslateToKernel]),
+            Go(TS::Closed, &[SendClosed]),
+            Go(TS::Closed, &[ResetKernel]),
         ],
-        // Closed
         [
-            (TS::Closed, &[]),
-            (TS::Closed, &[]),
-            (TS::Closed, &[]),
-            (TS::Closed, &[]),
-            (TS::Closed, &[]),
-            (TS::Closed, &[]),
-            (TS::Closed, &[]),
-            (TS::Closed, &[]),
-            (TS::Closed, &[]),
+            Go(TS::Closed, &[]),
+            Go(TS::Closed, &[]),
+            Go(TS::Closed, &[]),
+            Go(TS::Closed, &[]),
+            Go(TS::Closed, &[]),
+            Go(TS::Closed, &[]),
+            Go(TS::Closed, &[]),
+            Go(TS::Closed, &[]),
+            Go(TS::Closed, &[]),
         ],
     ]
 }
 
 #[test]
 fn target_every_state_and_event() {
-    for (state, row) in target_states().into_iter().zip(target_table()) {
-        for (event, (next, actions)) in target_events().into_iter().zip(row) {
-            let (got_next, got_actions) = state.on(event);
-            assert_eq!(
-                (got_next, got_actions.to_vec()),
-                (next, actions.to_vec()),
-                "{state:?} × {event:?}"
-            );
-        }
+    let table = target_table();
+    let rows: Vec<&[Expect<TS, TA>]> = table.iter().map(|r| &r[..]).collect();
+    check_table(&target_states(), &target_events(), &rows);
+}
+
+/// Each machine's events say which are packets: exactly those the engine
+/// maps a segment to.
+#[test]
+fn packet_events_are_the_segments() {
+    let origin: Vec<OE> = origin_events()
+        .into_iter()
+        .filter(|e| e.carries_packet())
+        .collect();
+    assert_eq!(
+        origin,
+        [
+            OE::FromKernel,
+            OE::AckFromClient,
+            OE::DataFromClient,
+            OE::FinFromClient,
+            OE::RstFromClient
+        ]
+    );
+    let signals: Vec<TE> = target_events()
+        .into_iter()
+        .filter(|e| !e.carries_packet())
+        .collect();
+    assert_eq!(signals, [TE::Timeout, TE::OriginClosed]);
+}
+
+/// Gauges follow the states: pending handoffs, and handed-in connections
+/// until they are over.
+#[test]
+fn gauges() {
+    for state in origin_states() {
+        assert_eq!(
+            state.gauge(),
+            (state == OS::HandoffPending).then_some(Gauge::HandoffsPending)
+        );
+    }
+    for state in target_states() {
+        assert_eq!(
+            state.gauge(),
+            (!state.is_final()).then_some(Gauge::HandedIn)
+        );
     }
 }
 
-/// Properties that hold across the tables.
 #[test]
 fn origin_invariants() {
     for state in origin_states() {
         for event in origin_events() {
             let got = state.on(event);
-            // The glue feeds packets in every state.
-            if is_packet(event) {
+            // The engine feeds packets in every state.
+            if event.carries_packet() {
                 assert!(got.is_ok(), "{state:?} × {event:?}");
             }
-            let Ok((next, actions)) = got else { continue };
+            let Ok(Transition { next, actions, .. }) = got else {
+                continue;
+            };
             // Final is final.
             if state.is_final() {
                 assert_eq!(next, state, "{state:?} × {event:?}");
@@ -347,7 +394,7 @@ fn origin_invariants() {
                 "{state:?} × {event:?}"
             );
             // A packet's actions say where it goes: exactly one of these.
-            if is_packet(event) {
+            if event.carries_packet() {
                 let fates = actions
                     .iter()
                     .filter(|a| {
@@ -370,18 +417,9 @@ fn origin_invariants() {
 
 #[test]
 fn target_invariants() {
-    let packets = [
-        TE::SynAckFromKernel,
-        TE::FromKernel,
-        TE::FinFromKernel,
-        TE::RstFromKernel,
-        TE::FromClient,
-        TE::FinFromClient,
-        TE::RstFromClient,
-    ];
     for state in target_states() {
         for event in target_events() {
-            let (next, actions) = state.on(event);
+            let Transition { next, actions, .. } = state.on(event).expect("always valid");
             if state.is_final() {
                 assert_eq!((next, actions.len()), (state, 0));
                 continue;
@@ -395,7 +433,7 @@ fn target_invariants() {
                 next.is_final() && event != TE::OriginClosed,
                 "{state:?} × {event:?}"
             );
-            if packets.contains(&event) {
+            if event.carries_packet() {
                 let fates = actions
                     .iter()
                     .filter(|a| {
@@ -458,13 +496,15 @@ fn timers() {
         .into();
     assert_eq!(restarts, [false, true, true]);
 
+    let start = OriginState::start();
     assert_eq!(
-        OriginState::start(),
-        (OS::Handshake, Actions::of(&[OA::PassToKernel]))
+        (start.next, start.actions.to_vec(), start.note),
+        (OS::Handshake, vec![OA::PassToKernel], None)
     );
+    let start = TargetState::start();
     assert_eq!(
-        TargetState::start(),
-        (TS::Replaying, Actions::of(&[TA::InjectSyn]))
+        (start.next, start.actions.to_vec(), start.note),
+        (TS::Replaying, vec![TA::InjectSyn], None)
     );
 }
 
@@ -500,7 +540,11 @@ struct Pair {
 
 impl Pair {
     fn new() -> Pair {
-        let (origin, actions) = OriginState::start();
+        let Transition {
+            next: origin,
+            actions,
+            ..
+        } = OriginState::start();
         let mut pair = Pair {
             origin,
             target: None,
@@ -513,7 +557,7 @@ impl Pair {
     }
 
     fn origin(&mut self, event: OE) {
-        let (next, actions) = self.origin.on(event).expect("valid origin event");
+        let Transition { next, actions, .. } = self.origin.on(event).expect("valid origin event");
         self.origin = next;
         self.current = event;
         self.record_origin(actions);
@@ -521,7 +565,7 @@ impl Pair {
 
     fn target(&mut self, event: TE) {
         let Some(state) = self.target else { return };
-        let (next, actions) = state.on(event);
+        let Transition { next, actions, .. } = state.on(event).expect("always valid");
         self.target = Some(next);
         for action in actions {
             self.log.push(format!("B {action:?}"));
@@ -539,8 +583,8 @@ impl Pair {
             self.log.push(format!("A {action:?}"));
             match action {
                 OA::SendRequest => {
-                    let (state, actions) = TargetState::start();
-                    self.target = Some(state);
+                    let Transition { next, actions, .. } = TargetState::start();
+                    self.target = Some(next);
                     self.log.extend(actions.iter().map(|a| format!("B {a:?}")));
                 }
                 OA::SendClosed => self.target(TE::OriginClosed),
@@ -667,7 +711,7 @@ fn a_late_accept_is_answered_with_closed() {
     pair.origin(OE::Reject);
     assert_eq!(pair.origin, OS::Local);
     assert_eq!(
-        OS::Local.on(OE::Accept).map(|(_, a)| a.to_vec()),
+        OS::Local.on(OE::Accept).map(|t| t.actions.to_vec()),
         Ok(vec![OA::SendClosed])
     );
 }

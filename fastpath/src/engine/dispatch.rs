@@ -1,0 +1,123 @@
+//! Where a frame goes in the engine: its flow looked up once, the fast path
+//! for established flows, and otherwise the stage that decides which
+//! role's events it becomes.
+
+use std::time::Instant;
+
+use super::api::Verdict;
+use super::fast::Fast;
+use super::flow::FlowKey;
+use super::{origin, target, Engine, ServiceKind};
+use crate::counters::{Counter, WorkerCounters};
+use crate::packet::{TcpFlags, TcpFrame};
+
+/// Where a client frame stands after the fast path, when it needs the
+/// general one.
+enum Stage {
+    /// A frame of a connection this node accepted.
+    Origin,
+    /// A frame of a connection handed to this node.
+    Target,
+    /// No flow: a SYN that opens one, for this kind of service.
+    Opens(ServiceKind),
+}
+
+/// A frame received on the wire port: from a client (or another node).
+pub(super) fn from_wire(e: &mut Engine, frame: &mut [u8], now: Instant) -> Verdict {
+    let parsed = TcpFrame::parse(frame);
+    let Some(tcp) = managed(&parsed, &e.counters) else {
+        return Verdict::ToHost;
+    };
+    let key = FlowKey::new(tcp.src_addr, tcp.src_port, tcp.dst_addr, tcp.dst_port);
+    let stage = match e.fast_from_client(&key, frame, tcp, now) {
+        Fast::Done(verdict) => return verdict,
+        Fast::Origin => Stage::Origin,
+        Fast::Target => Stage::Target,
+        // A packet of no flow passes, unless it opens one.
+        Fast::Unknown => match e.new_connection(tcp) {
+            Some(kind) => Stage::Opens(kind),
+            None => return Verdict::ToHost,
+        },
+    };
+    // What follows may change a connection's state: a corrupted frame
+    // must not (a RST that is not one, request bytes that differ).
+    if !tcp.checksums_valid(frame) {
+        e.count(Counter::DropBadChecksum, 1);
+        return Verdict::Drop;
+    }
+    match stage {
+        Stage::Origin => origin::from_client(e, key, frame, tcp, now),
+        Stage::Target => target::from_client(e, key, frame, tcp, now),
+        Stage::Opens(_) if e.kernel_key_taken(&key) => {
+            // A handed-in connection's kernel side: the kernel answers.
+            e.count(Counter::TupleInUseUntracked, 1);
+            Verdict::ToHost
+        }
+        Stage::Opens(kind) => origin::on_syn(e, key, kind, frame, tcp, now),
+    }
+}
+
+/// A frame the host kernel sent.
+pub(super) fn from_host(e: &mut Engine, frame: &mut [u8], now: Instant) -> Verdict {
+    let parsed = TcpFrame::parse(frame);
+    let Some(tcp) = managed(&parsed, &e.counters) else {
+        return Verdict::ToWire;
+    };
+    // The kernel is the server: the client is the destination.
+    let key = FlowKey::new(tcp.dst_addr, tcp.dst_port, tcp.src_addr, tcp.src_port);
+    match e.fast_from_kernel(&key, frame, tcp, now) {
+        (_, Fast::Done(verdict)) => verdict,
+        (key, Fast::Origin) => origin::from_kernel(e, key, frame, tcp, now),
+        (wire_key, Fast::Target) => target::from_kernel(e, wire_key, frame, tcp, now),
+        (_, Fast::Unknown) => Verdict::ToWire,
+    }
+}
+
+impl Engine {
+    /// Whether `key`, as the local kernel sees a connection, is in use: by
+    /// an origin flow, or as the kernel side of a handed-in one. A new flow
+    /// never takes a kernel key in use, so that the kernel's packets
+    /// always find one flow.
+    pub(super) fn kernel_key_taken(&self, key: &FlowKey) -> bool {
+        self.flows
+            .find_kernel_side(key, self.cfg.own_addr)
+            .is_some()
+    }
+
+    /// A SYN (without ACK) to a managed service on this node or the VIP.
+    fn new_connection(&self, tcp: &TcpFrame) -> Option<ServiceKind> {
+        if !tcp.flags.contains(TcpFlags::SYN) || tcp.flags.contains(TcpFlags::ACK) {
+            return None;
+        }
+        if tcp.dst_addr != self.cfg.own_addr && Some(tcp.dst_addr) != self.cfg.vip {
+            return None;
+        }
+        self.cfg
+            .services
+            .iter()
+            .find(|(port, _)| *port == tcp.dst_port)
+            .map(|&(_, kind)| kind)
+    }
+}
+
+/// The parse of an IPv4/TCP frame, or None for anything else, which
+/// passes through untouched. A frame whose headers do not parse (truncated,
+/// bad lengths) is counted, then passed through too: the kernel or the
+/// next hop decides what to do with it, as without Baton.
+///
+/// It lends the parse rather than moving it: a copy of the struct reads
+/// it back in other widths than it was written in, which stalls the load
+/// until the stores retire (about a third of a packet's time, measured).
+#[inline(always)]
+fn managed<'p>(
+    parsed: &'p crate::packet::error::Result<Option<TcpFrame>>,
+    counters: &WorkerCounters,
+) -> Option<&'p TcpFrame> {
+    match parsed {
+        Ok(tcp) => tcp.as_ref(),
+        Err(_) => {
+            counters.add(Counter::MalformedPassed, 1);
+            None
+        }
+    }
+}

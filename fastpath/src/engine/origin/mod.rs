@@ -1,0 +1,63 @@
+//! The origin side: this node accepted the connection.
+//!
+//! The transitions are [`OriginState`]'s, driven by `drive`. Here are what
+//! each origin event comes from (`events`: the client's and the kernel's
+//! segments; `signals`: the target's answers, the channel and the timers;
+//! `place`: the policy's decision), and what each action does (`exec`).
+
+mod events;
+mod exec;
+mod place;
+mod signals;
+
+use std::time::{Duration, Instant};
+
+use baton_handoff::state::{OriginAction, OriginState, OriginTimer};
+
+use super::api::EngineConfig;
+use super::drive::{Carried, Executor, Input};
+use super::flow::{FlowKey, OriginFlow, Role};
+use super::parts::Parts;
+
+pub(super) use events::{from_client, from_kernel, on_syn};
+pub(super) use exec::{redirect, target_mac};
+pub(super) use signals::{on_accept, on_closed, on_deadline, on_peer_down, on_reject};
+
+impl Executor for OriginFlow {
+    type M = OriginState;
+
+    fn of(role: &mut Role) -> Option<&mut OriginFlow> {
+        match role {
+            Role::Origin(o) => Some(o),
+            Role::Target(_) => None,
+        }
+    }
+
+    fn state(&self) -> OriginState {
+        self.state
+    }
+
+    fn set_state(&mut self, state: OriginState) {
+        self.state = state;
+    }
+
+    fn duration(cfg: &EngineConfig, timer: OriginTimer) -> Duration {
+        match timer {
+            // A request that never comes is an idle connection.
+            OriginTimer::Handshake | OriginTimer::Idle => cfg.idle_timeout,
+            OriginTimer::Hold => cfg.hold_timeout,
+            OriginTimer::Handoff => cfg.handoff_timeout,
+        }
+    }
+
+    fn carry_out(
+        &mut self,
+        parts: &mut Parts<'_>,
+        key: FlowKey,
+        action: OriginAction,
+        input: &mut Input<'_>,
+        now: Instant,
+    ) -> Carried {
+        exec::carry_out(self, parts, key, action, input, now)
+    }
+}

@@ -1,0 +1,48 @@
+//! The policy's decision on a held request, as an origin event.
+
+use std::time::Instant;
+
+use baton_handoff::state::OriginEvent;
+
+use crate::engine::drive::Input;
+use crate::engine::flow::{Flow, FlowKey, Handoff, OriginFlow, PeerIndex, Role};
+use crate::engine::{Engine, Load, Placement};
+
+/// Request bytes were held: asks the placer where they go, once it can
+/// tell or the hold limit is reached.
+pub(super) fn decide(e: &mut Engine, key: FlowKey, now: Instant) {
+    let own = Load {
+        active_connections: e.flows.len() as u32,
+        ..Load::default()
+    };
+    let Some(Flow {
+        role: Role::Origin(o),
+        ..
+    }) = e.flows.get(&key)
+    else {
+        return;
+    };
+    let full =
+        o.setup.held.len() >= e.cfg.hold_bytes || o.setup.held_frames.len() >= e.cfg.hold_segments;
+    let knows_isn = o.setup.isn_origin.is_some();
+    let placement = e
+        .placer
+        .place(&o.setup.held, o.setup.kind, &e.peers_up, own);
+    let (event, input) = match placement {
+        Placement::NeedMore if !full => return,
+        Placement::NeedMore => (OriginEvent::HoldLimitReached, Input::Nothing),
+        Placement::Local => (OriginEvent::DecidedLocal, Input::Nothing),
+        Placement::Invalid => (OriginEvent::Unclassifiable, Input::Nothing),
+        // A handoff needs the kernel's ISN, and a node that can take it.
+        Placement::Peer(peer) if knows_isn && e.peers_up.get(peer) == Some(&true) => {
+            let id = e.next_id();
+            let handoff = Handoff {
+                peer: peer as PeerIndex,
+                id,
+            };
+            (OriginEvent::DecidedHandoff, Input::Chosen(handoff))
+        }
+        Placement::Peer(_) => (OriginEvent::ChosenUnavailable, Input::Nothing),
+    };
+    e.step::<OriginFlow>(key, event, input, now);
+}

@@ -1,0 +1,147 @@
+//! The origin events that come without a packet: the target's answers,
+//! its channel going down, and timers.
+
+use std::time::Instant;
+
+use baton_handoff::msg::{HandoffAccept, HandoffClosed, HandoffReject, Message};
+use baton_handoff::state::{Machine, OriginAction, OriginEvent, OriginState};
+
+use crate::counters::Counter;
+use crate::engine::drive::Input;
+use crate::engine::flow::{Flow, FlowKey, Handoff, OriginFlow, PeerIndex, Role};
+use crate::engine::Engine;
+
+/// The target took the connection: the local kernel forgets it, and client
+/// packets go there.
+pub(in crate::engine) fn on_accept(
+    e: &mut Engine,
+    peer: usize,
+    accept: HandoffAccept,
+    now: Instant,
+) {
+    let Some(key) = handoff_flow(e, peer, accept.id, OriginEvent::Accept) else {
+        return;
+    };
+    let requested_at = match e.flows.get(&key).map(|f| &f.role) {
+        Some(Role::Origin(o)) => o.setup.requested_at,
+        _ => None,
+    };
+    if e.step::<OriginFlow>(key, OriginEvent::Accept, Input::Nothing, now)
+        .is_none()
+    {
+        return; // accepted twice: counted as an invalid transition
+    }
+    tracing::debug!(
+        "handoff {:x}: {} -> {} accepted by {} after {:?}",
+        accept.id,
+        key.client(),
+        key.server(),
+        e.cfg.peers[peer].name,
+        requested_at
+            .map(|t| now.saturating_duration_since(t))
+            .unwrap_or_default()
+    );
+}
+
+pub(in crate::engine) fn on_reject(
+    e: &mut Engine,
+    peer: usize,
+    reject: HandoffReject,
+    now: Instant,
+) {
+    let Some(key) = handoff_flow(e, peer, reject.id, OriginEvent::Reject) else {
+        return;
+    };
+    if e.step::<OriginFlow>(key, OriginEvent::Reject, Input::Nothing, now)
+        .is_some()
+    {
+        tracing::debug!(
+            "handoff {:x}: rejected by {} ({:?}); serving locally",
+            reject.id,
+            e.cfg.peers[peer].name,
+            reject.reason
+        );
+    }
+}
+
+/// The origin flow of handoff `id` to `peer`. When there is none (this
+/// node gave up on it, or never asked), counts it and answers `event` as
+/// a forgotten flow does: a late Accept is undone at the target.
+fn handoff_flow(e: &mut Engine, peer: usize, id: u64, event: OriginEvent) -> Option<FlowKey> {
+    if let Some(key) = flow_of(e, peer, id) {
+        return Some(key);
+    }
+    e.count(Counter::DropUnknownHandoff, 1);
+    if let Ok(t) = OriginState::Closed.on(event) {
+        if t.actions.contains(OriginAction::SendClosed) && !e.by_id.contains_key(&id) {
+            e.send(peer, Message::HandoffClosed(HandoffClosed { id }));
+        }
+    }
+    None
+}
+
+/// The origin flow whose handoff `id` went to `peer`.
+fn flow_of(e: &Engine, peer: usize, id: u64) -> Option<FlowKey> {
+    let peer = peer as PeerIndex;
+    let key = *e.by_id.get(&id)?;
+    match e.flows.get(&key).map(|f| &f.role) {
+        Some(Role::Origin(o))
+            if o.handoff
+                .is_some_and(|h| h.peer == peer && h.id.get() == id) =>
+        {
+            Some(key)
+        }
+        _ => None,
+    }
+}
+
+/// The target says a connection it served is over, or that it gave up
+/// before accepting. Returns false when no origin flow matches.
+pub(in crate::engine) fn on_closed(
+    e: &mut Engine,
+    peer: usize,
+    closed: HandoffClosed,
+    now: Instant,
+) -> bool {
+    let Some(key) = flow_of(e, peer, closed.id) else {
+        return false;
+    };
+    e.step::<OriginFlow>(key, OriginEvent::TargetClosed, Input::Nothing, now)
+        .is_some()
+}
+
+/// Handoffs pending to `peer` fall back to local; connections handed to it
+/// are reset toward their clients.
+pub(in crate::engine) fn on_peer_down(e: &mut Engine, peer: usize, now: Instant) {
+    let affected: Vec<FlowKey> = e
+        .flows
+        .iter()
+        .filter_map(|(k, f)| match &f.role {
+            Role::Origin(o) if o.handoff.is_some_and(|h| usize::from(h.peer) == peer) => Some(*k),
+            _ => None,
+        })
+        .collect();
+    for key in affected {
+        e.step::<OriginFlow>(key, OriginEvent::PeerDown, Input::Nothing, now);
+    }
+}
+
+/// The flow's timer expired.
+pub(in crate::engine) fn on_deadline(e: &mut Engine, key: FlowKey, now: Instant) {
+    if let Some(Flow {
+        role:
+            Role::Origin(OriginFlow {
+                state: OriginState::HandoffPending,
+                handoff: Some(Handoff { peer, id }),
+                ..
+            }),
+        ..
+    }) = e.flows.get(&key)
+    {
+        tracing::debug!(
+            "handoff {id:x}: no answer from {}; serving locally",
+            e.cfg.peers[usize::from(*peer)].name
+        );
+    }
+    e.step::<OriginFlow>(key, OriginEvent::Timeout, Input::Nothing, now);
+}

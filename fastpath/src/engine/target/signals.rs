@@ -1,0 +1,88 @@
+//! The target events that come without a packet: the origin's request and
+//! its calling the handoff off, and timers.
+
+use std::time::Instant;
+
+use baton_handoff::msg::{HandoffClosed, HandoffReject, HandoffRequest, Message, RejectReason};
+use baton_handoff::state::TargetEvent;
+
+use crate::counters::Counter;
+use crate::engine::drive::Input;
+use crate::engine::flow::{FlowKey, PeerIndex, Role, TargetFlow, TargetSetup};
+use crate::engine::Engine;
+use crate::packet::MacAddr;
+
+/// Takes a connection over: replays the client's SYN, with its original
+/// options, to the local kernel, addressed to this node's own address.
+pub(in crate::engine) fn on_request(
+    e: &mut Engine,
+    peer: usize,
+    req: HandoffRequest,
+    now: Instant,
+) {
+    let wire_key = FlowKey::new(
+        *req.key.client.ip(),
+        req.key.client.port(),
+        *req.key.server.ip(),
+        req.key.server.port(),
+    );
+    let kernel_key = wire_key.with_server_addr(e.cfg.own_addr);
+    let managed = e
+        .cfg
+        .services
+        .iter()
+        .any(|(port, _)| *port == req.key.server.port());
+    let refusal = if !managed || e.flows.contains_key(&wire_key) || e.kernel_key_taken(&kernel_key)
+    {
+        // Not a service here, or the kernel already has this 4-tuple.
+        Some((RejectReason::KernelRefused, Counter::KernelRefused))
+    } else if !e.make_room() {
+        Some((RejectReason::Overloaded, Counter::HandoffsRefusedTableFull))
+    } else {
+        None
+    };
+    if let Some((reason, counter)) = refusal {
+        e.send(
+            peer,
+            Message::HandoffReject(HandoffReject { id: req.id, reason }),
+        );
+        e.count(counter, 1);
+        return;
+    }
+    let origin = peer as PeerIndex;
+    e.by_origin.insert((origin, req.id), wire_key);
+    let make = |state| {
+        Role::Target(TargetFlow {
+            state,
+            client_mac: MacAddr(req.client_mac),
+            offsets: None,
+            client_next_seq: req.isn_client + 1 + req.held.len() as u32,
+            setup: Box::new(TargetSetup {
+                origin,
+                id: req.id,
+                request: Some(Box::new(req)),
+            }),
+        })
+    };
+    e.open::<TargetFlow>(wire_key, make, Input::Nothing, now);
+}
+
+/// The origin's client went away (or the origin gave up): the local kernel
+/// is told with a RST, and the flow is forgotten.
+pub(in crate::engine) fn on_origin_closed(
+    e: &mut Engine,
+    peer: usize,
+    closed: HandoffClosed,
+    now: Instant,
+) -> bool {
+    let Some(&wire_key) = e.by_origin.get(&(peer as PeerIndex, closed.id)) else {
+        return false;
+    };
+    e.step::<TargetFlow>(wire_key, TargetEvent::OriginClosed, Input::Nothing, now);
+    true
+}
+
+/// The flow's timer expired.
+pub(in crate::engine) fn on_deadline(e: &mut Engine, wire_key: FlowKey, now: Instant) {
+    e.step::<TargetFlow>(wire_key, TargetEvent::Timeout, Input::Nothing, now);
+}
