@@ -7,7 +7,7 @@
 //! flow state; everything else is passed through by whichever worker
 //! received it.
 
-use crate::packet::TcpSummary;
+use crate::packet::TcpFrame;
 
 /// Where a packet came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,9 +26,10 @@ pub fn owner_of(client_addr: u32, client_port: u16, workers: usize) -> usize {
 }
 
 /// The worker that owns this TCP packet's flow, or None when the packet is
-/// not for a managed service (any worker may pass it through).
+/// not for a managed service (any worker may pass it through). It reads
+/// only the addresses and ports of the packet's one parse.
 #[inline]
-pub fn owner(tcp: &TcpSummary, side: Side, services: &[u16], workers: usize) -> Option<usize> {
+pub fn owner(tcp: &TcpFrame, side: Side, services: &[u16], workers: usize) -> Option<usize> {
     let (client, client_port, service_port) = match side {
         Side::Wire => (tcp.src_addr, tcp.src_port, tcp.dst_port),
         Side::Host => (tcp.dst_addr, tcp.dst_port, tcp.src_port),
@@ -41,18 +42,15 @@ pub fn owner(tcp: &TcpSummary, side: Side, services: &[u16], workers: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::TcpFlags;
+    use crate::packet::TcpFrameBuilder;
     use std::net::Ipv4Addr;
 
-    fn tcp(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) -> TcpSummary {
-        TcpSummary {
-            src_addr: src.0,
-            dst_addr: dst.0,
-            src_port: src.1,
-            dst_port: dst.1,
-            flags: TcpFlags::ACK,
-            payload_len: 0,
-        }
+    fn tcp(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) -> TcpFrame {
+        let frame = TcpFrameBuilder::default()
+            .addrs(src.0, dst.0)
+            .ports(src.1, dst.1)
+            .build();
+        TcpFrame::parse(&frame).unwrap().unwrap()
     }
 
     #[test]

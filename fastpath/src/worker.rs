@@ -17,15 +17,18 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use dpdk_ffi::{Burst, Mbuf, Mempool, Queue, Ring};
 
 use crate::counters::{Counter, WorkerCounters};
-use crate::engine::{Engine, Output, Verdict};
+use crate::engine::{managed, Engine, Output, Verdict};
 use crate::idle::{Backoff, IdlePolicy};
-use crate::packet::{classify, FrameClass};
+use crate::packet::TcpFrame;
+use crate::steer::{self, Side as Port};
 
 /// How many frames ahead of processing a flow slot is prefetched: enough
 /// lead for a memory access, few enough that the CPU keeps every prefetch
 /// in flight.
 const PREFETCH_AHEAD: usize = 8;
-use crate::steer::{self, Side as Port};
+/// Parses kept between warming a frame and processing it: a ring longer
+/// than the lead.
+const LOOKAHEAD: usize = 2 * PREFETCH_AHEAD;
 
 /// Extra TX attempts before a burst's remainder is dropped: a ring that is
 /// full for this long is not draining, and holding packets stalls RX.
@@ -182,32 +185,41 @@ impl Worker {
             // latencies overlap the work on the frames in between. Only on
             // a table too large for the caches: below that, it would only
             // cost.
+            // Warming parses the frame it prefetches for: that parse is
+            // the frame's one, kept in `ahead` until the frame's turn.
             let warm = link.engine.wants_warming();
-            let warm_frame = |engine: &Engine, frame: &[u8]| match from {
-                Port::Wire => engine.warm_wire(frame),
-                Port::Host => engine.warm_host(frame),
-            };
             if warm {
                 for i in 0..n.min(PREFETCH_AHEAD) {
-                    warm_frame(&link.engine, st.rx.data_mut(i));
+                    st.ahead[i] = link.engine.warm(st.rx.data_mut(i), from);
                 }
             }
             let mut frames = st.rx.drain();
+            let mut i = 0;
             while let Some(m) = frames.next() {
-                if warm {
+                let early = if warm {
                     if let Some(later) = frames.ahead(PREFETCH_AHEAD - 1) {
-                        warm_frame(&link.engine, later);
+                        st.ahead[(i + PREFETCH_AHEAD) % LOOKAHEAD] = link.engine.warm(later, from);
                     }
                     if let Some(header) =
                         frames.ahead(2 * PREFETCH_AHEAD - 1).and_then(|f| f.first())
                     {
                         dpdk_ffi::prefetch(header);
                     }
-                }
+                    st.ahead[i % LOOKAHEAD].take()
+                } else {
+                    None
+                };
+                i += 1;
+                let parsed = match early {
+                    Some(tcp) => Ok(Some(tcp)),
+                    None => TcpFrame::parse(m.data()),
+                };
+                let tcp = managed(&parsed, &self.counters);
                 match self
                     .steering
                     .as_ref()
-                    .and_then(|s| steer_to(s, m.data(), from))
+                    .zip(tcp)
+                    .and_then(|(s, tcp)| steer_to(s, tcp, from))
                 {
                     Some(owner) => {
                         let out = &mut st.steer_out[owner][from as usize];
@@ -216,7 +228,7 @@ impl Worker {
                             self.counters.add(Counter::DropSteerRingFull, 1);
                         }
                     }
-                    None => self.process(link, &mut st.out, m, from, now),
+                    None => self.process(link, &mut st.out, m, tcp, from, now),
                 }
             }
         }
@@ -242,7 +254,9 @@ impl Worker {
                 received += n;
                 self.counters.add(Counter::SteeredIn, n as u64);
                 for m in st.rx.drain() {
-                    self.process(link, &mut st.out, m, from, now);
+                    let parsed = TcpFrame::parse(m.data());
+                    let tcp = managed(&parsed, &self.counters);
+                    self.process(link, &mut st.out, m, tcp, from, now);
                 }
             }
         }
@@ -251,13 +265,15 @@ impl Worker {
         received
     }
 
-    /// Runs one packet through the engine and queues it where it goes.
+    /// Runs one packet, and its parse when it is IPv4/TCP, through the
+    /// engine and queues it where it goes.
     #[inline]
     fn process(
         &mut self,
         link: &mut EngineLink,
         out: &mut Bursts,
         mut m: Mbuf,
+        tcp: Option<&TcpFrame>,
         from: Port,
         now: Instant,
     ) {
@@ -266,9 +282,12 @@ impl Worker {
             self.counters.add(Counter::DropBadChecksum, 1);
             return;
         }
-        let verdict = match from {
-            Port::Wire => link.engine.from_wire(m.data_mut(), now),
-            Port::Host => link.engine.from_host(m.data_mut(), now),
+        let verdict = match (from, tcp) {
+            (Port::Wire, Some(tcp)) => link.engine.from_wire_parsed(m.data_mut(), tcp, now),
+            (Port::Host, Some(tcp)) => link.engine.from_host_parsed(m.data_mut(), tcp, now),
+            // Not IPv4/TCP, or not parsable: it passes, as without Baton.
+            (Port::Wire, None) => Verdict::ToHost,
+            (Port::Host, None) => Verdict::ToWire,
         };
         match verdict {
             Verdict::ToHost => self.queue(out, Port::Host, m),
@@ -350,6 +369,8 @@ fn drop_counter(port: Port) -> Counter {
 #[derive(Default)]
 pub struct PollState {
     rx: Burst,
+    /// Parses of frames warmed ahead of their processing (see `warm`).
+    ahead: [Option<TcpFrame>; LOOKAHEAD],
     out: Bursts,
     /// Per owning worker, per side: packets to steer there.
     steer_out: Vec<[Burst; 2]>,
@@ -368,17 +389,10 @@ impl PollState {
 
 /// The worker a packet must be steered to, or None to process it here.
 #[inline]
-fn steer_to(steering: &Steering, frame: &[u8], from: Port) -> Option<usize> {
+fn steer_to(steering: &Steering, tcp: &TcpFrame, from: Port) -> Option<usize> {
     let workers = steering.inboxes.len();
-    let Ok(classified) = classify(frame) else {
-        return None;
-    };
-    let FrameClass::Ipv4Tcp(tcp) = classified.class else {
-        return None;
-    };
-    steer::owner(&tcp, from, &steering.services, workers).filter(|&w| w != steering.me)
+    steer::owner(tcp, from, &steering.services, workers).filter(|&w| w != steering.me)
 }
-
 /// Frames on their way out, by port.
 #[derive(Default)]
 struct Bursts {

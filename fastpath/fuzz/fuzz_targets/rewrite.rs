@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
     let is_tcp = matches!(
         classify(&original),
         Ok(Classified {
-            class: FrameClass::Ipv4Tcp(_),
+            class: FrameClass::Ipv4Tcp,
             ..
         })
     );

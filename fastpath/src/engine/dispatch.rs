@@ -22,12 +22,10 @@ enum Stage {
     Opens(ServiceKind),
 }
 
-/// A frame received on the wire port: from a client (or another node).
-pub(super) fn from_wire(e: &mut Engine, frame: &mut [u8], now: Instant) -> Verdict {
-    let parsed = TcpFrame::parse(frame);
-    let Some(tcp) = managed(&parsed, &e.counters) else {
-        return Verdict::ToHost;
-    };
+/// An IPv4/TCP frame received on the wire port: from a client (or another
+/// node).
+#[inline(always)]
+pub(super) fn from_wire(e: &mut Engine, frame: &mut [u8], tcp: &TcpFrame, now: Instant) -> Verdict {
     let key = FlowKey::new(tcp.src_addr, tcp.src_port, tcp.dst_addr, tcp.dst_port);
     let stage = match e.fast_from_client(&key, frame, tcp, now) {
         Fast::Done(verdict) => return verdict,
@@ -57,12 +55,9 @@ pub(super) fn from_wire(e: &mut Engine, frame: &mut [u8], now: Instant) -> Verdi
     }
 }
 
-/// A frame the host kernel sent.
-pub(super) fn from_host(e: &mut Engine, frame: &mut [u8], now: Instant) -> Verdict {
-    let parsed = TcpFrame::parse(frame);
-    let Some(tcp) = managed(&parsed, &e.counters) else {
-        return Verdict::ToWire;
-    };
+/// An IPv4/TCP frame the host kernel sent.
+#[inline(always)]
+pub(super) fn from_host(e: &mut Engine, frame: &mut [u8], tcp: &TcpFrame, now: Instant) -> Verdict {
     // The kernel is the server: the client is the destination.
     let key = FlowKey::new(tcp.dst_addr, tcp.dst_port, tcp.src_addr, tcp.src_port);
     match e.fast_from_kernel(&key, frame, tcp, now) {
@@ -100,16 +95,16 @@ impl Engine {
     }
 }
 
-/// The parse of an IPv4/TCP frame, or None for anything else, which
-/// passes through untouched. A frame whose headers do not parse (truncated,
-/// bad lengths) is counted, then passed through too: the kernel or the
-/// next hop decides what to do with it, as without Baton.
+/// The IPv4/TCP frame in a parse, or None for anything else, which passes
+/// through untouched. A frame whose headers do not parse (truncated, bad
+/// lengths) is counted, then passed through too: the kernel or the next
+/// hop decides what to do with it, as without Baton.
 ///
 /// It lends the parse rather than moving it: a copy of the struct reads
 /// it back in other widths than it was written in, which stalls the load
 /// until the stores retire (about a third of a packet's time, measured).
 #[inline(always)]
-fn managed<'p>(
+pub fn managed<'p>(
     parsed: &'p crate::packet::error::Result<Option<TcpFrame>>,
     counters: &WorkerCounters,
 ) -> Option<&'p TcpFrame> {

@@ -50,25 +50,6 @@ pub(super) fn timestamps(tsval: TsVal, tsecr: TsVal) -> Vec<u8> {
     out
 }
 
-/// What a SYN or SYN-ACK's options say.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct SynOptions {
-    pub window_scale: Option<u8>,
-    pub tsval: Option<TsVal>,
-}
-
-pub(super) fn syn_options(options: &[u8]) -> SynOptions {
-    let mut found = SynOptions::default();
-    for option in crate::packet::tcp_options::TcpOptions::new(options).map_while(Result::ok) {
-        match option {
-            TcpOption::WindowScale(shift) => found.window_scale = Some(shift),
-            TcpOption::Timestamps { tsval, .. } => found.tsval = Some(tsval),
-            _ => {}
-        }
-    }
-    found
-}
-
 /// A bare RST from `src` to `dst` at `seq`: what Baton sends a kernel or
 /// a client to end a connection it no longer serves.
 pub(super) fn rst(

@@ -51,11 +51,13 @@ use baton_handoff::msg::Message;
 use hashbrown::HashMap;
 
 use crate::counters::{Counter, WorkerCounters};
+use crate::packet::TcpFrame;
 
 pub use api::{EngineConfig, Output, PeerInfo, Verdict};
 pub use baton_handoff::msg::Load;
 pub use baton_handoff::placement::{Placement, Placer};
 pub use baton_handoff::ServiceKind;
+pub use dispatch::managed;
 pub use flow::FlowKey;
 
 use flow::{PeerIndex, Role};
@@ -125,12 +127,33 @@ impl Engine {
 
     /// A frame received on the wire port.
     pub fn from_wire(&mut self, frame: &mut [u8], now: Instant) -> Verdict {
-        dispatch::from_wire(self, frame, now)
+        let parsed = TcpFrame::parse(frame);
+        match managed(&parsed, &self.counters) {
+            Some(tcp) => dispatch::from_wire(self, frame, tcp, now),
+            None => Verdict::ToHost,
+        }
     }
 
     /// A frame the host kernel sent.
     pub fn from_host(&mut self, frame: &mut [u8], now: Instant) -> Verdict {
-        dispatch::from_host(self, frame, now)
+        let parsed = TcpFrame::parse(frame);
+        match managed(&parsed, &self.counters) {
+            Some(tcp) => dispatch::from_host(self, frame, tcp, now),
+            None => Verdict::ToWire,
+        }
+    }
+
+    /// [`Engine::from_wire`] for an IPv4/TCP frame the caller parsed
+    /// ([`TcpFrame::parse`], [`managed`]): each frame is parsed once.
+    #[inline]
+    pub fn from_wire_parsed(&mut self, frame: &mut [u8], tcp: &TcpFrame, now: Instant) -> Verdict {
+        dispatch::from_wire(self, frame, tcp, now)
+    }
+
+    /// [`Engine::from_host`] for an IPv4/TCP frame the caller parsed.
+    #[inline]
+    pub fn from_host_parsed(&mut self, frame: &mut [u8], tcp: &TcpFrame, now: Instant) -> Verdict {
+        dispatch::from_host(self, frame, tcp, now)
     }
 
     /// A message from peer `peer`.

@@ -2,12 +2,15 @@
 //! lookup costs a memory latency that the packet's processing then waits
 //! for. The worker prefetches each frame's slot a few frames before it
 //! processes the frame (see `Worker::through_engine`), so that latency
-//! overlaps other work. Nothing here changes state or decides anything: a
-//! frame other than the common one (`TcpFrame::parse_common`) only misses
-//! the warming.
+//! overlaps other work. The parse that finds the slot is the frame's one:
+//! the worker keeps it for the frame's processing. Nothing here changes
+//! state or decides anything: a frame other than the common one
+//! (`TcpFrame::parse_common`) only misses the warming, and is parsed in
+//! full when its turn comes.
 
 use super::{Engine, FlowKey};
 use crate::packet::TcpFrame;
+use crate::steer::Side;
 
 /// Below this many flows the table (twice as many 64-byte slots) stays in
 /// the CPU's caches, and warming would only cost.
@@ -20,24 +23,17 @@ impl Engine {
         self.flows.len() >= WARM_ABOVE
     }
 
-    /// Starts bringing in the slot [`Engine::from_wire`] will read for `frame`.
+    /// Parses `frame`, received from `side`, and starts bringing in the
+    /// slot [`Engine::from_wire_parsed`] or [`Engine::from_host_parsed`]
+    /// will read for it: the same slot whichever side's key finds the flow.
     #[inline]
-    pub fn warm_wire(&self, frame: &[u8]) {
-        if let Some(t) = TcpFrame::parse_common(frame) {
-            self.flows.prefetch(&FlowKey::new(
-                t.src_addr, t.src_port, t.dst_addr, t.dst_port,
-            ));
-        }
-    }
-
-    /// Starts bringing in the slot [`Engine::from_host`] will read for `frame`:
-    /// the same slot, whichever side's key finds the flow.
-    #[inline]
-    pub fn warm_host(&self, frame: &[u8]) {
-        if let Some(t) = TcpFrame::parse_common(frame) {
-            self.flows.prefetch(&FlowKey::new(
-                t.dst_addr, t.dst_port, t.src_addr, t.src_port,
-            ));
-        }
+    pub fn warm(&self, frame: &[u8], side: Side) -> Option<TcpFrame> {
+        let t = TcpFrame::parse_common(frame)?;
+        let key = match side {
+            Side::Wire => FlowKey::new(t.src_addr, t.src_port, t.dst_addr, t.dst_port),
+            Side::Host => FlowKey::new(t.dst_addr, t.dst_port, t.src_addr, t.src_port),
+        };
+        self.flows.prefetch(&key);
+        Some(t)
     }
 }

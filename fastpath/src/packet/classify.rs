@@ -1,17 +1,18 @@
 //! What a frame is, decided from its headers alone.
 //!
-//! The fast path classifies every received frame before the flow lookup:
-//! IPv4/TCP goes to the flow table, everything else (ARP, ICMP, UDP, IPv6,
-//! fragments) passes through between the wire and the host untouched.
-
-use std::net::Ipv4Addr;
+//! Every kind of frame Baton may see, tagged or not, down to what it
+//! carries. The fast path does not call this: it parses the frames it
+//! manages once, with [`TcpFrame::parse`](super::TcpFrame::parse), which
+//! gives the same answer as this for every frame it accepts, and falls back
+//! to this to tell a malformed frame from a foreign one. A frame's TCP
+//! fields are [`TcpFrame`](super::TcpFrame)'s: there is one summary type.
 
 use super::arp::ArpPacket;
 use super::error::Result;
 use super::ethernet::{ethertype, EthernetFrame};
 use super::ipv4::{protocol, Ipv4Packet};
 use super::ipv6::Ipv6Packet;
-use super::tcp::{TcpFlags, TcpPacket};
+use super::tcp::TcpPacket;
 
 /// The result of [`classify`]: the VLAN the frame came on and what it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +31,10 @@ pub enum FrameClass {
         /// Request (1) or reply (2).
         operation: u16,
     },
-    /// A whole (unfragmented) IPv4 datagram holding a TCP segment.
-    Ipv4Tcp(TcpSummary),
+    /// A whole (unfragmented) IPv4 datagram holding a TCP segment, its
+    /// headers valid; [`TcpFrame::parse`](super::TcpFrame::parse) gives
+    /// its fields, when the frame is untagged.
+    Ipv4Tcp,
     /// A fragment of an IPv4 datagram, of any protocol.
     Ipv4Fragment {
         /// Protocol of the fragmented datagram.
@@ -52,23 +55,6 @@ pub enum FrameClass {
         /// The payload's EtherType.
         ethertype: u16,
     },
-}
-
-/// The fields of an IPv4/TCP frame the flow lookup needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpSummary {
-    /// IPv4 source address.
-    pub src_addr: Ipv4Addr,
-    /// IPv4 destination address.
-    pub dst_addr: Ipv4Addr,
-    /// TCP source port.
-    pub src_port: u16,
-    /// TCP destination port.
-    pub dst_port: u16,
-    /// TCP control bits.
-    pub flags: TcpFlags,
-    /// Bytes of TCP payload.
-    pub payload_len: u16,
 }
 
 /// Classifies an Ethernet frame. Headers are validated as far as the class
@@ -101,14 +87,6 @@ fn classify_ipv4(packet: &[u8]) -> Result<FrameClass> {
     if protocol != protocol::TCP {
         return Ok(FrameClass::Ipv4Other { protocol });
     }
-    let tcp = TcpPacket::new_checked(ip.payload())?;
-    Ok(FrameClass::Ipv4Tcp(TcpSummary {
-        src_addr: ip.src_addr(),
-        dst_addr: ip.dst_addr(),
-        src_port: tcp.src_port(),
-        dst_port: tcp.dst_port(),
-        flags: tcp.flags(),
-        // The payload lies within a 16-bit total length.
-        payload_len: tcp.payload().len() as u16,
-    }))
+    TcpPacket::new_checked(ip.payload())?;
+    Ok(FrameClass::Ipv4Tcp)
 }

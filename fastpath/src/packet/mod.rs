@@ -38,7 +38,7 @@ pub mod tcp_options;
 pub mod translate;
 
 pub use builder::TcpFrameBuilder;
-pub use classify::{classify, Classified, FrameClass, TcpSummary};
+pub use classify::{classify, Classified, FrameClass};
 pub use error::Error;
 pub use ethernet::{EthernetFrame, MacAddr};
 pub use ipv4::Ipv4Packet;

@@ -169,16 +169,17 @@ impl TcpFrame {
             && TcpPacket::new_unchecked(segment).verify_checksum(self.src_addr, self.dst_addr)
     }
 
-    /// The TS value, if the segment carries timestamps. Scanned on demand:
-    /// the translated fast path does not need it.
+    /// The TS value, if the segment carries timestamps (and its options
+    /// are well formed). Found as the translation finds it
+    /// ([`RewriteSites`](super::tcp_options::RewriteSites)), on demand: the
+    /// translated fast path does not need it.
     pub fn tsval(&self, frame: &[u8]) -> Option<TsVal> {
-        use super::tcp_options::{TcpOption, TcpOptions};
-        TcpOptions::new(self.options(frame))
-            .map_while(std::result::Result::ok)
-            .find_map(|o| match o {
-                TcpOption::Timestamps { tsval, .. } => Some(tsval),
-                _ => None,
-            })
+        let options = self.options(frame);
+        let at = super::tcp_options::RewriteSites::locate(options)
+            .ok()?
+            .timestamps?;
+        let value = options.get(at + 2..)?.first_chunk::<4>()?;
+        Some(TsVal::new(u32::from_be_bytes(*value)))
     }
 }
 
@@ -203,20 +204,14 @@ mod tests {
         }
         .build();
         let seg = TcpFrame::parse(&frame).unwrap().unwrap();
-        let FrameClass::Ipv4Tcp(summary) = classify(&frame).unwrap().class else {
-            panic!("not IPv4/TCP");
-        };
+        assert_eq!(classify(&frame).unwrap().class, FrameClass::Ipv4Tcp);
+        let b = TcpFrameBuilder::default();
         assert_eq!(
             (seg.src_addr, seg.src_port, seg.dst_addr, seg.dst_port),
-            (
-                summary.src_addr,
-                summary.src_port,
-                summary.dst_addr,
-                summary.dst_port
-            )
+            (b.src_addr, b.src_port, b.dst_addr, b.dst_port)
         );
-        assert_eq!(seg.flags, summary.flags);
-        assert_eq!(seg.payload_len(), usize::from(summary.payload_len));
+        assert_eq!(seg.flags, b.flags);
+        assert_eq!(seg.payload_len(), 18);
         assert_eq!(seg.payload(&frame), b"GET / HTTP/1.1\r\n\r\n");
     }
 

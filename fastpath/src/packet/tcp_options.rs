@@ -258,6 +258,29 @@ impl<'a> Iterator for TcpOptions<'a> {
     }
 }
 
+/// What a SYN or SYN-ACK's options say about the connection: what a
+/// replay and its translation need.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SynOptions {
+    pub window_scale: Option<u8>,
+    pub tsval: Option<TsVal>,
+}
+
+impl SynOptions {
+    /// Reads the options up to the first malformed one.
+    pub fn parse(options: &[u8]) -> SynOptions {
+        let mut found = SynOptions::default();
+        for option in TcpOptions::new(options).map_while(Result::ok) {
+            match option {
+                TcpOption::WindowScale(shift) => found.window_scale = Some(shift),
+                TcpOption::Timestamps { tsval, .. } => found.tsval = Some(tsval),
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
 /// Where the fields a translation rewrites lie in the option bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RewriteSites {

@@ -8,8 +8,9 @@ use crate::counters::Counter;
 use crate::engine::api::Verdict;
 use crate::engine::drive::{Carried, Input};
 use crate::engine::flow::{FlowKey, Offsets, TargetFlow};
-use crate::engine::frames::{self, syn_options, Segment, SEGMENT_PAYLOAD};
+use crate::engine::frames::{self, Segment, SEGMENT_PAYLOAD};
 use crate::engine::parts::Parts;
+use crate::packet::tcp_options::SynOptions;
 use crate::packet::{EthernetFrame, SeqNum, TcpFlags, TcpFrame, TsOffset, Verdict as Translated};
 
 /// Carries out one action (see [`Carried`]). Packet actions come only
@@ -120,9 +121,9 @@ fn complete_handshake(
     let req = t.setup.request.take()?;
     let (own_addr, own_mac) = (parts.cfg.own_addr, parts.cfg.own_mac);
     let isn_target = seg.seq;
-    let kernel = syn_options(seg.options(synack));
-    let client = syn_options(&req.client_syn_options);
-    let origin = syn_options(&req.origin_synack_options);
+    let kernel = SynOptions::parse(seg.options(synack));
+    let client = SynOptions::parse(&req.client_syn_options);
+    let origin = SynOptions::parse(&req.origin_synack_options);
     // Window scaling and timestamps are on only where the client's SYN and
     // the answering kernel's SYN-ACK both carried them.
     let shift = |synack: Option<u8>| {
