@@ -19,7 +19,7 @@ demo: build
 test: deps
 	@scripts/test.sh
 
-# Bounded fuzzing of every parser (FUZZ_SECONDS per target, default 30).
+# Bounded fuzzing of every parser and the handoff engine (FUZZ_SECONDS per target, default 30).
 fuzz: deps
 	@scripts/fuzz.sh
 

@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# Bounded fuzzing of every parser (`make fuzz`).
+# Bounded fuzzing of every parser and the handoff engine (`make fuzz`).
 #
-# Runs every cargo-fuzz target in fastpath/fuzz (the packet library) and in
-# handoff/fuzz (the control-channel decoder and the request classifier) for
+# Runs every cargo-fuzz target in fastpath/fuzz (the packet library and the
+# handoff engine), handoff/fuzz (the control-channel decoder and the request
+# classifier) and control/fuzz (the peer channel's frame reader) for
 # FUZZ_SECONDS (default 30) each, starting from the committed seed corpus
 # (corpus/<target>/seed_*; new inputs found are kept beside them,
 # untracked). Exits non-zero if any target crashes; the crashing input is
 # left in <crate>/fuzz/artifacts/.
 #
 # cargo-fuzz passes nightly-only flags to rustc; RUSTC_BOOTSTRAP=1 lets the
-# stable toolchain accept them. Neither crate has unsafe code, so the
+# stable toolchain accept them. None of these crates has unsafe code, so the
 # targets run without a sanitizer, which makes them several times faster;
 # debug assertions (integer overflow checks) stay on.
 set -euo pipefail
 
 seconds=${FUZZ_SECONDS:-30}
 root=$(cd "$(dirname "$0")/.." && pwd)
-fuzz_dirs=("$root/fastpath/fuzz" "$root/handoff/fuzz")
+fuzz_dirs=("$root/fastpath/fuzz" "$root/handoff/fuzz" "$root/control/fuzz")
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
     echo "fuzz: installing cargo-fuzz"

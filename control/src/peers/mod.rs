@@ -28,7 +28,10 @@ mod listener;
 mod noise;
 mod session;
 mod state;
-mod wire;
+// Public, though not part of the API, only so that the fuzz targets in
+// control/fuzz can feed the frame reader's parts arbitrary bytes.
+#[doc(hidden)]
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

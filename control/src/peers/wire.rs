@@ -129,6 +129,11 @@ impl Reassembler {
         self.partial.extend_from_slice(data);
         Ok(last.then(|| std::mem::take(&mut self.partial)))
     }
+
+    /// Bytes of the frame being put together.
+    pub fn buffered(&self) -> usize {
+        self.partial.len()
+    }
 }
 
 /// Splits the byte stream read from a socket into length-prefixed
@@ -167,6 +172,11 @@ impl StreamDecoder {
         let begin = self.start + LEN_PREFIX;
         self.start = begin + len;
         Ok(Some(&self.buf[begin..begin + len]))
+    }
+
+    /// Bytes held, decoded or not: what the decoder costs in memory.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
     }
 }
 
