@@ -39,7 +39,7 @@ use baton_fastpath::engine::{
 use baton_fastpath::packet::tcp_options::{SackBlocks, TcpOption, TcpOptions};
 use baton_fastpath::packet::{
     EthernetFrame, Ipv4Packet, MacAddr, SackBlock, SeqNum, TcpFlags, TcpFrame, TcpFrameBuilder,
-    TcpPacket,
+    TcpPacket, TsVal,
 };
 use baton_handoff::codec::{try_encode, Decoder};
 use baton_handoff::msg::{
@@ -454,7 +454,11 @@ fn build(
 
 fn timestamps(tsval: u32, tsecr: u32) -> Vec<u8> {
     let mut o = vec![1, 1];
-    TcpOption::Timestamps { tsval, tsecr }.emit(&mut o);
+    TcpOption::Timestamps {
+        tsval: TsVal::new(tsval),
+        tsecr: TsVal::new(tsecr),
+    }
+    .emit(&mut o);
     o
 }
 
@@ -584,8 +588,8 @@ impl ClientConn {
                         TcpOption::MaxSegmentSize(1460).emit(&mut o);
                         TcpOption::SackPermitted.emit(&mut o);
                         TcpOption::Timestamps {
-                            tsval: self.clock,
-                            tsecr: 0,
+                            tsval: TsVal::new(self.clock),
+                            tsecr: TsVal::new(0),
                         }
                         .emit(&mut o);
                         o.push(1);
@@ -671,17 +675,18 @@ impl ClientConn {
     /// A frame toward this connection's client end.
     fn sees(&mut self, seg: &TcpFrame, frame: &[u8]) {
         if seg.flags.contains(TcpFlags::SYN | TcpFlags::ACK) {
-            self.rcv_nxt = seg.seq.wrapping_add(1);
+            self.rcv_nxt = seg.seq.raw().wrapping_add(1);
         } else {
             let end = seg
                 .seq
+                .raw()
                 .wrapping_add(seg.payload_len() as u32)
                 .wrapping_add(u32::from(seg.flags.contains(TcpFlags::FIN)));
             if end.wrapping_sub(self.rcv_nxt) as i32 > 0 {
                 self.rcv_nxt = end;
             }
         }
-        if let Some(tsval) = seg.tsval(frame) {
+        if let Some(tsval) = seg.tsval(frame).map(TsVal::raw) {
             self.ts_recent = tsval;
         }
     }
@@ -779,8 +784,8 @@ impl Kernel {
         TcpOption::SackPermitted.emit(&mut options);
         if let Some(ts) = conn.ts_recent {
             TcpOption::Timestamps {
-                tsval: self.clock,
-                tsecr: ts,
+                tsval: TsVal::new(self.clock),
+                tsecr: TsVal::new(ts),
             }
             .emit(&mut options);
         }
@@ -830,7 +835,7 @@ impl Kernel {
         }
         if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
             if let Some(c) = found {
-                if self.conns[c].isn_peer == seg.seq {
+                if self.conns[c].isn_peer == seg.seq.raw() {
                     self.syn_ack(c);
                     return;
                 }
@@ -850,10 +855,10 @@ impl Kernel {
             self.conns.push(KernelConn {
                 local,
                 peer,
-                isn_peer: seg.seq,
+                isn_peer: seg.seq.raw(),
                 snd_nxt: self.isn.wrapping_add(1),
-                rcv_nxt: seg.seq.wrapping_add(1),
-                ts_recent: seg.tsval(frame),
+                rcv_nxt: seg.seq.raw().wrapping_add(1),
+                ts_recent: seg.tsval(frame).map(TsVal::raw),
                 window_scale,
             });
             return self.syn_ack(self.conns.len() - 1);
@@ -861,14 +866,17 @@ impl Kernel {
         let Some(c) = found else {
             return self.reset(local, peer, &seg);
         };
-        if let (Some(ts), Some(recent)) = (seg.tsval(frame), &mut self.conns[c].ts_recent) {
+        if let (Some(ts), Some(recent)) = (
+            seg.tsval(frame).map(TsVal::raw),
+            &mut self.conns[c].ts_recent,
+        ) {
             *recent = ts;
         }
         let fin = flags.contains(TcpFlags::FIN);
         if len == 0 && !fin {
             return;
         }
-        if seg.seq != self.conns[c].rcv_nxt {
+        if seg.seq.raw() != self.conns[c].rcv_nxt {
             // Out of order or old: a duplicate ACK.
             let seq = self.conns[c].snd_nxt;
             return self.send(c, seq, TcpFlags::ACK, &[]);
@@ -886,7 +894,16 @@ impl Kernel {
     /// What Linux answers a segment of no connection with.
     fn reset(&mut self, local: End, peer: End, seg: &TcpFrame) {
         let frame = if seg.flags.contains(TcpFlags::ACK) {
-            build(local, peer, seg.ack, 0, TcpFlags::RST, 0, Vec::new(), &[])
+            build(
+                local,
+                peer,
+                seg.ack.raw(),
+                0,
+                TcpFlags::RST,
+                0,
+                Vec::new(),
+                &[],
+            )
         } else {
             let len = seg.payload_len() as u32
                 + u32::from(seg.flags.contains(TcpFlags::SYN))
@@ -895,7 +912,7 @@ impl Kernel {
                 local,
                 peer,
                 0,
-                seg.seq.wrapping_add(len),
+                seg.seq.raw().wrapping_add(len),
                 TcpFlags::RST | TcpFlags::ACK,
                 0,
                 Vec::new(),
@@ -1309,7 +1326,7 @@ fn forge(input: &mut Input<'_>) -> Message {
     match input.u8() % 5 {
         0 => Message::HandoffAccept(HandoffAccept {
             id,
-            isn_target: input.u32(),
+            isn_target: SeqNum::new(input.u32()),
         }),
         1 => Message::HandoffReject(HandoffReject {
             id,
@@ -1335,14 +1352,14 @@ fn forge(input: &mut Input<'_>) -> Message {
                     ),
                 },
                 client_mac: MAC_C.0,
-                isn_client: input.u32(),
-                isn_origin: input.u32(),
+                isn_client: SeqNum::new(input.u32()),
+                isn_origin: SeqNum::new(input.u32()),
                 // Up to one byte more than the codec takes.
                 client_syn_options: input.bytes(41),
                 origin_synack_options: input.bytes(41),
                 client_window: input.u16(),
-                client_tsval: (b & 8 != 0).then(|| input.u32()),
-                origin_tsval: (b & 16 != 0).then(|| input.u32()),
+                client_tsval: (b & 8 != 0).then(|| TsVal::new(input.u32())),
+                origin_tsval: (b & 16 != 0).then(|| TsVal::new(input.u32())),
                 held: if b & 32 == 0 {
                     request(input.u8(), input.u8())
                 } else {
