@@ -7,6 +7,8 @@
 //! - [`policy`]: which node should serve it (rules, pools and strategies).
 //! - [`placement`]: the data plane's view of both: where a held request goes.
 //! - [`state`]: the origin and target per-connection state machines.
+//! - [`workers`]: which of a node's workers owns a connection, and the
+//!   messages between them and the control lcore.
 //!
 //! Nothing here touches a packet, a socket or a clock: the data-plane glue
 //! turns packets and timers into events, feeds them in, and carries out the
@@ -21,6 +23,7 @@ pub mod msg;
 pub mod placement;
 pub mod policy;
 pub mod state;
+pub mod workers;
 
 pub use classify::{classify, Classification, Request, ServiceKind};
 pub use codec::{encode, try_encode, DecodeError, Decoder, EncodeError};
