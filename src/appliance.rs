@@ -16,10 +16,11 @@ use baton_fastpath::counters::WorkerCounters;
 use baton_fastpath::engine::{Engine, EngineConfig};
 use baton_fastpath::idle::IdlePolicy;
 use baton_fastpath::worker::{EngineLink, FromWorker, Steering, ToWorker, Worker};
+use baton_handoff::placement::PolicyPlacer;
 use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats, Ring};
 
 use crate::cluster::{self, ControlPlane};
-use crate::{eal_args, host_iface, placement};
+use crate::{eal_args, host_iface, parts};
 
 /// How often the control lcore looks at its socket and the stop flag.
 const CONTROL_TICK: Duration = Duration::from_millis(20);
@@ -72,7 +73,7 @@ pub fn run(cfg: &Config) -> Result<()> {
                 to_workers.push(to_worker);
                 links.push((
                     engine_cfg.clone(),
-                    placement::PolicyPlacer::new(cfg, cluster, handoff)?,
+                    parts::placer(cfg, cluster, handoff)?,
                     inbox,
                     outbox.clone(),
                 ));
@@ -206,7 +207,7 @@ type WorkerHandles = Vec<(u32, Arc<WorkerCounters>)>;
 /// What a worker needs to run the handoff engine.
 type EngineParts = (
     EngineConfig,
-    placement::PolicyPlacer,
+    PolicyPlacer,
     crossbeam_channel::Receiver<ToWorker>,
     crossbeam_channel::Sender<FromWorker>,
 );

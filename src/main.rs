@@ -9,7 +9,7 @@ mod cluster;
 mod eal_args;
 mod host_iface;
 mod logging;
-mod placement;
+mod parts;
 
 use std::process::ExitCode;
 
