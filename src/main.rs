@@ -5,7 +5,6 @@
 mod appliance;
 mod bench;
 mod cli;
-mod cluster;
 mod eal_args;
 mod host_iface;
 mod logging;
