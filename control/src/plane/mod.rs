@@ -6,6 +6,7 @@
 //! goes to the worker its handoff belongs to ([`routes`]); a Load goes to
 //! every worker, and so do a peer's Up and Down.
 
+mod counters;
 mod loads;
 mod routes;
 
@@ -21,21 +22,10 @@ use baton_handoff::{Decoder, Message};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::peers::{ChannelConfig, PeerChannels, PeerError, PeerEvent};
+pub use counters::ControlCounter;
+use counters::ControlCounters;
 use loads::WorkerLoads;
 use routes::Routes;
-
-/// Counters of the control plane's own work, beside the channel's.
-#[derive(Debug, Default)]
-struct ControlCounters {
-    messages_in: u64,
-    messages_out: u64,
-    /// Frames from a peer that decrypted but are not a valid message.
-    bad_messages: u64,
-    /// Messages for a peer that could not be queued (down, or its queue full).
-    send_failures: u64,
-    /// Messages for a worker whose queue was full.
-    worker_queue_full: u64,
-}
 
 /// The control plane of a cluster node.
 pub struct ControlPlane {
@@ -140,9 +130,9 @@ impl ControlPlane {
             return;
         };
         match self.channels.send(name, baton_handoff::encode(msg)) {
-            Ok(()) => self.counters.messages_out += 1,
+            Ok(()) => self.counters.add(ControlCounter::MessagesOut, 1),
             Err(e) => {
-                self.counters.send_failures += 1;
+                self.counters.add(ControlCounter::SendFailures, 1);
                 if !matches!(msg, Message::Load(_)) {
                     tracing::debug!("message to {name} not sent: {e}");
                 }
@@ -170,21 +160,21 @@ impl ControlPlane {
                 let Some(i) = index(&peer) else { return };
                 match decode_one(&frame) {
                     Ok(Message::Load(load)) => {
-                        self.counters.messages_in += 1;
+                        self.counters.add(ControlCounter::MessagesIn, 1);
                         self.tell_all(|| ToWorker::Message {
                             peer: i,
                             msg: Message::Load(load),
                         });
                     }
                     Ok(msg) => {
-                        self.counters.messages_in += 1;
+                        self.counters.add(ControlCounter::MessagesIn, 1);
                         let worker = self.routes.incoming(i, &msg, self.to_workers.len());
                         self.tell_worker(worker, ToWorker::Message { peer: i, msg });
                     }
                     Err(reason) => {
                         // The channel's encryption held, so the peer itself
                         // is confused: start over with a fresh connection.
-                        self.counters.bad_messages += 1;
+                        self.counters.add(ControlCounter::BadMessages, 1);
                         tracing::warn!("bad message from peer {peer}: {reason}; reconnecting");
                         self.channels.reset(&peer, reason);
                     }
@@ -199,7 +189,7 @@ impl ControlPlane {
             .get(worker)
             .is_some_and(|w| w.try_send(event).is_ok());
         if !sent {
-            self.counters.worker_queue_full += 1;
+            self.counters.add(ControlCounter::WorkerQueueFull, 1);
         }
     }
 
@@ -209,20 +199,15 @@ impl ControlPlane {
         }
     }
 
-    /// The control plane's counters and the peer channel's, by name.
+    /// The control plane's counters and the peer channels', by name.
     pub fn counters(&self) -> BTreeMap<String, u64> {
-        let mut all = self.channels.counters().to_map();
-        let c = &self.counters;
-        for (name, value) in [
-            ("control_messages_in", c.messages_in),
-            ("control_messages_out", c.messages_out),
-            ("control_bad_messages", c.bad_messages),
-            ("control_send_failures", c.send_failures),
-            ("control_worker_queue_full", c.worker_queue_full),
-        ] {
-            all.insert(name.to_string(), value);
-        }
-        all
+        let channels = self.channels.counters();
+        let own = self.counters.read();
+        channels
+            .named()
+            .chain(own.named())
+            .map(|(name, value)| (name.to_string(), value))
+            .collect()
     }
 
     /// Each peer's name and whether it is up.

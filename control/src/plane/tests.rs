@@ -243,3 +243,33 @@ fn a_full_worker_queue_is_counted_not_waited_on() {
     }
     assert!(matches!(b.inboxes[0].try_recv(), Ok(ToWorker::PeerUp(0))));
 }
+
+#[test]
+fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
+    let b = node(channel("b", "a", unused()), 1, 64);
+    let counters = b.plane.counters();
+    let names: Vec<&str> = counters.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "control_bad_messages",
+            "control_messages_in",
+            "control_messages_out",
+            "control_send_failures",
+            "control_worker_queue_full",
+            "peer_bad_frames",
+            "peer_bytes_in",
+            "peer_bytes_out",
+            "peer_connect_failures",
+            "peer_dead_timeouts",
+            "peer_frames_dropped",
+            "peer_frames_in",
+            "peer_frames_out",
+            "peer_handshake_failures",
+            "peer_peers",
+            "peer_peers_up",
+            "peer_reconnects",
+        ]
+    );
+    assert_eq!((counters["peer_peers"], counters["peer_peers_up"]), (1, 0));
+}
