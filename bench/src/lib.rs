@@ -18,6 +18,7 @@
 //!   the peer's MAC and go back out of the wire port.
 //! - `target-c2s` / `target-s2c`: connections handed to this node;
 //!   translation toward the kernel, and toward the client.
+#![forbid(unsafe_code)]
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicBool;
