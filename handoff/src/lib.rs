@@ -5,7 +5,9 @@
 //! - [`mod@classify`]: what the client asked for (HTTP request line and Host, or
 //!   TLS SNI), from the request bytes the origin holds.
 //! - [`policy`]: which node should serve it (rules, pools and strategies).
-//! - [`placement`]: the data plane's view of both: where a held request goes.
+//! - [`placement`]: where a held request goes: the interface the data plane
+//!   asks, and [`placement::PolicyPlacer`], which classifies the request and
+//!   applies the policy behind it.
 //! - [`state`]: the origin and target per-connection state machines.
 //! - [`workers`]: which of a node's workers owns a connection, and the
 //!   messages between them and the control lcore.
