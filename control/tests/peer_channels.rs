@@ -146,6 +146,9 @@ fn a_reset_closes_the_connection_which_is_reestablished() {
     b.reset("a", "a message that made no sense");
     expect_down(&b, "a");
     expect_up(&b, "a");
+    // The acceptor is Up once it has answered the handshake, the dialer
+    // only once that answer arrives: until then it cannot send.
+    expect_up(&a, "b");
     exchange(&a, "a", &b, "b", 1000);
 }
 
