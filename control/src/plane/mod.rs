@@ -3,7 +3,7 @@
 //!
 //! Workers send their messages for peers and their load reports over one
 //! shared queue; each worker has its own queue back. A message from a peer
-//! goes to the worker its handoff belongs to ([`routes`]); a Load goes to
+//! goes to the worker its handoff belongs to (see `routes`); a Load goes to
 //! every worker, and so do a peer's Up and Down.
 
 mod counters;
