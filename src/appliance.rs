@@ -11,15 +11,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use baton_config::{Config, IdleMode, WirePort};
+use baton_control::plane::ControlPlane;
 use baton_control::stats::{PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats};
 use baton_fastpath::counters::WorkerCounters;
 use baton_fastpath::engine::{Engine, EngineConfig};
 use baton_fastpath::idle::IdlePolicy;
 use baton_fastpath::worker::{EngineLink, FromWorker, Steering, ToWorker, Worker};
+use baton_handoff::placement::PolicyPlacer;
 use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats, Ring};
 
-use crate::cluster::{self, ControlPlane};
-use crate::{eal_args, host_iface, placement};
+use crate::{eal_args, host_iface, parts};
 
 /// How often the control lcore looks at its socket and the stop flag.
 const CONTROL_TICK: Duration = Duration::from_millis(20);
@@ -64,7 +65,7 @@ pub fn run(cfg: &Config) -> Result<()> {
     let (mut control, links) = match (&cfg.cluster, &cfg.handoff) {
         (Some(cluster), Some(handoff)) => {
             let (outbox, from_worker) = crossbeam_channel::bounded(WORKER_QUEUE);
-            let engine_cfg = cluster::engine_config(cfg, cluster, handoff, wire.mac()?.0)?;
+            let engine_cfg = parts::engine_config(cfg, cluster, handoff, wire.mac()?.0)?;
             let mut to_workers = Vec::new();
             let mut links = Vec::new();
             for _ in &cfg.lcores.workers {
@@ -72,12 +73,13 @@ pub fn run(cfg: &Config) -> Result<()> {
                 to_workers.push(to_worker);
                 links.push((
                     engine_cfg.clone(),
-                    placement::PolicyPlacer::new(cfg, cluster, handoff)?,
+                    parts::placer(cfg, cluster, handoff)?,
                     inbox,
                     outbox.clone(),
                 ));
             }
-            let control = ControlPlane::start(cfg, cluster, to_workers, from_worker)?;
+            let channel = parts::channel_config(cfg, cluster)?;
+            let control = ControlPlane::start(channel, to_workers, from_worker)?;
             (Some(control), links)
         }
         _ => (None, Vec::new()),
@@ -206,7 +208,7 @@ type WorkerHandles = Vec<(u32, Arc<WorkerCounters>)>;
 /// What a worker needs to run the handoff engine.
 type EngineParts = (
     EngineConfig,
-    placement::PolicyPlacer,
+    PolicyPlacer,
     crossbeam_channel::Receiver<ToWorker>,
     crossbeam_channel::Sender<FromWorker>,
 );
@@ -249,7 +251,7 @@ fn launch_workers(
         let counters = Arc::new(WorkerCounters::default());
         let engine = engines.next().map(|(engine_cfg, placer, inbox, outbox)| {
             let mut engine = Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters));
-            cluster::preload(&mut engine, cfg, i, workers);
+            parts::preload(&mut engine, cfg, i, workers);
             EngineLink {
                 engine,
                 pool: Arc::clone(pool),

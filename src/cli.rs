@@ -51,7 +51,7 @@ pub enum Command {
         /// Paths to measure, comma separated (default: all). The bare
         /// forwarder always runs: every ratio is to it.
         #[arg(long, value_delimiter = ',', value_enum)]
-        paths: Vec<crate::bench::Path>,
+        paths: Vec<baton_bench::Path>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,

@@ -3,13 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod appliance;
-mod bench;
 mod cli;
-mod cluster;
 mod eal_args;
 mod host_iface;
 mod logging;
-mod placement;
+mod parts;
 
 use std::process::ExitCode;
 
@@ -60,7 +58,7 @@ fn main() -> ExitCode {
             hugepages,
         } => {
             logging::init("warn");
-            let args = bench::BenchArgs {
+            let args = baton_bench::BenchArgs {
                 workers,
                 flows,
                 seconds,
@@ -68,7 +66,7 @@ fn main() -> ExitCode {
                 json,
                 hugepages,
             };
-            match bench::run(&args) {
+            match baton_bench::run(&args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

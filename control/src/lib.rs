@@ -1,9 +1,13 @@
 //! Baton's control plane, run on the control lcore.
 //!
-//! It owns the stats socket that `baton stats` reads and the encrypted peer
-//! channels that carry handoff and load messages between nodes. Membership,
-//! load exchange and reload will live here too.
+//! - [`plane`]: the control plane of a cluster node: it carries handoff
+//!   messages between the workers and the peers, and exchanges load.
+//! - [`peers`]: the encrypted channels to the peer nodes beneath it.
+//! - [`psk`]: the cluster key those channels are keyed with.
+//! - [`stats`]: the socket that `baton stats` reads.
 #![forbid(unsafe_code)]
 
 pub mod peers;
+pub mod plane;
+pub mod psk;
 pub mod stats;

@@ -9,20 +9,14 @@
 
 use crate::packet::TcpFrame;
 
+// Defined with the protocol: the control plane needs it too.
+pub use baton_handoff::workers::owner_of;
+
 /// Where a packet came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     Wire,
     Host,
-}
-
-/// The owner of a client's flows among `workers`.
-#[inline]
-pub fn owner_of(client_addr: u32, client_port: u16, workers: usize) -> usize {
-    let key = (u64::from(client_addr) << 16) | u64::from(client_port);
-    // Fibonacci hashing: the high bits of the product are well mixed.
-    let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-    (mixed % workers as u64) as usize
 }
 
 /// The worker that owns this TCP packet's flow, or None when the packet is
@@ -70,17 +64,5 @@ mod tests {
         let a = (Ipv4Addr::new(198, 18, 0, 100), 40000);
         let b = (Ipv4Addr::new(198, 18, 0, 11), 22);
         assert_eq!(owner(&tcp(a, b), Side::Wire, &[80, 443], 4), None);
-    }
-
-    #[test]
-    fn clients_spread_over_workers() {
-        let mut counts = [0usize; 4];
-        for port in 0..4000u16 {
-            counts[owner_of(0xc612_0064, 30000 + port, 4)] += 1;
-        }
-        assert!(
-            counts.iter().all(|&c| (800..1200).contains(&c)),
-            "{counts:?}"
-        );
     }
 }

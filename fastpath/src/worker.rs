@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use baton_handoff::msg::{Load, Message};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use dpdk_ffi::{Burst, Mbuf, Mempool, Queue, Ring};
 
@@ -37,27 +36,9 @@ const TX_RETRIES: u32 = 4;
 /// Passes between engine timer runs and load reports.
 const HOUSEKEEPING_EVERY: u32 = 256;
 
-/// From the control lcore to a worker.
-#[derive(Debug)]
-pub enum ToWorker {
-    Message { peer: usize, msg: Message },
-    PeerUp(usize),
-    PeerDown(usize),
-}
-
-/// From a worker to the control lcore.
-#[derive(Debug)]
-pub enum FromWorker {
-    /// A message for a peer, from worker `worker` (answers to it are
-    /// routed back there).
-    Message {
-        worker: usize,
-        peer: usize,
-        msg: Message,
-    },
-    /// A worker's load, reported now and then.
-    Load { worker: usize, load: Load },
-}
+// What the control lcore and a worker tell each other: defined with the
+// protocol, so that the control plane needs no data-plane crate.
+pub use baton_handoff::workers::{FromWorker, ToWorker};
 
 /// How workers pass each other the packets of flows they do not own.
 pub struct Steering {

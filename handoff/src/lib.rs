@@ -5,10 +5,14 @@
 //! - [`mod@classify`]: what the client asked for (HTTP request line and Host, or
 //!   TLS SNI), from the request bytes the origin holds.
 //! - [`policy`]: which node should serve it (rules, pools and strategies).
-//! - [`placement`]: the data plane's view of both: where a held request goes.
+//! - [`placement`]: where a held request goes: the interface the data plane
+//!   asks, and [`placement::PolicyPlacer`], which classifies the request and
+//!   applies the policy behind it.
 //! - [`seq`]: sequence numbers, timestamps and the offsets between two
 //!   kernels' spaces, as types.
 //! - [`state`]: the origin and target per-connection state machines.
+//! - [`workers`]: which of a node's workers owns a connection, and the
+//!   messages between them and the control lcore.
 //!
 //! Nothing here touches a packet, a socket or a clock: the data-plane engine
 //! turns packets and timers into events, feeds them in, and carries out the
@@ -24,6 +28,7 @@ pub mod placement;
 pub mod policy;
 pub mod seq;
 pub mod state;
+pub mod workers;
 
 pub use classify::{classify, Classification, Request, ServiceKind};
 pub use codec::{encode, try_encode, DecodeError, Decoder, EncodeError};

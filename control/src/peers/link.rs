@@ -22,9 +22,10 @@ use crossbeam_channel::{select, Receiver, Sender};
 use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
+use super::counters::PeerCounter;
 use super::noise::{self, HandshakeError, Sealer};
 use super::session::{self, EndReason, ReaderEnded, Session};
-use super::state::{bump, PeerState, Shared, TICK};
+use super::state::{PeerState, Shared, TICK};
 use super::PeerEvent;
 
 /// How long a dial waits for TCP to connect.
@@ -111,7 +112,7 @@ impl Link {
         let mut stream = match TcpStream::connect_timeout(&peer.addr, CONNECT_TIMEOUT) {
             Ok(s) => s,
             Err(e) => {
-                bump(&peer.counters.connect_failures, 1);
+                peer.counters.add(PeerCounter::ConnectFailures, 1);
                 debug!(peer = %peer.name, addr = %peer.addr, "cannot connect: {e}");
                 return Err(());
             }
@@ -134,7 +135,7 @@ impl Link {
             }),
             Err(e) => {
                 if !self.shared.is_shutting_down() {
-                    bump(&peer.counters.handshake_failures, 1);
+                    peer.counters.add(PeerCounter::HandshakeFailures, 1);
                     warn!(peer = %peer.name, addr = %peer.addr, "handshake failed: {}", describe(&e));
                 }
                 Err(())
@@ -179,7 +180,7 @@ impl Link {
 
         peer.set_up(true);
         if generation > 1 {
-            bump(&peer.counters.reconnects, 1);
+            peer.counters.add(PeerCounter::Reconnects, 1);
         }
         info!(peer = %peer.name, addr = %peer.addr, "peer up");
         self.shared.emit(PeerEvent::Up {
@@ -242,8 +243,8 @@ impl Link {
                     Ok(frame) => {
                         let r = session::write_frame(stream, sealer, &frame, &mut out);
                         if r.is_ok() {
-                            bump(&peer.counters.frames_out, 1);
-                            bump(&peer.counters.bytes_out, frame.len() as u64);
+                            peer.counters.add(PeerCounter::FramesOut, 1);
+                            peer.counters.add(PeerCounter::BytesOut, frame.len() as u64);
                         }
                         r
                     }
@@ -288,7 +289,9 @@ impl Link {
     fn drop_queued(&self) {
         let dropped = self.outbox.try_iter().count();
         if dropped > 0 {
-            bump(&self.peer.counters.frames_dropped, dropped as u64);
+            self.peer
+                .counters
+                .add(PeerCounter::FramesDropped, dropped as u64);
         }
     }
 }

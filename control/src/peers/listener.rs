@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use tracing::{debug, warn};
 
+use super::counters::PeerCounter;
 use super::link::{describe, LinkCtl, HANDSHAKE_TIMEOUT};
 use super::noise;
 use super::session::Session;
-use super::state::{bump, PeerState, Shared};
+use super::state::{PeerState, Shared};
 
 /// Handshakes in progress at once; connections beyond are closed at once.
 pub const MAX_PENDING_HANDSHAKES: usize = 32;
@@ -38,7 +39,7 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, routes: Arc<HashMap<Strin
             Ok((stream, from)) => {
                 pending.retain(|h| !h.is_finished());
                 if pending.len() >= MAX_PENDING_HANDSHAKES {
-                    bump(&shared.unattributed_handshake_failures, 1);
+                    shared.unattributed.add(PeerCounter::HandshakeFailures, 1);
                     warn!(peer_addr = %from, "too many handshakes in progress; connection refused");
                     continue;
                 }
@@ -109,8 +110,8 @@ fn accept_one(
             // Count against the peer only once it has proved the PSK and
             // named a configured node; anything else is anonymous.
             match failure.claimed.as_deref().and_then(|n| routes.get(n)) {
-                Some(route) => bump(&route.peer.counters.handshake_failures, 1),
-                None => bump(&shared.unattributed_handshake_failures, 1),
+                Some(route) => route.peer.counters.add(PeerCounter::HandshakeFailures, 1),
+                None => shared.unattributed.add(PeerCounter::HandshakeFailures, 1),
             }
             warn!(
                 peer_addr = %from,

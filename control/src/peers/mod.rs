@@ -23,6 +23,7 @@
 //! atomics, so it never blocks for long.
 
 mod backoff;
+mod counters;
 mod link;
 mod listener;
 mod noise;
@@ -36,7 +37,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::Ordering;
@@ -45,8 +46,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use serde::Serialize;
 
+pub use counters::{PeerCounter, PeerValues};
 pub use noise::NOISE_PARAMS;
 pub use wire::MAX_FRAME_LEN;
 
@@ -137,7 +138,7 @@ pub enum SendError {
 }
 
 /// One peer's state and counters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerStatus {
     pub name: String,
     pub addr: SocketAddr,
@@ -146,66 +147,8 @@ pub struct PeerStatus {
     pub up: bool,
     /// When `up` last changed (or the channels started).
     pub since: SystemTime,
-    /// Application frames received and sent (heartbeats not included).
-    pub frames_in: u64,
-    pub frames_out: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    /// Frames accepted by `send` but discarded because the connection went
-    /// down before they were written.
-    pub frames_dropped: u64,
-    /// Handshakes with this peer that failed (wrong key, wrong name, timeout).
-    pub handshake_failures: u64,
-    /// Dials that did not reach the peer at all.
-    pub connect_failures: u64,
-    /// Connections closed because of an undecryptable or malformed message.
-    pub bad_frames: u64,
-    /// Connections closed because the peer was silent for `dead_after`.
-    pub dead_timeouts: u64,
-    /// Times the peer came Up again after its first connection.
-    pub reconnects: u64,
-}
-
-/// Totals over all peers, for `baton stats`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ChannelCounters {
-    pub peers: u64,
-    pub peers_up: u64,
-    pub frames_in: u64,
-    pub frames_out: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub frames_dropped: u64,
-    /// Includes failed inbound handshakes that named no configured peer
-    /// (wrong key, garbage, strangers).
-    pub handshake_failures: u64,
-    pub connect_failures: u64,
-    pub bad_frames: u64,
-    pub dead_timeouts: u64,
-    pub reconnects: u64,
-}
-
-impl ChannelCounters {
-    /// The counters by name, as `baton stats` lists counters.
-    pub fn to_map(&self) -> BTreeMap<String, u64> {
-        let mut m = BTreeMap::new();
-        let mut put = |k: &str, v: u64| {
-            m.insert(format!("peer_{k}"), v);
-        };
-        put("peers", self.peers);
-        put("peers_up", self.peers_up);
-        put("frames_in", self.frames_in);
-        put("frames_out", self.frames_out);
-        put("bytes_in", self.bytes_in);
-        put("bytes_out", self.bytes_out);
-        put("frames_dropped", self.frames_dropped);
-        put("handshake_failures", self.handshake_failures);
-        put("connect_failures", self.connect_failures);
-        put("bad_frames", self.bad_frames);
-        put("dead_timeouts", self.dead_timeouts);
-        put("reconnects", self.reconnects);
-        m
-    }
+    /// This peer's own counts (its `Peers` is 1, its `PeersUp` is `up`).
+    pub counters: PeerValues,
 }
 
 struct PeerHandle {
@@ -258,7 +201,7 @@ impl PeerChannels {
             shutdown: Default::default(),
             events: events_tx,
             sockets: Arc::new(SocketRegistry::default()),
-            unattributed_handshake_failures: Default::default(),
+            unattributed: Default::default(),
         });
 
         let mut channels = PeerChannels {
@@ -383,30 +326,13 @@ impl PeerChannels {
             .collect()
     }
 
-    /// Totals over all peers.
-    pub fn counters(&self) -> ChannelCounters {
-        let mut t = ChannelCounters {
-            handshake_failures: self
-                .shared
-                .unattributed_handshake_failures
-                .load(Ordering::Relaxed),
-            ..ChannelCounters::default()
-        };
-        for s in self.status() {
-            t.peers += 1;
-            t.peers_up += u64::from(s.up);
-            t.frames_in += s.frames_in;
-            t.frames_out += s.frames_out;
-            t.bytes_in += s.bytes_in;
-            t.bytes_out += s.bytes_out;
-            t.frames_dropped += s.frames_dropped;
-            t.handshake_failures += s.handshake_failures;
-            t.connect_failures += s.connect_failures;
-            t.bad_frames += s.bad_frames;
-            t.dead_timeouts += s.dead_timeouts;
-            t.reconnects += s.reconnects;
+    /// Totals over all peers, and what no one peer is blamed for.
+    pub fn counters(&self) -> PeerValues {
+        let mut total = self.shared.unattributed.read();
+        for handle in self.peers.values() {
+            total += handle.state.counters.read();
         }
-        t
+        total
     }
 }
 

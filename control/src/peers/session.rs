@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use super::counters::PeerCounter;
 use super::noise::{Opener, Sealer};
-use super::state::{bump, PeerState, Shared, SocketGuard};
+use super::state::{PeerState, Shared, SocketGuard};
 use super::wire::{self, Message, Reassembler, StreamDecoder};
 use super::PeerEvent;
 
@@ -75,10 +76,10 @@ pub fn read_loop(
     // is torn down now rather than when that write times out.
     let _ = stream.shutdown(std::net::Shutdown::Both);
     if let EndReason::BadFrame(_) = reason {
-        bump(&peer.counters.bad_frames, 1);
+        peer.counters.add(PeerCounter::BadFrames, 1);
     }
     if let EndReason::Silent(_) = reason {
-        bump(&peer.counters.dead_timeouts, 1);
+        peer.counters.add(PeerCounter::DeadTimeouts, 1);
     }
     // Wake the link thread at once so it reports Down without waiting for
     // its next heartbeat. The channel outlives the session, and the link
@@ -130,8 +131,8 @@ fn read_until_end(
             };
             match frame {
                 Ok(Some(frame)) => {
-                    bump(&peer.counters.frames_in, 1);
-                    bump(&peer.counters.bytes_in, frame.len() as u64);
+                    peer.counters.add(PeerCounter::FramesIn, 1);
+                    peer.counters.add(PeerCounter::BytesIn, frame.len() as u64);
                     let event = PeerEvent::Frame {
                         peer: peer.name.clone(),
                         frame,

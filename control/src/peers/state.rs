@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{SendTimeoutError, Sender};
 
+use super::counters::{PeerCells, PeerCounter};
 use super::{PeerEvent, PeerStatus};
 
 /// How often a blocked background thread looks at the shutdown flag.
@@ -25,9 +26,9 @@ pub struct Shared {
     pub shutdown: AtomicBool,
     pub events: Sender<PeerEvent>,
     pub sockets: Arc<SocketRegistry>,
-    /// Failed inbound handshakes that could not be tied to a configured
-    /// peer (wrong PSK, garbage, unknown name).
-    pub unattributed_handshake_failures: AtomicU64,
+    /// What could not be tied to a configured peer: failed inbound
+    /// handshakes (wrong PSK, garbage, unknown name).
+    pub unattributed: PeerCells,
 }
 
 impl Shared {
@@ -54,29 +55,6 @@ impl Shared {
     }
 }
 
-/// Counters of one peer; see [`PeerStatus`] for their meaning.
-#[derive(Debug, Default)]
-pub struct PeerCounters {
-    pub frames_in: AtomicU64,
-    pub frames_out: AtomicU64,
-    pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
-    pub frames_dropped: AtomicU64,
-    pub handshake_failures: AtomicU64,
-    pub connect_failures: AtomicU64,
-    pub bad_frames: AtomicU64,
-    pub dead_timeouts: AtomicU64,
-    pub reconnects: AtomicU64,
-}
-
-pub fn bump(counter: &AtomicU64, by: u64) {
-    counter.fetch_add(by, Ordering::Relaxed);
-}
-
-fn get(counter: &AtomicU64) -> u64 {
-    counter.load(Ordering::Relaxed)
-}
-
 /// One configured peer as the background threads see it.
 pub struct PeerState {
     pub name: String,
@@ -85,19 +63,21 @@ pub struct PeerState {
     pub we_dial: bool,
     up: AtomicBool,
     since: Mutex<SystemTime>,
-    pub counters: PeerCounters,
+    pub counters: PeerCells,
 }
 
 impl PeerState {
     pub fn new(name: String, addr: SocketAddr, we_dial: bool) -> PeerState {
-        PeerState {
+        let state = PeerState {
             name,
             addr,
             we_dial,
             up: AtomicBool::new(false),
             since: Mutex::new(SystemTime::now()),
-            counters: PeerCounters::default(),
-        }
+            counters: PeerCells::default(),
+        };
+        state.counters.set(PeerCounter::Peers, 1);
+        state
     }
 
     pub fn is_up(&self) -> bool {
@@ -107,26 +87,17 @@ impl PeerState {
     pub fn set_up(&self, up: bool) {
         *self.since.lock().unwrap_or_else(PoisonError::into_inner) = SystemTime::now();
         self.up.store(up, Ordering::Release);
+        self.counters.set(PeerCounter::PeersUp, u64::from(up));
     }
 
     pub fn status(&self) -> PeerStatus {
-        let c = &self.counters;
         PeerStatus {
             name: self.name.clone(),
             addr: self.addr,
             dials: self.we_dial,
             up: self.is_up(),
             since: *self.since.lock().unwrap_or_else(PoisonError::into_inner),
-            frames_in: get(&c.frames_in),
-            frames_out: get(&c.frames_out),
-            bytes_in: get(&c.bytes_in),
-            bytes_out: get(&c.bytes_out),
-            frames_dropped: get(&c.frames_dropped),
-            handshake_failures: get(&c.handshake_failures),
-            connect_failures: get(&c.connect_failures),
-            bad_frames: get(&c.bad_frames),
-            dead_timeouts: get(&c.dead_timeouts),
-            reconnects: get(&c.reconnects),
+            counters: self.counters.read(),
         }
     }
 }

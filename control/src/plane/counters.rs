@@ -1,0 +1,26 @@
+//! What the control plane counts of its own work, beside the peer
+//! channels' counters.
+
+use baton_counters::OwnedCounters;
+
+baton_counters::counters! {
+    /// Every counter of the control plane.
+    pub enum ControlCounter {
+        /// Messages from peers that decoded, whatever they were.
+        MessagesIn => "control_messages_in", messages;
+        /// Messages queued for peers: the workers' and this node's load.
+        MessagesOut => "control_messages_out", messages;
+        /// Frames from a peer that decrypted but are not one valid message:
+        /// the peer is reset.
+        BadMessages => "control_bad_messages", messages, drop;
+        /// Messages for a peer that could not be queued (down, or its queue
+        /// full), load announcements included.
+        SendFailures => "control_send_failures", messages, drop;
+        /// Messages for a worker whose queue was full (or for a worker the
+        /// node does not have).
+        WorkerQueueFull => "control_worker_queue_full", messages, drop;
+    }
+}
+
+/// The control plane's counters; the control lcore is their only writer.
+pub(crate) type ControlCounters = OwnedCounters<ControlCounter, { ControlCounter::COUNT }>;

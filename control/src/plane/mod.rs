@@ -1,0 +1,233 @@
+//! The control lcore's part in handoffs: it carries messages between the
+//! workers and the peers, and announces this node's load.
+//!
+//! Workers send their messages for peers and their load reports over one
+//! shared queue; each worker has its own queue back. A message from a peer
+//! goes to the worker its handoff belongs to (see `routes`); a Load goes to
+//! every worker, and so do a peer's Up and Down.
+
+mod counters;
+mod loads;
+mod routes;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use baton_handoff::workers::{FromWorker, ToWorker};
+use baton_handoff::{Decoder, Message};
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::peers::{ChannelConfig, PeerChannels, PeerError, PeerEvent};
+pub use counters::ControlCounter;
+use counters::ControlCounters;
+use loads::WorkerLoads;
+use routes::Routes;
+
+/// The control plane of a cluster node.
+pub struct ControlPlane {
+    channels: PeerChannels,
+    /// Peer names, by the workers' peer index.
+    peers: Vec<String>,
+    to_workers: Vec<Sender<ToWorker>>,
+    from_worker: Receiver<FromWorker>,
+    routes: Routes,
+    loads: WorkerLoads,
+    /// How often this node's load is announced.
+    heartbeat: Duration,
+    next_load: Instant,
+    counters: ControlCounters,
+}
+
+impl ControlPlane {
+    /// Starts the peer channels of `channel` (whose peers, in order, are the
+    /// workers' peer indices) and carries messages for the workers behind
+    /// `to_workers` and `from_worker`. The load is announced every
+    /// heartbeat.
+    pub fn start(
+        channel: ChannelConfig,
+        to_workers: Vec<Sender<ToWorker>>,
+        from_worker: Receiver<FromWorker>,
+    ) -> Result<ControlPlane, PeerError> {
+        let peers: Vec<String> = channel.peers.iter().map(|p| p.name.clone()).collect();
+        let heartbeat = channel.heartbeat_interval;
+        let listen = channel.listen;
+        let channels = PeerChannels::start(channel)?;
+        tracing::info!(
+            "control channel on {listen} to {} peer(s): {}",
+            peers.len(),
+            peers.join(", ")
+        );
+        Ok(ControlPlane {
+            channels,
+            peers,
+            loads: WorkerLoads::new(to_workers.len()),
+            to_workers,
+            from_worker,
+            routes: Routes::default(),
+            heartbeat,
+            next_load: Instant::now(),
+            counters: ControlCounters::default(),
+        })
+    }
+
+    /// The address the control channel listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.channels.local_addr()
+    }
+
+    /// One round: worker messages out, peer events in, load announced.
+    /// Waits at most `wait` for the first message from either side, and
+    /// wakes at once when one comes: every handoff crosses this loop twice
+    /// on each node, so it must not sleep through one.
+    pub fn tick(&mut self, wait: Duration) {
+        if let Some(events) = self.channels.events().cloned() {
+            crossbeam_channel::select! {
+                recv(self.from_worker) -> event => {
+                    if let Ok(event) = event {
+                        self.on_worker(event);
+                    }
+                }
+                recv(events) -> event => {
+                    if let Ok(event) = event {
+                        self.on_event(event);
+                    }
+                }
+                default(wait) => {}
+            }
+        }
+        while let Ok(event) = self.from_worker.try_recv() {
+            self.on_worker(event);
+        }
+        while let Some(event) = self.channels.try_recv() {
+            self.on_event(event);
+        }
+        let now = Instant::now();
+        if now >= self.next_load {
+            self.next_load = now + self.heartbeat;
+            let load = Message::Load(self.loads.node());
+            for peer in 0..self.peers.len() {
+                self.send(peer, &load);
+            }
+        }
+    }
+
+    fn on_worker(&mut self, event: FromWorker) {
+        match event {
+            FromWorker::Message { worker, peer, msg } => {
+                self.routes.outgoing(worker, peer, &msg);
+                self.send(peer, &msg);
+            }
+            FromWorker::Load { worker, load } => self.loads.report(worker, load),
+        }
+    }
+
+    fn send(&mut self, peer: usize, msg: &Message) {
+        let Some(name) = self.peers.get(peer) else {
+            return;
+        };
+        match self.channels.send(name, baton_handoff::encode(msg)) {
+            Ok(()) => self.counters.add(ControlCounter::MessagesOut, 1),
+            Err(e) => {
+                self.counters.add(ControlCounter::SendFailures, 1);
+                if !matches!(msg, Message::Load(_)) {
+                    tracing::debug!("message to {name} not sent: {e}");
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: PeerEvent) {
+        let index = |name: &str| self.peers.iter().position(|p| p == name);
+        match event {
+            PeerEvent::Up { peer } => {
+                tracing::info!("peer {peer} up");
+                if let Some(i) = index(&peer) {
+                    self.tell_all(|| ToWorker::PeerUp(i));
+                }
+            }
+            PeerEvent::Down { peer } => {
+                tracing::warn!("peer {peer} down");
+                if let Some(i) = index(&peer) {
+                    self.routes.forget_peer(i);
+                    self.tell_all(|| ToWorker::PeerDown(i));
+                }
+            }
+            PeerEvent::Frame { peer, frame } => {
+                let Some(i) = index(&peer) else { return };
+                match decode_one(&frame) {
+                    Ok(Message::Load(load)) => {
+                        self.counters.add(ControlCounter::MessagesIn, 1);
+                        self.tell_all(|| ToWorker::Message {
+                            peer: i,
+                            msg: Message::Load(load),
+                        });
+                    }
+                    Ok(msg) => {
+                        self.counters.add(ControlCounter::MessagesIn, 1);
+                        let worker = self.routes.incoming(i, &msg, self.to_workers.len());
+                        self.tell_worker(worker, ToWorker::Message { peer: i, msg });
+                    }
+                    Err(reason) => {
+                        // The channel's encryption held, so the peer itself
+                        // is confused: start over with a fresh connection.
+                        self.counters.add(ControlCounter::BadMessages, 1);
+                        tracing::warn!("bad message from peer {peer}: {reason}; reconnecting");
+                        self.channels.reset(&peer, reason);
+                    }
+                }
+            }
+        }
+    }
+
+    fn tell_worker(&mut self, worker: usize, event: ToWorker) {
+        let sent = self
+            .to_workers
+            .get(worker)
+            .is_some_and(|w| w.try_send(event).is_ok());
+        if !sent {
+            self.counters.add(ControlCounter::WorkerQueueFull, 1);
+        }
+    }
+
+    fn tell_all(&mut self, event: impl Fn() -> ToWorker) {
+        for w in 0..self.to_workers.len() {
+            self.tell_worker(w, event());
+        }
+    }
+
+    /// The control plane's counters and the peer channels', by name.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        let channels = self.channels.counters();
+        let own = self.counters.read();
+        channels
+            .named()
+            .chain(own.named())
+            .map(|(name, value)| (name.to_string(), value))
+            .collect()
+    }
+
+    /// Each peer's name and whether it is up.
+    pub fn peers_up(&self) -> Vec<(String, bool)> {
+        self.channels
+            .status()
+            .into_iter()
+            .map(|s| (s.name, s.up))
+            .collect()
+    }
+}
+
+/// One frame is exactly one message.
+fn decode_one(frame: &[u8]) -> Result<Message, String> {
+    let mut decoder = Decoder::new();
+    decoder.push(frame);
+    match decoder.next() {
+        Ok(Some(msg)) if decoder.buffered() == 0 => Ok(msg),
+        Ok(Some(_)) => Err("trailing bytes after the message".into()),
+        Ok(None) => Err("truncated message".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}

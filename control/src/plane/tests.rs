@@ -1,0 +1,276 @@
+//! The control plane on loopback: two nodes, or one node and a peer played
+//! with the bare peer channels, with the workers' queues in the test's hands.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use baton_handoff::msg::SeqNum;
+use baton_handoff::workers::{owner_of, FromWorker, ToWorker};
+use baton_handoff::{FlowKey, HandoffAccept, HandoffClosed, HandoffRequest, Load, Message};
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use super::{decode_one, ControlPlane};
+use crate::peers::{ChannelConfig, PeerChannels, PeerConfig, PeerEvent};
+
+/// The most any test waits for something that should happen.
+const WAIT: Duration = Duration::from_secs(10);
+const HEARTBEAT: Duration = Duration::from_millis(100);
+const PSK: [u8; 32] = [0x42; 32];
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+
+fn channel(node: &str, peer: &str, peer_addr: SocketAddr) -> ChannelConfig {
+    ChannelConfig {
+        node: node.into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        psk: PSK,
+        peers: vec![PeerConfig {
+            name: peer.into(),
+            addr: peer_addr,
+        }],
+        heartbeat_interval: HEARTBEAT,
+        dead_after: Duration::from_secs(2),
+    }
+}
+
+/// Never dialed: of two nodes, the one whose name sorts lower dials.
+fn unused() -> SocketAddr {
+    "127.0.0.1:9".parse().unwrap()
+}
+
+/// A node's control plane and its workers' ends of the queues.
+struct Node {
+    plane: ControlPlane,
+    inboxes: Vec<Receiver<ToWorker>>,
+    outbox: Sender<FromWorker>,
+}
+
+fn node(channel: ChannelConfig, workers: usize, queue: usize) -> Node {
+    let (outbox, from_worker) = bounded(64);
+    let (to_workers, inboxes) = (0..workers).map(|_| bounded(queue)).unzip();
+    let plane = ControlPlane::start(channel, to_workers, from_worker).unwrap();
+    Node {
+        plane,
+        inboxes,
+        outbox,
+    }
+}
+
+/// Ticks every plane until worker `w` of `nodes[n]` hears something
+/// `pick` takes; what it does not take is skipped.
+fn until<T>(
+    nodes: &mut [&mut Node],
+    (n, w): (usize, usize),
+    mut pick: impl FnMut(ToWorker) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        for node in nodes.iter_mut() {
+            node.plane.tick(Duration::from_millis(5));
+        }
+        while let Ok(event) = nodes[n].inboxes[w].try_recv() {
+            if let Some(found) = pick(event) {
+                return found;
+            }
+        }
+        assert!(Instant::now() < deadline, "nothing within {WAIT:?}");
+    }
+}
+
+fn request(id: u64, client_port: u16) -> Message {
+    Message::HandoffRequest(HandoffRequest {
+        id,
+        key: FlowKey {
+            client: SocketAddrV4::new(CLIENT, client_port),
+            server: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 11), 80),
+        },
+        client_mac: [2, 0, 0, 0, 0, 0x64],
+        isn_client: SeqNum::new(1),
+        isn_origin: SeqNum::new(2),
+        client_syn_options: Vec::new(),
+        origin_synack_options: Vec::new(),
+        client_window: 1024,
+        client_tsval: None,
+        origin_tsval: None,
+        held: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+    })
+}
+
+#[test]
+fn a_frame_must_be_exactly_one_valid_message() {
+    let msg = Message::Load(Load {
+        active_connections: 3,
+        ..Load::default()
+    });
+    let bytes = baton_handoff::encode(&msg);
+    assert_eq!(decode_one(&bytes), Ok(msg));
+    assert!(decode_one(&bytes[..bytes.len() - 1])
+        .unwrap_err()
+        .contains("truncated"));
+    let mut two = bytes.clone();
+    two.extend_from_slice(&bytes);
+    assert!(decode_one(&two).unwrap_err().contains("trailing"));
+    assert!(decode_one(b"garbage garbage garbage").is_err());
+}
+
+#[test]
+fn a_handoff_crosses_to_the_flows_owner_and_its_answers_come_back_to_the_worker_that_asked() {
+    const B_WORKERS: usize = 3;
+    let mut b = node(channel("b", "a", unused()), B_WORKERS, 64);
+    let mut a = node(channel("a", "b", b.plane.local_addr()), 2, 64);
+    until(&mut [&mut a, &mut b], (0, 1), |e| {
+        matches!(e, ToWorker::PeerUp(0)).then_some(())
+    });
+
+    // Worker 1 of a asks b to take a connection; on b, the worker that owns
+    // the client's flow gets the request.
+    let port = 40001;
+    let owner = owner_of(u32::from(CLIENT), port, B_WORKERS);
+    a.outbox
+        .send(FromWorker::Message {
+            worker: 1,
+            peer: 0,
+            msg: request(9, port),
+        })
+        .unwrap();
+    let got = until(&mut [&mut a, &mut b], (1, owner), |e| match e {
+        ToWorker::Message { peer: 0, msg } if !matches!(msg, Message::Load(_)) => Some(msg),
+        _ => None,
+    });
+    assert_eq!(got, request(9, port));
+
+    // Its answers go back to a's worker 1.
+    for msg in [
+        Message::HandoffAccept(HandoffAccept {
+            id: 9,
+            isn_target: SeqNum::new(5),
+        }),
+        Message::HandoffClosed(HandoffClosed { id: 9 }),
+    ] {
+        b.outbox
+            .send(FromWorker::Message {
+                worker: owner,
+                peer: 0,
+                msg: msg.clone(),
+            })
+            .unwrap();
+        let got = until(&mut [&mut a, &mut b], (0, 1), |e| match e {
+            ToWorker::Message { peer: 0, msg } if !matches!(msg, Message::Load(_)) => Some(msg),
+            _ => None,
+        });
+        assert_eq!(got, msg);
+    }
+    let a_counters = a.plane.counters();
+    assert!(a_counters["control_messages_out"] >= 1, "{a_counters:?}");
+    assert!(a_counters["control_messages_in"] >= 2, "{a_counters:?}");
+    assert_eq!(a_counters["control_bad_messages"], 0);
+}
+
+#[test]
+fn every_worker_of_a_peer_hears_this_nodes_summed_load() {
+    let mut b = node(channel("b", "a", unused()), 2, 64);
+    let mut a = node(channel("a", "b", b.plane.local_addr()), 2, 64);
+    for (worker, active_connections) in [(0, 3), (1, 4)] {
+        a.outbox
+            .send(FromWorker::Load {
+                worker,
+                load: Load {
+                    active_connections,
+                    ..Load::default()
+                },
+            })
+            .unwrap();
+    }
+    for w in 0..2 {
+        until(&mut [&mut a, &mut b], (1, w), |e| match e {
+            ToWorker::Message {
+                peer: 0,
+                msg: Message::Load(load),
+            } => (load.active_connections == 7).then_some(()),
+            _ => None,
+        });
+    }
+}
+
+#[test]
+fn a_peer_going_down_is_told_to_every_worker() {
+    let mut b = node(channel("b", "a", unused()), 2, 64);
+    let mut a = node(channel("a", "b", b.plane.local_addr()), 1, 64);
+    until(&mut [&mut a, &mut b], (1, 1), |e| {
+        matches!(e, ToWorker::PeerUp(0)).then_some(())
+    });
+    drop(a);
+    for w in 0..2 {
+        until(&mut [&mut b], (0, w), |e| {
+            matches!(e, ToWorker::PeerDown(0)).then_some(())
+        });
+    }
+    assert_eq!(b.plane.peers_up(), [("a".to_string(), false)]);
+}
+
+#[test]
+fn a_frame_that_is_no_message_resets_the_peer_and_is_counted() {
+    let mut b = node(channel("b", "a", unused()), 1, 64);
+    // "a" is played with the bare channels, which carry any bytes.
+    let a = PeerChannels::start(channel("a", "b", b.plane.local_addr())).unwrap();
+    until(&mut [&mut b], (0, 0), |e| {
+        matches!(e, ToWorker::PeerUp(0)).then_some(())
+    });
+    let deadline = Instant::now() + WAIT;
+    while a.send("b", b"no message at all".to_vec()).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    until(&mut [&mut b], (0, 0), |e| {
+        matches!(e, ToWorker::PeerDown(0)).then_some(())
+    });
+    assert_eq!(b.plane.counters()["control_bad_messages"], 1);
+    while !matches!(a.try_recv(), Some(PeerEvent::Down { .. })) {
+        assert!(Instant::now() < deadline, "a sees the reset");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_full_worker_queue_is_counted_not_waited_on() {
+    let mut b = node(channel("b", "a", unused()), 1, 1);
+    let mut a = node(channel("a", "b", b.plane.local_addr()), 1, 64);
+    // b's only worker never reads: PeerUp fills its queue, and every Load
+    // after that finds it full.
+    let deadline = Instant::now() + WAIT;
+    while b.plane.counters()["control_worker_queue_full"] == 0 {
+        assert!(Instant::now() < deadline, "nothing counted");
+        a.plane.tick(Duration::from_millis(5));
+        b.plane.tick(Duration::from_millis(5));
+    }
+    assert!(matches!(b.inboxes[0].try_recv(), Ok(ToWorker::PeerUp(0))));
+}
+
+#[test]
+fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
+    let b = node(channel("b", "a", unused()), 1, 64);
+    let counters = b.plane.counters();
+    let names: Vec<&str> = counters.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "control_bad_messages",
+            "control_messages_in",
+            "control_messages_out",
+            "control_send_failures",
+            "control_worker_queue_full",
+            "peer_bad_frames",
+            "peer_bytes_in",
+            "peer_bytes_out",
+            "peer_connect_failures",
+            "peer_dead_timeouts",
+            "peer_frames_dropped",
+            "peer_frames_in",
+            "peer_frames_out",
+            "peer_handshake_failures",
+            "peer_peers",
+            "peer_peers_up",
+            "peer_reconnects",
+        ]
+    );
+    assert_eq!((counters["peer_peers"], counters["peer_peers_up"]), (1, 0));
+}
