@@ -73,7 +73,10 @@ pub struct HandoffConfig {
     /// Longest a request is held before it is served locally undecided.
     #[serde(default = "default_hold_timeout_ms")]
     pub hold_timeout_ms: u32,
-    /// Longest the origin waits for the target's answer before serving locally.
+    /// Longest a handoff may take at the target: its replayed SYN goes again
+    /// on the kernel's schedule (after 1 s, then doubling) while this lasts,
+    /// then the target refuses. The origin waits half a second longer for
+    /// the answer, so that it never gives up first.
     #[serde(default = "default_handoff_timeout_ms")]
     pub handoff_timeout_ms: u32,
     /// How long a target keeps a closed connection's state (TIME-WAIT-like),
@@ -106,7 +109,8 @@ fn default_hold_timeout_ms() -> u32 {
     200
 }
 fn default_handoff_timeout_ms() -> u32 {
-    500
+    // Room for one retransmitted SYN (a full accept queue drops the first).
+    3000
 }
 fn default_linger_ms() -> u32 {
     2000

@@ -52,6 +52,9 @@ baton_counters::counters! {
         /// Handoffs this node gave up on because its kernel did not answer the
         /// replayed SYN in time.
         ReplayTimedOut => "replay_timed_out", connections;
+        /// Replayed SYNs sent again because the local kernel did not answer
+        /// (its accept queue was full, say), on the kernel's own schedule.
+        ReplaysRetransmitted => "replays_retransmitted", packets;
         /// Client packets forwarded to the node serving their connection.
         ForwardedToPeer => "forwarded_to_peer", packets;
         /// Packets translated for handed-in connections, both directions.

@@ -55,8 +55,21 @@ fn engine_with_capacity(
     peer: (&str, MacAddr),
     max_flows: usize,
 ) -> (Engine, Arc<WorkerCounters>) {
+    engine_from(EngineConfig {
+        max_flows,
+        ..config(own, mac, peer)
+    })
+}
+
+fn engine_from(cfg: EngineConfig) -> (Engine, Arc<WorkerCounters>) {
     let counters = Arc::new(WorkerCounters::default());
-    let cfg = EngineConfig {
+    let mut e = Engine::new(cfg, Box::new(ByPath), Arc::clone(&counters));
+    e.on_peer_up(0);
+    (e, counters)
+}
+
+fn config(own: Ipv4Addr, mac: MacAddr, peer: (&str, MacAddr)) -> EngineConfig {
+    EngineConfig {
         own_addr: own,
         own_mac: mac,
         vip: None,
@@ -71,11 +84,8 @@ fn engine_with_capacity(
         handoff_timeout: Duration::from_millis(500),
         linger: Duration::from_millis(100),
         idle_timeout: Duration::from_secs(60),
-        max_flows,
-    };
-    let mut e = Engine::new(cfg, Box::new(ByPath), Arc::clone(&counters));
-    e.on_peer_up(0);
-    (e, counters)
+        max_flows: 1000,
+    }
 }
 
 fn ts(tsval: u32, tsecr: u32) -> Vec<u8> {
@@ -471,7 +481,7 @@ fn reject_timeout_and_peer_down_fall_back_to_local_without_loss() {
                 }),
                 now,
             ),
-            "timeout" => a.poll_timers(now + Duration::from_secs(1)),
+            "timeout" => a.poll_timers(now + Duration::from_millis(1100)),
             _ => a.on_peer_down(0, now),
         }
         let out = a.take_output();
@@ -575,6 +585,56 @@ fn a_replayed_syn_the_kernel_never_answers_is_rejected_as_timed_out() {
     assert_eq!(cb.get(Counter::ReplayTimedOut), 1);
     assert_eq!(cb.get(Counter::KernelRefused), 0);
     assert_eq!(b.load().active_connections, 0);
+}
+
+#[test]
+fn an_unanswered_replay_is_sent_again_on_the_kernels_schedule_within_the_budget() {
+    let now = Instant::now();
+    let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
+    let (mut b, cb) = engine_from(EngineConfig {
+        handoff_timeout: Duration::from_secs(3),
+        ..config(B, MAC_B, ("a", MAC_A))
+    });
+    handshake(&mut a, now);
+    a.from_wire(&mut request_frame(), now);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!()
+    };
+    b.on_message(0, Message::HandoffRequest(req.clone()), now);
+    let syn = b.take_output().to_host;
+    assert_eq!(syn.len(), 1);
+    // A full accept queue drops the SYN without a word; after the kernel's
+    // initial RTO the same SYN goes again, then nothing until the budget
+    // (SYNs at 0 and 1 s; the next would be at 3 s, which it leaves no
+    // room for) ends the replay with a Reject the origin gets in time.
+    b.poll_timers(now + Duration::from_millis(900));
+    assert!(b.take_output().is_empty());
+    b.poll_timers(now + Duration::from_millis(1100));
+    assert_eq!(b.take_output().to_host, syn, "the SYN again");
+    assert_eq!(cb.get(Counter::ReplaysRetransmitted), 1);
+    b.poll_timers(now + Duration::from_millis(2900));
+    assert!(b.take_output().is_empty());
+    b.poll_timers(now + Duration::from_millis(3200));
+    let [(0, Message::HandoffReject(r))] = b.take_output().messages[..] else {
+        panic!()
+    };
+    assert_eq!(r.reason, RejectReason::Timeout);
+    assert_eq!(cb.get(Counter::ReplayTimedOut), 1);
+
+    // A kernel that takes the second SYN completes the handoff.
+    let later = now + Duration::from_secs(4);
+    b.on_message(0, Message::HandoffRequest(req.clone()), later);
+    b.take_output();
+    b.poll_timers(later + Duration::from_millis(1100));
+    assert_eq!(b.take_output().to_host, syn);
+    b.from_host(
+        &mut target_kernel_synack(),
+        later + Duration::from_millis(1200),
+    );
+    let [(0, Message::HandoffAccept(_))] = b.take_output().messages[..] else {
+        panic!()
+    };
+    assert_eq!(cb.get(Counter::HandedIn), 1);
 }
 
 #[test]
@@ -764,10 +824,11 @@ fn packets_queued_while_pending_are_bounded_and_dropped_on_fallback() {
 fn a_handoff_timeout_calls_the_target_off_and_a_late_accept_is_undone() {
     let now = Instant::now();
     let (mut a, ca, req) = pending(now);
-    // Not yet.
-    a.poll_timers(now + Duration::from_millis(400));
+    // Not yet: the origin waits the target's budget (500 ms here) and a
+    // margin for its answer to arrive.
+    a.poll_timers(now + Duration::from_millis(900));
     assert!(a.take_output().is_empty());
-    a.poll_timers(now + Duration::from_millis(600));
+    a.poll_timers(now + Duration::from_millis(1100));
     let out = a.take_output();
     assert_eq!(out.to_host, vec![request_frame()]);
     let [(0, Message::HandoffClosed(closed))] = out.messages[..] else {

@@ -17,9 +17,11 @@
 //!   the connection miss the table and pass through untouched.
 //! - **Timers.** Each live state has one timer (`timer()`); the engine
 //!   supplies its duration from configuration. It arms the timer when the
-//!   flow enters a state; timers that [`TimerKind::restarts_with_traffic`]
-//!   also restart with every packet the flow passes on. An expiry is the
-//!   event `Timeout`.
+//!   flow enters a state, and again when the timer's own event leaves the
+//!   flow in the same state; timers that
+//!   [`TimerKind::restarts_with_traffic`] also restart with every packet the
+//!   flow passes on. An expiry is the event `Timeout`, or `Retransmit` for a
+//!   timer that paces retransmissions while a budget lasts.
 //! - **Gauges.** A state may count toward a gauge ([`Machine::gauge`]): the
 //!   engine keeps each gauge as flows enter and leave such states.
 //! - **Notes.** A transition's [`Note`] is counted when the transition is
@@ -76,6 +78,9 @@ pub trait Event: Copy + Eq + fmt::Debug {
     /// Whether the event is a packet, which the engine hands over with it;
     /// otherwise it is a signal: a decision, a control message or a timer.
     fn carries_packet(self) -> bool;
+
+    /// Whether the event is the expiry of the state's timer.
+    fn from_timer(self) -> bool;
 
     fn name(self) -> &'static str;
 }
@@ -171,6 +176,8 @@ pub enum Note {
     KernelRefused,
     /// Target: the kernel did not answer the replayed SYN in time.
     ReplayTimedOut,
+    /// Target: the replayed SYN went unanswered and was sent again.
+    ReplayRetransmitted,
 }
 
 /// Why a handoff fell back to serving the connection here.

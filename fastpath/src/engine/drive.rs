@@ -47,8 +47,12 @@ pub(super) trait Executor {
 
     fn set_state(&mut self, state: Self::M);
 
-    /// How long a state's timer runs.
-    fn duration(cfg: &EngineConfig, timer: <Self::M as Machine>::Timer) -> Duration;
+    /// How long a state's timer runs, for this flow.
+    fn duration(&self, cfg: &EngineConfig, timer: <Self::M as Machine>::Timer) -> Duration;
+
+    /// The event an expiry of the flow's timer is: `Timeout`, unless the
+    /// flow paces retransmissions and its budget allows another.
+    fn expiry(&self, cfg: &EngineConfig) -> <Self::M as Machine>::Event;
 
     /// Carries out one action of a transition.
     fn carry_out(
@@ -112,11 +116,12 @@ pub(super) fn drive<X: Executor>(
             }
         }
     }
-    // Commit.
+    // Commit. A new state arms its timer, and so does a state its own
+    // timer's event left in place (a retransmission).
     if let Some(kind) = next.timer() {
         let passed = matches!(verdict, Verdict::ToHost | Verdict::ToWire);
-        let at = parts.timers.deadline(now, X::duration(parts.cfg, kind));
-        if next != state {
+        let at = parts.timers.deadline(now, flow.duration(parts.cfg, kind));
+        if next != state || event.from_timer() {
             timer.set(parts, key, at);
         } else if passed && kind.restarts_with_traffic() {
             *timer.deadline = at;
@@ -168,8 +173,23 @@ impl Engine {
         Some(driven)
     }
 
+    /// The timer of flow `key`, of role `X`, expired: feeds its machine
+    /// the event that is (see [`Executor::expiry`]).
+    pub(super) fn expire<X: Executor>(&mut self, key: FlowKey, now: Instant) {
+        let cfg = &self.cfg;
+        let Some(event) = self
+            .flows
+            .get_mut(&key)
+            .and_then(|f| X::of(&mut f.role))
+            .map(|f| f.expiry(cfg))
+        else {
+            return;
+        };
+        self.step::<X>(key, event, Input::Nothing, now);
+    }
+
     /// Adds a new flow of role `X`, made by `make` in its machine's start
-    /// state, with that state's timer, and carries out the start's actions.
+    /// state, carries out the start's actions, and arms the state's timer.
     pub(super) fn open<X: Executor>(
         &mut self,
         key: FlowKey,
@@ -178,23 +198,22 @@ impl Engine {
         now: Instant,
     ) -> Verdict {
         let start = X::M::start();
-        let after = start
-            .next
-            .timer()
-            .map_or(Duration::ZERO, |t| X::duration(&self.cfg, t));
-        let deadline = self.timers.deadline(now, after);
-        self.insert(key, deadline, make(start.next));
+        let mut role = make(start.next);
         let mut verdict = Verdict::Consumed;
-        if let Some((flow, mut parts)) = self.flow_and_parts(&key) {
-            if let Some(flow) = X::of(&mut flow.role) {
-                for action in start.actions {
-                    if let Ok(Some(fate)) = flow.carry_out(&mut parts, key, action, &mut input, now)
-                    {
-                        verdict = fate;
-                    }
+        let mut after = Duration::ZERO;
+        let (_, mut parts) = self.table_and_parts();
+        if let Some(flow) = X::of(&mut role) {
+            for action in start.actions {
+                if let Ok(Some(fate)) = flow.carry_out(&mut parts, key, action, &mut input, now) {
+                    verdict = fate;
                 }
             }
+            if let Some(kind) = start.next.timer() {
+                after = flow.duration(parts.cfg, kind);
+            }
         }
+        let deadline = self.timers.deadline(now, after);
+        self.insert(key, deadline, role);
         verdict
     }
 }

@@ -270,6 +270,8 @@ pub(super) struct TargetSetup {
     pub id: u64,
     /// What the replay needs until the connection is established.
     pub request: Option<Box<baton_handoff::msg::HandoffRequest>>,
+    /// SYNs the replay has injected.
+    pub syns_sent: u8,
 }
 
 /// A flow's timer, borrowed from the flow while its state changes.

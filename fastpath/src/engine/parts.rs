@@ -62,6 +62,7 @@ fn note_counters(note: Note) -> &'static [Counter] {
         Note::HandedIn => &[Counter::HandedIn],
         Note::KernelRefused => &[Counter::KernelRefused],
         Note::ReplayTimedOut => &[Counter::ReplayTimedOut],
+        Note::ReplayRetransmitted => &[Counter::ReplaysRetransmitted],
     }
 }
 

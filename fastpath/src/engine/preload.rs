@@ -62,6 +62,7 @@ impl Engine {
                 origin,
                 id,
                 request: None,
+                syns_sent: 0,
             }),
         };
         self.by_origin.insert((origin, id), key);

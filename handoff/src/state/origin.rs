@@ -336,6 +336,10 @@ impl Event for OriginEvent {
         )
     }
 
+    fn from_timer(self) -> bool {
+        self == OriginEvent::Timeout
+    }
+
     fn name(self) -> &'static str {
         match self {
             OriginEvent::FromKernel => "FromKernel",

@@ -5,6 +5,7 @@
 //!                       │          inject ACK + held bytes in its place,
 //!                       │          send Accept)──▶ Established
 //!                       ├─(kernel RST: Reject KernelRefused)──▶ Closed
+//!                       ├─(retransmit: the SYN again)─────────▶ Replaying
 //!                       └─(timeout: Reject Timeout)───────────▶ Closed
 //!
 //!  Established ──(FIN one way)──▶ HalfClosed ──(FIN the other way)──▶ Closing
@@ -17,7 +18,11 @@
 //! ```
 //!
 //! Replaying: a SYN carrying the client's address, ISN and options was
-//! injected into the local kernel, as if the client had connected here. The
+//! injected into the local kernel, as if the client had connected here. A
+//! kernel whose accept queue is full drops it without a word, as it would
+//! a client's, so the SYN is sent again on the kernel's own schedule
+//! (`Retransmit`) while the handoff's budget lasts; once it is spent, the
+//! origin gets a Reject before its own deadline, and tries elsewhere. The
 //! kernel's SYN-ACK gives its ISN, from which the sequence delta, the
 //! timestamp offset and the window-scale difference follow; the SYN-ACK goes
 //! no further (the client already has the origin's), and the client's ACK
@@ -79,6 +84,9 @@ pub enum TargetEvent {
     RstFromClient,
     /// The state's timer expired (see [`TargetState::timer`]).
     Timeout,
+    /// The replay's retransmission timer expired, and the handoff's budget
+    /// leaves room for another SYN.
+    Retransmit,
     /// HandoffClosed from the origin: it abandoned the handoff (its client
     /// left, or it serves the connection itself).
     OriginClosed,
@@ -205,11 +213,16 @@ impl Machine for TargetState {
                 &[Drop, SendReject(RejectReason::KernelRefused)],
                 Some(Note::KernelRefused),
             ),
+            (S::Replaying, E::Retransmit) => {
+                step(S::Replaying, &[InjectSyn], Some(Note::ReplayRetransmitted))
+            }
             (S::Replaying, E::Timeout) => step(
                 S::Closed,
                 &[SendReject(RejectReason::Timeout)],
                 Some(Note::ReplayTimedOut),
             ),
+            // Only a replay retransmits.
+            (_, E::Retransmit) => stay(&[]),
             // The origin forwards nothing before Accept; stray packets go.
             (
                 S::Replaying,
@@ -253,7 +266,14 @@ impl Machine for TargetState {
 
 impl Event for TargetEvent {
     fn carries_packet(self) -> bool {
-        !matches!(self, TargetEvent::Timeout | TargetEvent::OriginClosed)
+        !matches!(
+            self,
+            TargetEvent::Timeout | TargetEvent::Retransmit | TargetEvent::OriginClosed
+        )
+    }
+
+    fn from_timer(self) -> bool {
+        matches!(self, TargetEvent::Timeout | TargetEvent::Retransmit)
     }
 
     fn name(self) -> &'static str {
@@ -266,6 +286,7 @@ impl Event for TargetEvent {
             TargetEvent::FinFromClient => "FinFromClient",
             TargetEvent::RstFromClient => "RstFromClient",
             TargetEvent::Timeout => "Timeout",
+            TargetEvent::Retransmit => "Retransmit",
             TargetEvent::OriginClosed => "OriginClosed",
         }
     }

@@ -222,7 +222,7 @@ fn target_states() -> [TS; 6] {
     ]
 }
 
-fn target_events() -> [TE; 9] {
+fn target_events() -> [TE; 10] {
     [
         TE::SynAckFromKernel,
         TE::FromKernel,
@@ -232,12 +232,13 @@ fn target_events() -> [TE; 9] {
         TE::FinFromClient,
         TE::RstFromClient,
         TE::Timeout,
+        TE::Retransmit,
         TE::OriginClosed,
     ]
 }
 
 #[rustfmt::skip]
-fn target_table() -> [[Expect<TS, TA>; 9]; 6] {
+fn target_table() -> [[Expect<TS, TA>; 10]; 6] {
     use TA::*;
     const REFUSED: TA = SendReject(RejectReason::KernelRefused);
     const TIMED_OUT: TA = SendReject(RejectReason::Timeout);
@@ -254,6 +255,7 @@ fn target_table() -> [[Expect<TS, TA>; 9]; 6] {
             Go(TS::Replaying, &[Drop]),                            // FinFromClient
             Go(TS::Replaying, &[Drop]),                            // RstFromClient
             Noted(TS::Closed, &[TIMED_OUT], Note::ReplayTimedOut), // Timeout
+            Noted(TS::Replaying, &[InjectSyn], Note::ReplayRetransmitted), // Retransmit
             Go(TS::Closed, &[ResetKernel]),                        // OriginClosed
         ],
         [
@@ -265,6 +267,7 @@ fn target_table() -> [[Expect<TS, TA>; 9]; 6] {
             Go(HC_CLIENT, &[TranslateToKernel]),
             Go(TS::Closing, &[TranslateToKernel]),
             Noted(TS::Closed, &[SendClosed], Note::Expired),
+            Go(TS::Established, &[]),
             Go(TS::Closed, &[ResetKernel]),
         ],
         [
@@ -276,6 +279,7 @@ fn target_table() -> [[Expect<TS, TA>; 9]; 6] {
             Go(HC_CLIENT, &[TranslateToKernel]),
             Go(TS::Closing, &[TranslateToKernel]),
             Noted(TS::Closed, &[SendClosed], Note::Expired),
+            Go(HC_CLIENT, &[]),
             Go(TS::Closed, &[ResetKernel]),
         ],
         [
@@ -287,6 +291,7 @@ fn target_table() -> [[Expect<TS, TA>; 9]; 6] {
             Go(TS::Closing, &[TranslateToKernel]),
             Go(TS::Closing, &[TranslateToKernel]),
             Noted(TS::Closed, &[SendClosed], Note::Expired),
+            Go(HC_KERNEL, &[]),
             Go(TS::Closed, &[ResetKernel]),
         ],
         [
@@ -298,9 +303,11 @@ fn target_table() -> [[Expect<TS, TA>; 9]; 6] {
             Go(TS::Closing, &[TranslateToKernel]),
             Go(TS::Closing, &[TranslateToKernel]),
             Go(TS::Closed, &[SendClosed]),
+            Go(TS::Closing, &[]),
             Go(TS::Closed, &[ResetKernel]),
         ],
         [
+            Go(TS::Closed, &[]),
             Go(TS::Closed, &[]),
             Go(TS::Closed, &[]),
             Go(TS::Closed, &[]),
@@ -343,7 +350,7 @@ fn packet_events_are_the_segments() {
         .into_iter()
         .filter(|e| !e.carries_packet())
         .collect();
-    assert_eq!(signals, [TE::Timeout, TE::OriginClosed]);
+    assert_eq!(signals, [TE::Timeout, TE::Retransmit, TE::OriginClosed]);
 }
 
 /// Gauges follow the states: pending handoffs, and handed-in connections

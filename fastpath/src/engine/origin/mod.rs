@@ -12,7 +12,7 @@ mod signals;
 
 use std::time::{Duration, Instant};
 
-use baton_handoff::state::{OriginAction, OriginState, OriginTimer};
+use baton_handoff::state::{OriginAction, OriginEvent, OriginState, OriginTimer};
 
 use super::api::EngineConfig;
 use super::drive::{Carried, Executor, Input};
@@ -22,6 +22,11 @@ use super::parts::Parts;
 pub(super) use events::{from_client, from_kernel, on_syn};
 pub(super) use exec::{redirect, target_mac};
 pub(super) use signals::{on_accept, on_closed, on_deadline, on_peer_down, on_reject};
+
+/// How much longer than the target's budget the origin waits for its
+/// answer: a control message's trip across both nodes' control lcores and
+/// host paths, with room for a loaded node.
+const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
 impl Executor for OriginFlow {
     type M = OriginState;
@@ -41,13 +46,20 @@ impl Executor for OriginFlow {
         self.state = state;
     }
 
-    fn duration(cfg: &EngineConfig, timer: OriginTimer) -> Duration {
+    fn duration(&self, cfg: &EngineConfig, timer: OriginTimer) -> Duration {
         match timer {
             // A request that never comes is an idle connection.
             OriginTimer::Handshake | OriginTimer::Idle => cfg.idle_timeout,
             OriginTimer::Hold => cfg.hold_timeout,
-            OriginTimer::Handoff => cfg.handoff_timeout,
+            // The target answers within the handoff timeout, a Reject when
+            // its replay found no taker; the origin waits a little longer,
+            // so that it never gives up on an answer still on its way.
+            OriginTimer::Handoff => cfg.handoff_timeout + ANSWER_MARGIN,
         }
+    }
+
+    fn expiry(&self, _: &EngineConfig) -> OriginEvent {
+        OriginEvent::Timeout
     }
 
     fn carry_out(

@@ -143,5 +143,5 @@ pub(in crate::engine) fn on_deadline(e: &mut Engine, key: FlowKey, now: Instant)
             e.cfg.peers[usize::from(*peer)].name
         );
     }
-    e.step::<OriginFlow>(key, OriginEvent::Timeout, Input::Nothing, now);
+    e.expire::<OriginFlow>(key, now);
 }

@@ -90,10 +90,11 @@ pub(super) fn carry_out(
 
 /// The client's SYN, as the client sent it to the origin, but addressed to
 /// this node's own address.
-fn inject_syn(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
+fn inject_syn(t: &mut TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
     let Some(req) = &t.setup.request else {
         return;
     };
+    t.setup.syns_sent = t.setup.syns_sent.saturating_add(1);
     let syn = frames::build(&Segment {
         src_mac: t.client_mac,
         dst_mac: parts.cfg.own_mac,

@@ -11,7 +11,7 @@ mod signals;
 
 use std::time::{Duration, Instant};
 
-use baton_handoff::state::{TargetAction, TargetState, TargetTimer};
+use baton_handoff::state::{TargetAction, TargetEvent, TargetState, TargetTimer};
 
 use super::api::EngineConfig;
 use super::drive::{Carried, Executor, Input};
@@ -21,6 +21,25 @@ use super::parts::Parts;
 pub(super) use events::{from_client, from_kernel};
 pub(super) use exec::{translate_to_client, translate_to_kernel};
 pub(super) use signals::{on_deadline, on_origin_closed, on_request};
+
+/// The replayed SYN's first retransmission timeout: the kernel's own
+/// (Linux's `TCP_TIMEOUT_INIT`), doubling after each, as a client's would.
+const REPLAY_RTO: Duration = Duration::from_secs(1);
+
+/// When a replay that has sent `syns_sent` SYNs acts next, and whether
+/// that is another SYN: SYNs go at 0, 1, 3, 7 ... seconds, while they fall
+/// within the handoff timeout; then the timeout ends the replay.
+fn replay_schedule(cfg: &EngineConfig, syns_sent: u8) -> (Duration, bool) {
+    let sent = u32::from(syns_sent.clamp(1, 16));
+    // The n-th SYN goes at (2^(n-1) - 1) RTOs.
+    let at = |n: u32| REPLAY_RTO * ((1u32 << (n - 1)) - 1);
+    let (last, next) = (at(sent), at(sent + 1));
+    if next < cfg.handoff_timeout {
+        (next - last, true)
+    } else {
+        (cfg.handoff_timeout.saturating_sub(last), false)
+    }
+}
 
 impl Executor for TargetFlow {
     type M = TargetState;
@@ -40,11 +59,18 @@ impl Executor for TargetFlow {
         self.state = state;
     }
 
-    fn duration(cfg: &EngineConfig, timer: TargetTimer) -> Duration {
+    fn duration(&self, cfg: &EngineConfig, timer: TargetTimer) -> Duration {
         match timer {
-            TargetTimer::Replay => cfg.handoff_timeout,
+            TargetTimer::Replay => replay_schedule(cfg, self.setup.syns_sent).0,
             TargetTimer::Idle => cfg.idle_timeout,
             TargetTimer::Linger => cfg.linger,
+        }
+    }
+
+    fn expiry(&self, cfg: &EngineConfig) -> TargetEvent {
+        match (self.state, replay_schedule(cfg, self.setup.syns_sent)) {
+            (TargetState::Replaying, (_, true)) => TargetEvent::Retransmit,
+            _ => TargetEvent::Timeout,
         }
     }
 

@@ -61,6 +61,7 @@ pub(in crate::engine) fn on_request(
                 origin,
                 id: req.id,
                 request: Some(Box::new(req)),
+                syns_sent: 0,
             }),
         })
     };
@@ -84,5 +85,5 @@ pub(in crate::engine) fn on_origin_closed(
 
 /// The flow's timer expired.
 pub(in crate::engine) fn on_deadline(e: &mut Engine, wire_key: FlowKey, now: Instant) {
-    e.step::<TargetFlow>(wire_key, TargetEvent::Timeout, Input::Nothing, now);
+    e.expire::<TargetFlow>(wire_key, now);
 }
