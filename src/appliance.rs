@@ -68,11 +68,14 @@ pub fn run(cfg: &Config) -> Result<()> {
             let engine_cfg = parts::engine_config(cfg, cluster, handoff, wire.mac()?.0)?;
             let mut to_workers = Vec::new();
             let mut links = Vec::new();
-            for _ in &cfg.lcores.workers {
+            for worker in 0..cfg.lcores.workers.len() {
                 let (to_worker, inbox) = crossbeam_channel::bounded(WORKER_QUEUE);
                 to_workers.push(to_worker);
                 links.push((
-                    engine_cfg.clone(),
+                    EngineConfig {
+                        worker,
+                        ..engine_cfg.clone()
+                    },
                     parts::placer(cfg, cluster, handoff)?,
                     inbox,
                     outbox.clone(),

@@ -23,6 +23,7 @@ pub(crate) fn engine_for(
         return None;
     }
     let cfg = EngineConfig {
+        worker: 0,
         own_addr: OWN,
         own_mac: OWN_MAC,
         vip: None,

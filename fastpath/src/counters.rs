@@ -35,8 +35,17 @@ baton_counters::counters! {
         HandoffRejected => "handoff_rejected", connections;
         /// Handoffs not answered in time.
         HandoffTimedOut => "handoff_timed_out", connections;
-        /// Connections served locally after a handoff was tried (reject, timeout, peer down).
+        /// Handoffs tried again with the next node the policy picks, after
+        /// one failed (refused, timed out, its channel down).
+        HandoffsRetried => "handoffs_retried", connections;
+        /// Connections served locally after a handoff was tried and failed
+        /// (refused, timed out, its channel down), this node being a member
+        /// of the request's pool.
         FellBack => "fell_back", connections;
+        /// Requests no node could serve (the pool's members all down or
+        /// refusing, this node not one): the client got a `503 Service
+        /// Unavailable` with `Retry-After` (HTTP) or a reset (TLS).
+        RefusedUnavailable => "refused_unavailable", connections;
         /// Requests still undecided at a hold limit (bytes, segments or time): served locally.
         HoldUndecided => "hold_undecided", connections;
         /// Requests that are not valid HTTP or TLS: served locally, unclassified.

@@ -296,10 +296,8 @@ impl Worker {
             self.flush(b, port);
         }
         for (peer, msg) in messages {
-            let worker = self.id;
-            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = link
-                .outbox
-                .try_send(FromWorker::Message { worker, peer, msg })
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+                link.outbox.try_send(FromWorker::Message { peer, msg })
             {
                 self.counters.add(Counter::DropControlQueueFull, 1);
             }

@@ -28,15 +28,22 @@ const ISN_A: u32 = 5000;
 const ISN_B: u32 = 900_000;
 const REQUEST: &[u8] = b"GET /b/x HTTP/1.1\r\nHost: h\r\n\r\n";
 
-/// Paths under /b/ belong to peer 0; all else is local.
+/// Paths under /b/ belong to a pool of peer 0 and this node, those under
+/// /c/ to one of peer 0 alone, those under /d/ to one of peers 0 and 1;
+/// all else is local.
 struct ByPath;
 
 impl Placer for ByPath {
-    fn place(&mut self, held: &[u8], _: ServiceKind, _: &[bool], _: Load) -> Placement {
+    fn place(&mut self, held: &[u8], _: ServiceKind, can_take: &[bool], _: Load) -> Placement {
+        let first_of = |members: &[usize]| members.iter().copied().find(|&p| can_take[p]);
         if !held.ends_with(b"\r\n\r\n") {
             Placement::NeedMore
         } else if held.starts_with(b"GET /b/") {
-            Placement::Peer(0)
+            first_of(&[0]).map_or(Placement::Local, Placement::Peer)
+        } else if held.starts_with(b"GET /c/") {
+            first_of(&[0]).map_or(Placement::Unavailable, Placement::Peer)
+        } else if held.starts_with(b"GET /d/") {
+            first_of(&[0, 1]).map_or(Placement::Unavailable, Placement::Peer)
         } else if held.starts_with(b"GET ") {
             Placement::Local
         } else {
@@ -70,6 +77,7 @@ fn engine_from(cfg: EngineConfig) -> (Engine, Arc<WorkerCounters>) {
 
 fn config(own: Ipv4Addr, mac: MacAddr, peer: (&str, MacAddr)) -> EngineConfig {
     EngineConfig {
+        worker: 0,
         own_addr: own,
         own_mac: mac,
         vip: None,
@@ -245,13 +253,24 @@ fn handshake(a: &mut Engine, now: Instant) {
 }
 
 fn request_frame() -> Vec<u8> {
+    request_for(REQUEST)
+}
+
+fn request_for(request: &[u8]) -> Vec<u8> {
     from_client(
         ISN_C.wrapping_add(1),
         ISN_A + 1,
         TcpFlags::ACK | TcpFlags::PSH,
         ts(102, 7000),
-        REQUEST,
+        request,
     )
+}
+
+fn reject(id: u64) -> Message {
+    Message::HandoffReject(HandoffReject {
+        id,
+        reason: RejectReason::KernelRefused,
+    })
 }
 
 #[test]
@@ -510,6 +529,7 @@ fn a_handed_off_connection_is_reset_toward_the_client_when_its_target_dies() {
         Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
             id: req.id,
             isn_target: SeqNum::new(ISN_B),
+            client: std::net::SocketAddrV4::new(CLIENT, CPORT),
         }),
         now,
     );
@@ -661,6 +681,7 @@ fn client_packets_racing_the_accept_are_queued_and_forwarded_to_the_target() {
         Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
             id: req.id,
             isn_target: SeqNum::new(ISN_B),
+            client: std::net::SocketAddrV4::new(CLIENT, CPORT),
         }),
         now,
     );
@@ -708,6 +729,7 @@ fn accept(id: u64) -> Message {
     Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
         id,
         isn_target: SeqNum::new(ISN_B),
+        client: std::net::SocketAddrV4::new(CLIENT, CPORT),
     })
 }
 
@@ -775,16 +797,16 @@ fn a_client_reset_mid_handoff_reaches_the_kernel_and_calls_the_target_off() {
     );
     assert_eq!(a.from_wire(&mut rst, now), Verdict::ToHost);
     let out = a.take_output();
-    let [(0, Message::HandoffClosed(closed))] = out.messages[..] else {
+    let [(0, Message::HandoffCancel(cancel))] = out.messages[..] else {
         panic!("{:?}", out.messages)
     };
-    assert_eq!(closed.id, req.id);
+    assert_eq!((cancel.id, cancel.client), (req.id, req.key.client));
     assert!(out.to_host.is_empty(), "the held request is not released");
     assert_eq!(ca.get(Counter::ClientResetMidHandoff), 1);
     assert_eq!(a.load().active_connections, 0);
     // The target's accept comes too late, and is undone.
     a.on_message(0, accept(req.id), now);
-    let [(0, Message::HandoffClosed(_))] = a.take_output().messages[..] else {
+    let [(0, Message::HandoffCancel(_))] = a.take_output().messages[..] else {
         panic!()
     };
     assert_eq!(ca.get(Counter::DropUnknownHandoff), 1);
@@ -831,13 +853,13 @@ fn a_handoff_timeout_calls_the_target_off_and_a_late_accept_is_undone() {
     a.poll_timers(now + Duration::from_millis(1100));
     let out = a.take_output();
     assert_eq!(out.to_host, vec![request_frame()]);
-    let [(0, Message::HandoffClosed(closed))] = out.messages[..] else {
+    let [(0, Message::HandoffCancel(cancel))] = out.messages[..] else {
         panic!("{:?}", out.messages)
     };
-    assert_eq!(closed.id, req.id);
+    assert_eq!(cancel.id, req.id);
     assert_eq!(ca.get(Counter::HandoffTimedOut), 1);
     a.on_message(0, accept(req.id), now);
-    let [(0, Message::HandoffClosed(_))] = a.take_output().messages[..] else {
+    let [(0, Message::HandoffCancel(_))] = a.take_output().messages[..] else {
         panic!()
     };
 }
@@ -976,12 +998,17 @@ fn the_target_resets_its_kernel_when_the_origin_calls_the_handoff_off() {
     );
     assert_eq!(b.from_wire(&mut data, now), Verdict::ToHost);
     // An id the target does not know changes nothing.
-    let closed = |id| Message::HandoffClosed(baton_handoff::msg::HandoffClosed { id });
-    b.on_message(0, closed(id ^ 1), now);
+    let cancel = |id| {
+        Message::HandoffCancel(baton_handoff::msg::HandoffCancel {
+            id,
+            client: std::net::SocketAddrV4::new(CLIENT, CPORT),
+        })
+    };
+    b.on_message(0, cancel(id ^ 1), now);
     assert_eq!(b.load().handed_in, 1);
     assert_eq!(cb.get(Counter::DropUnknownHandoff), 1);
     // The right one: a RST where the client's next byte would go.
-    b.on_message(0, closed(id), now);
+    b.on_message(0, cancel(id), now);
     let out = b.take_output();
     let rst = seen(&out.to_host[0]);
     assert_eq!(
@@ -1044,6 +1071,7 @@ fn a_full_table_evicts_undecided_connections_first_and_never_loses_bytes() {
         Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
             id: req.id,
             isn_target: SeqNum::new(ISN_B),
+            client: std::net::SocketAddrV4::new(CLIENT, CPORT),
         }),
         now,
     );
@@ -1179,4 +1207,185 @@ fn client_frames_with_bad_checksums_change_no_state() {
     assert_eq!(counters_a.get(Counter::DropBadChecksum), 1);
     assert_eq!(counters_a.get(Counter::ConnsSeen), 0);
     assert_eq!(a.load().active_connections, 0);
+}
+
+/// Origin A, its peers b and c up, after a handshake and `request`; the
+/// handoff request it sent.
+fn pending_with_two_peers(
+    request: &[u8],
+    now: Instant,
+) -> (
+    Engine,
+    Arc<WorkerCounters>,
+    baton_handoff::msg::HandoffRequest,
+) {
+    let mut cfg = config(A, MAC_A, ("b", MAC_B));
+    cfg.peers.push(PeerInfo {
+        name: "c".into(),
+        mac: MacAddr([2, 0, 0, 0, 0, 0x13]),
+    });
+    let (mut a, ca) = engine_from(cfg);
+    a.on_peer_up(1);
+    handshake(&mut a, now);
+    a.from_wire(&mut request_for(request), now);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!()
+    };
+    (a, ca, req.clone())
+}
+
+#[test]
+fn a_refused_handoff_goes_to_the_next_member_then_to_nobody() {
+    let now = Instant::now();
+    let request = b"GET /d/x HTTP/1.1\r\nHost: h\r\n\r\n";
+    let (mut a, ca, first) = pending_with_two_peers(request, now);
+    a.on_message(0, reject(first.id), now);
+    // The next member of the pool gets the request, under a new id, and
+    // nothing reaches the local kernel.
+    let out = a.take_output();
+    assert!(out.to_host.is_empty(), "{:?}", out.to_host);
+    let [(1, Message::HandoffRequest(second))] = &out.messages[..] else {
+        panic!("{:?}", out.messages)
+    };
+    assert_ne!(second.id, first.id);
+    assert_eq!(second.held, request);
+    assert_eq!(ca.get(Counter::HandoffRejected), 1);
+    assert_eq!(ca.get(Counter::HandoffsRetried), 1);
+    assert_eq!(ca.get(Counter::HandoffsPending), 0, "published by timers");
+    assert_eq!(a.load().pending_handoffs, 1);
+    // A late answer to the first request changes nothing.
+    a.on_message(0, reject(first.id), now);
+    assert!(a.take_output().is_empty());
+    // The last member refuses too: nobody can serve /d/, and this node is
+    // no member of its pool.
+    a.on_message(1, reject(second.id), now);
+    let out = a.take_output();
+    assert!(out.messages.is_empty());
+    assert_eq!(ca.get(Counter::RefusedUnavailable), 1);
+    assert_eq!(ca.get(Counter::FellBack), 0);
+    // The kernel forgets the connection; the client gets a 503 as from A.
+    let [rst] = &out.to_host[..] else {
+        panic!("{:?}", out.to_host)
+    };
+    assert_eq!(seen(rst).flags, TcpFlags::RST);
+    let [answer] = &out.to_wire[..] else {
+        panic!("{:?}", out.to_wire)
+    };
+    let answer = seen(answer);
+    assert_eq!((answer.src, answer.dst, answer.dst_mac), (A, CLIENT, MAC_C));
+    assert_eq!(answer.flags, TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN);
+    assert_eq!(answer.seq, ISN_A + 1, "right after the kernel's SYN-ACK");
+    assert_eq!(
+        answer.ack,
+        ISN_C.wrapping_add(1 + request.len() as u32),
+        "the request acknowledged"
+    );
+    assert!(answer
+        .payload
+        .starts_with(b"HTTP/1.1 503 Service Unavailable\r\n"));
+    assert!(String::from_utf8_lossy(&answer.payload).contains("Retry-After: 1\r\n"));
+    assert_eq!(answer.ts, Some((7000, 102)), "PAWS keeps passing");
+    // Unanswered, it goes again; the client's FIN is acknowledged, and the
+    // flow ends.
+    a.poll_timers(now + Duration::from_millis(300));
+    let again = a.take_output().to_wire;
+    assert_eq!(again.len(), 1);
+    assert_eq!(seen(&again[0]).payload, answer.payload);
+    let fin_seq = ISN_C.wrapping_add(1 + request.len() as u32);
+    let after_ours = ISN_A + 2 + answer.payload.len() as u32;
+    let mut fin = from_client(
+        fin_seq,
+        after_ours,
+        TcpFlags::FIN | TcpFlags::ACK,
+        ts(110, 7000),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut fin, now), Verdict::Drop);
+    let [ack] = &a.take_output().to_wire[..] else {
+        panic!()
+    };
+    let ack = seen(ack);
+    assert_eq!(
+        (ack.flags, ack.seq, ack.ack),
+        (TcpFlags::ACK, after_ours, fin_seq + 1)
+    );
+    assert_eq!(a.load().active_connections, 0);
+}
+
+#[test]
+fn a_refusal_nobody_answers_ends_in_a_reset() {
+    let now = Instant::now();
+    let request = b"GET /c/x HTTP/1.1\r\nHost: h\r\n\r\n";
+    let (mut a, ca, req) = pending_with_two_peers(request, now);
+    a.on_message(0, reject(req.id), now);
+    a.take_output();
+    // Three retransmissions (200, 400, 800 ms apart), then a RST.
+    let mut t = now;
+    for gap in [200, 400, 800] {
+        t += Duration::from_millis(gap + 60);
+        a.poll_timers(t);
+        assert_eq!(a.take_output().to_wire.len(), 1, "a retransmission");
+    }
+    a.poll_timers(t + Duration::from_millis(1700));
+    let [rst] = &a.take_output().to_wire[..] else {
+        panic!()
+    };
+    assert_eq!(seen(rst).flags, TcpFlags::RST);
+    assert_eq!(ca.get(Counter::RefusedUnavailable), 1);
+    assert_eq!(a.load().active_connections, 0);
+}
+
+#[test]
+fn a_tls_connection_nobody_can_serve_is_reset() {
+    let now = Instant::now();
+    let mut cfg = config(A, MAC_A, ("b", MAC_B));
+    cfg.services = vec![(80, ServiceKind::Tls)];
+    let (mut a, ca) = engine_from(cfg);
+    a.on_peer_down(0, now);
+    handshake(&mut a, now);
+    // The placer sees a /c/ request (the test placer does not parse TLS):
+    // only peer 0 can serve it, and it is down.
+    a.from_wire(&mut request_for(b"GET /c/x HTTP/1.1\r\n\r\n"), now);
+    let out = a.take_output();
+    let [rst] = &out.to_wire[..] else {
+        panic!("{:?}", out.to_wire)
+    };
+    let rst = seen(rst);
+    assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, ISN_A + 1));
+    assert_eq!(ca.get(Counter::RefusedUnavailable), 1);
+}
+
+#[test]
+fn a_target_whose_answer_is_lost_but_whose_data_the_client_acknowledged_keeps_the_connection() {
+    let now = Instant::now();
+    let (mut a, ca, req) = pending(now);
+    // The target answered the client before its Accept; the Accept is
+    // lost, and the client acknowledges the target's data.
+    let mut ack = from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        ISN_A + 1 + 500,
+        TcpFlags::ACK,
+        ts(120, 7100),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::Consumed, "queued");
+    a.poll_timers(now + Duration::from_millis(1100));
+    // Not served again from anywhere: the target has it.
+    let out = a.take_output();
+    assert!(out.messages.is_empty(), "{:?}", out.messages);
+    let [rst] = &out.to_host[..] else {
+        panic!("{:?}", out.to_host)
+    };
+    assert_eq!(
+        seen(rst).flags,
+        TcpFlags::RST,
+        "the local kernel forgets it"
+    );
+    assert_eq!(out.to_wire.len(), 1, "the queued ACK goes to the target");
+    assert_eq!(seen(&out.to_wire[0]).dst_mac, MAC_B);
+    assert_eq!(ca.get(Counter::HandedOff), 1);
+    assert_eq!(ca.get(Counter::HandoffTimedOut), 0);
+    // And its late Accept is a repeat: counted, and nothing else.
+    a.on_message(0, accept(req.id), now);
+    assert!(a.take_output().is_empty());
 }

@@ -23,15 +23,17 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::msg::{
-    limits, FlowKey, HandoffAccept, HandoffClosed, HandoffReject, HandoffRequest, Load, Message,
-    RejectReason,
+    limits, FlowKey, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, HandoffRequest,
+    Load, Message, RejectReason,
 };
 use crate::seq::{SeqNum, TsVal};
 
 /// First two bytes of every frame.
 pub const MAGIC: [u8; 2] = *b"BT";
-/// The only format version this build speaks.
-pub const VERSION: u8 = 1;
+/// The only format version this build speaks. Version 2 split the
+/// target's and the origin's ends of a handoff (HandoffClosed,
+/// HandoffCancel); a version 1 peer is refused at its first frame.
+pub const VERSION: u8 = 2;
 /// Magic, version, type and body length.
 pub const HEADER_LEN: usize = 8;
 /// The largest body accepted: a full request (64 KiB of held bytes plus a
@@ -45,6 +47,7 @@ mod kind {
     pub const HANDOFF_REJECT: u8 = 3;
     pub const HANDOFF_CLOSED: u8 = 4;
     pub const LOAD: u8 = 5;
+    pub const HANDOFF_CANCEL: u8 = 6;
 }
 
 /// Bits of the HandoffRequest flags byte.
@@ -120,12 +123,17 @@ pub fn try_encode(msg: &Message) -> Result<Vec<u8>, EncodeError> {
         Message::HandoffAccept(m) => {
             put_u64(&mut out, m.id);
             put_u32(&mut out, m.isn_target.raw());
+            put_addr(&mut out, m.client);
         }
         Message::HandoffReject(m) => {
             put_u64(&mut out, m.id);
             out.push(m.reason.code());
         }
         Message::HandoffClosed(m) => put_u64(&mut out, m.id),
+        Message::HandoffCancel(m) => {
+            put_u64(&mut out, m.id);
+            put_addr(&mut out, m.client);
+        }
         Message::Load(m) => {
             put_u32(&mut out, m.active_connections);
             put_u32(&mut out, m.pending_handoffs);
@@ -209,9 +217,10 @@ fn body_len_hint(msg: &Message) -> usize {
                 + 4
                 + m.held.len()
         }
-        Message::HandoffAccept(_) => 12,
+        Message::HandoffAccept(_) => 18,
         Message::HandoffReject(_) => 9,
         Message::HandoffClosed(_) => 8,
+        Message::HandoffCancel(_) => 14,
         Message::Load(_) => 12,
     }
 }
@@ -222,6 +231,7 @@ fn type_code(msg: &Message) -> u8 {
         Message::HandoffAccept(_) => kind::HANDOFF_ACCEPT,
         Message::HandoffReject(_) => kind::HANDOFF_REJECT,
         Message::HandoffClosed(_) => kind::HANDOFF_CLOSED,
+        Message::HandoffCancel(_) => kind::HANDOFF_CANCEL,
         Message::Load(_) => kind::LOAD,
     }
 }
@@ -237,6 +247,7 @@ fn name_of(code: u8) -> Option<&'static str> {
         kind::HANDOFF_ACCEPT => "HandoffAccept",
         kind::HANDOFF_REJECT => "HandoffReject",
         kind::HANDOFF_CLOSED => "HandoffClosed",
+        kind::HANDOFF_CANCEL => "HandoffCancel",
         kind::LOAD => "Load",
         _ => return None,
     })
@@ -381,17 +392,23 @@ fn decode_body(code: u8, body: &[u8]) -> Result<Message, DecodeError> {
         kind::HANDOFF_ACCEPT => Message::HandoffAccept(HandoffAccept {
             id: r.u64("id")?,
             isn_target: SeqNum::new(r.u32("isn_target")?),
+            client: r.addr("client")?,
         }),
         kind::HANDOFF_REJECT => Message::HandoffReject(HandoffReject {
             id: r.u64("id")?,
             reason: RejectReason::from_code(r.u8("reason")?),
         }),
         kind::HANDOFF_CLOSED => Message::HandoffClosed(HandoffClosed { id: r.u64("id")? }),
-        _ => Message::Load(Load {
+        kind::HANDOFF_CANCEL => Message::HandoffCancel(HandoffCancel {
+            id: r.u64("id")?,
+            client: r.addr("client")?,
+        }),
+        kind::LOAD => Message::Load(Load {
             active_connections: r.u32("active_connections")?,
             pending_handoffs: r.u32("pending_handoffs")?,
             handed_in: r.u32("handed_in")?,
         }),
+        other => return Err(DecodeError::UnknownType(other)),
     };
     if !r.body.is_empty() {
         return Err(DecodeError::TrailingBytes {

@@ -3,8 +3,14 @@
 //! The origin (the node that accepted a client's connection) asks a target
 //! to take a live connection over with a [`HandoffRequest`]; the target
 //! answers with [`HandoffAccept`] or [`HandoffReject`], and announces the
-//! end of the flow with [`HandoffClosed`]. Every node also sends [`Load`]
+//! end of the flow with [`HandoffClosed`]; an origin that abandons a
+//! handoff says so with [`HandoffCancel`]. Every node also sends [`Load`]
 //! periodically: it feeds the selection policy and doubles as the heartbeat.
+//!
+//! A handoff is named by the id its origin chose. Ids are unique per node,
+//! whatever its number of workers: the top byte names the worker that
+//! started the handoff, so that every answer finds it (see
+//! [`crate::workers::handoff_id`]).
 //!
 //! These are plain data; [`crate::codec`] puts them on the wire.
 
@@ -38,6 +44,7 @@ pub enum Message {
     HandoffAccept(HandoffAccept),
     HandoffReject(HandoffReject),
     HandoffClosed(HandoffClosed),
+    HandoffCancel(HandoffCancel),
     /// Sent periodically by every node; doubles as the heartbeat.
     Load(Load),
 }
@@ -82,6 +89,9 @@ pub struct HandoffAccept {
     pub id: u64,
     /// The target kernel's ISN; with `isn_origin` it gives the sequence delta.
     pub isn_target: SeqNum,
+    /// The client, so that an origin that no longer has the handoff can
+    /// still cancel it (see [`HandoffCancel`]).
+    pub client: SocketAddrV4,
 }
 
 /// Target → origin: the target will not take the connection; the origin
@@ -92,14 +102,22 @@ pub struct HandoffReject {
     pub reason: RejectReason,
 }
 
-/// Either side: the flow is over, free it.
-///
-/// The target sends it when the handed-off connection has closed; the origin
-/// sends it when it abandons a handoff (the client went away, or the origin
-/// already fell back to serving locally).
+/// Target → origin: the handed-off connection is over (or the target gave
+/// it up before accepting); the origin frees its forwarding entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandoffClosed {
     pub id: u64,
+}
+
+/// Origin → target: the handoff is abandoned (the client went away, the
+/// origin stopped waiting, or an Accept came after the origin moved on);
+/// the target resets its kernel's copy of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandoffCancel {
+    pub id: u64,
+    /// The client, whose address and port name the target's worker that
+    /// holds the connection.
+    pub client: SocketAddrV4,
 }
 
 /// A node's load, as the selection policy sees it. Also the heartbeat.

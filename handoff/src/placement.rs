@@ -18,12 +18,16 @@ pub enum Placement {
     Peer(usize),
     /// Not HTTP or TLS as the service says: serve here, unclassified.
     Invalid,
+    /// No node can take it: the request's pool has no member that is up
+    /// (and not already tried), and this node is not one.
+    Unavailable,
 }
 
 /// Decides where requests go: request classification and policy.
 pub trait Placer: Send {
     /// Where the request in `held` should be served. `peers_up[i]` says
-    /// whether peer `i` can take handoffs; `own` is this node's load.
+    /// whether peer `i` can take handoffs (a peer already tried for this
+    /// request is not); `own` is this node's load.
     fn place(&mut self, held: &[u8], kind: ServiceKind, peers_up: &[bool], own: Load) -> Placement;
 
     /// A peer's load report.
@@ -69,6 +73,7 @@ impl Placer for PolicyPlacer {
         self.view.set_local_load(own);
         match self.policy.decide(&request, &self.view) {
             Decision::Local => Placement::Local,
+            Decision::Unavailable { .. } => Placement::Unavailable,
             // A node the policy knows but the data plane does not (not a
             // peer): serve here.
             Decision::Handoff { node } => match self.peers.iter().position(|p| *p == node) {
@@ -162,9 +167,15 @@ mod tests {
             p.place(b"\x16garbage\r\n\r\n", http, &UP, own),
             Placement::Invalid
         );
-        // A pool whose members are all down is served here.
+        // A pool whose members are all down, this node not among them:
+        // nobody can serve it.
         assert_eq!(
             p.place(&get("/b/x", "a"), http, &[false, true], own),
+            Placement::Unavailable
+        );
+        // One with this node among them is served here.
+        assert_eq!(
+            p.place(&get("/shared/x", "a"), http, &[false, false], own),
             Placement::Local
         );
     }
@@ -209,14 +220,14 @@ mod tests {
     }
 
     #[test]
-    fn a_pool_of_nodes_unknown_here_is_served_here() {
+    fn a_pool_of_nodes_unknown_here_is_unavailable() {
         let mut p = placer(
             vec![Rule::to_pool("far").path_prefix("/")],
             vec![pool("far", &["n9"], Strategy::LocalFirst)],
         );
         assert_eq!(
             p.place(&get("/", "a"), ServiceKind::Http, &UP, Load::default()),
-            Placement::Local
+            Placement::Unavailable
         );
     }
 

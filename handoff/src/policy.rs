@@ -2,9 +2,16 @@
 //!
 //! A policy is an ordered list of [`Rule`]s and a set of [`Pool`]s. The first
 //! rule whose conditions all hold names the pool; the pool's [`Strategy`]
-//! picks one of its members that is up. When no rule matches, or no member
-//! of the pool is up, the request is served here ([`Decision::Local`]): a
-//! connection is never refused for want of a better server.
+//! picks one of its members that is up. When no rule matches, the request
+//! is served here ([`Decision::Local`]). When no member of the pool can take
+//! it, this node serves it only if it is a member itself; otherwise the
+//! decision is [`Decision::Unavailable`], and the client gets an honest,
+//! retryable failure rather than an answer from a node without the content.
+//!
+//! A handoff that fails is decided again with the node that failed marked
+//! down: the next member the strategy would pick (the next in Maglev
+//! order, the next least loaded), or this node when it is a member, or
+//! Unavailable.
 //!
 //! Every node of a cluster should run the same rules and pools, so that
 //! consistent hashing agrees across nodes; only `this_node` differs.
@@ -32,6 +39,8 @@ pub enum Decision {
     Local,
     /// Hand the connection off to this node.
     Handoff { node: String },
+    /// No member of the request's pool can take it, and this node is not one.
+    Unavailable { pool: String },
 }
 
 /// A host name pattern: `example.com` (exact) or `*.example.com` (any name
@@ -354,7 +363,12 @@ impl Policy {
             Some(i) if Some(i) != state.local => Decision::Handoff {
                 node: state.pool.nodes[i].clone(),
             },
-            _ => Decision::Local,
+            Some(_) => Decision::Local,
+            // Every strategy picks this node when it is a member and no
+            // other member is up: none is, and this node is not one.
+            None => Decision::Unavailable {
+                pool: state.pool.name.clone(),
+            },
         }
     }
 }

@@ -159,10 +159,22 @@ pub enum Note {
     /// Origin: no decision at a hold limit (bytes, segments, time, or the
     /// client's FIN); served here.
     HoldUndecided,
-    /// Origin: the target accepted.
+    /// Origin: the target accepted (or, its answer lost, it evidently did:
+    /// the client acknowledged its data).
     HandedOff,
-    /// Origin: a handoff was tried, and the connection is served here.
-    FellBack(Fallback),
+    /// Origin: the target refused; the request is decided again.
+    HandoffRejected,
+    /// Origin: the target did not answer in time; the request is decided
+    /// again, and the target is told to drop its copy.
+    HandoffTimedOut,
+    /// Origin: after a failed handoff, the next node the policy picks gets
+    /// the request.
+    HandoffRetried,
+    /// Origin: a handoff was tried, and the connection is served here, a
+    /// member of the request's pool.
+    FellBack,
+    /// Origin: no node can serve the request: the client is told so.
+    Refused,
     /// Origin: the client reset while its connection was being handed off.
     ClientResetMidHandoff,
     /// Origin: the target of a handed-off connection went down, and the
@@ -178,22 +190,6 @@ pub enum Note {
     ReplayTimedOut,
     /// Target: the replayed SYN went unanswered and was sent again.
     ReplayRetransmitted,
-}
-
-/// Why a handoff fell back to serving the connection here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Fallback {
-    /// The chosen node cannot take it (its channel is down, or the kernel's
-    /// SYN-ACK, whose ISN a request needs, was not seen).
-    Unavailable,
-    /// The target refused.
-    Rejected,
-    /// The target gave up before accepting.
-    TargetClosed,
-    /// No answer in time.
-    TimedOut,
-    /// The channel to the target went down.
-    PeerDown,
 }
 
 #[cfg(test)]

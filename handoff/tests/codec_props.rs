@@ -46,10 +46,11 @@ fn request() -> impl Strategy<Value = HandoffRequest> {
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         request().prop_map(Message::HandoffRequest),
-        (any::<u64>(), any::<u32>()).prop_map(|(id, isn_target)| {
+        (any::<u64>(), any::<u32>(), addr()).prop_map(|(id, isn_target, client)| {
             Message::HandoffAccept(HandoffAccept {
                 id,
                 isn_target: SeqNum::new(isn_target),
+                client,
             })
         }),
         (any::<u64>(), any::<u8>()).prop_map(|(id, code)| Message::HandoffReject(HandoffReject {
@@ -57,6 +58,8 @@ fn message() -> impl Strategy<Value = Message> {
             reason: RejectReason::from_code(code),
         })),
         any::<u64>().prop_map(|id| Message::HandoffClosed(HandoffClosed { id })),
+        (any::<u64>(), addr())
+            .prop_map(|(id, client)| Message::HandoffCancel(HandoffCancel { id, client })),
         (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(a, p, h)| Message::Load(Load {
             active_connections: a,
             pending_handoffs: p,
@@ -111,7 +114,7 @@ proptest! {
     /// decoders see arbitrary input too.
     #[test]
     fn random_bodies_never_panic(code in 0u8..8, body in vec(any::<u8>(), 0..256)) {
-        let mut frame = vec![b'B', b'T', 1, code];
+        let mut frame = vec![b'B', b'T', baton_handoff::codec::VERSION, code];
         frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
         frame.extend_from_slice(&body);
         let mut decoder = Decoder::new();

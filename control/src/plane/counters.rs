@@ -16,9 +16,11 @@ baton_counters::counters! {
         /// Messages for a peer that could not be queued (down, or its queue
         /// full), load announcements included.
         SendFailures => "control_send_failures", messages, drop;
-        /// Messages for a worker whose queue was full (or for a worker the
-        /// node does not have).
+        /// Messages for a worker whose queue was full.
         WorkerQueueFull => "control_worker_queue_full", messages, drop;
+        /// Messages from peers about a handoff no worker of this node can
+        /// have started (its id names a worker this node does not run).
+        Unroutable => "control_unroutable", messages, drop;
     }
 }
 

@@ -3,12 +3,14 @@
 //!
 //! Workers send their messages for peers and their load reports over one
 //! shared queue; each worker has its own queue back. A message from a peer
-//! goes to the worker its handoff belongs to (see `routes`); a Load goes to
+//! goes to the worker its handoff belongs to, which the message itself
+//! names (`baton_handoff::workers::route`: the worker that started a
+//! handoff is in its id, and the one that holds a connection handed here
+//! owns its client's flow), so routing keeps no table; a Load goes to
 //! every worker, and so do a peer's Up and Down.
 
 mod counters;
 mod loads;
-mod routes;
 
 #[cfg(test)]
 mod tests;
@@ -17,7 +19,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use baton_handoff::workers::{FromWorker, ToWorker};
+use baton_handoff::workers::{route, FromWorker, ToWorker};
 use baton_handoff::{Decoder, Message};
 use crossbeam_channel::{Receiver, Sender};
 
@@ -25,7 +27,6 @@ use crate::peers::{ChannelConfig, PeerChannels, PeerError, PeerEvent};
 pub use counters::ControlCounter;
 use counters::ControlCounters;
 use loads::WorkerLoads;
-use routes::Routes;
 
 /// The control plane of a cluster node.
 pub struct ControlPlane {
@@ -34,7 +35,6 @@ pub struct ControlPlane {
     peers: Vec<String>,
     to_workers: Vec<Sender<ToWorker>>,
     from_worker: Receiver<FromWorker>,
-    routes: Routes,
     loads: WorkerLoads,
     /// How often this node's load is announced.
     heartbeat: Duration,
@@ -67,7 +67,6 @@ impl ControlPlane {
             loads: WorkerLoads::new(to_workers.len()),
             to_workers,
             from_worker,
-            routes: Routes::default(),
             heartbeat,
             next_load: Instant::now(),
             counters: ControlCounters::default(),
@@ -117,10 +116,7 @@ impl ControlPlane {
 
     fn on_worker(&mut self, event: FromWorker) {
         match event {
-            FromWorker::Message { worker, peer, msg } => {
-                self.routes.outgoing(worker, peer, &msg);
-                self.send(peer, &msg);
-            }
+            FromWorker::Message { peer, msg } => self.send(peer, &msg),
             FromWorker::Load { worker, load } => self.loads.report(worker, load),
         }
     }
@@ -152,7 +148,6 @@ impl ControlPlane {
             PeerEvent::Down { peer } => {
                 tracing::warn!("peer {peer} down");
                 if let Some(i) = index(&peer) {
-                    self.routes.forget_peer(i);
                     self.tell_all(|| ToWorker::PeerDown(i));
                 }
             }
@@ -168,8 +163,16 @@ impl ControlPlane {
                     }
                     Ok(msg) => {
                         self.counters.add(ControlCounter::MessagesIn, 1);
-                        let worker = self.routes.incoming(i, &msg, self.to_workers.len());
-                        self.tell_worker(worker, ToWorker::Message { peer: i, msg });
+                        match route(&msg, self.to_workers.len()) {
+                            Some(worker) => {
+                                self.tell_worker(worker, ToWorker::Message { peer: i, msg })
+                            }
+                            None => {
+                                // An id naming a worker this node does not
+                                // have: not one of its handoffs.
+                                self.counters.add(ControlCounter::Unroutable, 1);
+                            }
+                        }
                     }
                     Err(reason) => {
                         // The channel's encryption held, so the peer itself

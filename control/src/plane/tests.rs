@@ -5,8 +5,10 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use baton_handoff::msg::SeqNum;
-use baton_handoff::workers::{owner_of, FromWorker, ToWorker};
-use baton_handoff::{FlowKey, HandoffAccept, HandoffClosed, HandoffRequest, Load, Message};
+use baton_handoff::workers::{handoff_id, owner_of, FromWorker, ToWorker};
+use baton_handoff::{
+    FlowKey, HandoffAccept, HandoffCancel, HandoffClosed, HandoffRequest, Load, Message,
+};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::{decode_one, ControlPlane};
@@ -125,30 +127,46 @@ fn a_handoff_crosses_to_the_flows_owner_and_its_answers_come_back_to_the_worker_
     // the client's flow gets the request.
     let port = 40001;
     let owner = owner_of(u32::from(CLIENT), port, B_WORKERS);
+    let id = handoff_id(1, 9);
     a.outbox
         .send(FromWorker::Message {
-            worker: 1,
             peer: 0,
-            msg: request(9, port),
+            msg: request(id, port),
         })
         .unwrap();
     let got = until(&mut [&mut a, &mut b], (1, owner), |e| match e {
         ToWorker::Message { peer: 0, msg } if !matches!(msg, Message::Load(_)) => Some(msg),
         _ => None,
     });
-    assert_eq!(got, request(9, port));
+    assert_eq!(got, request(id, port));
+    // And so does a's call to cancel it.
+    let cancel = Message::HandoffCancel(HandoffCancel {
+        id,
+        client: SocketAddrV4::new(CLIENT, port),
+    });
+    a.outbox
+        .send(FromWorker::Message {
+            peer: 0,
+            msg: cancel.clone(),
+        })
+        .unwrap();
+    let got = until(&mut [&mut a, &mut b], (1, owner), |e| match e {
+        ToWorker::Message { peer: 0, msg } if !matches!(msg, Message::Load(_)) => Some(msg),
+        _ => None,
+    });
+    assert_eq!(got, cancel);
 
-    // Its answers go back to a's worker 1.
+    // Its answers go back to a's worker 1, which the id names.
     for msg in [
         Message::HandoffAccept(HandoffAccept {
-            id: 9,
+            id,
             isn_target: SeqNum::new(5),
+            client: SocketAddrV4::new(CLIENT, port),
         }),
-        Message::HandoffClosed(HandoffClosed { id: 9 }),
+        Message::HandoffClosed(HandoffClosed { id }),
     ] {
         b.outbox
             .send(FromWorker::Message {
-                worker: owner,
                 peer: 0,
                 msg: msg.clone(),
             })
@@ -159,9 +177,30 @@ fn a_handoff_crosses_to_the_flows_owner_and_its_answers_come_back_to_the_worker_
         });
         assert_eq!(got, msg);
     }
+    // An answer naming a worker a does not run (it has two) reaches none,
+    // and is counted.
+    let stray = Message::HandoffClosed(HandoffClosed {
+        id: handoff_id(5, 9),
+    });
+    b.outbox
+        .send(FromWorker::Message {
+            peer: 0,
+            msg: stray,
+        })
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while a.plane.counters()["control_unroutable"] == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stray answer was not counted"
+        );
+        for node in [&mut a, &mut b] {
+            node.plane.tick(Duration::from_millis(5));
+        }
+    }
     let a_counters = a.plane.counters();
     assert!(a_counters["control_messages_out"] >= 1, "{a_counters:?}");
-    assert!(a_counters["control_messages_in"] >= 2, "{a_counters:?}");
+    assert!(a_counters["control_messages_in"] >= 3, "{a_counters:?}");
     assert_eq!(a_counters["control_bad_messages"], 0);
 }
 
@@ -257,6 +296,7 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
             "control_messages_in",
             "control_messages_out",
             "control_send_failures",
+            "control_unroutable",
             "control_worker_queue_full",
             "peer_bad_frames",
             "peer_bytes_in",

@@ -43,7 +43,8 @@ use baton_fastpath::packet::{
 };
 use baton_handoff::codec::{try_encode, Decoder};
 use baton_handoff::msg::{
-    FlowKey, HandoffAccept, HandoffClosed, HandoffReject, HandoffRequest, Message, RejectReason,
+    FlowKey, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, HandoffRequest, Message,
+    RejectReason,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -972,6 +973,7 @@ impl Node {
         let counters = Arc::new(WorkerCounters::default());
         let peer = 1 - node;
         let cfg = EngineConfig {
+            worker: 0,
             own_addr: ADDRS[node],
             own_mac: MACS[node],
             vip: Some(VIP),
@@ -1249,6 +1251,7 @@ impl Cluster {
                 Message::HandoffAccept(m) => Some(m.id),
                 Message::HandoffReject(m) => Some(m.id),
                 Message::HandoffClosed(m) => Some(m.id),
+                Message::HandoffCancel(m) => Some(m.id),
                 Message::Load(_) => None,
             };
             if let Some(id) = id {
@@ -1323,10 +1326,18 @@ impl Cluster {
 /// A message with id 0, of any type, with fields from the input.
 fn forge(input: &mut Input<'_>) -> Message {
     let id = 0;
-    match input.u8() % 5 {
+    let conn = |input: &mut Input<'_>| {
+        SocketAddrV4::new(CLIENT, 40000 + u16::from(input.u8()) % CONNS as u16)
+    };
+    match input.u8() % 6 {
         0 => Message::HandoffAccept(HandoffAccept {
             id,
             isn_target: SeqNum::new(input.u32()),
+            client: conn(input),
+        }),
+        5 => Message::HandoffCancel(HandoffCancel {
+            id,
+            client: conn(input),
         }),
         1 => Message::HandoffReject(HandoffReject {
             id,
@@ -1376,6 +1387,7 @@ fn with_id(mut msg: Message, id: u64) -> Message {
         Message::HandoffAccept(m) => m.id = id,
         Message::HandoffReject(m) => m.id = id,
         Message::HandoffClosed(m) => m.id = id,
+        Message::HandoffCancel(m) => m.id = id,
         Message::Load(_) => {}
     }
     msg

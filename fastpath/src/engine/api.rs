@@ -31,6 +31,9 @@ pub struct PeerInfo {
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// The worker this engine runs on, among the node's: its handoff ids
+    /// name it, so that answers reach it.
+    pub worker: usize,
     /// This node's host address, which its kernel owns.
     pub own_addr: Ipv4Addr,
     /// This node's wire (and host port) MAC.

@@ -130,6 +130,7 @@ pub(super) fn drive<X: Executor>(
     parts.gauges.moved(state.gauge(), next.gauge());
     if let Some(note) = note {
         parts.note(note);
+        parts.outcomes.note(note, &key, now);
     }
     flow.set_state(next);
     Some(Driven {

@@ -132,6 +132,11 @@ pub(super) struct OriginSetup {
     pub queued: Vec<Vec<u8>>,
     /// When the handoff request was sent, for the log.
     pub requested_at: Option<std::time::Instant>,
+    /// Peers a handoff of this request went to and failed with: a decision
+    /// taken again counts them out.
+    pub tried: Vec<PeerIndex>,
+    /// Refusals sent to the client, the first and its retransmissions.
+    pub refusals_sent: u8,
 }
 
 impl OriginSetup {
@@ -151,6 +156,8 @@ impl OriginSetup {
             held_frames: Vec::new(),
             queued: Vec::new(),
             requested_at: None,
+            tried: Vec::new(),
+            refusals_sent: 0,
         }
     }
 }

@@ -36,6 +36,7 @@ mod fast;
 mod flow;
 mod frames;
 mod origin;
+mod outcomes;
 mod parts;
 mod preload;
 mod table;
@@ -71,6 +72,8 @@ pub struct Engine {
     flows: table::FlowTable,
     /// Kept from the states flows enter and leave (see `drive`).
     gauges: Gauges,
+    /// Outcomes an operator should hear of, logged at a bounded rate.
+    outcomes: outcomes::OutcomeLog,
     /// Origin flows with a handoff under way or done, by handoff id.
     by_id: HashMap<u64, FlowKey>,
     /// Handed-in flows, by origin peer and the origin's handoff id.
@@ -100,14 +103,15 @@ impl Engine {
             counters,
             flows: table::FlowTable::new(),
             gauges: Gauges::default(),
+            outcomes: outcomes::OutcomeLog::default(),
             by_id: HashMap::new(),
             by_origin: HashMap::new(),
             peers_up,
-            // Ids need only be unique per origin; starting from the clock
-            // keeps a restarted node from reusing a live id.
+            // Serials start at the clock (see `handoff_id`): a restarted
+            // node never reuses a live id.
             next_id: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64),
+                .map_or(1, |d| d.as_micros() as u64),
             out: Output::default(),
             timers: timers::TimerWheel::new(Instant::now()),
             due: Vec::new(),
@@ -163,14 +167,11 @@ impl Engine {
             Message::HandoffAccept(a) => origin::on_accept(self, peer, a, now),
             Message::HandoffReject(r) => origin::on_reject(self, peer, r, now),
             Message::HandoffClosed(c) => {
-                // From a target: the flow it served is over. From an origin:
-                // its client went away before or during the handoff.
-                if !origin::on_closed(self, peer, c, now)
-                    && !target::on_origin_closed(self, peer, c, now)
-                {
+                if !origin::on_closed(self, peer, c, now) {
                     self.count(Counter::DropUnknownHandoff, 1);
                 }
             }
+            Message::HandoffCancel(c) => target::on_cancel(self, peer, c, now),
             Message::Load(load) => self.placer.peer_load(peer, load),
         }
     }
@@ -243,9 +244,11 @@ impl Engine {
         self.counters.add(counter, n);
     }
 
+    /// A new handoff id: this worker's, and never one it used before.
     fn next_id(&mut self) -> NonZeroU64 {
         self.next_id = self.next_id.wrapping_add(1).max(1);
-        NonZeroU64::new(self.next_id).unwrap_or(NonZeroU64::MIN)
+        let id = baton_handoff::workers::handoff_id(self.cfg.worker, self.next_id);
+        NonZeroU64::new(id).unwrap_or(NonZeroU64::MIN)
     }
 
     fn send(&mut self, peer: usize, msg: Message) {

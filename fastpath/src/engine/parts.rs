@@ -11,6 +11,7 @@ use hashbrown::HashMap;
 
 use super::api::{EngineConfig, Output};
 use super::flow::{Flow, FlowKey, Role};
+use super::outcomes::OutcomeLog;
 use super::timers::{Tick, TimerWheel};
 use super::{table, Engine};
 use crate::counters::{Counter, WorkerCounters};
@@ -23,6 +24,7 @@ pub(super) struct Parts<'e> {
     pub by_id: &'e mut HashMap<u64, FlowKey>,
     pub timers: &'e mut TimerWheel,
     pub gauges: &'e mut Gauges,
+    pub outcomes: &'e mut OutcomeLog,
 }
 
 impl Parts<'_> {
@@ -45,17 +47,16 @@ impl Parts<'_> {
 /// The counters a note moves: the one place each outcome of a connection
 /// becomes a counter.
 fn note_counters(note: Note) -> &'static [Counter] {
-    use baton_handoff::state::Fallback;
     match note {
         Note::ServedLocal => &[Counter::ServedLocal],
         Note::BadRequest => &[Counter::BadRequest],
         Note::HoldUndecided => &[Counter::HoldUndecided],
         Note::HandedOff => &[Counter::HandedOff],
-        Note::FellBack(Fallback::Rejected) => &[Counter::HandoffRejected, Counter::FellBack],
-        Note::FellBack(Fallback::TimedOut) => &[Counter::HandoffTimedOut, Counter::FellBack],
-        Note::FellBack(Fallback::Unavailable | Fallback::TargetClosed | Fallback::PeerDown) => {
-            &[Counter::FellBack]
-        }
+        Note::HandoffRejected => &[Counter::HandoffRejected],
+        Note::HandoffTimedOut => &[Counter::HandoffTimedOut],
+        Note::HandoffRetried => &[Counter::HandoffsRetried],
+        Note::FellBack => &[Counter::FellBack],
+        Note::Refused => &[Counter::RefusedUnavailable],
         Note::ClientResetMidHandoff => &[Counter::ClientResetMidHandoff],
         Note::PeerDownReset => &[Counter::PeerDownResets],
         Note::Expired => &[Counter::FlowsExpired],
@@ -118,6 +119,7 @@ impl Engine {
             by_id,
             timers,
             gauges,
+            outcomes,
             ..
         } = self;
         (
@@ -129,6 +131,7 @@ impl Engine {
                 by_id,
                 timers,
                 gauges,
+                outcomes,
             },
         )
     }

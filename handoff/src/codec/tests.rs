@@ -35,7 +35,7 @@ fn handoff_request_layout() {
     let frame = encode(&Message::HandoffRequest(request()));
     #[rustfmt::skip]
     let expected: Vec<u8> = [
-        &b"BT"[..], &[1, 1], &[0, 0, 0, 71],
+        &b"BT"[..], &[2, 1], &[0, 0, 0, 71],
         &[1, 2, 3, 4, 5, 6, 7, 8],                  // id
         &[198, 18, 0, 10], &[0x9c, 0x40],           // client
         &[198, 18, 1, 1], &[0, 80],                 // server
@@ -58,14 +58,16 @@ fn handoff_request_layout() {
 
 #[test]
 fn small_message_layouts() {
-    let cases: [(Message, &[u8]); 4] = [
+    let cases: [(Message, &[u8]); 5] = [
         (
             Message::HandoffAccept(HandoffAccept {
                 id: 9,
                 isn_target: SeqNum::new(0xdead_beef),
+                client: "198.18.0.100:40000".parse().unwrap(),
             }),
             &[
-                b'B', b'T', 1, 2, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef,
+                b'B', b'T', 2, 2, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef, 198,
+                18, 0, 100, 0x9c, 0x40,
             ],
         ),
         (
@@ -73,11 +75,20 @@ fn small_message_layouts() {
                 id: 9,
                 reason: RejectReason::KernelRefused,
             }),
-            &[b'B', b'T', 1, 3, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 9, 2],
+            &[b'B', b'T', 2, 3, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 9, 2],
         ),
         (
             Message::HandoffClosed(HandoffClosed { id: 9 }),
-            &[b'B', b'T', 1, 4, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 9],
+            &[b'B', b'T', 2, 4, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 9],
+        ),
+        (
+            Message::HandoffCancel(HandoffCancel {
+                id: 9,
+                client: "198.18.0.100:40000".parse().unwrap(),
+            }),
+            &[
+                b'B', b'T', 2, 6, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+            ],
         ),
         (
             Message::Load(Load {
@@ -86,7 +97,7 @@ fn small_message_layouts() {
                 handed_in: 3,
             }),
             &[
-                b'B', b'T', 1, 5, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3,
+                b'B', b'T', 2, 5, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3,
             ],
         ),
     ];
@@ -122,9 +133,10 @@ fn header_errors_are_reported_as_soon_as_the_byte_arrives() {
         (b"X", DecodeError::BadMagic { found: [b'X', 0] }),
         (b"BX", DecodeError::BadMagic { found: *b"BX" }),
         (b"GET / HTTP/1.1", DecodeError::BadMagic { found: *b"GE" }),
-        (b"BT\x02", DecodeError::UnsupportedVersion(2)),
-        (b"BT\x01\x00", DecodeError::UnknownType(0)),
-        (b"BT\x01\x06", DecodeError::UnknownType(6)),
+        // Version 1 named both ends of a handoff HandoffClosed.
+        (b"BT\x01", DecodeError::UnsupportedVersion(1)),
+        (b"BT\x02\x00", DecodeError::UnknownType(0)),
+        (b"BT\x02\x07", DecodeError::UnknownType(7)),
     ];
     for (bytes, err) in cases {
         assert_eq!(decode_all(bytes), Err(err), "{bytes:?}");
@@ -133,14 +145,14 @@ fn header_errors_are_reported_as_soon_as_the_byte_arrives() {
 
 #[test]
 fn oversize_length_is_refused_before_the_body_arrives() {
-    let mut bytes = b"BT\x01\x01".to_vec();
+    let mut bytes = b"BT\x02\x01".to_vec();
     bytes.extend_from_slice(&(MAX_BODY + 1).to_be_bytes());
     assert_eq!(
         decode_all(&bytes),
         Err(DecodeError::Oversize { len: MAX_BODY + 1 })
     );
     // Exactly the limit is a length we are willing to wait for.
-    let mut bytes = b"BT\x01\x01".to_vec();
+    let mut bytes = b"BT\x02\x01".to_vec();
     bytes.extend_from_slice(&MAX_BODY.to_be_bytes());
     assert_eq!(decode_all(&bytes), Ok(vec![]));
 }
@@ -154,7 +166,7 @@ fn frame(code: u8, body: &[u8]) -> Vec<u8> {
 
 #[test]
 fn body_errors() {
-    let accept = [0u8; 12];
+    let accept = [0u8; 18];
     let mut accept_long = accept.to_vec();
     accept_long.push(0);
     let cases: Vec<(Vec<u8>, DecodeError)> = vec![
@@ -173,10 +185,24 @@ fn body_errors() {
             },
         ),
         (
+            frame(kind::HANDOFF_ACCEPT, &accept[..15]),
+            DecodeError::Truncated {
+                message: "HandoffAccept",
+                field: "client",
+            },
+        ),
+        (
             frame(kind::HANDOFF_CLOSED, &[]),
             DecodeError::Truncated {
                 message: "HandoffClosed",
                 field: "id",
+            },
+        ),
+        (
+            frame(kind::HANDOFF_CANCEL, &[0; 8]),
+            DecodeError::Truncated {
+                message: "HandoffCancel",
+                field: "client",
             },
         ),
         (

@@ -247,8 +247,17 @@ struct Case {
     nodes: &'static [&'static str],
     peers: &'static [(&'static str, bool, u32)],
     local: u32,
-    expected: Option<&'static str>, // None: Local
+    expected: Expected,
 }
+
+/// What a [`Case`] expects.
+enum Expected {
+    Here,
+    Off(&'static str),
+    Nobody,
+}
+
+use Expected::{Here, Nobody, Off};
 
 fn run(strategy: Strategy, cases: &[Case]) {
     for (i, case) in cases.iter().enumerate() {
@@ -264,7 +273,11 @@ fn run(strategy: Strategy, cases: &[Case]) {
             cluster.set_up(name, up);
             cluster.set_load(name, load(active, 0));
         }
-        let expected = case.expected.map_or(Decision::Local, handoff);
+        let expected = match case.expected {
+            Here => Decision::Local,
+            Off(node) => handoff(node),
+            Nobody => Decision::Unavailable { pool: "p".into() },
+        };
         assert_eq!(
             policy.decide(&http(Some("h"), "/"), &cluster),
             expected,
@@ -278,14 +291,15 @@ fn local_first() {
     #[rustfmt::skip]
     run(Strategy::LocalFirst, &[
         // This node is a member: always local, however loaded.
-        Case { this: "a", nodes: &["a", "b"], peers: &[("b", true, 0)], local: 1000, expected: None },
+        Case { this: "a", nodes: &["a", "b"], peers: &[("b", true, 0)], local: 1000, expected: Here },
         // Not a member: the least-loaded member that is up.
-        Case { this: "a", nodes: &["b", "c"], peers: &[("b", true, 5), ("c", true, 3)], local: 0, expected: Some("c") },
-        Case { this: "a", nodes: &["b", "c"], peers: &[("b", true, 5), ("c", false, 3)], local: 0, expected: Some("b") },
+        Case { this: "a", nodes: &["b", "c"], peers: &[("b", true, 5), ("c", true, 3)], local: 0, expected: Off("c") },
+        Case { this: "a", nodes: &["b", "c"], peers: &[("b", true, 5), ("c", false, 3)], local: 0, expected: Off("b") },
         // Ties go to the first listed.
-        Case { this: "a", nodes: &["c", "b"], peers: &[("b", true, 3), ("c", true, 3)], local: 0, expected: Some("c") },
-        // Nobody up, or never heard of: serve here.
-        Case { this: "a", nodes: &["b", "c"], peers: &[("b", false, 0)], local: 0, expected: None },
+        Case { this: "a", nodes: &["c", "b"], peers: &[("b", true, 3), ("c", true, 3)], local: 0, expected: Off("c") },
+        // Nobody up, or never heard of, and this node is no member: nobody
+        // can serve it.
+        Case { this: "a", nodes: &["b", "c"], peers: &[("b", false, 0)], local: 0, expected: Nobody },
     ]);
 }
 
@@ -293,13 +307,14 @@ fn local_first() {
 fn least_loaded() {
     #[rustfmt::skip]
     run(Strategy::LeastLoaded, &[
-        Case { this: "a", nodes: &["a", "b", "c"], peers: &[("b", true, 3), ("c", true, 1)], local: 2, expected: Some("c") },
-        Case { this: "a", nodes: &["a", "b", "c"], peers: &[("b", true, 3), ("c", true, 1)], local: 0, expected: None },
+        Case { this: "a", nodes: &["a", "b", "c"], peers: &[("b", true, 3), ("c", true, 1)], local: 2, expected: Off("c") },
+        Case { this: "a", nodes: &["a", "b", "c"], peers: &[("b", true, 3), ("c", true, 1)], local: 0, expected: Here },
         // A tie with this node stays local.
-        Case { this: "a", nodes: &["b", "a"], peers: &[("b", true, 2)], local: 2, expected: None },
+        Case { this: "a", nodes: &["b", "a"], peers: &[("b", true, 2)], local: 2, expected: Here },
         // Down nodes are never chosen, however idle.
-        Case { this: "a", nodes: &["a", "b", "c"], peers: &[("b", false, 0), ("c", true, 9)], local: 10, expected: Some("c") },
-        Case { this: "a", nodes: &["b"], peers: &[("b", false, 0)], local: 10, expected: None },
+        Case { this: "a", nodes: &["a", "b", "c"], peers: &[("b", false, 0), ("c", true, 9)], local: 10, expected: Off("c") },
+        Case { this: "a", nodes: &["b"], peers: &[("b", false, 0)], local: 10, expected: Nobody },
+        Case { this: "a", nodes: &["a", "b"], peers: &[("b", false, 0)], local: 10, expected: Here },
     ]);
 }
 
@@ -330,6 +345,7 @@ fn node_of(decision: Decision, this: &str) -> String {
     match decision {
         Decision::Local => this.to_owned(),
         Decision::Handoff { node } => node,
+        Decision::Unavailable { pool } => format!("unavailable({pool})"),
     }
 }
 
@@ -423,12 +439,46 @@ fn consistent_hash_never_picks_a_down_node_and_moves_little() {
 }
 
 #[test]
-fn consistent_hash_without_this_node_and_all_peers_down_stays_local() {
+fn consistent_hash_without_this_node_and_all_peers_down_is_unavailable() {
     let mut policy = hash_policy("a", &["b", "c"], 101);
     assert_eq!(
         policy.decide(&http(None, "/"), &ClusterView::new()),
-        Decision::Local
+        Decision::Unavailable { pool: "p".into() }
     );
+}
+
+/// A failed handoff is decided again with the failed node marked down:
+/// Maglev's next choice for the content is what every node would pick
+/// once that node is gone.
+#[test]
+fn a_retry_without_the_failed_node_takes_maglevs_next_choice() {
+    let mut policy = hash_policy("a", &["b", "c", "d"], 101);
+    let mut all = ClusterView::new();
+    for n in ["b", "c", "d"] {
+        all.set_up(n, true);
+    }
+    for i in 0..50 {
+        let req = http(Some("h"), &format!("/{i}"));
+        let Decision::Handoff { node: first } = policy.decide(&req, &all) else {
+            panic!("a member is up")
+        };
+        let mut without = all.clone();
+        without.set_up(&first, false);
+        let Decision::Handoff { node: second } = policy.decide(&req, &without) else {
+            panic!("two members are up")
+        };
+        assert_ne!(first, second);
+        without.set_up(&second, false);
+        let Decision::Handoff { node: third } = policy.decide(&req, &without) else {
+            panic!("one member is up")
+        };
+        assert!(third != first && third != second);
+        without.set_up(&third, false);
+        assert_eq!(
+            policy.decide(&req, &without),
+            Decision::Unavailable { pool: "p".into() }
+        );
+    }
 }
 
 /// LARD over a sequence of requests, with loads changing between steps.

@@ -2,20 +2,18 @@
 //!
 //! ```text
 //!  SYN ──▶ Handshake ──data──▶ Held ──DecidedHandoff──▶ HandoffPending ──Accept──▶ Forwarding
-//!            │                  │                          │                          │
-//!            │   DecidedLocal, Unclassifiable,      Reject, TargetClosed,    TargetClosed, Timeout,
-//!            │   ChosenUnavailable,                 Timeout, PeerDown        PeerDown (RST to client)
-//!            │   HoldLimitReached, Timeout, client FIN
-//!            │                  ▼                          ▼                          ▼
-//!            │                Local ◀──────────────────────┘                        Closed
-//!            │                                                                        ▲
+//!            │                  │  ▲                      │  ▲    │  TargetAnswered   │
+//!            │                  │  │     Reject, Timeout, │  │    │                   │ TargetClosed,
+//!            │                  │  │  TargetClosed,       ▼  │    │                   │ Timeout, PeerDown
+//!            │                  │  │  PeerDown ──▶ Retrying ─┘ DecidedHandoff         ▼ (RST to client)
+//!            │                  │  │                 │ │                            Closed
+//!            │   DecidedLocal,  │  └─────────────────┘ │ NoCandidate                  ▲
+//!            │   Unclassifiable,│     DecidedLocal     ▼                              │
+//!            │   HoldLimit,     │        │          Refusing ──client FIN, Timeout────┤
+//!            │   Timeout, FIN   ▼        ▼   (503 or RST to the client)               │
+//!            │                Local ◀────┘                                            │
 //!            └──── Timeout, client RST ──── (client RST also from Held, HandoffPending) ┘
 //! ```
-//!
-//! Each outcome is noted by the transition that decides it
-//! ([`Note`](super::Note)): served here, unclassifiable, undecided at a hold
-//! limit, handed off, fell back (and why), reset mid-handoff, reset because
-//! the target went down, expired.
 //!
 //! Local and Closed are final: the flow is forgotten. A connection served
 //! here leaves the flow table at the decision, and its later packets pass
@@ -23,17 +21,31 @@
 //!
 //! Until the target accepts, the origin kernel owns a healthy connection
 //! (it saw the handshake, and the request bytes are only held back), so
-//! every failure before Forwarding falls back to serving the request here
-//! with nothing lost. While the request is pending, the client's packets
-//! are queued, not passed on: the target may answer the client before its
-//! Accept arrives here, and the client's acknowledgements of that answer
-//! belong to the target. Once the target accepts, the origin kernel is
-//! reset, and the queued and all later client packets go to the target;
-//! from then on the target decides when the flow ends.
+//! a failed handoff loses nothing. It is decided again (`Retrying`) with
+//! the node that failed counted out: the next node the policy picks gets a
+//! new request, this node serves it when it is a member of the request's
+//! pool, and otherwise no node can (`NoCandidate`): the client gets an
+//! honest, retryable refusal (`Refusing`: an HTTP 503 with Retry-After, or
+//! a RST for TLS) rather than an answer from a node without the content.
+//!
+//! While the request is pending, the client's packets are queued, not
+//! passed on: the target may answer the client before its Accept arrives
+//! here, and the client's acknowledgements of that answer belong to the
+//! target. So when no answer comes (the timer, or the target's channel
+//! going down) but the client has acknowledged data this node's kernel
+//! never sent, the target evidently took the connection
+//! (`TargetAnswered`): it is forwarded, never served a second time from
+//! elsewhere. Once the target accepts, the origin kernel is reset, and the
+//! queued and all later client packets go to the target; from then on the
+//! target decides when the flow ends.
+//!
+//! Each outcome is noted by the transition that decides it
+//! ([`Note`](super::Note)): served here, unclassifiable, undecided at a hold
+//! limit, handed off, rejected, timed out, retried elsewhere, fell back to
+//! this node, refused, reset mid-handoff, reset because the target went
+//! down, expired.
 
-use super::{
-    Actions, Event, Fallback, Gauge, InvalidTransition, Machine, Note, Step, TimerKind, Transition,
-};
+use super::{Actions, Event, Gauge, InvalidTransition, Machine, Note, Step, TimerKind, Transition};
 
 /// Where a connection accepted here stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,6 +58,12 @@ pub enum OriginState {
     Held,
     /// A HandoffRequest is out; the kernel still owns the connection.
     HandoffPending,
+    /// A handoff failed; the request is decided again, without the node
+    /// that failed. Left within the same step, by a decision.
+    Retrying,
+    /// No node can serve the request: the client is told so, and the flow
+    /// lingers to finish the close.
+    Refusing,
     /// The target took over: client packets are forwarded to it.
     Forwarding,
     /// Final: served here. The kernel has everything; the flow is forgotten.
@@ -73,12 +91,11 @@ pub enum OriginEvent {
     /// The held bytes are not the request the service expects (HTTP or
     /// TLS): serve here, unclassified.
     Unclassifiable,
-    /// The policy chose a node that cannot take the connection: its channel
-    /// is down, or the kernel's SYN-ACK (whose ISN a request needs) was
-    /// never seen.
-    ChosenUnavailable,
-    /// The held bytes were classified: hand off to a node that is up.
+    /// The held bytes were classified: hand off to a node that can take it.
     DecidedHandoff,
+    /// No node can take it: the request's pool has no member left that can
+    /// (up, and not yet tried), and this node is not one.
+    NoCandidate,
     /// The held bytes or segments reached their limit without a decision.
     HoldLimitReached,
     /// HandoffAccept from the target.
@@ -87,8 +104,13 @@ pub enum OriginEvent {
     Reject,
     /// HandoffClosed from the target.
     TargetClosed,
+    /// No answer came, but the client acknowledged data this node's kernel
+    /// never sent: the target has the connection.
+    TargetAnswered,
     /// The state's timer expired (see [`OriginState::timer`]).
     Timeout,
+    /// The refusal's retransmission timer expired, with tries left.
+    Retransmit,
     /// The control channel to the target went down.
     PeerDown,
 }
@@ -106,17 +128,21 @@ pub enum OriginAction {
     /// Keep the client's packet for the target, up to a bound (beyond it,
     /// drop it: the client sends it again).
     Queue,
+    /// Forget the queued client packets: no target answered the client,
+    /// so they only repeat what the kernel here has, or will get again.
+    ClearQueue,
     /// Give the held frames to the local kernel, in order, as the client
     /// sent them. Queued packets are dropped: the client repeats what the
     /// kernel needs.
     ReleaseHeldToKernel,
-    /// Discard the kernel's packet: the kernel was reset, it is stale.
+    /// Discard the packet: the kernel's, once it was reset (stale); the
+    /// client's, once it is refused.
     Drop,
     /// Send a HandoffRequest to the chosen node.
     SendRequest,
-    /// Send HandoffClosed to the target: the handoff is abandoned, and the
+    /// Send HandoffCancel to the target: the handoff is abandoned, and the
     /// target must reset its copy of the connection.
-    SendClosed,
+    SendCancel,
     /// Send a RST to the local kernel (seq = isn_client + 1) so that it
     /// forgets the connection; its web server never sees the request.
     ResetKernel,
@@ -124,6 +150,12 @@ pub enum OriginAction {
     ForwardQueued,
     /// Forward the client's packet to the target (destination MAC rewrite).
     ForwardToTarget,
+    /// Tell the client no node can serve it, as the node it connected to:
+    /// an HTTP `503 Service Unavailable` with `Retry-After` and a FIN, or a
+    /// RST for TLS (which cannot be answered without the server's keys).
+    Refuse,
+    /// Acknowledge the client's FIN after a refusal, so its close completes.
+    AckClient,
     /// Send a RST to the client at its last acknowledgement: its connection
     /// cannot be served any more.
     ResetClient,
@@ -136,8 +168,11 @@ pub enum OriginTimer {
     Handshake,
     /// No decision within the hold time: serve here.
     Hold,
-    /// No answer from the target: serve here, and call the target off.
+    /// No answer from the target: decide again, and call the target off.
     Handoff,
+    /// Paces the refusal's retransmissions; when they are spent, the
+    /// client is reset.
+    Refusal,
     /// No client packet for a while on a forwarded flow: forget it.
     /// Restarted by every packet forwarded.
     Idle,
@@ -166,8 +201,11 @@ impl Machine for OriginState {
     fn timer(self) -> Option<OriginTimer> {
         match self {
             OriginState::Handshake => Some(OriginTimer::Handshake),
-            OriginState::Held => Some(OriginTimer::Hold),
+            // Retrying is left within the step that entered it; should no
+            // decision come, the hold limit serves the request here.
+            OriginState::Held | OriginState::Retrying => Some(OriginTimer::Hold),
             OriginState::HandoffPending => Some(OriginTimer::Handoff),
+            OriginState::Refusing => Some(OriginTimer::Refusal),
             OriginState::Forwarding => Some(OriginTimer::Idle),
             OriginState::Local | OriginState::Closed => None,
         }
@@ -186,6 +224,8 @@ impl Machine for OriginState {
             OriginState::Handshake => "Handshake",
             OriginState::Held => "Held",
             OriginState::HandoffPending => "HandoffPending",
+            OriginState::Retrying => "Retrying",
+            OriginState::Refusing => "Refusing",
             OriginState::Forwarding => "Forwarding",
             OriginState::Local => "Local",
             OriginState::Closed => "Closed",
@@ -208,10 +248,13 @@ impl Machine for OriginState {
         };
         let stay = |actions: &[OriginAction]| step(self, actions, None);
         let go = |next: OriginState, actions: &[OriginAction]| step(next, actions, None);
-        let fell_back = |why: Fallback, actions: &[OriginAction]| {
-            step(S::Local, actions, Some(Note::FellBack(why)))
+        let noted = |next: OriginState, actions: &[OriginAction], note: Note| {
+            step(next, actions, Some(note))
         };
         let invalid = || Err(InvalidTransition { state: self, event });
+        // No node can serve the request: tell the client (acknowledging the
+        // request held), and reset the kernel (it never saw the request).
+        let refuse = || noted(S::Refusing, &[Refuse, ResetKernel], Note::Refused);
 
         match (self, event) {
             // A forgotten flow: its packets pass through, and only a late
@@ -221,14 +264,16 @@ impl Machine for OriginState {
                 S::Local | S::Closed,
                 E::AckFromClient | E::DataFromClient | E::FinFromClient | E::RstFromClient,
             ) => stay(&[PassToKernel]),
-            (S::Local | S::Closed, E::Accept) => stay(&[SendClosed]),
-            (S::Local | S::Closed, E::Reject | E::TargetClosed | E::Timeout | E::PeerDown) => {
-                stay(&[])
-            }
+            (S::Local | S::Closed, E::Accept) => stay(&[SendCancel]),
+            (
+                S::Local | S::Closed,
+                E::Reject | E::TargetClosed | E::Timeout | E::Retransmit | E::PeerDown,
+            ) => stay(&[]),
 
             // The kernel's packets reach the client until the target takes
-            // over; after that the kernel was reset and has nothing to say.
-            (S::Forwarding, E::FromKernel) => stay(&[Drop]),
+            // over or the client is refused; after that the kernel was
+            // reset and has nothing to say.
+            (S::Forwarding | S::Refusing, E::FromKernel) => stay(&[Drop]),
             (_, E::FromKernel) => stay(&[PassToClient]),
 
             // Everything from the client goes to the target once it took
@@ -242,83 +287,117 @@ impl Machine for OriginState {
             }
             // The client gave up mid-handoff: the kernel, still the owner,
             // gets its RST, and the target forgets the flow.
-            (S::HandoffPending, E::RstFromClient) => step(
+            (S::HandoffPending, E::RstFromClient) => noted(
                 S::Closed,
-                &[SendClosed, PassToKernel],
-                Some(Note::ClientResetMidHandoff),
+                &[SendCancel, PassToKernel],
+                Note::ClientResetMidHandoff,
             ),
 
-            // Before a decision.
-            (S::Handshake | S::Held, E::AckFromClient) => stay(&[PassToKernel]),
+            // Before a decision (and, for the one step it lasts, while one
+            // is taken again).
+            (S::Handshake | S::Held | S::Retrying, E::AckFromClient) => stay(&[PassToKernel]),
             (S::Handshake | S::Held, E::DataFromClient) => go(S::Held, &[Hold]),
+            (S::Retrying, E::DataFromClient) => stay(&[Hold]),
             (S::Handshake, E::FinFromClient) => stay(&[PassToKernel]),
             // The client finished sending before a decision: serve what it
             // sent here, FIN included.
-            (S::Held, E::FinFromClient) => step(
+            (S::Held, E::FinFromClient) => noted(
                 S::Local,
                 &[ReleaseHeldToKernel, PassToKernel],
-                Some(Note::HoldUndecided),
+                Note::HoldUndecided,
+            ),
+            (S::Retrying, E::FinFromClient) => noted(
+                S::Local,
+                &[ReleaseHeldToKernel, PassToKernel],
+                Note::FellBack,
             ),
             // The kernel is reset along with whatever was held.
-            (S::Handshake | S::Held, E::RstFromClient) => go(S::Closed, &[PassToKernel]),
+            (S::Handshake | S::Held | S::Retrying, E::RstFromClient) => {
+                go(S::Closed, &[PassToKernel])
+            }
 
             // Deciding.
             (S::Held, E::DecidedLocal) => {
-                step(S::Local, &[ReleaseHeldToKernel], Some(Note::ServedLocal))
+                noted(S::Local, &[ReleaseHeldToKernel], Note::ServedLocal)
             }
             (S::Held, E::Unclassifiable) => {
-                step(S::Local, &[ReleaseHeldToKernel], Some(Note::BadRequest))
-            }
-            (S::Held, E::ChosenUnavailable) => {
-                fell_back(Fallback::Unavailable, &[ReleaseHeldToKernel])
+                noted(S::Local, &[ReleaseHeldToKernel], Note::BadRequest)
             }
             (S::Held, E::HoldLimitReached | E::Timeout) => {
-                step(S::Local, &[ReleaseHeldToKernel], Some(Note::HoldUndecided))
+                noted(S::Local, &[ReleaseHeldToKernel], Note::HoldUndecided)
             }
             (S::Held, E::DecidedHandoff) => go(S::HandoffPending, &[SendRequest]),
+            (S::Held | S::Retrying, E::NoCandidate) => refuse(),
 
-            // The target's answer.
-            (S::HandoffPending, E::Accept) => step(
+            // Deciding again, after a failed handoff.
+            (S::Retrying, E::DecidedHandoff) => {
+                noted(S::HandoffPending, &[SendRequest], Note::HandoffRetried)
+            }
+            (
+                S::Retrying,
+                E::DecidedLocal | E::Unclassifiable | E::HoldLimitReached | E::Timeout,
+            ) => noted(S::Local, &[ReleaseHeldToKernel], Note::FellBack),
+
+            // The target's answer, or the lack of one.
+            (S::HandoffPending, E::Accept) => noted(
                 S::Forwarding,
                 &[ResetKernel, ForwardQueued],
-                Some(Note::HandedOff),
+                Note::HandedOff,
             ),
-            (S::HandoffPending, E::Reject) => fell_back(Fallback::Rejected, &[ReleaseHeldToKernel]),
-            (S::HandoffPending, E::TargetClosed) => {
-                fell_back(Fallback::TargetClosed, &[ReleaseHeldToKernel])
+            (S::HandoffPending, E::TargetAnswered) => noted(
+                S::Forwarding,
+                &[ResetKernel, ForwardQueued],
+                Note::HandedOff,
+            ),
+            (S::HandoffPending, E::Reject) => {
+                noted(S::Retrying, &[ClearQueue], Note::HandoffRejected)
             }
-            (S::HandoffPending, E::PeerDown) => {
-                fell_back(Fallback::PeerDown, &[ReleaseHeldToKernel])
-            }
+            (S::HandoffPending, E::TargetClosed | E::PeerDown) => go(S::Retrying, &[ClearQueue]),
             // Should the target still accept, it resets its copy.
-            (S::HandoffPending, E::Timeout) => {
-                fell_back(Fallback::TimedOut, &[ReleaseHeldToKernel, SendClosed])
-            }
+            (S::HandoffPending, E::Timeout) => noted(
+                S::Retrying,
+                &[SendCancel, ClearQueue],
+                Note::HandoffTimedOut,
+            ),
+
+            // Refused: the client's close is acknowledged; whatever else it
+            // sends goes; the refusal goes again until the client answers,
+            // and then the client is reset.
+            (S::Refusing, E::AckFromClient | E::DataFromClient) => stay(&[Drop]),
+            (S::Refusing, E::FinFromClient) => go(S::Closed, &[Drop, AckClient]),
+            (S::Refusing, E::RstFromClient) => go(S::Closed, &[Drop]),
+            (S::Refusing, E::Retransmit) => stay(&[Refuse]),
+            (S::Refusing, E::Timeout) => go(S::Closed, &[ResetClient]),
+            // A late Accept from a target tried before: undone there.
+            (S::Refusing, E::Accept) => stay(&[SendCancel]),
+            (S::Refusing, E::Reject | E::TargetClosed | E::PeerDown) => stay(&[]),
 
             // The end of a handed-off connection: the target says so, the
             // client stopped sending, or the target can no longer be reached.
             (S::Forwarding, E::TargetClosed) => go(S::Closed, &[]),
-            (S::Forwarding, E::Timeout) => step(S::Closed, &[], Some(Note::Expired)),
-            (S::Forwarding, E::PeerDown) => {
-                step(S::Closed, &[ResetClient], Some(Note::PeerDownReset))
-            }
+            (S::Forwarding, E::Timeout) => noted(S::Closed, &[], Note::Expired),
+            (S::Forwarding, E::PeerDown) => noted(S::Closed, &[ResetClient], Note::PeerDownReset),
 
-            (S::Handshake, E::Timeout) => step(S::Closed, &[], Some(Note::Expired)),
-            // No peer is involved yet.
-            (S::Handshake | S::Held, E::PeerDown) => stay(&[]),
+            (S::Handshake, E::Timeout) => noted(S::Closed, &[], Note::Expired),
+            // No peer is involved yet, or any more.
+            (S::Handshake | S::Held | S::Retrying, E::PeerDown) => stay(&[]),
+            // Only a refusal retransmits.
+            (_, E::Retransmit) => stay(&[]),
 
-            // Decisions outside Held, or answers to a request never sent (or
-            // already answered): the engine or the peer is confused.
+            // Decisions outside Held and Retrying, or answers to a request
+            // never sent (or already answered): the engine or the peer is
+            // confused.
             (
                 _,
                 E::DecidedLocal
                 | E::Unclassifiable
-                | E::ChosenUnavailable
                 | E::DecidedHandoff
+                | E::NoCandidate
                 | E::HoldLimitReached
                 | E::Accept
                 | E::Reject
-                | E::TargetClosed,
+                | E::TargetClosed
+                | E::TargetAnswered,
             ) => invalid(),
         }
     }
@@ -337,7 +416,7 @@ impl Event for OriginEvent {
     }
 
     fn from_timer(self) -> bool {
-        self == OriginEvent::Timeout
+        matches!(self, OriginEvent::Timeout | OriginEvent::Retransmit)
     }
 
     fn name(self) -> &'static str {
@@ -349,13 +428,15 @@ impl Event for OriginEvent {
             OriginEvent::RstFromClient => "RstFromClient",
             OriginEvent::DecidedLocal => "DecidedLocal",
             OriginEvent::Unclassifiable => "Unclassifiable",
-            OriginEvent::ChosenUnavailable => "ChosenUnavailable",
             OriginEvent::DecidedHandoff => "DecidedHandoff",
+            OriginEvent::NoCandidate => "NoCandidate",
             OriginEvent::HoldLimitReached => "HoldLimitReached",
             OriginEvent::Accept => "Accept",
             OriginEvent::Reject => "Reject",
             OriginEvent::TargetClosed => "TargetClosed",
+            OriginEvent::TargetAnswered => "TargetAnswered",
             OriginEvent::Timeout => "Timeout",
+            OriginEvent::Retransmit => "Retransmit",
             OriginEvent::PeerDown => "PeerDown",
         }
     }

@@ -12,18 +12,20 @@ use TargetAction as TA;
 use TargetEvent as TE;
 use TargetState as TS;
 
-fn origin_states() -> [OS; 6] {
+fn origin_states() -> [OS; 8] {
     [
         OS::Handshake,
         OS::Held,
         OS::HandoffPending,
+        OS::Retrying,
+        OS::Refusing,
         OS::Forwarding,
         OS::Local,
         OS::Closed,
     ]
 }
 
-fn origin_events() -> [OE; 15] {
+fn origin_events() -> [OE; 17] {
     [
         OE::FromKernel,
         OE::AckFromClient,
@@ -32,13 +34,15 @@ fn origin_events() -> [OE; 15] {
         OE::RstFromClient,
         OE::DecidedLocal,
         OE::Unclassifiable,
-        OE::ChosenUnavailable,
         OE::DecidedHandoff,
+        OE::NoCandidate,
         OE::HoldLimitReached,
         OE::Accept,
         OE::Reject,
         OE::TargetClosed,
+        OE::TargetAnswered,
         OE::Timeout,
+        OE::Retransmit,
         OE::PeerDown,
     ]
 }
@@ -88,10 +92,15 @@ fn check_table<M: Machine>(states: &[M], events: &[M::Event], table: &[&[Expect<
 /// Origin: one row per state, one column per event, in the order of
 /// `origin_states()` × `origin_events()`.
 #[rustfmt::skip]
-fn origin_table() -> [[Expect<OS, OA>; 15]; 6] {
+fn origin_table() -> [[Expect<OS, OA>; 17]; 8] {
     use OA::*;
-    use Note::{ClientResetMidHandoff, Expired, FellBack, HandedOff, HoldUndecided, PeerDownReset};
-    use Fallback::{PeerDown, Rejected, TargetClosed, TimedOut, Unavailable};
+    use Note::{
+        BadRequest, ClientResetMidHandoff, Expired, FellBack, HandedOff, HandoffRejected,
+        HandoffRetried, HandoffTimedOut, HoldUndecided, PeerDownReset, Refused, ServedLocal,
+    };
+    const RELEASE: &[OA] = &[ReleaseHeldToKernel];
+    const REFUSE: &[OA] = &[Refuse, ResetKernel];
+    const TAKE_OVER: &[OA] = &[ResetKernel, ForwardQueued];
     [
         // Handshake
         [
@@ -102,13 +111,15 @@ fn origin_table() -> [[Expect<OS, OA>; 15]; 6] {
             Go(OS::Closed, &[PassToKernel]),         // RstFromClient
             Invalid,                                 // DecidedLocal
             Invalid,                                 // Unclassifiable
-            Invalid,                                 // ChosenUnavailable
             Invalid,                                 // DecidedHandoff
+            Invalid,                                 // NoCandidate
             Invalid,                                 // HoldLimitReached
             Invalid,                                 // Accept
             Invalid,                                 // Reject
             Invalid,                                 // TargetClosed
+            Invalid,                                 // TargetAnswered
             Noted(OS::Closed, &[], Expired),         // Timeout
+            Go(OS::Handshake, &[]),                  // Retransmit
             Go(OS::Handshake, &[]),                  // PeerDown
         ],
         // Held
@@ -118,15 +129,17 @@ fn origin_table() -> [[Expect<OS, OA>; 15]; 6] {
             Go(OS::Held, &[Hold]),
             Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], HoldUndecided),
             Go(OS::Closed, &[PassToKernel]),
-            Noted(OS::Local, &[ReleaseHeldToKernel], Note::ServedLocal),
-            Noted(OS::Local, &[ReleaseHeldToKernel], Note::BadRequest),
-            Noted(OS::Local, &[ReleaseHeldToKernel], FellBack(Unavailable)),
+            Noted(OS::Local, RELEASE, ServedLocal),
+            Noted(OS::Local, RELEASE, BadRequest),
             Go(OS::HandoffPending, &[SendRequest]),
-            Noted(OS::Local, &[ReleaseHeldToKernel], HoldUndecided),
+            Noted(OS::Refusing, REFUSE, Refused),
+            Noted(OS::Local, RELEASE, HoldUndecided),
             Invalid,
             Invalid,
             Invalid,
-            Noted(OS::Local, &[ReleaseHeldToKernel], HoldUndecided),
+            Invalid,
+            Noted(OS::Local, RELEASE, HoldUndecided),
+            Go(OS::Held, &[]),
             Go(OS::Held, &[]),
         ],
         // HandoffPending
@@ -135,17 +148,59 @@ fn origin_table() -> [[Expect<OS, OA>; 15]; 6] {
             Go(OS::HandoffPending, &[Queue]),
             Go(OS::HandoffPending, &[Queue]),
             Go(OS::HandoffPending, &[Queue]),
-            Noted(OS::Closed, &[SendClosed, PassToKernel], ClientResetMidHandoff),
+            Noted(OS::Closed, &[SendCancel, PassToKernel], ClientResetMidHandoff),
             Invalid,
             Invalid,
             Invalid,
             Invalid,
             Invalid,
-            Noted(OS::Forwarding, &[ResetKernel, ForwardQueued], HandedOff),
-            Noted(OS::Local, &[ReleaseHeldToKernel], FellBack(Rejected)),
-            Noted(OS::Local, &[ReleaseHeldToKernel], FellBack(TargetClosed)),
-            Noted(OS::Local, &[ReleaseHeldToKernel, SendClosed], FellBack(TimedOut)),
-            Noted(OS::Local, &[ReleaseHeldToKernel], FellBack(PeerDown)),
+            Noted(OS::Forwarding, TAKE_OVER, HandedOff),
+            Noted(OS::Retrying, &[ClearQueue], HandoffRejected),
+            Go(OS::Retrying, &[ClearQueue]),
+            Noted(OS::Forwarding, TAKE_OVER, HandedOff),
+            Noted(OS::Retrying, &[SendCancel, ClearQueue], HandoffTimedOut),
+            Go(OS::HandoffPending, &[]),
+            Go(OS::Retrying, &[ClearQueue]),
+        ],
+        // Retrying
+        [
+            Go(OS::Retrying, &[PassToClient]),
+            Go(OS::Retrying, &[PassToKernel]),
+            Go(OS::Retrying, &[Hold]),
+            Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], FellBack),
+            Go(OS::Closed, &[PassToKernel]),
+            Noted(OS::Local, RELEASE, FellBack),
+            Noted(OS::Local, RELEASE, FellBack),
+            Noted(OS::HandoffPending, &[SendRequest], HandoffRetried),
+            Noted(OS::Refusing, REFUSE, Refused),
+            Noted(OS::Local, RELEASE, FellBack),
+            Invalid,
+            Invalid,
+            Invalid,
+            Invalid,
+            Noted(OS::Local, RELEASE, FellBack),
+            Go(OS::Retrying, &[]),
+            Go(OS::Retrying, &[]),
+        ],
+        // Refusing
+        [
+            Go(OS::Refusing, &[Drop]),
+            Go(OS::Refusing, &[Drop]),
+            Go(OS::Refusing, &[Drop]),
+            Go(OS::Closed, &[Drop, AckClient]),
+            Go(OS::Closed, &[Drop]),
+            Invalid,
+            Invalid,
+            Invalid,
+            Invalid,
+            Invalid,
+            Go(OS::Refusing, &[SendCancel]),         // a late Accept
+            Go(OS::Refusing, &[]),
+            Go(OS::Refusing, &[]),
+            Invalid,
+            Go(OS::Closed, &[ResetClient]),
+            Go(OS::Refusing, &[Refuse]),
+            Go(OS::Refusing, &[]),
         ],
         // Forwarding
         [
@@ -162,7 +217,9 @@ fn origin_table() -> [[Expect<OS, OA>; 15]; 6] {
             Invalid,                                 // a repeated Accept
             Invalid,
             Go(OS::Closed, &[]),
+            Invalid,
             Noted(OS::Closed, &[], Expired),
+            Go(OS::Forwarding, &[]),
             Noted(OS::Closed, &[ResetClient], PeerDownReset),
         ],
         // Local
@@ -177,8 +234,10 @@ fn origin_table() -> [[Expect<OS, OA>; 15]; 6] {
             Invalid,
             Invalid,
             Invalid,
-            Go(OS::Local, &[SendClosed]),            // a late Accept
+            Go(OS::Local, &[SendCancel]),            // a late Accept
             Go(OS::Local, &[]),                      // a late Reject
+            Go(OS::Local, &[]),
+            Invalid,
             Go(OS::Local, &[]),
             Go(OS::Local, &[]),
             Go(OS::Local, &[]),
@@ -195,8 +254,10 @@ fn origin_table() -> [[Expect<OS, OA>; 15]; 6] {
             Invalid,
             Invalid,
             Invalid,
-            Go(OS::Closed, &[SendClosed]),
+            Go(OS::Closed, &[SendCancel]),
             Go(OS::Closed, &[]),
+            Go(OS::Closed, &[]),
+            Invalid,
             Go(OS::Closed, &[]),
             Go(OS::Closed, &[]),
             Go(OS::Closed, &[]),
@@ -389,9 +450,11 @@ fn origin_invariants() {
                 continue;
             }
             // The kernel is reset only when the target took over.
+            // The kernel is reset exactly when another takes the
+            // connection, or nobody does.
             assert_eq!(
                 actions.contains(OA::ResetKernel),
-                next == OS::Forwarding && state != OS::Forwarding,
+                matches!(next, OS::Forwarding | OS::Refusing) && state != next,
                 "{state:?} × {event:?}"
             );
             // Served here means the kernel gets what was held back.
@@ -468,6 +531,8 @@ fn timers() {
             Some(OriginTimer::Handshake),
             Some(OriginTimer::Hold),
             Some(OriginTimer::Handoff),
+            Some(OriginTimer::Hold),
+            Some(OriginTimer::Refusal),
             Some(OriginTimer::Idle),
             None,
             None
@@ -480,11 +545,12 @@ fn timers() {
         OriginTimer::Handshake,
         OriginTimer::Hold,
         OriginTimer::Handoff,
+        OriginTimer::Refusal,
         OriginTimer::Idle,
     ]
     .map(OriginTimer::restarts_with_traffic)
     .into();
-    assert_eq!(restarts, [false, false, false, true]);
+    assert_eq!(restarts, [false, false, false, false, true]);
 
     let target: Vec<_> = target_states().iter().map(|s| s.timer()).collect();
     assert_eq!(
@@ -594,7 +660,7 @@ impl Pair {
                     self.target = Some(next);
                     self.log.extend(actions.iter().map(|a| format!("B {a:?}")));
                 }
-                OA::SendClosed => self.target(TE::OriginClosed),
+                OA::SendCancel => self.target(TE::OriginClosed),
                 OA::ForwardToTarget => self.target(self.as_target_event()),
                 OA::Queue => self.queued.push(self.as_target_event()),
                 OA::ForwardQueued => {
@@ -602,7 +668,7 @@ impl Pair {
                         self.target(event);
                     }
                 }
-                OA::ReleaseHeldToKernel => self.queued.clear(),
+                OA::ReleaseHeldToKernel | OA::ClearQueue => self.queued.clear(),
                 _ => {}
             }
         }
@@ -685,16 +751,42 @@ fn client_packets_racing_the_accept_reach_the_target() {
 }
 
 #[test]
-fn a_refused_handoff_loses_nothing() {
+fn a_refused_handoff_loses_nothing_and_is_decided_again() {
     let mut pair = Pair::new();
     pair.handshake_and_request(OE::DecidedHandoff);
     pair.target(TE::RstFromKernel); // B's kernel refuses the SYN
-    assert_eq!((pair.origin, pair.target), (OS::Local, Some(TS::Closed)));
+    assert_eq!((pair.origin, pair.target), (OS::Retrying, Some(TS::Closed)));
     assert!(pair.log.ends_with(&[
         "B Drop".into(),
         "B SendReject(KernelRefused)".into(),
-        "A ReleaseHeldToKernel".into(),
+        "A ClearQueue".into(),
     ]));
+    // The next node the policy picks gets the request, and takes it.
+    pair.origin(OE::DecidedHandoff);
+    assert_eq!(
+        (pair.origin, pair.target),
+        (OS::HandoffPending, Some(TS::Replaying))
+    );
+    pair.target(TE::SynAckFromKernel);
+    assert_eq!(
+        (pair.origin, pair.target),
+        (OS::Forwarding, Some(TS::Established))
+    );
+}
+
+#[test]
+fn a_refused_handoff_is_served_here_by_a_member_and_refused_otherwise() {
+    for (decision, end, last) in [
+        (OE::DecidedLocal, OS::Local, "A ReleaseHeldToKernel"),
+        (OE::NoCandidate, OS::Refusing, "A ResetKernel"),
+    ] {
+        let mut pair = Pair::new();
+        pair.handshake_and_request(OE::DecidedHandoff);
+        pair.target(TE::RstFromKernel);
+        pair.origin(decision);
+        assert_eq!(pair.origin, end);
+        assert_eq!(pair.log.last().map(String::as_str), Some(last));
+    }
 }
 
 #[test]
@@ -702,7 +794,8 @@ fn an_origin_timeout_calls_the_target_off() {
     let mut pair = Pair::new();
     pair.handshake_and_request(OE::DecidedHandoff);
     pair.origin(OE::Timeout);
-    assert_eq!((pair.origin, pair.target), (OS::Local, Some(TS::Closed)));
+    assert_eq!((pair.origin, pair.target), (OS::Retrying, Some(TS::Closed)));
+    pair.origin(OE::DecidedLocal);
     // The target's late SYN-ACK changes nothing.
     pair.target(TE::SynAckFromKernel);
     assert_eq!((pair.origin, pair.target), (OS::Local, Some(TS::Closed)));
@@ -716,10 +809,11 @@ fn a_late_accept_is_answered_with_closed() {
     let mut pair = Pair::new();
     pair.handshake_and_request(OE::DecidedHandoff);
     pair.origin(OE::Reject);
+    pair.origin(OE::DecidedLocal);
     assert_eq!(pair.origin, OS::Local);
     assert_eq!(
         OS::Local.on(OE::Accept).map(|t| t.actions.to_vec()),
-        Ok(vec![OA::SendClosed])
+        Ok(vec![OA::SendCancel])
     );
 }
 
@@ -741,7 +835,7 @@ fn a_client_reset_mid_handoff_calls_the_target_off() {
     pair.origin(OE::RstFromClient);
     assert_eq!((pair.origin, pair.target), (OS::Closed, Some(TS::Closed)));
     assert!(pair.log.ends_with(&[
-        "A SendClosed".into(),
+        "A SendCancel".into(),
         "B ResetKernel".into(),
         "A PassToKernel".into(),
     ]));

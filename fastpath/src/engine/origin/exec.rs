@@ -2,15 +2,16 @@
 
 use std::time::Instant;
 
-use baton_handoff::msg::{FlowKey as MsgFlowKey, HandoffClosed, HandoffRequest, Message};
+use baton_handoff::msg::{FlowKey as MsgFlowKey, HandoffCancel, HandoffRequest, Message};
 use baton_handoff::state::OriginAction;
 
 use crate::counters::Counter;
 use crate::engine::api::Verdict;
 use crate::engine::drive::{Carried, Input};
 use crate::engine::flow::{FlowKey, Handoff, OriginFlow};
-use crate::engine::frames;
+use crate::engine::frames::{self, Segment};
 use crate::engine::parts::Parts;
+use crate::engine::ServiceKind;
 use crate::packet::{EthernetFrame, MacAddr, TcpFlags, TcpFrame};
 
 /// Client packets kept while a handoff is pending; more are dropped (the
@@ -53,6 +54,10 @@ pub(super) fn carry_out(
             }
             _ => Ok(None),
         },
+        OriginAction::ClearQueue => {
+            o.setup.queued.clear();
+            Ok(None)
+        }
         OriginAction::ReleaseHeldToKernel => {
             parts.out.to_host.append(&mut o.setup.held_frames);
             Ok(None)
@@ -67,13 +72,13 @@ pub(super) fn carry_out(
             }
             Ok(None)
         }
-        OriginAction::SendClosed => {
+        OriginAction::SendCancel => {
             if let Some(Handoff { peer, id }) = o.handoff {
-                let id = id.get();
-                parts.send(
-                    usize::from(peer),
-                    Message::HandoffClosed(HandoffClosed { id }),
-                );
+                let cancel = HandoffCancel {
+                    id: id.get(),
+                    client: key.client(),
+                };
+                parts.send(usize::from(peer), Message::HandoffCancel(cancel));
             }
             Ok(None)
         }
@@ -95,6 +100,17 @@ pub(super) fn carry_out(
                 redirect(frame, target_mac(o, parts), parts.cfg.own_mac);
                 parts.count(Counter::ForwardedToPeer, 1);
                 Ok(Some(Verdict::ToWire))
+            }
+            _ => Ok(None),
+        },
+        OriginAction::Refuse => {
+            refuse(o, parts, key);
+            Ok(None)
+        }
+        OriginAction::AckClient => match input {
+            Input::Packet(_, seg, _) => {
+                ack_client_fin(o, parts, key, seg);
+                Ok(None)
             }
             _ => Ok(None),
         },
@@ -165,7 +181,11 @@ fn send_request(
         origin_tsval: o.setup.origin_tsval,
         held: o.setup.held.clone(),
     };
-    o.handoff = Some(handoff);
+    // A request that replaces one: that one failed, and its id is done.
+    if let Some(failed) = o.handoff.replace(handoff) {
+        parts.by_id.remove(&failed.id.get());
+        o.setup.tried.push(failed.peer);
+    }
     o.setup.requested_at = Some(now);
     parts.by_id.insert(id, key);
     tracing::debug!(
@@ -190,6 +210,89 @@ fn reset_kernel(o: &mut OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
         .out
         .to_host
         .push(frames::rst(macs, key.client(), key.server(), seq));
+}
+
+/// What an HTTP client is told when no node can serve its request: a
+/// complete, retryable answer, after which the connection closes.
+const UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Retry-After: 1\r\n\
+Content-Type: text/plain\r\n\
+Content-Length: 37\r\n\
+Connection: close\r\n\
+\r\n\
+No server can take this request now.\n";
+
+/// The window Baton announces while it refuses: it takes no more data.
+const REFUSAL_WINDOW: u16 = 1024;
+
+/// Answers the client as the node it connected to (the kernel here was
+/// reset and never saw the request): for HTTP the 503 and a FIN, right
+/// after the kernel's SYN-ACK in sequence, acknowledging the request; for
+/// TLS, which cannot be answered without the server's keys, a RST.
+fn refuse(o: &mut OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
+    o.setup.refusals_sent = o.setup.refusals_sent.saturating_add(1);
+    let macs = (parts.cfg.own_mac, o.setup.client_mac);
+    let Some(isn_origin) = o.setup.isn_origin else {
+        // Without the kernel's ISN there is no sequence to answer in.
+        parts
+            .out
+            .to_wire
+            .push(frames::rst(macs, key.server(), key.client(), o.client_ack));
+        return;
+    };
+    if o.setup.kind == ServiceKind::Tls {
+        parts.out.to_wire.push(frames::rst(
+            macs,
+            key.server(),
+            key.client(),
+            isn_origin + 1,
+        ));
+        return;
+    }
+    let options = answer_timestamps(o);
+    parts.out.to_wire.push(frames::build(&Segment {
+        src_mac: macs.0,
+        dst_mac: macs.1,
+        src: key.server(),
+        dst: key.client(),
+        seq: isn_origin + 1,
+        ack: o.setup.isn_client + 1 + o.setup.held.len() as u32,
+        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
+        window: REFUSAL_WINDOW,
+        options: &options,
+        payload: UNAVAILABLE,
+    }));
+}
+
+/// Acknowledges the client's FIN after a refusal (the refusal's own FIN
+/// comes first in sequence), so the client's close completes.
+fn ack_client_fin(o: &OriginFlow, parts: &mut Parts<'_>, key: FlowKey, fin: &TcpFrame) {
+    let Some(isn_origin) = o.setup.isn_origin else {
+        return;
+    };
+    let options = answer_timestamps(o);
+    parts.out.to_wire.push(frames::build(&Segment {
+        src_mac: parts.cfg.own_mac,
+        dst_mac: o.setup.client_mac,
+        src: key.server(),
+        dst: key.client(),
+        seq: isn_origin + 2 + UNAVAILABLE.len() as u32,
+        ack: fin.seq + fin.payload_len() as u32 + 1,
+        flags: TcpFlags::ACK,
+        window: REFUSAL_WINDOW,
+        options: &options,
+        payload: &[],
+    }));
+}
+
+/// The timestamps Baton's own answers carry when the client negotiated
+/// them: the kernel's latest value, which the client has seen (so PAWS
+/// keeps passing), and the client's latest, echoed.
+fn answer_timestamps(o: &OriginFlow) -> Vec<u8> {
+    match (o.setup.origin_tsval, o.setup.client_tsval) {
+        (Some(ours), Some(theirs)) => frames::timestamps(ours, theirs),
+        _ => Vec::new(),
+    }
 }
 
 /// Tells the client its connection is gone, at the sequence number it

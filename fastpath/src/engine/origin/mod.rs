@@ -28,6 +28,13 @@ pub(super) use signals::{on_accept, on_closed, on_deadline, on_peer_down, on_rej
 /// host paths, with room for a loaded node.
 const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
+/// A refusal's first retransmission timeout: Linux's least (the client is
+/// on this node's network, and has acknowledged nothing yet).
+const REFUSAL_RTO: Duration = Duration::from_millis(200);
+/// Refusals sent before the client is reset instead: the first and three
+/// retransmissions, over about 3 s.
+const REFUSALS: u8 = 4;
+
 impl Executor for OriginFlow {
     type M = OriginState;
 
@@ -55,11 +62,33 @@ impl Executor for OriginFlow {
             // its replay found no taker; the origin waits a little longer,
             // so that it never gives up on an answer still on its way.
             OriginTimer::Handoff => cfg.handoff_timeout + ANSWER_MARGIN,
+            // Doubling, as TCP's own retransmissions do.
+            OriginTimer::Refusal => {
+                REFUSAL_RTO
+                    * (1u32
+                        << self
+                            .setup
+                            .refusals_sent
+                            .clamp(1, REFUSALS)
+                            .saturating_sub(1))
+            }
         }
     }
 
     fn expiry(&self, _: &EngineConfig) -> OriginEvent {
-        OriginEvent::Timeout
+        match self.state {
+            // The client acknowledged what only the target can have sent.
+            OriginState::HandoffPending
+                if self
+                    .setup
+                    .isn_origin
+                    .is_some_and(|isn| self.client_ack.is_after(isn + 1)) =>
+            {
+                OriginEvent::TargetAnswered
+            }
+            OriginState::Refusing if self.setup.refusals_sent < REFUSALS => OriginEvent::Retransmit,
+            _ => OriginEvent::Timeout,
+        }
     }
 
     fn carry_out(

@@ -3,9 +3,12 @@
 
 use std::time::Instant;
 
-use baton_handoff::msg::{HandoffAccept, HandoffClosed, HandoffReject, Message};
+use std::net::SocketAddrV4;
+
+use baton_handoff::msg::{HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, Message};
 use baton_handoff::state::{Machine, OriginAction, OriginEvent, OriginState};
 
+use super::place::decide_again;
 use crate::counters::Counter;
 use crate::engine::drive::Input;
 use crate::engine::flow::{Flow, FlowKey, Handoff, OriginFlow, PeerIndex, Role};
@@ -19,7 +22,7 @@ pub(in crate::engine) fn on_accept(
     accept: HandoffAccept,
     now: Instant,
 ) {
-    let Some(key) = handoff_flow(e, peer, accept.id, OriginEvent::Accept) else {
+    let Some(key) = handoff_flow(e, peer, accept.id, OriginEvent::Accept, accept.client) else {
         return;
     };
     let requested_at = match e.flows.get(&key).map(|f| &f.role) {
@@ -49,32 +52,41 @@ pub(in crate::engine) fn on_reject(
     reject: HandoffReject,
     now: Instant,
 ) {
-    let Some(key) = handoff_flow(e, peer, reject.id, OriginEvent::Reject) else {
+    let client = std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
+    let Some(key) = handoff_flow(e, peer, reject.id, OriginEvent::Reject, client) else {
         return;
     };
     if e.step::<OriginFlow>(key, OriginEvent::Reject, Input::Nothing, now)
         .is_some()
     {
         tracing::debug!(
-            "handoff {:x}: rejected by {} ({:?}); serving locally",
+            "handoff {:x}: rejected by {} ({:?}); deciding again",
             reject.id,
             e.cfg.peers[peer].name,
             reject.reason
         );
+        decide_again(e, key, now);
     }
 }
 
 /// The origin flow of handoff `id` to `peer`. When there is none (this
 /// node gave up on it, or never asked), counts it and answers `event` as
-/// a forgotten flow does: a late Accept is undone at the target.
-fn handoff_flow(e: &mut Engine, peer: usize, id: u64, event: OriginEvent) -> Option<FlowKey> {
+/// a forgotten flow does: a late Accept is undone at the target, which
+/// finds the connection by its `client`.
+fn handoff_flow(
+    e: &mut Engine,
+    peer: usize,
+    id: u64,
+    event: OriginEvent,
+    client: SocketAddrV4,
+) -> Option<FlowKey> {
     if let Some(key) = flow_of(e, peer, id) {
         return Some(key);
     }
     e.count(Counter::DropUnknownHandoff, 1);
     if let Ok(t) = OriginState::Closed.on(event) {
-        if t.actions.contains(OriginAction::SendClosed) && !e.by_id.contains_key(&id) {
-            e.send(peer, Message::HandoffClosed(HandoffClosed { id }));
+        if t.actions.contains(OriginAction::SendCancel) && !e.by_id.contains_key(&id) {
+            e.send(peer, Message::HandoffCancel(HandoffCancel { id, client }));
         }
     }
     None
@@ -106,8 +118,11 @@ pub(in crate::engine) fn on_closed(
     let Some(key) = flow_of(e, peer, closed.id) else {
         return false;
     };
-    e.step::<OriginFlow>(key, OriginEvent::TargetClosed, Input::Nothing, now)
-        .is_some()
+    let known = e
+        .step::<OriginFlow>(key, OriginEvent::TargetClosed, Input::Nothing, now)
+        .is_some();
+    decide_again(e, key, now);
+    known
 }
 
 /// Handoffs pending to `peer` fall back to local; connections handed to it
@@ -122,7 +137,26 @@ pub(in crate::engine) fn on_peer_down(e: &mut Engine, peer: usize, now: Instant)
         })
         .collect();
     for key in affected {
+        // A target that answered the client before it went down has the
+        // connection: it is not served a second time from elsewhere.
+        if answered_by_target(e, &key) {
+            e.step::<OriginFlow>(key, OriginEvent::TargetAnswered, Input::Nothing, now);
+        }
         e.step::<OriginFlow>(key, OriginEvent::PeerDown, Input::Nothing, now);
+        decide_again(e, key, now);
+    }
+}
+
+/// Whether the client of a pending handoff acknowledged data the kernel
+/// here never sent (it sent none past its SYN-ACK): the target's, which
+/// it sent on taking the connection, before its Accept arrived.
+pub(super) fn answered_by_target(e: &Engine, key: &FlowKey) -> bool {
+    match e.flows.get(key).map(|f| &f.role) {
+        Some(Role::Origin(o)) if o.state == OriginState::HandoffPending => o
+            .setup
+            .isn_origin
+            .is_some_and(|isn| o.client_ack.is_after(isn + 1)),
+        _ => false,
     }
 }
 
@@ -139,9 +173,10 @@ pub(in crate::engine) fn on_deadline(e: &mut Engine, key: FlowKey, now: Instant)
     }) = e.flows.get(&key)
     {
         tracing::debug!(
-            "handoff {id:x}: no answer from {}; serving locally",
+            "handoff {id:x}: no answer from {}; deciding again",
             e.cfg.peers[usize::from(*peer)].name
         );
     }
     e.expire::<OriginFlow>(key, now);
+    decide_again(e, key, now);
 }

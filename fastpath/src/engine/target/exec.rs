@@ -45,6 +45,7 @@ pub(super) fn carry_out(
                 Message::HandoffAccept(HandoffAccept {
                     id: t.setup.id,
                     isn_target,
+                    client: wire_key.client(),
                 }),
             );
             Ok(None)

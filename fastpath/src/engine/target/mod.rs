@@ -20,7 +20,7 @@ use super::parts::Parts;
 
 pub(super) use events::{from_client, from_kernel};
 pub(super) use exec::{translate_to_client, translate_to_kernel};
-pub(super) use signals::{on_deadline, on_origin_closed, on_request};
+pub(super) use signals::{on_cancel, on_deadline, on_request};
 
 /// The replayed SYN's first retransmission timeout: the kernel's own
 /// (Linux's `TCP_TIMEOUT_INIT`), doubling after each, as a client's would.

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use baton_handoff::msg::{HandoffClosed, HandoffReject, HandoffRequest, Message, RejectReason};
+use baton_handoff::msg::{HandoffCancel, HandoffReject, HandoffRequest, Message, RejectReason};
 use baton_handoff::state::TargetEvent;
 
 use crate::counters::Counter;
@@ -68,19 +68,19 @@ pub(in crate::engine) fn on_request(
     e.open::<TargetFlow>(wire_key, make, Input::Nothing, now);
 }
 
-/// The origin's client went away (or the origin gave up): the local kernel
-/// is told with a RST, and the flow is forgotten.
-pub(in crate::engine) fn on_origin_closed(
+/// The origin abandoned the handoff (its client went away, or it moved
+/// on): the local kernel is told with a RST, and the flow is forgotten.
+pub(in crate::engine) fn on_cancel(
     e: &mut Engine,
     peer: usize,
-    closed: HandoffClosed,
+    cancel: HandoffCancel,
     now: Instant,
-) -> bool {
-    let Some(&wire_key) = e.by_origin.get(&(peer as PeerIndex, closed.id)) else {
-        return false;
+) {
+    let Some(&wire_key) = e.by_origin.get(&(peer as PeerIndex, cancel.id)) else {
+        e.count(Counter::DropUnknownHandoff, 1);
+        return;
     };
     e.step::<TargetFlow>(wire_key, TargetEvent::OriginClosed, Input::Nothing, now);
-    true
 }
 
 /// The flow's timer expired.
