@@ -22,13 +22,13 @@ impl Engine {
         now: Instant,
     ) {
         let id = self.next_id();
+        // Cannot truncate: a peer index, below 65536 (see Engine::new).
+        #[allow(clippy::cast_possible_truncation)]
+        let peer = peer as PeerIndex;
         let flow = OriginFlow {
             state: OriginState::Forwarding,
             client_ack: SeqNum::default(),
-            handoff: Some(Handoff {
-                peer: peer as PeerIndex,
-                id,
-            }),
+            handoff: Some(Handoff { peer, id }),
             setup: Box::new(OriginSetup {
                 isn_origin: Some(SeqNum::default()),
                 ..OriginSetup::new(ServiceKind::Http, client_mac)
@@ -52,6 +52,8 @@ impl Engine {
         client_mac: MacAddr,
         now: Instant,
     ) {
+        // Cannot truncate: a peer index, below 65536 (see Engine::new).
+        #[allow(clippy::cast_possible_truncation)]
         let origin = origin as PeerIndex;
         let flow = TargetFlow {
             state: TargetState::Established,

@@ -125,6 +125,8 @@ fn hold(
     frame: &[u8],
     seg: &TcpFrame,
 ) -> Result<(), Verdict> {
+    // Truncation intended: sequence arithmetic is mod 2^32, lengths included.
+    #[allow(clippy::cast_possible_truncation)]
     let expected = o.setup.isn_client + 1 + o.setup.held.len() as u32;
     let offset = seg.seq.distance_from(expected);
     if offset < 0 {

@@ -12,7 +12,7 @@ use crate::engine::{Engine, Load, Placement};
 /// tell or the hold limit is reached.
 pub(super) fn decide(e: &mut Engine, key: FlowKey, now: Instant) {
     let own = Load {
-        active_connections: e.flows.len() as u32,
+        active_connections: u32::try_from(e.flows.len()).unwrap_or(u32::MAX),
         ..Load::default()
     };
     let Some(Flow {
@@ -36,10 +36,10 @@ pub(super) fn decide(e: &mut Engine, key: FlowKey, now: Instant) {
         // A handoff needs the kernel's ISN, and a node that can take it.
         Placement::Peer(peer) if knows_isn && e.peers_up.get(peer) == Some(&true) => {
             let id = e.next_id();
-            let handoff = Handoff {
-                peer: peer as PeerIndex,
-                id,
-            };
+            // Cannot truncate: a peer index, below 65536 (see Engine::new).
+            #[allow(clippy::cast_possible_truncation)]
+            let peer = peer as PeerIndex;
+            let handoff = Handoff { peer, id };
             (OriginEvent::DecidedHandoff, Input::Chosen(handoff))
         }
         Placement::Peer(_) => (OriginEvent::ChosenUnavailable, Input::Nothing),

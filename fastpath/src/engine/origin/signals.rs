@@ -82,6 +82,8 @@ fn handoff_flow(e: &mut Engine, peer: usize, id: u64, event: OriginEvent) -> Opt
 
 /// The origin flow whose handoff `id` went to `peer`.
 fn flow_of(e: &Engine, peer: usize, id: u64) -> Option<FlowKey> {
+    // Cannot truncate: a peer index, below 65536 (see Engine::new).
+    #[allow(clippy::cast_possible_truncation)]
     let peer = peer as PeerIndex;
     let key = *e.by_id.get(&id)?;
     match e.flows.get(&key).map(|f| &f.role) {

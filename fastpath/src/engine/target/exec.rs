@@ -164,6 +164,8 @@ fn complete_handshake(
     let first = req.isn_client + 1;
     parts.out.to_host.push(segment(first, TcpFlags::ACK, &[]));
     for (i, chunk) in req.held.chunks(SEGMENT_PAYLOAD).enumerate() {
+        // Truncation intended: sequence arithmetic is mod 2^32, lengths included.
+        #[allow(clippy::cast_possible_truncation)]
         let seq = first + (i * SEGMENT_PAYLOAD) as u32;
         parts
             .out
@@ -217,6 +219,8 @@ pub(in crate::engine) fn translate_to_kernel(
     let translation = offsets.translation(wire_key, parts.cfg.own_addr);
     // Where a RST to the kernel must start.
     let fin = u32::from(seg.flags.contains(TcpFlags::FIN));
+    // Truncation intended: sequence arithmetic is mod 2^32, lengths included.
+    #[allow(clippy::cast_possible_truncation)]
     let end = seg.seq + seg.payload_len() as u32 + fin;
     if end.is_after(t.client_next_seq) {
         t.client_next_seq = end;

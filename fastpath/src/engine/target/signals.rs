@@ -49,14 +49,19 @@ pub(in crate::engine) fn on_request(
         e.count(counter, 1);
         return;
     }
+    // Cannot truncate: a peer index, below 65536 (see Engine::new).
+    #[allow(clippy::cast_possible_truncation)]
     let origin = peer as PeerIndex;
     e.by_origin.insert((origin, req.id), wire_key);
+    // Truncation intended: sequence arithmetic is mod 2^32, lengths included.
+    #[allow(clippy::cast_possible_truncation)]
+    let held = req.held.len() as u32;
     let make = |state| {
         Role::Target(TargetFlow {
             state,
             client_mac: MacAddr(req.client_mac),
             offsets: None,
-            client_next_seq: req.isn_client + 1 + req.held.len() as u32,
+            client_next_seq: req.isn_client + 1 + held,
             setup: Box::new(TargetSetup {
                 origin,
                 id: req.id,
@@ -75,7 +80,10 @@ pub(in crate::engine) fn on_origin_closed(
     closed: HandoffClosed,
     now: Instant,
 ) -> bool {
-    let Some(&wire_key) = e.by_origin.get(&(peer as PeerIndex, closed.id)) else {
+    // Cannot truncate: a peer index, below 65536 (see Engine::new).
+    #[allow(clippy::cast_possible_truncation)]
+    let origin = peer as PeerIndex;
+    let Some(&wire_key) = e.by_origin.get(&(origin, closed.id)) else {
         return false;
     };
     e.step::<TargetFlow>(wire_key, TargetEvent::OriginClosed, Input::Nothing, now);
