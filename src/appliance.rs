@@ -183,7 +183,7 @@ fn bring_up_ports(eal: &Eal, cfg: &Config, pool: &Mempool) -> Result<(Port, Port
     })?;
     let mut host = Port::find(eal, &cfg.host.dpdk_name())?;
     let conf = PortConfig {
-        queues: cfg.lcores.workers.len() as u16,
+        queues: u16::try_from(cfg.lcores.workers.len()).context("too many workers")?,
         rx_desc: cfg.wire.rx_desc,
         tx_desc: cfg.wire.tx_desc,
     };
@@ -250,7 +250,7 @@ fn launch_workers(
     };
     let mut handles = Vec::new();
     for (i, &lcore_id) in cfg.lcores.workers.iter().enumerate() {
-        let q = i as u16;
+        let q = u16::try_from(i).context("too many workers")?;
         let counters = Arc::new(WorkerCounters::default());
         let engine = engines.next().map(|(engine_cfg, placer, inbox, outbox)| {
             let mut engine = Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters));
@@ -289,7 +289,7 @@ fn launch_workers(
 /// The pool must fill every RX ring and the lcore caches, or the ports
 /// cannot start; to also fill every TX ring at once is better still.
 fn check_mempool_size(cfg: &Config) -> Result<()> {
-    let queues = cfg.lcores.workers.len() as u32;
+    let queues = u32::try_from(cfg.lcores.workers.len()).context("too many workers")?;
     let caches = (queues + 1) * cfg.dpdk.mbuf_cache;
     let rx_rings = 2 * queues * u32::from(cfg.wire.rx_desc);
     let tx_rings = 2 * queues * u32::from(cfg.wire.tx_desc);

@@ -297,8 +297,9 @@ fn a_stopped_target_means_fallback_for_new_requests_and_resets_for_old_ones() {
     );
     assert_eq!(tb.counter(1, "peer_down_resets"), 1);
 
-    // New requests for node 2's content fall back to node 1 (which has no
-    // such file: a prompt 404, not a hang).
+    // New requests for node 2's content: node 2 alone serves them, so
+    // nobody can now, and node 1 (which has no such file) says so honestly
+    // and at once: a 503, never its own 404.
     assert!(
         tb.wait_for(10, || !tb.peer_up(1, "n2")),
         "node 1 notices node 2 is down"
@@ -314,7 +315,8 @@ fn a_stopped_target_means_fallback_for_new_requests_and_resets_for_old_ones() {
         "%{http_code}",
         &url(1, "n2/whoami.txt"),
     ]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "503");
+    assert_eq!(tb.counter(1, "refused_unavailable"), 1);
     assert_eq!(
         tb.counter(1, "handed_off"),
         1,
@@ -361,8 +363,8 @@ fn a_peer_with_the_wrong_key_is_rejected_and_gets_no_handoffs() {
     ]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "404",
-        "served by node 1 itself"
+        "503",
+        "node 2's content, and node 2 unreachable: nobody can serve it"
     );
     assert_eq!(tb.counter(1, "handed_off"), 0);
     assert_eq!(tb.counter(2, "handed_in"), 0);

@@ -83,7 +83,7 @@ pub(crate) fn measure(
         if w == 0 {
             first = Some(job); // the main lcore runs lane 0 itself
         } else {
-            lcore::launch(eal, w as u32, job)?;
+            lcore::launch(eal, u32::try_from(w)?, job)?;
         }
     }
     if let Some(job) = first {
@@ -97,7 +97,7 @@ pub(crate) fn measure(
         results.push(result?);
     }
     for w in 1..count {
-        lcore::wait(eal, w as u32);
+        lcore::wait(eal, u32::try_from(w)?);
     }
     *lanes = back
         .into_iter()

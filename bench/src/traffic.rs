@@ -38,11 +38,11 @@ impl Templates {
 
 /// The client of flow `i`: spread over addresses and ports like real clients.
 pub(crate) fn client(i: usize) -> (Ipv4Addr, u16) {
-    let host = (i / 50_000) as u32;
-    (
-        Ipv4Addr::from(0xc613_0000u32 + host),
-        10_000 + (i % 50_000) as u16,
-    )
+    // Cannot truncate: every flow has a template frame in memory, so there
+    // are far fewer than 50_000 << 32 of them; and i % 50_000 fits a u16.
+    #[allow(clippy::cast_possible_truncation)]
+    let (host, port) = ((i / 50_000) as u32, (i % 50_000) as u16);
+    (Ipv4Addr::from(0xc613_0000u32 + host), 10_000 + port)
 }
 
 /// What the kernel of flow `i` numbers its bytes from, and the offset a
@@ -125,7 +125,7 @@ impl<'a> Generator<'a> {
             let mut m = pool.alloc().context("benchmark buffers")?;
             let frame = self.templates.frame(self.next);
             self.next += 1;
-            m.set_len(frame.len() as u16);
+            m.set_len(u16::try_from(frame.len()).context("benchmark frame length")?);
             m.data_mut().copy_from_slice(frame);
             self.burst.push(m).ok();
             if self.burst.is_full() {

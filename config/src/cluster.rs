@@ -254,6 +254,9 @@ impl PreloadFlows {
     pub fn client(&self, i: u32) -> (Ipv4Addr, u16) {
         let per = u32::from(self.ports_per_client);
         let addr = Ipv4Addr::from(u32::from(self.first_client).wrapping_add(i / per));
-        (addr, self.first_port.wrapping_add((i % per) as u16))
+        // Cannot truncate: i % per is below per, which came from a u16.
+        #[allow(clippy::cast_possible_truncation)]
+        let port = (i % per) as u16;
+        (addr, self.first_port.wrapping_add(port))
     }
 }

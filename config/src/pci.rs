@@ -98,8 +98,11 @@ impl FromStr for PciAddress {
         let (Some(domain), Some(bus), Some(device), Some(function)) = parts else {
             return Err(malformed());
         };
-        // The field widths above bound every value, so the casts are lossless.
-        PciAddress::new(domain as u16, bus as u8, device as u8, function as u8)
+        // Cannot truncate: the field widths above bound every value.
+        #[allow(clippy::cast_possible_truncation)]
+        let (domain, bus, device, function) =
+            (domain as u16, bus as u8, device as u8, function as u8);
+        PciAddress::new(domain, bus, device, function)
     }
 }
 

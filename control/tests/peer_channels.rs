@@ -109,8 +109,10 @@ fn eventually(what: &str, cond: impl Fn() -> bool) {
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+    (0..=u8::MAX)
+        .cycle()
+        .take(len)
+        .map(|i| i.wrapping_mul(31).wrapping_add(seed))
         .collect()
 }
 

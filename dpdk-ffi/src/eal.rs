@@ -45,10 +45,14 @@ impl Eal {
         // the strings stay owned by `owned` for the whole program (DPDK keeps
         // some of them), so they are leaked on success.
         let mut argv: Vec<*mut c_char> = owned.iter().map(|a| a.as_ptr() as *mut c_char).collect();
-        let argc = argv.len() as c_int;
-        // SAFETY: argv holds argc valid NUL-terminated strings that outlive
-        // the call; EAL is initialised at most once (guarded above).
+        let argc = c_int::try_from(argv.len()).map_err(|_| DpdkError::EalInit {
+            reason: format!("{} EAL arguments are too many for argc", args.len()),
+            errno: 0,
+        })?;
         IN_INIT.store(true, Ordering::SeqCst);
+        // SAFETY: argv holds argc pointers to valid NUL-terminated strings,
+        // owned by `owned`, which outlives the call (and is leaked on success:
+        // DPDK keeps some); EAL is initialised at most once (guarded above).
         let rc = unsafe { sys::rte_eal_init(argc, argv.as_mut_ptr()) };
         IN_INIT.store(false, Ordering::SeqCst);
         if rc < 0 {

@@ -6,6 +6,8 @@ use crate::sys;
 /// The most packets one rx/tx call moves (the configured burst, usually 32,
 /// is at most this).
 pub const MAX_BURST: usize = 64;
+// What lets a burst's counts go to DPDK as u16 and u32 without a check.
+const _: () = assert!(MAX_BURST <= u16::MAX as usize);
 
 /// An owned packet buffer. Freed back to its pool on drop.
 ///
@@ -132,7 +134,9 @@ impl Burst {
     /// Receives up to `max` more packets from `queue`; returns how many.
     #[inline]
     pub fn rx(&mut self, queue: &mut Queue, max: usize) -> usize {
-        let room = (MAX_BURST - self.len).min(max);
+        // Cannot truncate: at most MAX_BURST, which fits a u16.
+        #[allow(clippy::cast_possible_truncation)]
+        let room = (MAX_BURST - self.len).min(max) as u16;
         // SAFETY: the queue is configured and owned by this thread (`&mut`);
         // DPDK writes at most `room` pointers into the free tail of `pkts`.
         let n = unsafe {
@@ -140,7 +144,7 @@ impl Burst {
                 queue.port_id(),
                 queue.queue_id(),
                 self.pkts.as_mut_ptr().add(self.len),
-                room as u16,
+                room,
             )
         } as usize;
         self.len += n;
@@ -154,6 +158,9 @@ impl Burst {
         if self.len == 0 {
             return 0;
         }
+        // Cannot truncate: len is at most MAX_BURST, which fits a u16.
+        #[allow(clippy::cast_possible_truncation)]
+        let len = self.len as u16;
         // SAFETY: the first `len` pointers are owned mbufs; the queue is owned
         // by this thread; DPDK takes ownership of the first `sent` of them.
         let sent = unsafe {
@@ -161,7 +168,7 @@ impl Burst {
                 queue.port_id(),
                 queue.queue_id(),
                 self.pkts.as_mut_ptr(),
-                self.len as u16,
+                len,
             )
         } as usize;
         self.pkts.copy_within(sent..self.len, 0);
@@ -198,8 +205,11 @@ impl Burst {
     pub fn free_all(&mut self) -> usize {
         let n = self.len;
         if n > 0 {
+            // Cannot truncate: n is at most MAX_BURST, which fits a u16.
+            #[allow(clippy::cast_possible_truncation)]
+            let count = n as u32;
             // SAFETY: the first `n` pointers are owned mbufs, freed once.
-            unsafe { sys::baton_pktmbuf_free_bulk(self.pkts.as_mut_ptr(), n as u32) };
+            unsafe { sys::baton_pktmbuf_free_bulk(self.pkts.as_mut_ptr(), count) };
             self.len = 0;
         }
         n

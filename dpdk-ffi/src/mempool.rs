@@ -26,6 +26,9 @@ impl Mempool {
             what: format!("create mempool {name:?}"),
             reason: "name contains a NUL byte".into(),
         })?;
+        // Cannot truncate: DPDK's default buffer size is 2048 + 128 bytes.
+        #[allow(clippy::cast_possible_truncation)]
+        let buf_size = sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
         // SAFETY: EAL is initialised; the name is a valid C string; the
         // returned pointer is null on failure.
         let ptr = unsafe {
@@ -34,7 +37,7 @@ impl Mempool {
                 count,
                 cache,
                 0,
-                sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
+                buf_size,
                 sys::SOCKET_ID_ANY,
             )
         };

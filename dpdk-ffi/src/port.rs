@@ -130,23 +130,23 @@ impl Port {
         })?;
         let rx: Vec<_> = rx.iter().map(|r| r.as_ptr()).collect();
         let tx: Vec<_> = tx.iter().map(|r| r.as_ptr()).collect();
+        let (Ok(nb_rx), Ok(nb_tx)) = (u32::try_from(rx.len()), u32::try_from(tx.len())) else {
+            return Err(DpdkError::Call {
+                what: format!("create ring port {name:?}"),
+                reason: "too many rings".into(),
+            });
+        };
         // SAFETY: valid C string and arrays of valid ring pointers, read
         // during the call; the rings outlive the port (caller's contract).
         let id = unsafe {
-            sys::rte_eth_from_rings(
-                cname.as_ptr(),
-                rx.as_ptr(),
-                rx.len() as u32,
-                tx.as_ptr(),
-                tx.len() as u32,
-                0,
-            )
+            sys::rte_eth_from_rings(cname.as_ptr(), rx.as_ptr(), nb_rx, tx.as_ptr(), nb_tx, 0)
         };
-        if id < 0 {
+        // Negative on failure; a port id is a u16.
+        let Ok(id) = u16::try_from(id) else {
             return Err(DpdkError::call(format!("create ring port {name:?}"), -1));
-        }
+        };
         Ok(Port {
-            id: id as u16,
+            id,
             name: name.into(),
             queues: 0,
             taken: Vec::new(),
@@ -167,8 +167,9 @@ impl Port {
         self.info()
             .ok()
             .filter(|i| !i.driver_name.is_null())
-            // SAFETY: driver_name points at the driver's static name string.
             .map(|i| {
+                // SAFETY: driver_name is not null (filtered above) and points
+                // at the driver's static NUL-terminated name string.
                 unsafe { CStr::from_ptr(i.driver_name) }
                     .to_string_lossy()
                     .into_owned()
@@ -381,7 +382,8 @@ const fn libc_enotsup() -> i32 {
 /// The names of the ports DPDK has, for error messages.
 fn present_ports() -> String {
     let mut names = Vec::new();
-    for id in 0..sys::RTE_MAX_ETHPORTS as u16 {
+    // Port ids are u16, so no valid id lies past u16::MAX.
+    for id in 0..u16::try_from(sys::RTE_MAX_ETHPORTS).unwrap_or(u16::MAX) {
         // SAFETY: any id is accepted; asking first keeps DPDK from logging
         // an error for every unused one.
         if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 0 {

@@ -46,13 +46,12 @@ impl Ring {
     #[inline]
     pub fn enqueue(&self, burst: &mut Burst) -> usize {
         burst.give(|ptrs| {
+            // Cannot truncate: a burst holds at most MAX_BURST packets.
+            #[allow(clippy::cast_possible_truncation)]
+            let n = ptrs.len() as u32;
             // SAFETY: `ptrs` are owned mbufs; the ring takes the first `n`.
             unsafe {
-                sys::baton_ring_enqueue_burst(
-                    self.ptr.as_ptr(),
-                    ptrs.as_mut_ptr(),
-                    ptrs.len() as u32,
-                ) as usize
+                sys::baton_ring_enqueue_burst(self.ptr.as_ptr(), ptrs.as_mut_ptr(), n) as usize
             }
         })
     }
@@ -61,14 +60,13 @@ impl Ring {
     #[inline]
     pub fn dequeue(&self, burst: &mut Burst, max: usize) -> usize {
         burst.take(max, |slots| {
+            // Cannot truncate: a burst has at most MAX_BURST slots.
+            #[allow(clippy::cast_possible_truncation)]
+            let n = slots.len() as u32;
             // SAFETY: DPDK writes at most `slots.len()` mbuf pointers, each
             // owned by whoever dequeues it.
             unsafe {
-                sys::baton_ring_dequeue_burst(
-                    self.ptr.as_ptr(),
-                    slots.as_mut_ptr(),
-                    slots.len() as u32,
-                ) as usize
+                sys::baton_ring_dequeue_burst(self.ptr.as_ptr(), slots.as_mut_ptr(), n) as usize
             }
         })
     }

@@ -2,6 +2,9 @@
 //! in memory with frames as Linux sends them. The kernels' part is played
 //! by frames built here; the netns end-to-end tests use real kernels.
 
+// The casts here are of small test constants (REQUEST's length).
+#![allow(clippy::cast_possible_truncation)]
+
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -170,6 +170,8 @@ fn check_limits(msg: &Message) -> Result<(), EncodeError> {
     Ok(())
 }
 
+// Cannot truncate: try_encode, the only caller, checked the limits first.
+#[allow(clippy::cast_possible_truncation)]
 fn encode_request(m: &HandoffRequest, out: &mut Vec<u8>) {
     put_u64(out, m.id);
     put_addr(out, m.key.client);

@@ -76,6 +76,17 @@ impl SeqNum {
         self.0.wrapping_sub(start.0) < len
     }
 
+    /// `self + len`, a length in octets (a payload's, the held bytes'):
+    /// sequence space is modular, and so is a length's place in it (RFC 793
+    /// §3.3), so only its low 32 bits count.
+    #[inline]
+    pub const fn add_len(self, len: usize) -> SeqNum {
+        // Truncation intended: modulo 2^32, as the sum is.
+        #[allow(clippy::cast_possible_truncation)]
+        let len = len as u32;
+        SeqNum(self.0.wrapping_add(len))
+    }
+
     /// The later of the two.
     #[inline]
     pub const fn max(self, other: SeqNum) -> SeqNum {

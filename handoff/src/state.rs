@@ -80,7 +80,7 @@ pub trait Event: Copy + Eq + fmt::Debug {
     fn carries_packet(self) -> bool;
 
     /// Whether the event is the expiry of the state's timer.
-    fn from_timer(self) -> bool;
+    fn is_expiry(self) -> bool;
 
     fn name(self) -> &'static str;
 }

@@ -63,7 +63,9 @@ impl Hello {
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(2 + self.from.len() + self.to.len());
         for name in [&self.from, &self.to] {
-            // Names are checked to be at most 255 bytes when the channel starts.
+            // Cannot truncate: names are checked to be at most 255 bytes when
+            // the channel starts (and a received one came with a u8 length).
+            #[allow(clippy::cast_possible_truncation)]
             out.push(name.len() as u8);
             out.extend_from_slice(name.as_bytes());
         }

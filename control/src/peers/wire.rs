@@ -183,6 +183,9 @@ impl StreamDecoder {
 /// Appends `message` to `out` with its length prefix.
 pub fn put_prefixed(out: &mut Vec<u8>, message: &[u8]) {
     debug_assert!(message.len() <= NOISE_MAX_MESSAGE);
+    // Cannot truncate: every message is a Noise message, written into a
+    // buffer of NOISE_MAX_MESSAGE (65535) bytes.
+    #[allow(clippy::cast_possible_truncation)]
     out.extend_from_slice(&(message.len() as u16).to_be_bytes());
     out.extend_from_slice(message);
 }
@@ -230,7 +233,7 @@ mod tests {
             MAX_CHUNK + 1,
             3 * MAX_CHUNK + 5,
         ] {
-            let frame: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let frame: Vec<u8> = (0..=u8::MAX).cycle().take(len).collect();
             let parts: Vec<_> = chunks(&frame).collect();
             assert_eq!(parts.len(), len.div_ceil(MAX_CHUNK).max(1), "len {len}");
             let mut r = Reassembler::default();

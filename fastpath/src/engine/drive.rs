@@ -121,7 +121,7 @@ pub(super) fn drive<X: Executor>(
     if let Some(kind) = next.timer() {
         let passed = matches!(verdict, Verdict::ToHost | Verdict::ToWire);
         let at = parts.timers.deadline(now, flow.duration(parts.cfg, kind));
-        if next != state || event.from_timer() {
+        if next != state || event.is_expiry() {
             timer.set(parts, key, at);
         } else if passed && kind.restarts_with_traffic() {
             *timer.deadline = at;

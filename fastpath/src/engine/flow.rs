@@ -180,6 +180,16 @@ impl OriginFlow {
 /// entries small.
 pub(super) type PeerIndex = u16;
 
+/// The index of peer `peer`, one of `EngineConfig::peers`.
+#[inline]
+pub(super) fn peer_index(peer: usize) -> PeerIndex {
+    // Cannot truncate: `Engine::new` holds the peers to what a PeerIndex
+    // numbers.
+    #[allow(clippy::cast_possible_truncation)]
+    let index = peer as PeerIndex;
+    index
+}
+
 /// A connection handed to this node. Its local kernel sees it addressed to
 /// this node's own address; the client's packets carry the address it
 /// connected to (`wire key`).

@@ -91,11 +91,19 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// # Panics
+    ///
+    /// With more than 65536 peers: a flow names its peer in 16 bits.
     pub fn new(
         cfg: EngineConfig,
         placer: Box<dyn Placer>,
         counters: Arc<WorkerCounters>,
     ) -> Engine {
+        assert!(
+            cfg.peers.len() <= usize::from(PeerIndex::MAX) + 1,
+            "{} peers: at most 65536",
+            cfg.peers.len()
+        );
         let peers_up = vec![false; cfg.peers.len()];
         Engine {
             cfg,
@@ -111,7 +119,7 @@ impl Engine {
             // node never reuses a live id.
             next_id: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_micros() as u64),
+                .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(1)),
             out: Output::default(),
             timers: timers::TimerWheel::new(Instant::now()),
             due: Vec::new(),
@@ -225,9 +233,9 @@ impl Engine {
     /// The load this node reports to its peers.
     pub fn load(&self) -> Load {
         Load {
-            active_connections: self.flows.len() as u32,
-            pending_handoffs: self.gauges.handoffs_pending as u32,
-            handed_in: self.gauges.handed_in as u32,
+            active_connections: u32::try_from(self.flows.len()).unwrap_or(u32::MAX),
+            pending_handoffs: u32::try_from(self.gauges.handoffs_pending).unwrap_or(u32::MAX),
+            handed_in: u32::try_from(self.gauges.handed_in).unwrap_or(u32::MAX),
         }
     }
 

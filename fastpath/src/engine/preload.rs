@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::packet::{MacAddr, SeqNum, Translation};
 
 use super::flow::{
-    FlowKey, Handoff, Offsets, OriginFlow, OriginSetup, OriginState, PeerIndex, Role, TargetFlow,
+    peer_index, FlowKey, Handoff, Offsets, OriginFlow, OriginSetup, OriginState, Role, TargetFlow,
     TargetSetup, TargetState,
 };
 use super::{Engine, ServiceKind};
@@ -22,13 +22,11 @@ impl Engine {
         now: Instant,
     ) {
         let id = self.next_id();
+        let peer = peer_index(peer);
         let flow = OriginFlow {
             state: OriginState::Forwarding,
             client_ack: SeqNum::default(),
-            handoff: Some(Handoff {
-                peer: peer as PeerIndex,
-                id,
-            }),
+            handoff: Some(Handoff { peer, id }),
             setup: Box::new(OriginSetup {
                 isn_origin: Some(SeqNum::default()),
                 ..OriginSetup::new(ServiceKind::Http, client_mac)
@@ -52,7 +50,7 @@ impl Engine {
         client_mac: MacAddr,
         now: Instant,
     ) {
-        let origin = origin as PeerIndex;
+        let origin = peer_index(origin);
         let flow = TargetFlow {
             state: TargetState::Established,
             client_mac,

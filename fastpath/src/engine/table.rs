@@ -191,7 +191,9 @@ impl FlowTable {
     }
 }
 
+// Truncation intended: any bits of the hash will do, and the mask keeps fewer.
 #[inline]
+#[allow(clippy::cast_possible_truncation)]
 fn home(hasher: &DefaultHashBuilder, key: &FlowKey, mask: usize) -> usize {
     hasher.hash_one(key.bucket_bits()) as usize & mask
 }

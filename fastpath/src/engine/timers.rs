@@ -14,6 +14,8 @@ use super::flow::FlowKey;
 
 /// The wheel's resolution: timers fire up to this late.
 pub(super) const TICK: Duration = Duration::from_millis(50);
+// Cannot truncate: 50 ms in nanoseconds.
+#[allow(clippy::cast_possible_truncation)]
 const TICK_NANOS: u64 = TICK.as_nanos() as u64;
 /// Slots: 4096 × 50 ms ≈ 3.4 minutes. A later deadline is armed in the
 /// last slot and re-armed when that slot comes up.
@@ -67,18 +69,24 @@ impl TimerWheel {
     }
 
     /// The tick whose run is the first at or after `now + after`.
+    // Truncation intended: a Tick is the tick count mod 2^32 (see Tick).
     #[inline]
+    #[allow(clippy::cast_possible_truncation)]
     pub(super) fn deadline(&mut self, now: Instant, after: Duration) -> Tick {
         let after = after.as_secs() * 1_000_000_000 + u64::from(after.subsec_nanos());
         Tick(self.nanos(now).saturating_add(after).div_ceil(TICK_NANOS) as u32)
     }
 
     /// The last tick that has passed by `now`.
+    // Truncation intended: a Tick is the tick count mod 2^32 (see Tick).
+    #[allow(clippy::cast_possible_truncation)]
     pub(super) fn passed(&mut self, now: Instant) -> Tick {
         Tick((self.nanos(now) / TICK_NANOS) as u32)
     }
 
     /// The wheel's own (unwrapped) tick for `at`, kept within one lap.
+    // Truncation intended: a Tick is the tick count mod 2^32 (see Tick).
+    #[allow(clippy::cast_possible_truncation)]
     fn absolute(&self, at: Tick) -> u64 {
         let ahead = at.0.wrapping_sub(self.next as u32) as i32;
         self.next + u64::from(ahead.max(0) as u32).min(SLOTS as u64 - 1)
@@ -86,6 +94,9 @@ impl TimerWheel {
 
     /// Arms `key` to come up at `at` (within a tick); returns the tick to
     /// keep in `Flow::armed`.
+    // Truncation intended: a Tick is the tick count mod 2^32 (see Tick);
+    // and tick % SLOTS is below SLOTS.
+    #[allow(clippy::cast_possible_truncation)]
     pub(super) fn arm(&mut self, key: FlowKey, at: Tick) -> Tick {
         let tick = self.absolute(at);
         let armed = Tick(tick as u32);
@@ -100,7 +111,11 @@ impl TimerWheel {
         // After a long pause, one lap covers every slot.
         let from = self.next.max(until.saturating_sub(SLOTS as u64 - 1));
         for tick in from..=until {
+            // Cannot truncate: tick % SLOTS is below SLOTS.
+            #[allow(clippy::cast_possible_truncation)]
             let slot = &mut self.slots[(tick % SLOTS as u64) as usize];
+            // Truncation intended: a Tick is the tick count mod 2^32 (see Tick).
+            #[allow(clippy::cast_possible_truncation)]
             slot.retain(|&(key, armed)| {
                 if !armed.is_after(Tick(until as u32)) {
                     due.push((key, armed));
@@ -159,7 +174,8 @@ mod tests {
         let mut wheel = TimerWheel::new(t0);
         let at = wheel.deadline(t0, Duration::from_secs(3600));
         let far = wheel.arm(key(1), at);
-        assert_eq!(far, Tick(SLOTS as u32 - 1), "clamped to the horizon");
+        let last = u32::try_from(SLOTS - 1).unwrap();
+        assert_eq!(far, Tick(last), "clamped to the horizon");
         let at = wheel.deadline(t0, Duration::from_secs(1));
         let near = wheel.arm(key(2), at);
         let mut due = Vec::new();

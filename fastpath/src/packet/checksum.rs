@@ -10,7 +10,9 @@
 use std::net::Ipv4Addr;
 
 /// Folds a 32-bit ones-complement accumulator to 16 bits (end-around carry).
+// Cannot truncate: two folds leave at most 0xffff.
 #[inline]
+#[allow(clippy::cast_possible_truncation)]
 pub fn fold(mut sum: u32) -> u16 {
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
@@ -19,6 +21,8 @@ pub fn fold(mut sum: u32) -> u16 {
 
 /// Unfolded ones-complement sum of `data` as big-endian 16-bit words; an odd
 /// trailing byte is padded with zero.
+// Cannot truncate: the fold loop leaves no bits above the low 32.
+#[allow(clippy::cast_possible_truncation)]
 pub fn sum(data: &[u8]) -> u32 {
     let mut acc: u64 = 0;
     let mut words = data.chunks_exact(2);
@@ -107,7 +111,9 @@ impl ChecksumDelta {
     }
 
     /// The checksum after all recorded changes, given the one before.
+    // Cannot truncate: two folds of a 64-bit sum leave at most 0xffff_ffff.
     #[inline]
+    #[allow(clippy::cast_possible_truncation)]
     pub fn apply(self, checksum: u16) -> u16 {
         // A delta holds a few dozen 33-bit terms at most: no carry out of 64.
         let sum = self.0 + u64::from(!checksum);

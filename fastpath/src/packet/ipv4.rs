@@ -192,6 +192,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Sets version 4 and the header length in bytes (a multiple of 4).
+    // Truncation intended: the header length field is the low 4 bits.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn set_version_and_header_len(&mut self, header_len: usize) {
         self.buffer.as_mut()[field::VER_IHL] = 0x40 | ((header_len / 4) as u8 & 0x0f);
     }

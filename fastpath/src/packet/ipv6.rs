@@ -65,7 +65,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 
     /// Traffic class.
     pub fn traffic_class(&self) -> u8 {
-        (self.ver_tc_flow() >> 20) as u8
+        ((self.ver_tc_flow() >> 20) & 0xff) as u8
     }
 
     /// Flow label.

@@ -78,6 +78,9 @@ impl TcpFrame {
         if tcp_header < TCP_MIN_HEADER_LEN || total < 20 + tcp_header || end > frame.len() {
             return None;
         }
+        // Cannot truncate: L4 is 34 and a TCP header at most 60 bytes.
+        #[allow(clippy::cast_possible_truncation)]
+        let (l4, data) = (L4 as u16, (L4 + tcp_header) as u16);
         Some(TcpFrame {
             src_mac: MacAddr([h[6], h[7], h[8], h[9], h[10], h[11]]),
             src_addr: Ipv4Addr::from(be32(26)),
@@ -88,8 +91,8 @@ impl TcpFrame {
             ack: SeqNum::new(be32(L4 + 8)),
             window: be16(L4 + 14),
             flags: TcpFlags(h[L4 + 13]),
-            l4: L4 as u16,
-            data: (L4 + tcp_header) as u16,
+            l4,
+            data,
             // At most 14 + 65535: a frame that long is not in a u16 either.
             end: u16::try_from(end).ok()?,
         })

@@ -215,7 +215,8 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Sum the checksum covers for an IPv4 segment, pseudo-header included.
     fn ipv4_sum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u32 {
         let data = self.buffer.as_ref();
-        // A TCP segment inside an IPv4 packet is below 64 KiB.
+        // Cannot truncate: a TCP segment inside an IPv4 packet is below 64 KiB.
+        #[allow(clippy::cast_possible_truncation)]
         let len = data.len() as u16;
         checksum::combine(
             checksum::pseudo_header_ipv4(src, dst, protocol::TCP, len),
@@ -259,6 +260,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 
     /// Sets the header length in bytes (a multiple of 4, at most 60).
+    // Cannot truncate: at most 60 bytes is at most 15 words.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn set_header_len(&mut self, len: usize) {
         let b = &mut self.buffer.as_mut()[field::DATA_OFFSET];
         *b = (((len / 4) as u8) << 4) | (*b & 0x0f);

@@ -53,9 +53,12 @@ impl SackBlocks {
         if blocks.is_empty() || blocks.len() > MAX_SACK_BLOCKS {
             return None;
         }
+        // Cannot truncate: at most MAX_SACK_BLOCKS (checked above).
+        #[allow(clippy::cast_possible_truncation)]
+        let len = blocks.len() as u8;
         let mut s = SackBlocks {
             blocks: [SackBlock::default(); MAX_SACK_BLOCKS],
-            len: blocks.len() as u8,
+            len,
         };
         s.blocks[..blocks.len()].copy_from_slice(blocks);
         Some(s)
@@ -113,6 +116,8 @@ impl TcpOption<'_> {
             TcpOption::SackPermitted => out.extend_from_slice(&[kind::SACK_PERMITTED, 2]),
             TcpOption::Sack(blocks) => {
                 let blocks = blocks.as_slice();
+                // Cannot truncate: at most 4 blocks, 34 bytes.
+                #[allow(clippy::cast_possible_truncation)]
                 out.extend_from_slice(&[kind::SACK, (2 + 8 * blocks.len()) as u8]);
                 for b in blocks {
                     out.extend_from_slice(&b.left.raw().to_be_bytes());
@@ -120,12 +125,16 @@ impl TcpOption<'_> {
                 }
             }
             TcpOption::Timestamps { tsval, tsecr } => {
+                // Cannot truncate: TIMESTAMPS_LEN is 10.
+                #[allow(clippy::cast_possible_truncation)]
                 out.extend_from_slice(&[kind::TIMESTAMPS, TIMESTAMPS_LEN as u8]);
                 out.extend_from_slice(&tsval.raw().to_be_bytes());
                 out.extend_from_slice(&tsecr.raw().to_be_bytes());
             }
             TcpOption::Unknown { kind, data } => {
                 let data = &data[..data.len().min(253)];
+                // Cannot truncate: at most 253 + 2 bytes.
+                #[allow(clippy::cast_possible_truncation)]
                 out.extend_from_slice(&[kind, (data.len() + 2) as u8]);
                 out.extend_from_slice(data);
             }
@@ -199,10 +208,10 @@ fn decode<'a>(data: &'a [u8], raw: RawOption) -> TcpOption<'a> {
                 block.left = SeqNum::new(read_u32(body, 2 + 8 * i));
                 block.right = SeqNum::new(read_u32(body, 6 + 8 * i));
             }
-            TcpOption::Sack(SackBlocks {
-                blocks,
-                len: count as u8,
-            })
+            // Cannot truncate: next_raw checked count <= MAX_SACK_BLOCKS.
+            #[allow(clippy::cast_possible_truncation)]
+            let len = count as u8;
+            TcpOption::Sack(SackBlocks { blocks, len })
         }
         kind => TcpOption::Unknown {
             kind,

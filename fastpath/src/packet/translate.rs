@@ -180,7 +180,7 @@ impl Translation {
         let kernel = self.wscale_kernel.min(MAX_WINDOW_SHIFT);
         let origin = self.wscale_origin.min(MAX_WINDOW_SHIFT);
         let bytes = u32::from(window) << kernel;
-        (bytes >> origin).min(u32::from(u16::MAX)) as u16
+        u16::try_from(bytes >> origin).unwrap_or(u16::MAX)
     }
 
     /// Rewrites a frame from the client so that the target kernel accepts it

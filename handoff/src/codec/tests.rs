@@ -159,7 +159,7 @@ fn oversize_length_is_refused_before_the_body_arrives() {
 
 fn frame(code: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![b'B', b'T', VERSION, code];
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
     out.extend_from_slice(body);
     out
 }

@@ -42,6 +42,8 @@ impl Maglev {
             self.table = populate(members, up, self.size);
             self.built_for = up.to_vec();
         }
+        // Cannot truncate: below self.size, a usize.
+        #[allow(clippy::cast_possible_truncation)]
         let slot = (key % self.size as u64) as usize;
         self.table.get(slot).map(|&m| usize::from(m))
     }
@@ -69,16 +71,19 @@ pub(super) fn populate(members: &[String], up: &[bool], size: usize) -> Vec<u16>
     let mut filled = 0;
     loop {
         for (b, &member) in backends.iter().enumerate() {
-            let mut slot;
-            loop {
-                slot = ((offsets[b] + next[b] * skips[b]) % m) as usize;
+            let slot = loop {
+                // Cannot truncate: below m, the table's size (a usize).
+                #[allow(clippy::cast_possible_truncation)]
+                let slot = ((offsets[b] + next[b] * skips[b]) % m) as usize;
                 next[b] += 1;
                 if table[slot] == u16::MAX {
-                    break;
+                    break slot;
                 }
-            }
-            // Pool sizes are validated to fit in a u16.
-            table[slot] = member as u16;
+            };
+            // Cannot truncate: pool sizes are validated to fit in a u16.
+            #[allow(clippy::cast_possible_truncation)]
+            let member = member as u16;
+            table[slot] = member;
             filled += 1;
             if filled == size {
                 return table;

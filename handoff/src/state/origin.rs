@@ -415,7 +415,7 @@ impl Event for OriginEvent {
         )
     }
 
-    fn from_timer(self) -> bool {
+    fn is_expiry(self) -> bool {
         matches!(self, OriginEvent::Timeout | OriginEvent::Retransmit)
     }
 

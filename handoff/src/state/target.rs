@@ -272,7 +272,7 @@ impl Event for TargetEvent {
         )
     }
 
-    fn from_timer(self) -> bool {
+    fn is_expiry(self) -> bool {
         matches!(self, TargetEvent::Timeout | TargetEvent::Retransmit)
     }
 

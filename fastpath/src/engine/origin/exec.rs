@@ -141,7 +141,7 @@ fn hold(
     frame: &[u8],
     seg: &TcpFrame,
 ) -> Result<(), Verdict> {
-    let expected = o.setup.isn_client + 1 + o.setup.held.len() as u32;
+    let expected = (o.setup.isn_client + 1).add_len(o.setup.held.len());
     let offset = seg.seq.distance_from(expected);
     if offset < 0 {
         parts.count(Counter::DropHeldDuplicate, 1);
@@ -256,7 +256,7 @@ fn refuse(o: &mut OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
         src: key.server(),
         dst: key.client(),
         seq: isn_origin + 1,
-        ack: o.setup.isn_client + 1 + o.setup.held.len() as u32,
+        ack: (o.setup.isn_client + 1).add_len(o.setup.held.len()),
         flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN,
         window: REFUSAL_WINDOW,
         options: &options,
@@ -276,8 +276,8 @@ fn ack_client_fin(o: &OriginFlow, parts: &mut Parts<'_>, key: FlowKey, fin: &Tcp
         dst_mac: o.setup.client_mac,
         src: key.server(),
         dst: key.client(),
-        seq: isn_origin + 2 + UNAVAILABLE.len() as u32,
-        ack: fin.seq + fin.payload_len() as u32 + 1,
+        seq: (isn_origin + 2).add_len(UNAVAILABLE.len()),
+        ack: fin.seq.add_len(fin.payload_len()) + 1,
         flags: TcpFlags::ACK,
         window: REFUSAL_WINDOW,
         options: &options,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use baton_handoff::state::OriginEvent;
 
 use crate::engine::drive::Input;
-use crate::engine::flow::{Flow, FlowKey, Handoff, OriginFlow, OriginState, PeerIndex, Role};
+use crate::engine::flow::{peer_index, Flow, FlowKey, Handoff, OriginFlow, OriginState, Role};
 use crate::engine::{Engine, Load, Placement};
 
 /// Request bytes were held, or a handoff failed: asks the placer where the
@@ -19,7 +19,7 @@ use crate::engine::{Engine, Load, Placement};
 /// a member of its pool, or nowhere.
 pub(super) fn decide(e: &mut Engine, key: FlowKey, now: Instant) {
     let own = Load {
-        active_connections: e.flows.len() as u32,
+        active_connections: u32::try_from(e.flows.len()).unwrap_or(u32::MAX),
         ..Load::default()
     };
     let Some(Flow {
@@ -40,7 +40,7 @@ pub(super) fn decide(e: &mut Engine, key: FlowKey, now: Instant) {
         .iter()
         .enumerate()
         .map(|(i, &up)| {
-            let i = i as PeerIndex;
+            let i = peer_index(i);
             up && knows_isn && !o.setup.tried.contains(&i) && failed != Some(i)
         })
         .collect();
@@ -53,10 +53,8 @@ pub(super) fn decide(e: &mut Engine, key: FlowKey, now: Instant) {
         Placement::Unavailable => (OriginEvent::NoCandidate, Input::Nothing),
         Placement::Peer(peer) if can_take.get(peer) == Some(&true) => {
             let id = e.next_id();
-            let handoff = Handoff {
-                peer: peer as PeerIndex,
-                id,
-            };
+            let peer = peer_index(peer);
+            let handoff = Handoff { peer, id };
             (OriginEvent::DecidedHandoff, Input::Chosen(handoff))
         }
         // A placer that picks a peer it was told cannot take it: no node can.

@@ -11,7 +11,7 @@ use baton_handoff::state::{Machine, OriginAction, OriginEvent, OriginState};
 use super::place::decide_again;
 use crate::counters::Counter;
 use crate::engine::drive::Input;
-use crate::engine::flow::{Flow, FlowKey, Handoff, OriginFlow, PeerIndex, Role};
+use crate::engine::flow::{peer_index, Flow, FlowKey, Handoff, OriginFlow, Role};
 use crate::engine::Engine;
 
 /// The target took the connection: the local kernel forgets it, and client
@@ -94,7 +94,7 @@ fn handoff_flow(
 
 /// The origin flow whose handoff `id` went to `peer`.
 fn flow_of(e: &Engine, peer: usize, id: u64) -> Option<FlowKey> {
-    let peer = peer as PeerIndex;
+    let peer = peer_index(peer);
     let key = *e.by_id.get(&id)?;
     match e.flows.get(&key).map(|f| &f.role) {
         Some(Role::Origin(o))

@@ -166,7 +166,7 @@ fn complete_handshake(
     let first = req.isn_client + 1;
     parts.out.to_host.push(segment(first, TcpFlags::ACK, &[]));
     for (i, chunk) in req.held.chunks(SEGMENT_PAYLOAD).enumerate() {
-        let seq = first + (i * SEGMENT_PAYLOAD) as u32;
+        let seq = first.add_len(i * SEGMENT_PAYLOAD);
         parts
             .out
             .to_host
@@ -219,7 +219,7 @@ pub(in crate::engine) fn translate_to_kernel(
     let translation = offsets.translation(wire_key, parts.cfg.own_addr);
     // Where a RST to the kernel must start.
     let fin = u32::from(seg.flags.contains(TcpFlags::FIN));
-    let end = seg.seq + seg.payload_len() as u32 + fin;
+    let end = seg.seq.add_len(seg.payload_len()) + fin;
     if end.is_after(t.client_next_seq) {
         t.client_next_seq = end;
     }

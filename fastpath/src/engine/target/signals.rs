@@ -8,7 +8,7 @@ use baton_handoff::state::TargetEvent;
 
 use crate::counters::Counter;
 use crate::engine::drive::Input;
-use crate::engine::flow::{FlowKey, PeerIndex, Role, TargetFlow, TargetSetup};
+use crate::engine::flow::{peer_index, FlowKey, Role, TargetFlow, TargetSetup};
 use crate::engine::Engine;
 use crate::packet::MacAddr;
 
@@ -49,14 +49,15 @@ pub(in crate::engine) fn on_request(
         e.count(counter, 1);
         return;
     }
-    let origin = peer as PeerIndex;
+    let origin = peer_index(peer);
     e.by_origin.insert((origin, req.id), wire_key);
+    let held = req.held.len();
     let make = |state| {
         Role::Target(TargetFlow {
             state,
             client_mac: MacAddr(req.client_mac),
             offsets: None,
-            client_next_seq: req.isn_client + 1 + req.held.len() as u32,
+            client_next_seq: (req.isn_client + 1).add_len(held),
             setup: Box::new(TargetSetup {
                 origin,
                 id: req.id,
@@ -76,7 +77,8 @@ pub(in crate::engine) fn on_cancel(
     cancel: HandoffCancel,
     now: Instant,
 ) {
-    let Some(&wire_key) = e.by_origin.get(&(peer as PeerIndex, cancel.id)) else {
+    let origin = peer_index(peer);
+    let Some(&wire_key) = e.by_origin.get(&(origin, cancel.id)) else {
         e.count(Counter::DropUnknownHandoff, 1);
         return;
     };

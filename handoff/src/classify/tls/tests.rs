@@ -11,7 +11,7 @@ fn sni(name: Option<&str>) -> Classification {
 }
 
 fn u16be(n: usize) -> [u8; 2] {
-    (n as u16).to_be_bytes()
+    u16::try_from(n).unwrap().to_be_bytes()
 }
 
 fn server_name_ext(names: &[(u8, &[u8])]) -> Vec<u8> {
@@ -49,8 +49,10 @@ fn hello_body(extensions: Option<&[u8]>) -> Vec<u8> {
 }
 
 fn handshake(body: &[u8]) -> Vec<u8> {
-    let len = body.len() as u32;
-    let mut out = vec![1, (len >> 16) as u8, (len >> 8) as u8, len as u8];
+    let [high, len @ ..] = u32::try_from(body.len()).unwrap().to_be_bytes();
+    assert_eq!(high, 0, "a handshake length has 24 bits");
+    let mut out = vec![1];
+    out.extend_from_slice(&len);
     out.extend_from_slice(body);
     out
 }
