@@ -62,10 +62,15 @@ pub fn run(cfg: &Config) -> Result<()> {
 
     // With a cluster, the worker runs the handoff engine and the control
     // lcore carries its messages to and from the peers.
+    let mut handoff_addresses = None;
     let (mut control, links) = match (&cfg.cluster, &cfg.handoff) {
         (Some(cluster), Some(handoff)) => {
             let (outbox, from_worker) = crossbeam_channel::bounded(WORKER_QUEUE);
             let engine_cfg = parts::engine_config(cfg, cluster, handoff, wire.mac()?.0)?;
+            if cfg.host.is_kernel_interface() {
+                let addrs = parts::handoff_addresses(&engine_cfg, cluster);
+                handoff_addresses = Some(host_iface::HandoffAddresses::install(&cfg.host, &addrs)?);
+            }
             let mut to_workers = Vec::new();
             let mut links = Vec::new();
             for worker in 0..cfg.lcores.workers.len() {
@@ -144,6 +149,7 @@ pub fn run(cfg: &Config) -> Result<()> {
         }
     }
     drop(control);
+    drop(handoff_addresses);
     let last = snapshot();
     for w in &last.workers {
         tracing::info!(

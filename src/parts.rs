@@ -1,14 +1,14 @@
 //! The appliance's parts, built from the config: each library takes its
 //! own types, and this is where the config's are turned into them.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use baton_config::{ClusterConfig, Config, HandoffConfig, Strategy as ConfigStrategy};
 use baton_control::peers::{ChannelConfig, PeerConfig};
 use baton_control::psk::read_psk;
-use baton_fastpath::engine::{EngineConfig, PeerInfo};
+use baton_fastpath::engine::{EngineConfig, HandoffNet, KernelAddrs, PeerInfo};
 use baton_fastpath::packet::{MacAddr, SeqDelta, TsOffset};
 use baton_handoff::placement::PolicyPlacer;
 use baton_handoff::policy::{HostPattern, LardConfig, Pool, Rule, Strategy};
@@ -30,6 +30,10 @@ pub fn engine_config(
         own_addr: own.addr(),
         own_mac: MacAddr(own_mac),
         vip: cluster.vip,
+        handoff_net: cluster.handoff_net.map(|net| HandoffNet {
+            network: net.network(),
+            host_mask: !u32::from(net.netmask()),
+        }),
         services: handoff
             .services
             .iter()
@@ -51,6 +55,21 @@ pub fn engine_config(
         idle_timeout: Duration::from_secs(handoff.idle_timeout_s.into()),
         max_flows: handoff.max_flows as usize,
     })
+}
+
+/// The handoff addresses this node's kernel must own: every peer's, where
+/// the connections it hands here are replayed (none without
+/// `cluster.handoff_net`).
+pub fn handoff_addresses(engine: &EngineConfig, cluster: &ClusterConfig) -> Vec<Ipv4Addr> {
+    if engine.handoff_net.is_none() {
+        return Vec::new();
+    }
+    let addrs = KernelAddrs::new(engine);
+    cluster
+        .peers
+        .iter()
+        .map(|p| addrs.kernel_of(p.address))
+        .collect()
 }
 
 fn service_kind(kind: baton_config::ServiceKind) -> baton_handoff::ServiceKind {

@@ -27,6 +27,7 @@ pub(crate) fn engine_for(
         own_addr: OWN,
         own_mac: OWN_MAC,
         vip: None,
+        handoff_net: None,
         services: vec![(80, ServiceKind::Http)],
         peers: vec![PeerInfo {
             name: "peer".into(),

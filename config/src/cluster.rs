@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cidr::Ipv4Cidr;
 use crate::mac::MacAddr;
 
 /// The cluster this node belongs to. Without it, Baton is a transparent
@@ -24,6 +25,21 @@ pub struct ClusterConfig {
     /// The cluster VIP, when clients connect to an address all nodes share.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vip: Option<Ipv4Addr>,
+    /// Where connections handed to this node are replayed into its kernel:
+    /// a connection a client opened to a peer's own address is replayed as
+    /// one to that peer's handoff address, the address with the same host
+    /// part in this network (198.18.0.12 → 198.19.0.12 for
+    /// `198.19.0.0/24` beside `host.address = "198.18.0.11/24"`). It
+    /// stands for that peer alone, so a replayed connection never shares a
+    /// 4-tuple with one the client opened to this node directly (nor with
+    /// one another peer handed here). The same on every node, the same
+    /// prefix length as `host.address`, and no address of that network;
+    /// Baton puts every peer's handoff address on `lo` (never answered in
+    /// ARP). Without it, such connections are replayed to this node's own
+    /// address, where they can collide with direct ones. Connections to the
+    /// VIP are replayed to the VIP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_net: Option<Ipv4Cidr>,
     /// A heartbeat goes to every peer this often.
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_ms: u32,

@@ -7,6 +7,10 @@ use crate::schema::Config;
 use crate::spans::KeyPath;
 use crate::validate::{check_absolute, check_name, check_range, invalid, Check};
 
+/// The most peers a node takes (a flow names its peer in 16 bits; far more
+/// than any policy's pools spread well over).
+pub const MAX_PEERS: usize = 1024;
+
 pub(crate) fn check_cluster(config: &Config) -> Check {
     let Some(cluster) = &config.cluster else {
         return Ok(());
@@ -52,6 +56,15 @@ fn check_peers(config: &Config, cluster: &ClusterConfig, own: std::net::Ipv4Addr
     let path = KeyPath::dotted("cluster.peers");
     if cluster.peers.is_empty() {
         return Err(invalid(path, "list at least one peer node"));
+    }
+    if cluster.peers.len() > MAX_PEERS {
+        return Err(invalid(
+            path,
+            format!(
+                "{} peers; a cluster node takes at most {MAX_PEERS}",
+                cluster.peers.len()
+            ),
+        ));
     }
     let (mut names, mut addrs, mut macs) = (HashSet::new(), HashSet::new(), HashSet::new());
     for (i, peer) in cluster.peers.iter().enumerate() {
@@ -99,6 +112,64 @@ fn check_peers(config: &Config, cluster: &ClusterConfig, own: std::net::Ipv4Addr
             ));
         }
     }
+    match config.host.address {
+        Some(host) => check_handoff_net(cluster, host, &addrs),
+        None => Ok(()),
+    }
+}
+
+/// The handoff network maps a peer's address to its handoff address by
+/// host part, so it has the host network's prefix length, lies outside it,
+/// and holds no address a client may connect to; and every peer is on the
+/// host network, or its handoff address would stand for another.
+fn check_handoff_net(
+    cluster: &ClusterConfig,
+    host: crate::cidr::Ipv4Cidr,
+    addrs: &HashSet<std::net::Ipv4Addr>,
+) -> Check {
+    let Some(net) = cluster.handoff_net else {
+        return Ok(());
+    };
+    let at = KeyPath::dotted("cluster.handoff_net");
+    if net.prefix_len() != host.prefix_len() {
+        return Err(invalid(
+            at,
+            format!(
+                "/{} is not the prefix length of `host.address` ({host}): a peer's handoff address keeps its host part",
+                net.prefix_len()
+            ),
+        ));
+    }
+    if net.network() == host.network() {
+        return Err(invalid(
+            at,
+            format!(
+                "{net} is the host network itself; give a network of its own, e.g. one beside it"
+            ),
+        ));
+    }
+    let in_net =
+        |a: std::net::Ipv4Addr| u32::from(a) & u32::from(net.netmask()) == u32::from(net.network());
+    if let Some(vip) = cluster.vip.filter(|&v| in_net(v)) {
+        return Err(invalid(at, format!("{net} holds the cluster VIP {vip}")));
+    }
+    let host_net = |a: std::net::Ipv4Addr| {
+        u32::from(a) & u32::from(host.netmask()) == u32::from(host.network())
+    };
+    for (i, peer) in cluster.peers.iter().enumerate() {
+        if !host_net(peer.address) {
+            return Err(invalid(
+                KeyPath::dotted("cluster.peers").index(i).key("address"),
+                format!(
+                    "{} is outside the host network {}/{}: with `cluster.handoff_net`, every node is on one network",
+                    peer.address,
+                    host.network(),
+                    host.prefix_len()
+                ),
+            ));
+        }
+    }
+    debug_assert!(addrs.iter().all(|&a| !in_net(a)));
     Ok(())
 }
 

@@ -434,6 +434,46 @@ fn cases() -> Vec<Case> {
             "no node `n9`",
         ),
         case(
+            "handoff network of another prefix length",
+            with(&CLUSTER.replace(
+                "psk_file = \"/etc/baton/cluster.key\"\n",
+                "psk_file = \"/etc/baton/cluster.key\"\nhandoff_net = \"198.19.0.0/16\"\n",
+            )),
+            (13, 15),
+            Some("cluster.handoff_net"),
+            "not the prefix length of `host.address`",
+        ),
+        case(
+            "handoff network that is the host network",
+            with(&CLUSTER.replace(
+                "psk_file = \"/etc/baton/cluster.key\"\n",
+                "psk_file = \"/etc/baton/cluster.key\"\nhandoff_net = \"198.18.0.0/24\"\n",
+            )),
+            (13, 15),
+            Some("cluster.handoff_net"),
+            "the host network itself",
+        ),
+        case(
+            "handoff network holding the VIP",
+            with(&CLUSTER.replace(
+                "psk_file = \"/etc/baton/cluster.key\"\n",
+                "psk_file = \"/etc/baton/cluster.key\"\nvip = \"198.19.0.50\"\nhandoff_net = \"198.19.0.0/24\"\n",
+            )),
+            (14, 15),
+            Some("cluster.handoff_net"),
+            "holds the cluster VIP",
+        ),
+        case(
+            "handoff network with a peer off the host network",
+            with(&CLUSTER.replace(
+                "psk_file = \"/etc/baton/cluster.key\"\n",
+                "psk_file = \"/etc/baton/cluster.key\"\nhandoff_net = \"198.19.0.0/24\"\n",
+            ).replace("address = \"198.18.0.12\"", "address = \"198.18.1.12\"")),
+            (14, 35),
+            Some("cluster.peers.address"),
+            "outside the host network",
+        ),
+        case(
             "handoff without a cluster",
             with("\n[handoff]\nservices = [{ port = 80, kind = \"http\" }]\n"),
             (10, 1),

@@ -84,6 +84,7 @@ fn config(own: Ipv4Addr, mac: MacAddr, peer: (&str, MacAddr)) -> EngineConfig {
         own_addr: own,
         own_mac: mac,
         vip: None,
+        handoff_net: None,
         services: vec![(80, ServiceKind::Http)],
         peers: vec![PeerInfo {
             name: peer.0.into(),
@@ -1391,4 +1392,91 @@ fn a_target_whose_answer_is_lost_but_whose_data_the_client_acknowledged_keeps_th
     // And its late Accept is a repeat: counted, and nothing else.
     a.on_message(0, accept(req.id), now);
     assert!(a.take_output().is_empty());
+}
+
+/// With a handoff network, a connection the client opened to A lives in
+/// B's kernel at A's handoff address (198.19.0.11), never at B's own: it
+/// cannot meet a connection the client opened to B directly.
+#[test]
+fn a_handed_in_connection_lives_in_the_kernel_at_its_origins_handoff_address() {
+    let now = Instant::now();
+    let alias = Ipv4Addr::new(198, 19, 0, 11);
+    let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
+    let (mut b, cb) = engine_from(EngineConfig {
+        handoff_net: Some(baton_fastpath::engine::HandoffNet {
+            network: Ipv4Addr::new(198, 19, 0, 0),
+            host_mask: 0xff,
+        }),
+        ..config(B, MAC_B, ("a", MAC_A))
+    });
+    handshake(&mut a, now);
+    a.from_wire(&mut request_frame(), now);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!()
+    };
+    b.on_message(0, Message::HandoffRequest(req.clone()), now);
+    let syn = seen(&b.take_output().to_host[0]);
+    assert_eq!((syn.src, syn.dst), (CLIENT, alias), "replayed to A's alias");
+    // B's kernel answers from the alias; the handoff completes.
+    let mut synack = frame(
+        (MAC_B, MAC_C),
+        (alias, 80),
+        (CLIENT, CPORT),
+        ISN_B,
+        ISN_C.wrapping_add(1),
+        TcpFlags::SYN | TcpFlags::ACK,
+        65160,
+        syn_options(10, 50, 100),
+        &[],
+    );
+    assert_eq!(b.from_host(&mut synack, now), Verdict::Consumed);
+    let out = b.take_output();
+    assert!(out.to_host.iter().all(|f| seen(f).dst == alias));
+    assert_eq!(cb.get(Counter::HandedIn), 1);
+    // The kernel's data reaches the client from A's address, as the client
+    // expects; the client's packets reach the kernel at the alias.
+    let mut response = frame(
+        (MAC_B, MAC_C),
+        (alias, 80),
+        (CLIENT, CPORT),
+        ISN_B + 1,
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        TcpFlags::ACK | TcpFlags::PSH,
+        500,
+        ts(60, 103),
+        b"HTTP/1.1 200 OK\r\n\r\n",
+    );
+    assert_eq!(b.from_host(&mut response, now), Verdict::ToWire);
+    let r = seen(&response);
+    assert_eq!((r.src, r.dst, r.seq), (A, CLIENT, ISN_A + 1));
+    let mut ack = frame(
+        (MAC_A, MAC_B),
+        (CLIENT, CPORT),
+        (A, 80),
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        ISN_A + 20,
+        TcpFlags::ACK,
+        502,
+        ts(104, 7100),
+        &[],
+    );
+    assert_eq!(b.from_wire(&mut ack, now), Verdict::ToHost);
+    let k = seen(&ack);
+    assert_eq!((k.dst, k.ack), (alias, ISN_B + 20));
+    // A SYN the client sends B directly on the same port is its own
+    // connection: B's kernel has no other at (client, B).
+    let mut direct = frame(
+        (MAC_C, MAC_B),
+        (CLIENT, CPORT),
+        (B, 80),
+        7,
+        0,
+        TcpFlags::SYN,
+        502,
+        syn_options(7, 100, 0),
+        &[],
+    );
+    assert_eq!(b.from_wire(&mut direct, now), Verdict::ToHost);
+    assert_eq!(cb.get(Counter::TupleInUseUntracked), 0);
+    assert_eq!(cb.get(Counter::ConnsSeen), 1);
 }

@@ -15,6 +15,9 @@
 # node I (1k.bin ... 10m.bin; node 2 also has 50m.bin), with its sha256 sums
 # in WORKDIR/nI/sha256.txt. Every node also answers for the cluster VIP
 # 198.18.0.50 (on lo, never in ARP); the client reaches it through node 1.
+# A connection handed from node J to node I lives in node I's kernel at
+# node J's handoff address 198.19.0.(10+J) (Baton puts the peers' on lo),
+# never at node I's own: it cannot collide with a direct connection.
 # With WORKERS=2, every node runs two worker lcores (two queue pairs).
 #
 # Namespaces: ID-lan (bridge br0), ID-client (c0, 198.18.0.100/24) and
@@ -26,6 +29,9 @@ set -euo pipefail
 
 CLIENT_IP=198.18.0.100
 VIP=198.18.0.50
+# Where each node's kernel takes connections handed to it: node I's
+# handoff address is 198.19.0.(10+I), on the other nodes' lo.
+HANDOFF_NET=198.19.0.0/24
 node_ip() { echo "198.18.0.$((10 + $1))"; }
 node_mac() { printf '02:ba:70:00:00:%02x' "$1"; }
 ns_nodes() { ip netns list | awk '{print $1}' | grep -E "^$1-n[0-9]+$" || true; }
@@ -148,6 +154,7 @@ TOML
 [cluster]
 psk_file = "$w/cluster.key"
 vip = "$VIP"
+handoff_net = "$HANDOFF_NET"
 heartbeat_ms = 200
 dead_after_ms = 1000
 peers = [

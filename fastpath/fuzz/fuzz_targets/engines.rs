@@ -977,6 +977,7 @@ impl Node {
             own_addr: ADDRS[node],
             own_mac: MACS[node],
             vip: Some(VIP),
+            handoff_net: None,
             services: vec![(HTTP, ServiceKind::Http)],
             peers: vec![PeerInfo {
                 name: ["a", "b"][peer].into(),

@@ -40,6 +40,9 @@ pub struct EngineConfig {
     pub own_mac: MacAddr,
     /// The cluster VIP, when there is one.
     pub vip: Option<Ipv4Addr>,
+    /// Where connections handed here are replayed into the local kernel
+    /// (see [`KernelAddrs`]): None replays them to `own_addr`.
+    pub handoff_net: Option<HandoffNet>,
     pub services: Vec<(u16, ServiceKind)>,
     pub peers: Vec<PeerInfo>,
     pub hold_bytes: usize,
@@ -52,6 +55,54 @@ pub struct EngineConfig {
     /// yet decided are evicted (oldest first); established and handed-off
     /// ones are never evicted.
     pub max_flows: usize,
+}
+
+/// The handoff network (`cluster.handoff_net`): a peer's address, by its
+/// host part, names its handoff address here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandoffNet {
+    /// The handoff network's address.
+    pub network: Ipv4Addr,
+    /// The bits of an address that are its host part (the host network's
+    /// and the handoff network's prefix lengths are the same).
+    pub host_mask: u32,
+}
+
+/// The address the local kernel sees a handed-in connection at, by the
+/// address its client connected to: the VIP at the VIP (every node's
+/// kernel owns it), a peer's own address at that peer's handoff address.
+/// Either stands for the connection's origin alone, so its 4-tuple in the
+/// kernel never meets one of a direct connection or of another origin's
+/// handoff. Arithmetic only, on every translated packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelAddrs {
+    own: Ipv4Addr,
+    vip: Option<Ipv4Addr>,
+    net: Option<HandoffNet>,
+}
+
+impl KernelAddrs {
+    pub fn new(cfg: &EngineConfig) -> KernelAddrs {
+        KernelAddrs {
+            own: cfg.own_addr,
+            vip: cfg.vip,
+            net: cfg.handoff_net,
+        }
+    }
+
+    /// The kernel's address for a connection the client opened to `server`.
+    #[inline]
+    pub fn kernel_of(&self, server: Ipv4Addr) -> Ipv4Addr {
+        if Some(server) == self.vip {
+            return server;
+        }
+        match self.net {
+            Some(net) => {
+                Ipv4Addr::from(u32::from(net.network) | (u32::from(server) & net.host_mask))
+            }
+            None => self.own,
+        }
+    }
 }
 
 /// What the engine wants done besides the verdicts.

@@ -75,7 +75,7 @@ impl Engine {
     /// always find one flow.
     pub(super) fn kernel_key_taken(&self, key: &FlowKey) -> bool {
         self.flows
-            .find_kernel_side(key, self.cfg.own_addr)
+            .find_kernel_side(key, &self.kernel_addrs)
             .is_some()
     }
 

@@ -96,8 +96,7 @@ impl Engine {
         tcp: &TcpFrame,
         now: Instant,
     ) -> (FlowKey, Fast) {
-        let own_addr = self.cfg.own_addr;
-        let Some((wire_key, flow, parts)) = self.kernel_flow_and_parts(key, own_addr) else {
+        let Some((wire_key, flow, parts)) = self.kernel_flow_and_parts(key) else {
             return (*key, Fast::Unknown);
         };
         let Flow { deadline, role, .. } = flow;

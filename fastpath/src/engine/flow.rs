@@ -265,15 +265,15 @@ impl Offsets {
         Offsets::new(t.seq_delta, t.ts_offset, t.wscale_kernel, t.wscale_origin)
     }
 
-    /// The translation of the flow with `wire_key` on the node whose kernel
-    /// owns `own_addr`.
+    /// The translation of the flow with `wire_key`, which the local kernel
+    /// sees at `kernel_addr`.
     #[inline]
-    pub fn translation(self, wire_key: &FlowKey, own_addr: Ipv4Addr) -> Translation {
+    pub fn translation(self, wire_key: &FlowKey, kernel_addr: Ipv4Addr) -> Translation {
         Translation {
             seq_delta: self.seq_delta,
             ts_offset: self.ts_offset,
             client_visible_addr: wire_key.server_addr(),
-            target_kernel_addr: own_addr,
+            target_kernel_addr: kernel_addr,
             wscale_kernel: self.wscale_kernel as u8,
             wscale_origin: self.wscale_origin as u8,
         }

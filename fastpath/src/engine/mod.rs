@@ -54,7 +54,7 @@ use hashbrown::HashMap;
 use crate::counters::{Counter, WorkerCounters};
 use crate::packet::TcpFrame;
 
-pub use api::{EngineConfig, Output, PeerInfo, Verdict};
+pub use api::{EngineConfig, HandoffNet, KernelAddrs, Output, PeerInfo, Verdict};
 pub use baton_handoff::msg::Load;
 pub use baton_handoff::placement::{Placement, Placer};
 pub use baton_handoff::ServiceKind;
@@ -74,6 +74,8 @@ pub struct Engine {
     gauges: Gauges,
     /// Outcomes an operator should hear of, logged at a bounded rate.
     outcomes: outcomes::OutcomeLog,
+    /// Where handed-in connections live in the local kernel.
+    kernel_addrs: KernelAddrs,
     /// Origin flows with a handoff under way or done, by handoff id.
     by_id: HashMap<u64, FlowKey>,
     /// Handed-in flows, by origin peer and the origin's handoff id.
@@ -106,12 +108,14 @@ impl Engine {
         );
         let peers_up = vec![false; cfg.peers.len()];
         Engine {
+            kernel_addrs: KernelAddrs::new(&cfg),
             cfg,
             placer,
             counters,
             flows: table::FlowTable::new(),
             gauges: Gauges::default(),
             outcomes: outcomes::OutcomeLog::default(),
+
             by_id: HashMap::new(),
             by_origin: HashMap::new(),
             peers_up,

@@ -3,13 +3,11 @@
 //! timers and keeps the indexes, all while the flow itself is borrowed
 //! from the table. And the one place flows enter and leave the table.
 
-use std::net::Ipv4Addr;
-
 use baton_handoff::msg::Message;
 use baton_handoff::state::{Gauge, Machine, Note};
 use hashbrown::HashMap;
 
-use super::api::{EngineConfig, Output};
+use super::api::{EngineConfig, KernelAddrs, Output};
 use super::flow::{Flow, FlowKey, Role};
 use super::outcomes::OutcomeLog;
 use super::timers::{Tick, TimerWheel};
@@ -25,6 +23,7 @@ pub(super) struct Parts<'e> {
     pub timers: &'e mut TimerWheel,
     pub gauges: &'e mut Gauges,
     pub outcomes: &'e mut OutcomeLog,
+    pub kernel_addrs: &'e KernelAddrs,
 }
 
 impl Parts<'_> {
@@ -120,6 +119,7 @@ impl Engine {
             timers,
             gauges,
             outcomes,
+            kernel_addrs,
             ..
         } = self;
         (
@@ -132,6 +132,7 @@ impl Engine {
                 timers,
                 gauges,
                 outcomes,
+                kernel_addrs,
             },
         )
     }
@@ -150,10 +151,10 @@ impl Engine {
     pub(super) fn kernel_flow_and_parts(
         &mut self,
         key: &FlowKey,
-        own_addr: Ipv4Addr,
     ) -> Option<(FlowKey, &mut Flow, Parts<'_>)> {
+        let addrs = self.kernel_addrs;
         let (flows, parts) = self.table_and_parts();
-        let (wire_key, flow) = flows.find_kernel_side_mut(key, own_addr)?;
+        let (wire_key, flow) = flows.find_kernel_side_mut(key, &addrs)?;
         Some((wire_key, flow, parts))
     }
 

@@ -22,6 +22,7 @@ use std::net::Ipv4Addr;
 
 use hashbrown::DefaultHashBuilder;
 
+use super::api::KernelAddrs;
 use super::flow::{Flow, FlowKey, Role};
 
 #[repr(C, align(64))]
@@ -98,12 +99,11 @@ impl FlowTable {
     /// The flow a packet of the local kernel belongs to, by the key it
     /// carries (the client as destination), and that flow's client-side
     /// key: an origin flow with that very key, or a handed-in flow whose
-    /// kernel sees it addressed to `own_addr`. The two never coexist (see
+    /// kernel sees it at the key's address. The two never coexist (see
     /// `Engine::kernel_key_taken`).
     #[inline]
-    pub fn find_kernel_side(&self, key: &FlowKey, own_addr: Ipv4Addr) -> Option<(FlowKey, &Flow)> {
-        let by_kernel = key.server_addr() == own_addr;
-        let i = self.position(key, |k, f| kernel_side_of(k, f, key, by_kernel))?;
+    pub fn find_kernel_side(&self, key: &FlowKey, addrs: &KernelAddrs) -> Option<(FlowKey, &Flow)> {
+        let i = self.position(key, |k, f| kernel_side_of(k, f, key, addrs))?;
         let slot = &self.slots[i];
         Some((slot.key, slot.flow.as_ref()?))
     }
@@ -113,10 +113,9 @@ impl FlowTable {
     pub fn find_kernel_side_mut(
         &mut self,
         key: &FlowKey,
-        own_addr: Ipv4Addr,
+        addrs: &KernelAddrs,
     ) -> Option<(FlowKey, &mut Flow)> {
-        let by_kernel = key.server_addr() == own_addr;
-        let i = self.position(key, |k, f| kernel_side_of(k, f, key, by_kernel))?;
+        let i = self.position(key, |k, f| kernel_side_of(k, f, key, addrs))?;
         let slot = &mut self.slots[i];
         Some((slot.key, slot.flow.as_mut()?))
     }
@@ -213,14 +212,14 @@ fn empty_slots(n: usize) -> Vec<Slot> {
 }
 
 /// Whether the kernel's packets with `key` belong to the entry with
-/// `entry_key`; `by_kernel` says whether `key` carries this node's own
-/// address.
+/// `entry_key`: the same key for an origin flow, the kernel's address for
+/// the connection for a handed-in one.
 #[inline]
-fn kernel_side_of(entry_key: &FlowKey, flow: &Flow, key: &FlowKey, by_kernel: bool) -> bool {
+fn kernel_side_of(entry_key: &FlowKey, flow: &Flow, key: &FlowKey, addrs: &KernelAddrs) -> bool {
     entry_key.bucket_bits() == key.bucket_bits()
         && match flow.role {
             Role::Origin(_) => entry_key.server_addr() == key.server_addr(),
-            Role::Target(_) => by_kernel,
+            Role::Target(_) => addrs.kernel_of(entry_key.server_addr()) == key.server_addr(),
         }
 }
 

@@ -100,7 +100,7 @@ fn inject_syn(t: &mut TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
         src_mac: t.client_mac,
         dst_mac: parts.cfg.own_mac,
         src: wire_key.client(),
-        dst: wire_key.with_server_addr(parts.cfg.own_addr).server(),
+        dst: kernel_key(parts, &wire_key).server(),
         seq: req.isn_client,
         ack: SeqNum::default(),
         flags: TcpFlags::SYN,
@@ -121,7 +121,8 @@ fn complete_handshake(
     seg: &TcpFrame,
 ) -> Option<()> {
     let req = t.setup.request.take()?;
-    let (own_addr, own_mac) = (parts.cfg.own_addr, parts.cfg.own_mac);
+    let own_mac = parts.cfg.own_mac;
+    let kernel_side = kernel_key(parts, &wire_key);
     let isn_target = seg.seq;
     let kernel = SynOptions::parse(seg.options(synack));
     let client = SynOptions::parse(&req.client_syn_options);
@@ -154,7 +155,7 @@ fn complete_handshake(
             src_mac: t.client_mac,
             dst_mac: own_mac,
             src: wire_key.client(),
-            dst: wire_key.with_server_addr(own_addr).server(),
+            dst: kernel_side.server(),
             seq,
             ack: isn_target + 1,
             flags,
@@ -192,7 +193,7 @@ pub(in crate::engine) fn translate_to_client(
     let Some(offsets) = t.offsets else {
         return Err(Verdict::Drop);
     };
-    let translation = offsets.translation(wire_key, parts.cfg.own_addr);
+    let translation = offsets.translation(wire_key, kernel_key(parts, wire_key).server_addr());
     if translation.target_to_client_parsed(frame, seg) != Translated::Translated {
         parts.count(Counter::DropUntranslatable, 1);
         return Err(Verdict::Drop);
@@ -216,7 +217,7 @@ pub(in crate::engine) fn translate_to_kernel(
     let Some(offsets) = t.offsets else {
         return Err(Verdict::Drop);
     };
-    let translation = offsets.translation(wire_key, parts.cfg.own_addr);
+    let translation = offsets.translation(wire_key, kernel_key(parts, wire_key).server_addr());
     // Where a RST to the kernel must start.
     let fin = u32::from(seg.flags.contains(TcpFlags::FIN));
     let end = seg.seq.add_len(seg.payload_len()) + fin;
@@ -236,11 +237,17 @@ pub(in crate::engine) fn translate_to_kernel(
 /// segment would start: the kernel drops its copy of the connection.
 fn reset_kernel(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
     let macs = (t.client_mac, parts.cfg.own_mac);
-    let kernel_side = wire_key.with_server_addr(parts.cfg.own_addr);
+    let kernel_side = kernel_key(parts, &wire_key);
     parts.out.to_host.push(frames::rst(
         macs,
         wire_key.client(),
         kernel_side.server(),
         t.client_next_seq,
     ));
+}
+
+/// The connection with `wire_key`, as the local kernel sees it.
+#[inline]
+fn kernel_key(parts: &Parts<'_>, wire_key: &FlowKey) -> FlowKey {
+    wire_key.with_server_addr(parts.kernel_addrs.kernel_of(wire_key.server_addr()))
 }

@@ -26,7 +26,7 @@ pub(in crate::engine) fn on_request(
         *req.key.server.ip(),
         req.key.server.port(),
     );
-    let kernel_key = wire_key.with_server_addr(e.cfg.own_addr);
+    let kernel_key = wire_key.with_server_addr(e.kernel_addrs.kernel_of(wire_key.server_addr()));
     let managed = e
         .cfg
         .services
