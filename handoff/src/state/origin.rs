@@ -86,6 +86,10 @@ pub enum OriginEvent {
     FinFromClient,
     /// A client RST.
     RstFromClient,
+    /// A client SYN with an ISN other than the one that opened the flow:
+    /// the client opens another connection on the same 4-tuple (its old
+    /// one is over; the port was free again).
+    NewSynFromClient,
     /// The held bytes were classified: the policy chose this node.
     DecidedLocal,
     /// The held bytes are not the request the service expects (HTTP or
@@ -274,6 +278,16 @@ impl Machine for OriginState {
             // over or the client is refused; after that the kernel was
             // reset and has nothing to say.
             (S::Forwarding | S::Refusing, E::FromKernel) => stay(&[Drop]),
+
+            // The client reuses the 4-tuple of a connection that is over:
+            // this flow ends (the target drops its lingering copy), and the
+            // SYN opens a new one. Before a decision, the kernel here still
+            // owns the old connection and answers the SYN as it would.
+            (S::Forwarding, E::NewSynFromClient) => go(S::Closed, &[SendCancel]),
+            (S::Refusing, E::NewSynFromClient) => go(S::Closed, &[]),
+            (S::Local | S::Closed, E::NewSynFromClient) => stay(&[PassToKernel]),
+            (S::HandoffPending, E::NewSynFromClient) => stay(&[Queue]),
+            (S::Handshake | S::Held | S::Retrying, E::NewSynFromClient) => stay(&[PassToKernel]),
             (_, E::FromKernel) => stay(&[PassToClient]),
 
             // Everything from the client goes to the target once it took
@@ -412,6 +426,7 @@ impl Event for OriginEvent {
                 | OriginEvent::DataFromClient
                 | OriginEvent::FinFromClient
                 | OriginEvent::RstFromClient
+                | OriginEvent::NewSynFromClient
         )
     }
 
@@ -426,6 +441,7 @@ impl Event for OriginEvent {
             OriginEvent::DataFromClient => "DataFromClient",
             OriginEvent::FinFromClient => "FinFromClient",
             OriginEvent::RstFromClient => "RstFromClient",
+            OriginEvent::NewSynFromClient => "NewSynFromClient",
             OriginEvent::DecidedLocal => "DecidedLocal",
             OriginEvent::Unclassifiable => "Unclassifiable",
             OriginEvent::DecidedHandoff => "DecidedHandoff",

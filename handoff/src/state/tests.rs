@@ -25,13 +25,14 @@ fn origin_states() -> [OS; 8] {
     ]
 }
 
-fn origin_events() -> [OE; 17] {
+fn origin_events() -> [OE; 18] {
     [
         OE::FromKernel,
         OE::AckFromClient,
         OE::DataFromClient,
         OE::FinFromClient,
         OE::RstFromClient,
+        OE::NewSynFromClient,
         OE::DecidedLocal,
         OE::Unclassifiable,
         OE::DecidedHandoff,
@@ -92,7 +93,7 @@ fn check_table<M: Machine>(states: &[M], events: &[M::Event], table: &[&[Expect<
 /// Origin: one row per state, one column per event, in the order of
 /// `origin_states()` × `origin_events()`.
 #[rustfmt::skip]
-fn origin_table() -> [[Expect<OS, OA>; 17]; 8] {
+fn origin_table() -> [[Expect<OS, OA>; 18]; 8] {
     use OA::*;
     use Note::{
         BadRequest, ClientResetMidHandoff, Expired, FellBack, HandedOff, HandoffRejected,
@@ -109,6 +110,7 @@ fn origin_table() -> [[Expect<OS, OA>; 17]; 8] {
             Go(OS::Held, &[Hold]),                   // DataFromClient
             Go(OS::Handshake, &[PassToKernel]),      // FinFromClient
             Go(OS::Closed, &[PassToKernel]),         // RstFromClient
+            Go(OS::Handshake, &[PassToKernel]),      // NewSynFromClient
             Invalid,                                 // DecidedLocal
             Invalid,                                 // Unclassifiable
             Invalid,                                 // DecidedHandoff
@@ -129,6 +131,7 @@ fn origin_table() -> [[Expect<OS, OA>; 17]; 8] {
             Go(OS::Held, &[Hold]),
             Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], HoldUndecided),
             Go(OS::Closed, &[PassToKernel]),
+            Go(OS::Held, &[PassToKernel]),
             Noted(OS::Local, RELEASE, ServedLocal),
             Noted(OS::Local, RELEASE, BadRequest),
             Go(OS::HandoffPending, &[SendRequest]),
@@ -149,6 +152,7 @@ fn origin_table() -> [[Expect<OS, OA>; 17]; 8] {
             Go(OS::HandoffPending, &[Queue]),
             Go(OS::HandoffPending, &[Queue]),
             Noted(OS::Closed, &[SendCancel, PassToKernel], ClientResetMidHandoff),
+            Go(OS::HandoffPending, &[Queue]),
             Invalid,
             Invalid,
             Invalid,
@@ -169,6 +173,7 @@ fn origin_table() -> [[Expect<OS, OA>; 17]; 8] {
             Go(OS::Retrying, &[Hold]),
             Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], FellBack),
             Go(OS::Closed, &[PassToKernel]),
+            Go(OS::Retrying, &[PassToKernel]),
             Noted(OS::Local, RELEASE, FellBack),
             Noted(OS::Local, RELEASE, FellBack),
             Noted(OS::HandoffPending, &[SendRequest], HandoffRetried),
@@ -189,6 +194,7 @@ fn origin_table() -> [[Expect<OS, OA>; 17]; 8] {
             Go(OS::Refusing, &[Drop]),
             Go(OS::Closed, &[Drop, AckClient]),
             Go(OS::Closed, &[Drop]),
+            Go(OS::Closed, &[]),
             Invalid,
             Invalid,
             Invalid,
@@ -209,6 +215,7 @@ fn origin_table() -> [[Expect<OS, OA>; 17]; 8] {
             Go(OS::Forwarding, &[ForwardToTarget]),
             Go(OS::Forwarding, &[ForwardToTarget]),
             Go(OS::Forwarding, &[ForwardToTarget]),
+            Go(OS::Closed, &[SendCancel]),
             Invalid,
             Invalid,
             Invalid,
@@ -229,6 +236,7 @@ fn origin_table() -> [[Expect<OS, OA>; 17]; 8] {
             Go(OS::Local, &[PassToKernel]),
             Go(OS::Local, &[PassToKernel]),
             Go(OS::Local, &[PassToKernel]),
+            Go(OS::Local, &[PassToKernel]),
             Invalid,
             Invalid,
             Invalid,
@@ -245,6 +253,7 @@ fn origin_table() -> [[Expect<OS, OA>; 17]; 8] {
         // Closed
         [
             Go(OS::Closed, &[PassToClient]),
+            Go(OS::Closed, &[PassToKernel]),
             Go(OS::Closed, &[PassToKernel]),
             Go(OS::Closed, &[PassToKernel]),
             Go(OS::Closed, &[PassToKernel]),
@@ -404,7 +413,8 @@ fn packet_events_are_the_segments() {
             OE::AckFromClient,
             OE::DataFromClient,
             OE::FinFromClient,
-            OE::RstFromClient
+            OE::RstFromClient,
+            OE::NewSynFromClient
         ]
     );
     let signals: Vec<TE> = target_events()
@@ -464,7 +474,10 @@ fn origin_invariants() {
                 "{state:?} × {event:?}"
             );
             // A packet's actions say where it goes: exactly one of these.
-            if event.carries_packet() {
+            // A SYN for a new connection on a flow that ends opens a flow of
+            // its own, which decides where the SYN goes.
+            let reopens = event == OE::NewSynFromClient && next.is_final();
+            if event.carries_packet() && !reopens {
                 let fates = actions
                     .iter()
                     .filter(|a| {

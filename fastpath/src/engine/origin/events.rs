@@ -54,10 +54,17 @@ pub(in crate::engine) fn on_syn(
     verdict
 }
 
-/// The event a client segment is.
-fn client_event(flags: TcpFlags, has_payload: bool) -> OriginEvent {
+/// The event a client segment is, for a flow the client opened with ISN
+/// `isn_client`.
+fn client_event(tcp: &TcpFrame, isn_client: SeqNum) -> OriginEvent {
+    let (flags, has_payload) = (tcp.flags, tcp.payload_len() != 0);
     if flags.contains(TcpFlags::RST) {
         OriginEvent::RstFromClient
+    } else if flags.contains(TcpFlags::SYN)
+        && !flags.contains(TcpFlags::ACK)
+        && tcp.seq != isn_client
+    {
+        OriginEvent::NewSynFromClient
     } else if flags.contains(TcpFlags::SYN) {
         // A repeated SYN: nothing to hold, whatever it carries.
         OriginEvent::AckFromClient
@@ -78,7 +85,6 @@ pub(in crate::engine) fn from_client(
     tcp: &TcpFrame,
     now: Instant,
 ) -> Verdict {
-    let event = client_event(tcp.flags, tcp.payload_len() != 0);
     let Some(Flow {
         role: Role::Origin(o),
         ..
@@ -86,6 +92,8 @@ pub(in crate::engine) fn from_client(
     else {
         return Verdict::ToHost;
     };
+    let event = client_event(tcp, o.setup.isn_client);
+    let kind = o.setup.kind;
     // What a handoff request or a RST toward the client needs.
     if tcp.flags.contains(TcpFlags::ACK) {
         o.client_ack = tcp.ack;
@@ -104,6 +112,10 @@ pub(in crate::engine) fn from_client(
         // Packet events are valid in every state.
         return Verdict::ToHost;
     };
+    if event == OriginEvent::NewSynFromClient && driven.finished {
+        // The old connection's flow is gone: the SYN opens the new one.
+        return on_syn(e, key, kind, frame, tcp, now);
+    }
     let holding = matches!(
         e.flows.get(&key).map(|f| &f.role),
         Some(Role::Origin(o)) if o.state == OriginState::Held
