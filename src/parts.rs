@@ -53,6 +53,10 @@ pub fn engine_config(
         handoff_timeout: ms(handoff.handoff_timeout_ms),
         linger: ms(handoff.linger_ms),
         idle_timeout: Duration::from_secs(handoff.idle_timeout_s.into()),
+        // Peers come up within a couple of heartbeats of each other, or are
+        // down: waiting twice the time that declares one down is enough.
+        recovery_wait: 2 * ms(cluster.dead_after_ms),
+        orphan_timeout: ms(handoff.orphan_timeout_ms),
         max_flows: handoff.max_flows as usize,
     })
 }

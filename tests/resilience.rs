@@ -74,3 +74,58 @@ fn direct_and_handed_off_connections_from_one_small_port_range_never_collide() {
     assert_eq!(tb.counter(2, "kernel_refused"), 0);
     assert_eq!(tb.counter(2, "replay_timed_out"), 0);
 }
+
+/// A rate-limited 50 MB download handed from node 1 to node 2, node 1's
+/// Baton stopped by `stop` mid-download and started again at once: the
+/// download completes, intact, and node 1 learned the connection again.
+fn origin_restart_during_a_download(stop: impl Fn(&Testbed)) {
+    let tb = Testbed::up_cluster(2);
+    let url = format!("http://{}/n2/50m.bin", node_ip(1));
+    let cmd =
+        format!("set -o pipefail; curl -sf --limit-rate 5M --max-time 90 '{url}' | sha256sum");
+    let download = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("{}-client", tb.id),
+            "bash",
+            "-c",
+            &cmd,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    assert!(
+        tb.wait_for(10, || tb.counter(1, "handed_off") == 1),
+        "the download was handed off"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    stop(&tb);
+    tb.start_baton(1);
+    let out = download.wait_with_output().expect("curl");
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the download failed: {got}");
+    assert_eq!(
+        got.split_whitespace().next(),
+        Some(tb.sha256_of(2, "n2/50m.bin").as_str()),
+        "intact"
+    );
+    assert_eq!(tb.counter(1, "flows_recovered"), 1);
+    assert_eq!(tb.counter(2, "orphans_reset"), 0);
+}
+
+#[test]
+fn a_killed_origin_restarted_at_once_loses_no_handed_off_download() {
+    if !testbed::available("a_killed_origin_restarted_at_once_loses_no_handed_off_download") {
+        return;
+    }
+    origin_restart_during_a_download(|tb| tb.kill_baton(1));
+}
+
+#[test]
+fn a_stopped_origin_restarted_at_once_loses_no_handed_off_download() {
+    if !testbed::available("a_stopped_origin_restarted_at_once_loses_no_handed_off_download") {
+        return;
+    }
+    origin_restart_during_a_download(|tb| tb.stop_baton(1));
+}

@@ -40,6 +40,8 @@ pub(crate) fn engine_for(
         linger: Duration::from_secs(2),
         // Nothing expires during a run.
         idle_timeout: Duration::from_secs(3600),
+        recovery_wait: Duration::ZERO,
+        orphan_timeout: Duration::from_secs(10),
         max_flows: flows,
     };
     let mut engine = Engine::new(cfg, Box::new(ServeHere), Arc::clone(counters));

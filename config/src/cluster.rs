@@ -99,6 +99,12 @@ pub struct HandoffConfig {
     /// so late retransmissions are still translated.
     #[serde(default = "default_linger_ms")]
     pub linger_ms: u32,
+    /// How long a peer's channel may stay down before the connections it
+    /// handed this node are reset at both ends: its clients' packets go to
+    /// it, and nothing forwards them here any more. A peer back within it
+    /// (a restart, say) learns again where they went, and they go on.
+    #[serde(default = "default_orphan_timeout_ms")]
+    pub orphan_timeout_ms: u32,
     /// A handed-off connection idle this long is forgotten.
     #[serde(default = "default_idle_timeout_s")]
     pub idle_timeout_s: u32,
@@ -127,6 +133,9 @@ fn default_hold_timeout_ms() -> u32 {
 fn default_handoff_timeout_ms() -> u32 {
     // Room for one retransmitted SYN (a full accept queue drops the first).
     3000
+}
+fn default_orphan_timeout_ms() -> u32 {
+    10_000
 }
 fn default_linger_ms() -> u32 {
     2000

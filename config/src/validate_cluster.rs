@@ -211,6 +211,12 @@ pub(crate) fn check_handoff(config: &Config) -> Check {
     )?;
     check_range(path.clone().key("linger_ms"), handoff.linger_ms, 0, 120_000)?;
     check_range(
+        path.clone().key("orphan_timeout_ms"),
+        handoff.orphan_timeout_ms,
+        1_000,
+        3_600_000,
+    )?;
+    check_range(
         path.clone().key("idle_timeout_s"),
         handoff.idle_timeout_s,
         1,

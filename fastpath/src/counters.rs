@@ -64,6 +64,12 @@ baton_counters::counters! {
         /// Replayed SYNs sent again because the local kernel did not answer
         /// (its accept queue was full, say), on the kernel's own schedule.
         ReplaysRetransmitted => "replays_retransmitted", packets;
+        /// Handed-off connections this node forgot (it restarted) and
+        /// learned again from the peer that holds them.
+        FlowsRecovered => "flows_recovered", connections;
+        /// Connections handed here whose origin stayed away longer than
+        /// `handoff.orphan_timeout_ms`: reset at both ends.
+        OrphansReset => "orphans_reset", connections;
         /// Client packets forwarded to the node serving their connection.
         ForwardedToPeer => "forwarded_to_peer", packets;
         /// Packets translated for handed-in connections, both directions.
@@ -111,6 +117,10 @@ baton_counters::counters! {
         DropNoMbuf => "drop_no_mbuf", packets, drop;
         /// Dropped: a peer message for a connection Baton does not know.
         DropUnknownHandoff => "drop_unknown_handoff", messages, drop;
+        /// Dropped: a client segment of no flow to a managed service while
+        /// this node learns from its peers which connections they hold for
+        /// it (just after it started); the client sends it again.
+        DropRecovering => "drop_recovering", packets, drop;
         /// Events a flow's state machine could not accept in its state (a
         /// repeated Accept, say): counted, and the flow keeps its state.
         InvalidTransition => "invalid_transition", messages;

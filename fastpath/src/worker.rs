@@ -284,6 +284,7 @@ impl Worker {
             to_host,
             to_wire,
             messages,
+            resync_done,
         } = link.engine.take_output();
         let n = to_host.len() + to_wire.len() + messages.len();
         for (port, frames) in [(Port::Host, to_host), (Port::Wire, to_wire)] {
@@ -298,6 +299,16 @@ impl Worker {
         for (peer, msg) in messages {
             if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
                 link.outbox.try_send(FromWorker::Message { peer, msg })
+            {
+                self.counters.add(Counter::DropControlQueueFull, 1);
+            }
+        }
+        // After the messages it concludes, on the same queue.
+        for peer in resync_done {
+            if link
+                .outbox
+                .try_send(FromWorker::ResyncDone { peer })
+                .is_err()
             {
                 self.counters.add(Counter::DropControlQueueFull, 1);
             }

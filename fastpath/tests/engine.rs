@@ -75,6 +75,8 @@ fn engine_from(cfg: EngineConfig) -> (Engine, Arc<WorkerCounters>) {
     let counters = Arc::new(WorkerCounters::default());
     let mut e = Engine::new(cfg, Box::new(ByPath), Arc::clone(&counters));
     e.on_peer_up(0);
+    // Nothing held for the peer: only its resync, done.
+    assert_eq!(e.take_output().resync_done, [0]);
     (e, counters)
 }
 
@@ -96,6 +98,8 @@ fn config(own: Ipv4Addr, mac: MacAddr, peer: (&str, MacAddr)) -> EngineConfig {
         handoff_timeout: Duration::from_millis(500),
         linger: Duration::from_millis(100),
         idle_timeout: Duration::from_secs(60),
+        recovery_wait: Duration::ZERO,
+        orphan_timeout: Duration::from_secs(10),
         max_flows: 1000,
     }
 }
@@ -273,6 +277,7 @@ fn request_for(request: &[u8]) -> Vec<u8> {
 fn reject(id: u64) -> Message {
     Message::HandoffReject(HandoffReject {
         id,
+        client: std::net::SocketAddrV4::new(CLIENT, CPORT),
         reason: RejectReason::KernelRefused,
     })
 }
@@ -500,6 +505,7 @@ fn reject_timeout_and_peer_down_fall_back_to_local_without_loss() {
                 0,
                 Message::HandoffReject(HandoffReject {
                     id: req.id,
+                    client: std::net::SocketAddrV4::new(CLIENT, CPORT),
                     reason: RejectReason::Overloaded,
                 }),
                 now,
@@ -836,6 +842,7 @@ fn packets_queued_while_pending_are_bounded_and_dropped_on_fallback() {
         0,
         Message::HandoffReject(HandoffReject {
             id: req.id,
+            client: std::net::SocketAddrV4::new(CLIENT, CPORT),
             reason: RejectReason::Overloaded,
         }),
         now,
@@ -1479,4 +1486,163 @@ fn a_handed_in_connection_lives_in_the_kernel_at_its_origins_handoff_address() {
     assert_eq!(b.from_wire(&mut direct, now), Verdict::ToHost);
     assert_eq!(cb.get(Counter::TupleInUseUntracked), 0);
     assert_eq!(cb.get(Counter::ConnsSeen), 1);
+}
+
+/// An origin that restarted forgot where its connections went: until its
+/// peer names them, their clients' segments are held back from its
+/// kernel (which would reset them), and then they go to the target again.
+#[test]
+fn a_restarted_origin_learns_its_connections_again_from_the_target() {
+    let now = Instant::now();
+    let (mut b, _, id) = handed_in(now);
+    let (mut a, ca) = engine_from(EngineConfig {
+        recovery_wait: Duration::from_secs(2),
+        ..config(A, MAC_A, ("b", MAC_B))
+    });
+    a.take_output();
+    // Mid-download, the client's ACK reaches the new origin: not its
+    // kernel's, not yet known to be the target's.
+    let mut ack = client_to_b(TcpFlags::ACK);
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::Drop);
+    assert_eq!(ca.get(Counter::DropRecovering), 1);
+    // The target hears the origin is up, and names what it holds for it.
+    b.on_peer_up(0);
+    let out = b.take_output();
+    assert_eq!(out.resync_done, [0]);
+    let [(0, Message::FlowsHeld(held))] = &out.messages[..] else {
+        panic!("{:?}", out.messages)
+    };
+    assert_eq!(held.flows.len(), 1);
+    assert_eq!(held.flows[0].id, id);
+    assert_eq!(
+        held.flows[0].key.client,
+        std::net::SocketAddrV4::new(CLIENT, CPORT)
+    );
+    a.on_message(0, Message::FlowsHeld(held.clone()), now);
+    let last = baton_handoff::msg::FlowsHeld {
+        flows: Vec::new(),
+        last: true,
+    };
+    a.on_message(0, Message::FlowsHeld(last), now);
+    assert_eq!(ca.get(Counter::FlowsRecovered), 1);
+    // The client's next segment goes to the target.
+    let mut ack = client_to_b(TcpFlags::ACK);
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::ToWire);
+    assert_eq!(seen(&ack).dst_mac, MAC_B);
+    // Recovered: a segment of no flow is the kernel's again.
+    let mut stray = frame(
+        (MAC_C, MAC_A),
+        (CLIENT, CPORT + 1),
+        (A, 80),
+        7,
+        9,
+        TcpFlags::ACK,
+        502,
+        vec![],
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut stray, now), Verdict::ToHost);
+    // And the target's close of it finds it.
+    let closed = Message::HandoffClosed(baton_handoff::msg::HandoffClosed {
+        id,
+        client: std::net::SocketAddrV4::new(CLIENT, CPORT),
+    });
+    a.on_message(0, closed, now);
+    assert_eq!(ca.get(Counter::DropUnknownHandoff), 0);
+    assert_eq!(a.load().active_connections, 0);
+}
+
+/// A recovering origin whose peers never answer stops waiting.
+#[test]
+fn an_origin_waits_for_its_peers_only_so_long() {
+    let now = Instant::now();
+    let (mut a, ca) = engine_from(EngineConfig {
+        recovery_wait: Duration::from_secs(2),
+        ..config(A, MAC_A, ("b", MAC_B))
+    });
+    let mut ack = client_to_b(TcpFlags::ACK);
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::Drop);
+    a.poll_timers(now + Duration::from_millis(2100));
+    let mut ack = client_to_b(TcpFlags::ACK);
+    assert_eq!(
+        a.from_wire(&mut ack, now + Duration::from_millis(2100)),
+        Verdict::ToHost
+    );
+    assert_eq!(ca.get(Counter::DropRecovering), 1);
+}
+
+/// An origin that stays away: the connections it handed here are reset
+/// at both ends, where the kernel says they stand.
+#[test]
+fn a_target_resets_the_orphans_of_an_origin_that_stays_away() {
+    let now = Instant::now();
+    let (mut b, cb, _) = handed_in(now);
+    b.on_peer_down(0, now);
+    b.poll_timers(now + Duration::from_secs(9));
+    assert!(b.take_output().is_empty(), "not yet");
+    let later = now + Duration::from_millis(10_100);
+    b.poll_timers(later);
+    let out = b.take_output();
+    let [probe] = &out.to_host[..] else {
+        panic!("{:?}", out.to_host)
+    };
+    let probe = seen(probe);
+    let client_next = ISN_C.wrapping_add(1 + REQUEST.len() as u32);
+    assert_eq!(
+        (probe.src, probe.dst, probe.flags),
+        (CLIENT, B, TcpFlags::ACK)
+    );
+    assert_eq!(
+        probe.seq,
+        client_next.wrapping_add(1 << 31),
+        "far outside the window"
+    );
+    // The kernel answers with where it stands: it sent 5000 bytes, and
+    // expects the client's next byte.
+    let mut answer = frame(
+        (MAC_B, MAC_C),
+        (B, 80),
+        (CLIENT, CPORT),
+        ISN_B + 5001,
+        client_next,
+        TcpFlags::ACK,
+        500,
+        ts(70, 104),
+        &[],
+    );
+    assert_eq!(b.from_host(&mut answer, later), Verdict::Consumed);
+    let out = b.take_output();
+    let [to_client] = &out.to_wire[..] else {
+        panic!("{:?}", out.to_wire)
+    };
+    let to_client = seen(to_client);
+    assert_eq!(
+        (to_client.src, to_client.dst, to_client.flags, to_client.seq),
+        (A, CLIENT, TcpFlags::RST, ISN_A + 5001),
+        "the client's expected sequence number, in its own space"
+    );
+    let [to_kernel] = &out.to_host[..] else {
+        panic!("{:?}", out.to_host)
+    };
+    let to_kernel = seen(to_kernel);
+    assert_eq!(
+        (to_kernel.flags, to_kernel.seq),
+        (TcpFlags::RST, client_next)
+    );
+    assert_eq!(cb.get(Counter::OrphansReset), 1);
+    assert_eq!(b.load().handed_in, 0);
+}
+
+/// An origin back within the bound keeps its connections.
+#[test]
+fn an_origin_back_in_time_keeps_its_connections() {
+    let now = Instant::now();
+    let (mut b, cb, _) = handed_in(now);
+    b.on_peer_down(0, now);
+    b.on_peer_up(0);
+    b.take_output();
+    b.poll_timers(now + Duration::from_secs(11));
+    assert!(b.take_output().to_host.is_empty());
+    assert_eq!(cb.get(Counter::OrphansReset), 0);
+    assert_eq!(b.load().handed_in, 1);
 }

@@ -23,8 +23,8 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::msg::{
-    limits, FlowKey, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, HandoffRequest,
-    Load, Message, RejectReason,
+    limits, FlowKey, FlowsHeld, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject,
+    HandoffRequest, HeldFlow, Load, Message, RejectReason,
 };
 use crate::seq::{SeqNum, TsVal};
 
@@ -48,6 +48,7 @@ mod kind {
     pub const HANDOFF_CLOSED: u8 = 4;
     pub const LOAD: u8 = 5;
     pub const HANDOFF_CANCEL: u8 = 6;
+    pub const FLOWS_HELD: u8 = 7;
 }
 
 /// Bits of the HandoffRequest flags byte.
@@ -127,9 +128,14 @@ pub fn try_encode(msg: &Message) -> Result<Vec<u8>, EncodeError> {
         }
         Message::HandoffReject(m) => {
             put_u64(&mut out, m.id);
+            put_addr(&mut out, m.client);
             out.push(m.reason.code());
         }
-        Message::HandoffClosed(m) => put_u64(&mut out, m.id),
+        Message::HandoffClosed(m) => {
+            put_u64(&mut out, m.id);
+            put_addr(&mut out, m.client);
+        }
+        Message::FlowsHeld(m) => encode_flows_held(m, &mut out),
         Message::HandoffCancel(m) => {
             put_u64(&mut out, m.id);
             put_addr(&mut out, m.client);
@@ -146,6 +152,15 @@ pub fn try_encode(msg: &Message) -> Result<Vec<u8>, EncodeError> {
 }
 
 fn check_limits(msg: &Message) -> Result<(), EncodeError> {
+    if let Message::FlowsHeld(m) = msg {
+        if m.flows.len() > limits::FLOWS_HELD {
+            return Err(EncodeError {
+                field: "flows",
+                len: m.flows.len(),
+                max: limits::FLOWS_HELD,
+            });
+        }
+    }
     let Message::HandoffRequest(m) = msg else {
         return Ok(());
     };
@@ -220,8 +235,9 @@ fn body_len_hint(msg: &Message) -> usize {
                 + m.held.len()
         }
         Message::HandoffAccept(_) => 18,
-        Message::HandoffReject(_) => 9,
-        Message::HandoffClosed(_) => 8,
+        Message::HandoffReject(_) => 15,
+        Message::HandoffClosed(_) => 14,
+        Message::FlowsHeld(m) => 3 + m.flows.len() * HELD_FLOW_LEN,
         Message::HandoffCancel(_) => 14,
         Message::Load(_) => 12,
     }
@@ -234,6 +250,7 @@ fn type_code(msg: &Message) -> u8 {
         Message::HandoffReject(_) => kind::HANDOFF_REJECT,
         Message::HandoffClosed(_) => kind::HANDOFF_CLOSED,
         Message::HandoffCancel(_) => kind::HANDOFF_CANCEL,
+        Message::FlowsHeld(_) => kind::FLOWS_HELD,
         Message::Load(_) => kind::LOAD,
     }
 }
@@ -250,6 +267,7 @@ fn name_of(code: u8) -> Option<&'static str> {
         kind::HANDOFF_REJECT => "HandoffReject",
         kind::HANDOFF_CLOSED => "HandoffClosed",
         kind::HANDOFF_CANCEL => "HandoffCancel",
+        kind::FLOWS_HELD => "FlowsHeld",
         kind::LOAD => "Load",
         _ => return None,
     })
@@ -278,12 +296,16 @@ fn put_addr(out: &mut Vec<u8>, addr: SocketAddrV4) {
 /// use baton_handoff::codec::{encode, Decoder};
 /// use baton_handoff::msg::{HandoffClosed, Message};
 ///
-/// let frame = encode(&Message::HandoffClosed(HandoffClosed { id: 7 }));
+/// let closed = Message::HandoffClosed(HandoffClosed {
+///     id: 7,
+///     client: "198.18.0.100:40000".parse().unwrap(),
+/// });
+/// let frame = encode(&closed);
 /// let mut decoder = Decoder::new();
 /// decoder.push(&frame[..3]);
 /// assert_eq!(decoder.next(), Ok(None)); // a partial frame waits
 /// decoder.push(&frame[3..]);
-/// assert_eq!(decoder.next(), Ok(Some(Message::HandoffClosed(HandoffClosed { id: 7 }))));
+/// assert_eq!(decoder.next(), Ok(Some(closed)));
 /// ```
 #[derive(Debug, Default)]
 pub struct Decoder {
@@ -398,9 +420,14 @@ fn decode_body(code: u8, body: &[u8]) -> Result<Message, DecodeError> {
         }),
         kind::HANDOFF_REJECT => Message::HandoffReject(HandoffReject {
             id: r.u64("id")?,
+            client: r.addr("client")?,
             reason: RejectReason::from_code(r.u8("reason")?),
         }),
-        kind::HANDOFF_CLOSED => Message::HandoffClosed(HandoffClosed { id: r.u64("id")? }),
+        kind::HANDOFF_CLOSED => Message::HandoffClosed(HandoffClosed {
+            id: r.u64("id")?,
+            client: r.addr("client")?,
+        }),
+        kind::FLOWS_HELD => Message::FlowsHeld(decode_flows_held(&mut r)?),
         kind::HANDOFF_CANCEL => Message::HandoffCancel(HandoffCancel {
             id: r.u64("id")?,
             client: r.addr("client")?,
@@ -419,6 +446,59 @@ fn decode_body(code: u8, body: &[u8]) -> Result<Message, DecodeError> {
         });
     }
     Ok(msg)
+}
+
+/// A held connection's bytes: id, client, server, client MAC.
+const HELD_FLOW_LEN: usize = 8 + 6 + 6 + 6;
+
+/// Bits of the FlowsHeld flags byte.
+const HELD_LAST: u8 = 0x01;
+
+fn encode_flows_held(m: &FlowsHeld, out: &mut Vec<u8>) {
+    out.push(if m.last { HELD_LAST } else { 0 });
+    // Cannot truncate: try_encode checked the count against FLOWS_HELD.
+    #[allow(clippy::cast_possible_truncation)]
+    put_u16(out, m.flows.len() as u16);
+    for f in &m.flows {
+        put_u64(out, f.id);
+        put_addr(out, f.key.client);
+        put_addr(out, f.key.server);
+        out.extend_from_slice(&f.client_mac);
+    }
+}
+
+fn decode_flows_held(r: &mut Reader<'_>) -> Result<FlowsHeld, DecodeError> {
+    let flags = r.u8("flags")?;
+    if flags & !HELD_LAST != 0 {
+        return Err(DecodeError::UnknownFlags {
+            message: r.message,
+            flags,
+        });
+    }
+    let count = usize::from(r.u16("count")?);
+    if count > limits::FLOWS_HELD {
+        return Err(DecodeError::TooLong {
+            message: r.message,
+            field: "flows",
+            len: count,
+            max: limits::FLOWS_HELD,
+        });
+    }
+    let mut flows = Vec::with_capacity(count);
+    for _ in 0..count {
+        flows.push(HeldFlow {
+            id: r.u64("id")?,
+            key: FlowKey {
+                client: r.addr("client")?,
+                server: r.addr("server")?,
+            },
+            client_mac: r.array::<6>("client_mac")?,
+        });
+    }
+    Ok(FlowsHeld {
+        flows,
+        last: flags & HELD_LAST != 0,
+    })
 }
 
 fn decode_request(r: &mut Reader<'_>) -> Result<HandoffRequest, DecodeError> {

@@ -33,8 +33,8 @@ pub mod workers;
 pub use classify::{classify, Classification, Request, ServiceKind};
 pub use codec::{encode, try_encode, DecodeError, Decoder, EncodeError};
 pub use msg::{
-    FlowKey, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, HandoffRequest, Load,
-    Message, RejectReason,
+    FlowKey, FlowsHeld, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, HandoffRequest,
+    HeldFlow, Load, Message, RejectReason,
 };
 pub use policy::{ClusterView, Decision, Policy, PolicyError};
 pub use state::{

@@ -7,10 +7,16 @@
 //! handoff says so with [`HandoffCancel`]. Every node also sends [`Load`]
 //! periodically: it feeds the selection policy and doubles as the heartbeat.
 //!
-//! A handoff is named by the id its origin chose. Ids are unique per node,
-//! whatever its number of workers: the top byte names the worker that
-//! started the handoff, so that every answer finds it (see
-//! [`crate::workers::handoff_id`]).
+//! A handoff is named by the id its origin chose, unique per node whatever
+//! its number of workers (see [`crate::workers::handoff_id`]), and every
+//! message about one names its client too: the worker that owns the
+//! client's flow, on either node, is the one the message is for (see
+//! [`crate::workers::route`]).
+//!
+//! When the channel between two nodes comes up, each tells the other which
+//! connections it holds that the other handed it ([`FlowsHeld`]): an origin
+//! that restarted (or lost its state) learns where its connections went
+//! before it lets their packets reach its kernel.
 //!
 //! These are plain data; [`crate::codec`] puts them on the wire.
 
@@ -35,6 +41,8 @@ pub mod limits {
     pub const TCP_OPTIONS: usize = 40;
     /// The most request bytes an origin holds before deciding.
     pub const HELD_BYTES: usize = 64 * 1024;
+    /// The most connections one FlowsHeld names.
+    pub const FLOWS_HELD: usize = 4096;
 }
 
 /// One control-channel message.
@@ -45,6 +53,7 @@ pub enum Message {
     HandoffReject(HandoffReject),
     HandoffClosed(HandoffClosed),
     HandoffCancel(HandoffCancel),
+    FlowsHeld(FlowsHeld),
     /// Sent periodically by every node; doubles as the heartbeat.
     Load(Load),
 }
@@ -99,6 +108,7 @@ pub struct HandoffAccept {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandoffReject {
     pub id: u64,
+    pub client: SocketAddrV4,
     pub reason: RejectReason,
 }
 
@@ -107,6 +117,29 @@ pub struct HandoffReject {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandoffClosed {
     pub id: u64,
+    pub client: SocketAddrV4,
+}
+
+/// Target → origin, when their channel comes up: connections the origin
+/// handed this node that it still holds, in batches; the last says so.
+/// The origin forwards their clients' packets here again, should it have
+/// forgotten them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowsHeld {
+    /// At most [`limits::FLOWS_HELD`].
+    pub flows: Vec<HeldFlow>,
+    /// The last batch: every connection held is named.
+    pub last: bool,
+}
+
+/// One connection in [`FlowsHeld`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldFlow {
+    /// The origin's id for its handoff.
+    pub id: u64,
+    pub key: FlowKey,
+    /// The L2 next hop towards the client, as the origin's request gave it.
+    pub client_mac: [u8; 6],
 }
 
 /// Origin → target: the handoff is abandoned (the client went away, the

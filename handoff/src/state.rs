@@ -190,6 +190,9 @@ pub enum Note {
     ReplayTimedOut,
     /// Target: the replayed SYN went unanswered and was sent again.
     ReplayRetransmitted,
+    /// Target: the connection's origin stayed away, and both ends were
+    /// reset (or the kernel's alone, when the connection was not live).
+    OrphanReset,
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ pub const MAX_WORKERS: usize = 256;
 const SERIAL_BITS: u32 = 56;
 
 /// The id of a handoff worker `worker` starts, its `serial`-th: unique
-/// per node whatever its number of workers, and naming the worker every
-/// answer must reach. A worker starts its serials at the clock in
+/// per node whatever its number of workers (the top byte names the
+/// worker). A worker starts its serials at the clock in
 /// microseconds and takes one per handoff, far fewer than a microsecond
 /// brings, so a restarted node never reuses the id of a connection it
 /// handed off before (2^56 microseconds is over two thousand years).
@@ -26,27 +26,27 @@ pub fn handoff_id(worker: usize, serial: u64) -> u64 {
     ((worker as u64 & 0xff) << SERIAL_BITS) | (serial & ((1 << SERIAL_BITS) - 1))
 }
 
-/// The worker that started handoff `id` (see [`handoff_id`]).
-pub fn worker_of(id: u64) -> usize {
-    (id >> SERIAL_BITS) as usize
+/// The worker of this node that owns `client`'s flows.
+pub fn owner_of_client(client: std::net::SocketAddrV4, workers: usize) -> usize {
+    owner_of(u32::from(*client.ip()), client.port(), workers)
 }
 
-/// The worker of this node that a message from a peer is for: the one
-/// that started the handoff an answer is about, or the one that owns (or
-/// will own) the client's flow of a handoff handed here. None for a load
-/// report, which is for every worker, and for an answer naming a worker
-/// this node does not have.
+/// The worker of this node that a message from a peer about one handoff is
+/// for: the one that owns its client's flow. On the origin that worker
+/// started the handoff; on the target it holds (or will hold) the
+/// connection. So routing needs no table, and a message can only reach the
+/// worker that has its flow. None for a load report, which is for every
+/// worker, and for FlowsHeld, which names many clients (the control plane
+/// splits it).
 pub fn route(msg: &Message, workers: usize) -> Option<usize> {
-    let owner =
-        |client: std::net::SocketAddrV4| owner_of(u32::from(*client.ip()), client.port(), workers);
-    let started_by = |id: u64| Some(worker_of(id)).filter(|&w| w < workers);
+    let owner = |client| Some(owner_of_client(client, workers));
     match msg {
-        Message::HandoffRequest(r) => Some(owner(r.key.client)),
-        Message::HandoffCancel(c) => Some(owner(c.client)),
-        Message::HandoffAccept(a) => started_by(a.id),
-        Message::HandoffReject(r) => started_by(r.id),
-        Message::HandoffClosed(c) => started_by(c.id),
-        Message::Load(_) => None,
+        Message::HandoffRequest(r) => owner(r.key.client),
+        Message::HandoffCancel(c) => owner(c.client),
+        Message::HandoffAccept(a) => owner(a.client),
+        Message::HandoffReject(r) => owner(r.client),
+        Message::HandoffClosed(c) => owner(c.client),
+        Message::FlowsHeld(_) | Message::Load(_) => None,
     }
 }
 
@@ -75,6 +75,9 @@ pub enum FromWorker {
     /// A message for a peer. (Answers find their way back by what they
     /// name: see [`route`].)
     Message { peer: usize, msg: Message },
+    /// The worker has named, in FlowsHeld messages, every connection it
+    /// holds that `peer` handed it (told on the peer's Up).
+    ResyncDone { peer: usize },
     /// A worker's load, reported now and then.
     Load { worker: usize, load: Load },
 }
@@ -84,41 +87,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn handoff_ids_name_their_worker_and_answers_reach_it() {
+    fn handoff_ids_are_unique_per_node_and_messages_reach_their_clients_owner() {
         use crate::msg::{
-            HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, RejectReason,
+            FlowsHeld, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, RejectReason,
         };
         use crate::seq::SeqNum;
         let serial = 1_764_620_000_000_000; // a clock in microseconds
-        for worker in [0, 1, 7, 255] {
-            let id = handoff_id(worker, serial);
-            assert_eq!(worker_of(id), worker);
-            assert_eq!(id & ((1 << 56) - 1), serial);
-        }
-        // Two workers never share an id, whatever their serials.
+                                            // Two workers never share an id, whatever their serials.
         assert_ne!(handoff_id(0, serial), handoff_id(1, serial));
+        assert_eq!(handoff_id(7, serial) >> 56, 7);
+        assert_eq!(handoff_id(7, serial) & ((1 << 56) - 1), serial);
         let id = handoff_id(3, serial);
-        let answers = [
+        let client: std::net::SocketAddrV4 = "198.18.0.100:40000".parse().unwrap();
+        let owner = owner_of_client(client, 4);
+        let about_one = [
             Message::HandoffAccept(HandoffAccept {
                 id,
                 isn_target: SeqNum::new(1),
-                client: "198.18.0.100:40000".parse().unwrap(),
+                client,
             }),
             Message::HandoffReject(HandoffReject {
                 id,
+                client,
                 reason: RejectReason::Timeout,
             }),
-            Message::HandoffClosed(HandoffClosed { id }),
+            Message::HandoffClosed(HandoffClosed { id, client }),
+            Message::HandoffCancel(HandoffCancel { id, client }),
         ];
-        for msg in &answers {
-            assert_eq!(route(msg, 4), Some(3), "{msg:?}");
-            // A worker this node does not have: no route, and it is counted.
-            assert_eq!(route(msg, 2), None, "{msg:?}");
+        for msg in &about_one {
+            assert_eq!(route(msg, 4), Some(owner), "{msg:?}");
         }
-        let client: std::net::SocketAddrV4 = "198.18.0.100:40000".parse().unwrap();
-        let owner = owner_of(u32::from(*client.ip()), client.port(), 4);
-        let cancel = Message::HandoffCancel(HandoffCancel { id, client });
-        assert_eq!(route(&cancel, 4), Some(owner));
+        let many = Message::FlowsHeld(FlowsHeld {
+            flows: Vec::new(),
+            last: true,
+        });
+        assert_eq!(route(&many, 4), None);
         assert_eq!(route(&Message::Load(Load::default()), 4), None);
     }
 

@@ -53,11 +53,30 @@ fn message() -> impl Strategy<Value = Message> {
                 client,
             })
         }),
-        (any::<u64>(), any::<u8>()).prop_map(|(id, code)| Message::HandoffReject(HandoffReject {
-            id,
-            reason: RejectReason::from_code(code),
-        })),
-        any::<u64>().prop_map(|id| Message::HandoffClosed(HandoffClosed { id })),
+        (any::<u64>(), addr(), any::<u8>()).prop_map(|(id, client, code)| {
+            Message::HandoffReject(HandoffReject {
+                id,
+                client,
+                reason: RejectReason::from_code(code),
+            })
+        }),
+        (any::<u64>(), addr())
+            .prop_map(|(id, client)| Message::HandoffClosed(HandoffClosed { id, client })),
+        (
+            vec((any::<u64>(), addr(), addr(), any::<[u8; 6]>()), 0..40),
+            any::<bool>()
+        )
+            .prop_map(|(flows, last)| Message::FlowsHeld(FlowsHeld {
+                flows: flows
+                    .into_iter()
+                    .map(|(id, client, server, client_mac)| HeldFlow {
+                        id,
+                        key: FlowKey { client, server },
+                        client_mac,
+                    })
+                    .collect(),
+                last,
+            })),
         (any::<u64>(), addr())
             .prop_map(|(id, client)| Message::HandoffCancel(HandoffCancel { id, client })),
         (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(a, p, h)| Message::Load(Load {

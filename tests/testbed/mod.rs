@@ -286,6 +286,17 @@ impl Testbed {
         );
     }
 
+    /// Kills Baton on node `i` with SIGKILL, as a crash would.
+    pub fn kill_baton(&self, i: usize) {
+        let wd = self.workdir().to_str().unwrap().to_string();
+        let out = self.script(&["kill-baton", &self.id, &wd, &i.to_string()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn start_baton(&self, i: usize) {
         let wd = self.workdir().to_str().unwrap().to_string();
         let out = self.script(&["start-baton", &self.id, &wd, &i.to_string()]);

@@ -6,6 +6,7 @@
 #   netns.sh down ID WORKDIR             stop everything, delete the namespaces
 #   netns.sh stop-baton ID WORKDIR I     stop Baton on node I (SIGTERM)
 #   netns.sh start-baton ID WORKDIR I    start it again
+#   netns.sh kill-baton ID WORKDIR I     kill Baton on node I (SIGKILL), as a crash would
 #
 # With HANDOFF=1 in the environment, `up` makes the nodes a cluster: each
 # knows the others as peers (control channel on port 7300, a shared key),
@@ -213,6 +214,18 @@ stop_baton() { # WORKDIR I
     rm -f "$pidfile"
 }
 
+kill_baton() { # WORKDIR I
+    local pidfile="$1/n$2.pid" pid
+    [[ -f $pidfile ]] || return 0
+    pid=$(cat "$pidfile")
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    rm -f "$pidfile"
+}
+
 up() { # ID NODES BATON WORKDIR
     local id=$1 n=$2 baton=$3 w=$4
     [[ $(id -u) == 0 ]] || die "needs root (network namespaces)"
@@ -313,5 +326,6 @@ case $cmd in
     down) [[ $# -ge 1 ]] || die "usage: $0 down ID [WORKDIR]"; down "$@" ;;
     stop-baton) [[ $# == 3 ]] || die "usage: $0 stop-baton ID WORKDIR I"; stop_baton "$2" "$3" ;;
     start-baton) [[ $# == 3 ]] || die "usage: $0 start-baton ID WORKDIR I"; start_baton "$@" ;;
-    *) die "usage: $0 up|down|stop-baton|start-baton ... (see the comment at the top)" ;;
+    kill-baton) [[ $# == 3 ]] || die "usage: $0 kill-baton ID WORKDIR I"; kill_baton "$2" "$3" ;;
+    *) die "usage: $0 up|down|stop-baton|start-baton|kill-baton ... (see the comment at the top)" ;;
 esac

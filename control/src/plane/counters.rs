@@ -18,9 +18,6 @@ baton_counters::counters! {
         SendFailures => "control_send_failures", messages, drop;
         /// Messages for a worker whose queue was full.
         WorkerQueueFull => "control_worker_queue_full", messages, drop;
-        /// Messages from peers about a handoff no worker of this node can
-        /// have started (its id names a worker this node does not run).
-        Unroutable => "control_unroutable", messages, drop;
     }
 }
 

@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use baton_handoff::workers::{route, FromWorker, ToWorker};
-use baton_handoff::{Decoder, Message};
+use baton_handoff::workers::{owner_of_client, route, FromWorker, ToWorker};
+use baton_handoff::{Decoder, FlowsHeld, HeldFlow, Message};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::peers::{ChannelConfig, PeerChannels, PeerError, PeerEvent};
@@ -36,6 +36,10 @@ pub struct ControlPlane {
     to_workers: Vec<Sender<ToWorker>>,
     from_worker: Receiver<FromWorker>,
     loads: WorkerLoads,
+    /// Per peer, the workers yet to name, since its Up, the connections
+    /// they hold that it handed them; when none is left, the peer is told
+    /// that was all (the last FlowsHeld).
+    resyncing: Vec<usize>,
     /// How often this node's load is announced.
     heartbeat: Duration,
     next_load: Instant,
@@ -63,6 +67,7 @@ impl ControlPlane {
         );
         Ok(ControlPlane {
             channels,
+            resyncing: vec![0; peers.len()],
             peers,
             loads: WorkerLoads::new(to_workers.len()),
             to_workers,
@@ -118,6 +123,22 @@ impl ControlPlane {
         match event {
             FromWorker::Message { peer, msg } => self.send(peer, &msg),
             FromWorker::Load { worker, load } => self.loads.report(worker, load),
+            FromWorker::ResyncDone { peer } => {
+                let Some(left) = self.resyncing.get_mut(peer) else {
+                    return;
+                };
+                if *left == 0 {
+                    return; // the peer went down meanwhile
+                }
+                *left -= 1;
+                if *left == 0 {
+                    let last = FlowsHeld {
+                        flows: Vec::new(),
+                        last: true,
+                    };
+                    self.send(peer, &Message::FlowsHeld(last));
+                }
+            }
         }
     }
 
@@ -142,12 +163,14 @@ impl ControlPlane {
             PeerEvent::Up { peer } => {
                 tracing::info!("peer {peer} up");
                 if let Some(i) = index(&peer) {
+                    self.resyncing[i] = self.to_workers.len();
                     self.tell_all(|| ToWorker::PeerUp(i));
                 }
             }
             PeerEvent::Down { peer } => {
                 tracing::warn!("peer {peer} down");
                 if let Some(i) = index(&peer) {
+                    self.resyncing[i] = 0;
                     self.tell_all(|| ToWorker::PeerDown(i));
                 }
             }
@@ -161,17 +184,14 @@ impl ControlPlane {
                             msg: Message::Load(load),
                         });
                     }
+                    Ok(Message::FlowsHeld(held)) => {
+                        self.counters.add(ControlCounter::MessagesIn, 1);
+                        self.split_flows_held(i, held);
+                    }
                     Ok(msg) => {
                         self.counters.add(ControlCounter::MessagesIn, 1);
-                        match route(&msg, self.to_workers.len()) {
-                            Some(worker) => {
-                                self.tell_worker(worker, ToWorker::Message { peer: i, msg })
-                            }
-                            None => {
-                                // An id naming a worker this node does not
-                                // have: not one of its handoffs.
-                                self.counters.add(ControlCounter::Unroutable, 1);
-                            }
+                        if let Some(worker) = route(&msg, self.to_workers.len()) {
+                            self.tell_worker(worker, ToWorker::Message { peer: i, msg });
                         }
                     }
                     Err(reason) => {
@@ -183,6 +203,31 @@ impl ControlPlane {
                     }
                 }
             }
+        }
+    }
+
+    /// Gives each worker the held connections whose clients it owns, and,
+    /// with the last batch, tells every worker the peer named them all.
+    fn split_flows_held(&mut self, peer: usize, held: FlowsHeld) {
+        let workers = self.to_workers.len();
+        let mut per_worker: Vec<Vec<HeldFlow>> = vec![Vec::new(); workers];
+        for flow in held.flows {
+            per_worker[owner_of_client(flow.key.client, workers)].push(flow);
+        }
+        for (worker, flows) in per_worker.into_iter().enumerate() {
+            if !flows.is_empty() {
+                let msg = Message::FlowsHeld(FlowsHeld { flows, last: false });
+                self.tell_worker(worker, ToWorker::Message { peer, msg });
+            }
+        }
+        if held.last {
+            self.tell_all(|| ToWorker::Message {
+                peer,
+                msg: Message::FlowsHeld(FlowsHeld {
+                    flows: Vec::new(),
+                    last: true,
+                }),
+            });
         }
     }
 

@@ -989,6 +989,8 @@ impl Node {
             handoff_timeout: HANDOFF_TIMEOUT,
             linger: LINGER,
             idle_timeout: IDLE_TIMEOUT,
+            recovery_wait: Duration::from_millis(300),
+            orphan_timeout: Duration::from_secs(2),
             // Small, so that eviction and a full table are reached.
             max_flows: 3,
         };

@@ -51,6 +51,13 @@ pub struct EngineConfig {
     pub handoff_timeout: Duration,
     pub linger: Duration,
     pub idle_timeout: Duration,
+    /// How long after it starts the engine waits for its peers to name the
+    /// connections they hold that it handed them, before it gives unknown
+    /// segments of managed services to the kernel (see `resync`).
+    pub recovery_wait: Duration,
+    /// How long a peer's channel may stay down before the connections it
+    /// handed here are reset (see `resync`).
+    pub orphan_timeout: Duration,
     /// The most flows this engine tracks. Under pressure, connections not
     /// yet decided are evicted (oldest first); established and handed-off
     /// ones are never evicted.
@@ -114,10 +121,16 @@ pub struct Output {
     pub to_wire: Vec<Vec<u8>>,
     /// Messages for peers, by index in [`EngineConfig::peers`].
     pub messages: Vec<(usize, Message)>,
+    /// Peers this engine has named, in `messages`, every connection they
+    /// handed it (on their Up).
+    pub resync_done: Vec<usize>,
 }
 
 impl Output {
     pub fn is_empty(&self) -> bool {
-        self.to_host.is_empty() && self.to_wire.is_empty() && self.messages.is_empty()
+        self.to_host.is_empty()
+            && self.to_wire.is_empty()
+            && self.messages.is_empty()
+            && self.resync_done.is_empty()
     }
 }

@@ -31,9 +31,14 @@ pub(super) fn from_wire(e: &mut Engine, frame: &mut [u8], tcp: &TcpFrame, now: I
         Fast::Done(verdict) => return verdict,
         Fast::Origin => Stage::Origin,
         Fast::Target => Stage::Target,
-        // A packet of no flow passes, unless it opens one.
+        // A packet of no flow passes, unless it opens one, or may belong to
+        // a connection a peer holds and has not yet named (see `resync`).
         Fast::Unknown => match e.new_connection(tcp) {
             Some(kind) => Stage::Opens(kind),
+            None if e.recovery.recovering() && e.to_service(tcp) => {
+                e.count(Counter::DropRecovering, 1);
+                return Verdict::Drop;
+            }
             None => return Verdict::ToHost,
         },
     };
@@ -84,6 +89,16 @@ impl Engine {
         if !tcp.flags.contains(TcpFlags::SYN) || tcp.flags.contains(TcpFlags::ACK) {
             return None;
         }
+        self.service_of(tcp)
+    }
+
+    /// Whether a client segment is for a managed service on this node or
+    /// the VIP.
+    fn to_service(&self, tcp: &TcpFrame) -> bool {
+        self.service_of(tcp).is_some()
+    }
+
+    fn service_of(&self, tcp: &TcpFrame) -> Option<ServiceKind> {
         if tcp.dst_addr != self.cfg.own_addr && Some(tcp.dst_addr) != self.cfg.vip {
             return None;
         }

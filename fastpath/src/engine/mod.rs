@@ -39,6 +39,7 @@ mod origin;
 mod outcomes;
 mod parts;
 mod preload;
+mod resync;
 mod table;
 mod target;
 mod timers;
@@ -76,6 +77,8 @@ pub struct Engine {
     outcomes: outcomes::OutcomeLog,
     /// Where handed-in connections live in the local kernel.
     kernel_addrs: KernelAddrs,
+    /// What this engine learns from its peers, and waits for them for.
+    recovery: resync::Recovery,
     /// Origin flows with a handoff under way or done, by handoff id.
     by_id: HashMap<u64, FlowKey>,
     /// Handed-in flows, by origin peer and the origin's handoff id.
@@ -107,7 +110,9 @@ impl Engine {
             cfg.peers.len()
         );
         let peers_up = vec![false; cfg.peers.len()];
+        let start = Instant::now();
         Engine {
+            recovery: resync::Recovery::new(cfg.peers.len(), start, cfg.recovery_wait),
             kernel_addrs: KernelAddrs::new(&cfg),
             cfg,
             placer,
@@ -125,7 +130,7 @@ impl Engine {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(1)),
             out: Output::default(),
-            timers: timers::TimerWheel::new(Instant::now()),
+            timers: timers::TimerWheel::new(start),
             due: Vec::new(),
             embryonic: std::collections::VecDeque::new(),
             next_sweep: None,
@@ -184,23 +189,29 @@ impl Engine {
                 }
             }
             Message::HandoffCancel(c) => target::on_cancel(self, peer, c, now),
+            Message::FlowsHeld(held) => self.on_flows_held(peer, held, now),
             Message::Load(load) => self.placer.peer_load(peer, load),
         }
     }
 
+    /// `peer`'s channel is up: it can take handoffs, and it hears of the
+    /// connections it handed here (see `resync`).
     pub fn on_peer_up(&mut self, peer: usize) {
         if let Some(up) = self.peers_up.get_mut(peer) {
             *up = true;
         }
+        self.resync_to(peer);
     }
 
-    /// Handoffs pending to `peer` fall back to local; connections handed
-    /// to it are reset toward their clients.
+    /// Handoffs pending to `peer` are decided again; connections handed
+    /// to it are reset toward their clients; the connections it handed
+    /// here are reset if it stays away.
     pub fn on_peer_down(&mut self, peer: usize, now: Instant) {
         if let Some(up) = self.peers_up.get_mut(peer) {
             *up = false;
         }
         origin::on_peer_down(self, peer, now);
+        self.peer_away(peer, now);
     }
 
     /// Runs timers: hold limits, handoff timeouts, lingering and idle flows.
@@ -231,6 +242,7 @@ impl Engine {
             }
         }
         self.due = due;
+        self.poll_recovery(now);
         self.publish_gauges();
     }
 

@@ -63,6 +63,7 @@ fn note_counters(note: Note) -> &'static [Counter] {
         Note::KernelRefused => &[Counter::KernelRefused],
         Note::ReplayTimedOut => &[Counter::ReplayTimedOut],
         Note::ReplayRetransmitted => &[Counter::ReplaysRetransmitted],
+        Note::OrphanReset => &[Counter::OrphansReset],
     }
 }
 

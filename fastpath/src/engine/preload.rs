@@ -5,11 +5,8 @@ use std::time::Instant;
 
 use crate::packet::{MacAddr, SeqNum, Translation};
 
-use super::flow::{
-    peer_index, FlowKey, Handoff, Offsets, OriginFlow, OriginSetup, OriginState, Role, TargetFlow,
-    TargetSetup, TargetState,
-};
-use super::{Engine, ServiceKind};
+use super::flow::{peer_index, FlowKey, Offsets, Role, TargetFlow, TargetSetup, TargetState};
+use super::Engine;
 
 impl Engine {
     /// Adds an origin connection already handed to peer `peer`, as a
@@ -22,19 +19,7 @@ impl Engine {
         now: Instant,
     ) {
         let id = self.next_id();
-        let peer = peer_index(peer);
-        let flow = OriginFlow {
-            state: OriginState::Forwarding,
-            client_ack: SeqNum::default(),
-            handoff: Some(Handoff { peer, id }),
-            setup: Box::new(OriginSetup {
-                isn_origin: Some(SeqNum::default()),
-                ..OriginSetup::new(ServiceKind::Http, client_mac)
-            }),
-        };
-        self.by_id.insert(id.get(), key);
-        let deadline = self.timers.deadline(now, self.cfg.idle_timeout);
-        self.insert(key, deadline, Role::Origin(flow));
+        self.install_forwarding(key, peer, id, client_mac, now);
     }
 
     /// Adds a connection handed to this node by peer `origin` (its handoff

@@ -58,7 +58,7 @@ fn handoff_request_layout() {
 
 #[test]
 fn small_message_layouts() {
-    let cases: [(Message, &[u8]); 5] = [
+    let cases: [(Message, &[u8]); 6] = [
         (
             Message::HandoffAccept(HandoffAccept {
                 id: 9,
@@ -73,13 +73,39 @@ fn small_message_layouts() {
         (
             Message::HandoffReject(HandoffReject {
                 id: 9,
+                client: "198.18.0.100:40000".parse().unwrap(),
                 reason: RejectReason::KernelRefused,
             }),
-            &[b'B', b'T', 2, 3, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 9, 2],
+            &[
+                b'B', b'T', 2, 3, 0, 0, 0, 15, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                2,
+            ],
         ),
         (
-            Message::HandoffClosed(HandoffClosed { id: 9 }),
-            &[b'B', b'T', 2, 4, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 9],
+            Message::HandoffClosed(HandoffClosed {
+                id: 9,
+                client: "198.18.0.100:40000".parse().unwrap(),
+            }),
+            &[
+                b'B', b'T', 2, 4, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+            ],
+        ),
+        (
+            Message::FlowsHeld(FlowsHeld {
+                flows: vec![HeldFlow {
+                    id: 9,
+                    key: FlowKey {
+                        client: "198.18.0.100:40000".parse().unwrap(),
+                        server: "198.18.0.11:80".parse().unwrap(),
+                    },
+                    client_mac: [2, 0, 0, 0, 0, 0x64],
+                }],
+                last: true,
+            }),
+            &[
+                b'B', b'T', 2, 7, 0, 0, 0, 29, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100,
+                0x9c, 0x40, 198, 18, 0, 11, 0, 80, 2, 0, 0, 0, 0, 0x64,
+            ],
         ),
         (
             Message::HandoffCancel(HandoffCancel {
@@ -112,7 +138,10 @@ fn partial_frames_wait_byte_by_byte() {
     let msgs = [
         Message::HandoffRequest(request()),
         Message::Load(Load::default()),
-        Message::HandoffClosed(HandoffClosed { id: 1 }),
+        Message::HandoffClosed(HandoffClosed {
+            id: 1,
+            client: "198.18.0.100:40000".parse().unwrap(),
+        }),
     ];
     let stream: Vec<u8> = msgs.iter().flat_map(encode).collect();
     let mut decoder = Decoder::new();
@@ -136,7 +165,7 @@ fn header_errors_are_reported_as_soon_as_the_byte_arrives() {
         // Version 1 named both ends of a handoff HandoffClosed.
         (b"BT\x01", DecodeError::UnsupportedVersion(1)),
         (b"BT\x02\x00", DecodeError::UnknownType(0)),
-        (b"BT\x02\x07", DecodeError::UnknownType(7)),
+        (b"BT\x02\x08", DecodeError::UnknownType(8)),
     ];
     for (bytes, err) in cases {
         assert_eq!(decode_all(bytes), Err(err), "{bytes:?}");
@@ -199,6 +228,20 @@ fn body_errors() {
             },
         ),
         (
+            frame(kind::FLOWS_HELD, &[0, 0, 2]),
+            DecodeError::Truncated {
+                message: "FlowsHeld",
+                field: "id",
+            },
+        ),
+        (
+            frame(kind::FLOWS_HELD, &[2, 0, 0]),
+            DecodeError::UnknownFlags {
+                message: "FlowsHeld",
+                flags: 2,
+            },
+        ),
+        (
             frame(kind::HANDOFF_CANCEL, &[0; 8]),
             DecodeError::Truncated {
                 message: "HandoffCancel",
@@ -206,7 +249,7 @@ fn body_errors() {
             },
         ),
         (
-            frame(kind::HANDOFF_REJECT, &[0; 8]),
+            frame(kind::HANDOFF_REJECT, &[0; 14]),
             DecodeError::Truncated {
                 message: "HandoffReject",
                 field: "reason",
@@ -350,7 +393,10 @@ fn largest_request_fits_the_body_limit() {
 
 #[test]
 fn decoder_reclaims_consumed_space() {
-    let frame = encode(&Message::HandoffClosed(HandoffClosed { id: 1 }));
+    let frame = encode(&Message::HandoffClosed(HandoffClosed {
+        id: 1,
+        client: "198.18.0.100:40000".parse().unwrap(),
+    }));
     let mut decoder = Decoder::new();
     for _ in 0..10_000 {
         decoder.push(&frame);

@@ -14,7 +14,11 @@
 //!                                                                       │
 //!  Established, HalfClosed ──(idle timeout: send HandoffClosed)──▶ Closed
 //!  Closing ──(linger timeout: send HandoffClosed)──▶ Closed
-//!  any live state ──(HandoffClosed from the origin: RST to the kernel)──▶ Closed
+//!  any live state ──(HandoffCancel from the origin: RST to the kernel)──▶ Closed
+//!
+//!  Established, HalfClosed ──(origin gone: probe the kernel)──▶ Orphaned
+//!  Orphaned ──(the kernel's answer: RST to the client and the kernel)──▶ Closed
+//!  Orphaned ──(no answer: RST to the kernel)──▶ Closed
 //! ```
 //!
 //! Replaying: a SYN carrying the client's address, ISN and options was
@@ -35,9 +39,17 @@
 //! by the kernel (its RST), replay timed out, expired (idle in Established
 //! or HalfClosed). Every live state counts toward the handed-in gauge.
 //!
-//! The control channel to the origin going down changes nothing here: it is
-//! re-established, and the origin's data plane keeps forwarding the client's
-//! packets meanwhile. A flow whose packets stop ends with the idle timer.
+//! The control channel to the origin going down changes nothing here at
+//! first: it is re-established, and the origin's data plane keeps
+//! forwarding the client's packets meanwhile (or, restarted, learns again
+//! where they go). An origin that stays away longer than a bound is gone
+//! (`OriginGone`): its client's packets no longer reach anyone, and the
+//! kernel's copy would hold its buffers until the idle timeout. So the
+//! kernel is asked where the connection stands (a segment it must answer
+//! with an ACK naming its next sequence number and what it expects next,
+//! `Orphaned`), and both ends are reset exactly there.
+//!
+//! Notes on the orphan path: orphan reset, whichever way it ends.
 
 use super::{Actions, Event, Gauge, Machine, Note, Step, TimerKind, Transition};
 use crate::msg::RejectReason;
@@ -61,6 +73,9 @@ pub enum TargetState {
     /// Both sides sent FIN, or one sent RST; translating until the linger
     /// timer expires.
     Closing,
+    /// Its origin is gone: waiting for the kernel's answer to a probe, to
+    /// reset both ends where they stand.
+    Orphaned,
     /// Final: the flow is over, and forgotten.
     Closed,
 }
@@ -87,6 +102,9 @@ pub enum TargetEvent {
     /// The replay's retransmission timer expired, and the handoff's budget
     /// leaves room for another SYN.
     Retransmit,
+    /// The origin's channel has been down longer than the bound: nobody
+    /// forwards the client's packets any more.
+    OriginGone,
     /// HandoffClosed from the origin: it abandoned the handoff (its client
     /// left, or it serves the connection itself).
     OriginClosed,
@@ -118,6 +136,14 @@ pub enum TargetAction {
     ResetKernel,
     /// Send HandoffClosed to the origin, so that it frees its flow.
     SendClosed,
+    /// Send the kernel, as from the client, a segment far outside its
+    /// receive window: it answers with an ACK carrying its next sequence
+    /// number and the next one it expects from the client.
+    ProbeKernel,
+    /// From the kernel's answer to the probe: a RST to the client at the
+    /// kernel's next sequence number (translated), and one to the kernel
+    /// at the client's. The answer goes no further.
+    ResetBoth,
 }
 
 /// The timer each live state runs.
@@ -131,6 +157,8 @@ pub enum TargetTimer {
     /// The TIME-WAIT-like delay after both FINs or a RST. Restarted by
     /// every packet translated.
     Linger,
+    /// How long the kernel has to answer a probe.
+    Probe,
 }
 
 impl TimerKind for TargetTimer {
@@ -159,6 +187,7 @@ impl Machine for TargetState {
             TargetState::Replaying => Some(TargetTimer::Replay),
             TargetState::Established | TargetState::HalfClosed(_) => Some(TargetTimer::Idle),
             TargetState::Closing => Some(TargetTimer::Linger),
+            TargetState::Orphaned => Some(TargetTimer::Probe),
             TargetState::Closed => None,
         }
     }
@@ -178,6 +207,7 @@ impl Machine for TargetState {
             TargetState::HalfClosed(Side::Client) => "HalfClosed(Client)",
             TargetState::HalfClosed(Side::Kernel) => "HalfClosed(Kernel)",
             TargetState::Closing => "Closing",
+            TargetState::Orphaned => "Orphaned",
             TargetState::Closed => "Closed",
         }
     }
@@ -223,6 +253,21 @@ impl Machine for TargetState {
             ),
             // Only a replay retransmits.
             (_, E::Retransmit) => stay(&[]),
+
+            // The origin is gone. A replay, or a connection that is closing
+            // anyway, only needs the kernel's copy gone; a live one is
+            // probed, so that both ends are reset where they stand.
+            (S::Replaying | S::Closing, E::OriginGone) => {
+                step(S::Closed, &[ResetKernel], Some(Note::OrphanReset))
+            }
+            (S::Established | S::HalfClosed(_), E::OriginGone) => go(S::Orphaned, &[ProbeKernel]),
+            (S::Orphaned, E::OriginGone) => stay(&[]),
+            (S::Orphaned, E::SynAckFromKernel | E::FromKernel | E::FinFromKernel) => {
+                step(S::Closed, &[ResetBoth], Some(Note::OrphanReset))
+            }
+            (S::Orphaned, E::RstFromKernel) => step(S::Closed, &[Drop], Some(Note::OrphanReset)),
+            (S::Orphaned, E::FromClient | E::FinFromClient | E::RstFromClient) => stay(&[Drop]),
+            (S::Orphaned, E::Timeout) => step(S::Closed, &[ResetKernel], Some(Note::OrphanReset)),
             // The origin forwards nothing before Accept; stray packets go.
             (
                 S::Replaying,
@@ -268,7 +313,10 @@ impl Event for TargetEvent {
     fn carries_packet(self) -> bool {
         !matches!(
             self,
-            TargetEvent::Timeout | TargetEvent::Retransmit | TargetEvent::OriginClosed
+            TargetEvent::Timeout
+                | TargetEvent::Retransmit
+                | TargetEvent::OriginClosed
+                | TargetEvent::OriginGone
         )
     }
 
@@ -288,6 +336,7 @@ impl Event for TargetEvent {
             TargetEvent::Timeout => "Timeout",
             TargetEvent::Retransmit => "Retransmit",
             TargetEvent::OriginClosed => "OriginClosed",
+            TargetEvent::OriginGone => "OriginGone",
         }
     }
 }

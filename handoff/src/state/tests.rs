@@ -281,18 +281,19 @@ fn origin_every_state_and_event() {
     check_table(&origin_states(), &origin_events(), &rows);
 }
 
-fn target_states() -> [TS; 6] {
+fn target_states() -> [TS; 7] {
     [
         TS::Replaying,
         TS::Established,
         TS::HalfClosed(Side::Client),
         TS::HalfClosed(Side::Kernel),
         TS::Closing,
+        TS::Orphaned,
         TS::Closed,
     ]
 }
 
-fn target_events() -> [TE; 10] {
+fn target_events() -> [TE; 11] {
     [
         TE::SynAckFromKernel,
         TE::FromKernel,
@@ -304,16 +305,18 @@ fn target_events() -> [TE; 10] {
         TE::Timeout,
         TE::Retransmit,
         TE::OriginClosed,
+        TE::OriginGone,
     ]
 }
 
 #[rustfmt::skip]
-fn target_table() -> [[Expect<TS, TA>; 10]; 6] {
+fn target_table() -> [[Expect<TS, TA>; 11]; 7] {
     use TA::*;
     const REFUSED: TA = SendReject(RejectReason::KernelRefused);
     const TIMED_OUT: TA = SendReject(RejectReason::Timeout);
     const HC_CLIENT: TS = TS::HalfClosed(Side::Client);
     const HC_KERNEL: TS = TS::HalfClosed(Side::Kernel);
+    const ORPHAN: Note = Note::OrphanReset;
     [
         // Replaying
         [
@@ -327,7 +330,9 @@ fn target_table() -> [[Expect<TS, TA>; 10]; 6] {
             Noted(TS::Closed, &[TIMED_OUT], Note::ReplayTimedOut), // Timeout
             Noted(TS::Replaying, &[InjectSyn], Note::ReplayRetransmitted), // Retransmit
             Go(TS::Closed, &[ResetKernel]),                        // OriginClosed
+            Noted(TS::Closed, &[ResetKernel], ORPHAN),             // OriginGone
         ],
+        // Established
         [
             Go(TS::Established, &[TranslateToClient]),
             Go(TS::Established, &[TranslateToClient]),
@@ -339,7 +344,9 @@ fn target_table() -> [[Expect<TS, TA>; 10]; 6] {
             Noted(TS::Closed, &[SendClosed], Note::Expired),
             Go(TS::Established, &[]),
             Go(TS::Closed, &[ResetKernel]),
+            Go(TS::Orphaned, &[ProbeKernel]),
         ],
+        // HalfClosed(Client)
         [
             Go(HC_CLIENT, &[TranslateToClient]),
             Go(HC_CLIENT, &[TranslateToClient]),
@@ -351,7 +358,9 @@ fn target_table() -> [[Expect<TS, TA>; 10]; 6] {
             Noted(TS::Closed, &[SendClosed], Note::Expired),
             Go(HC_CLIENT, &[]),
             Go(TS::Closed, &[ResetKernel]),
+            Go(TS::Orphaned, &[ProbeKernel]),
         ],
+        // HalfClosed(Kernel)
         [
             Go(HC_KERNEL, &[TranslateToClient]),
             Go(HC_KERNEL, &[TranslateToClient]),
@@ -363,7 +372,9 @@ fn target_table() -> [[Expect<TS, TA>; 10]; 6] {
             Noted(TS::Closed, &[SendClosed], Note::Expired),
             Go(HC_KERNEL, &[]),
             Go(TS::Closed, &[ResetKernel]),
+            Go(TS::Orphaned, &[ProbeKernel]),
         ],
+        // Closing
         [
             Go(TS::Closing, &[TranslateToClient]),
             Go(TS::Closing, &[TranslateToClient]),
@@ -375,8 +386,25 @@ fn target_table() -> [[Expect<TS, TA>; 10]; 6] {
             Go(TS::Closed, &[SendClosed]),
             Go(TS::Closing, &[]),
             Go(TS::Closed, &[ResetKernel]),
+            Noted(TS::Closed, &[ResetKernel], ORPHAN),
         ],
+        // Orphaned
         [
+            Noted(TS::Closed, &[ResetBoth], ORPHAN),
+            Noted(TS::Closed, &[ResetBoth], ORPHAN),
+            Noted(TS::Closed, &[ResetBoth], ORPHAN),
+            Noted(TS::Closed, &[Drop], ORPHAN),
+            Go(TS::Orphaned, &[Drop]),
+            Go(TS::Orphaned, &[Drop]),
+            Go(TS::Orphaned, &[Drop]),
+            Noted(TS::Closed, &[ResetKernel], ORPHAN),
+            Go(TS::Orphaned, &[]),
+            Go(TS::Closed, &[ResetKernel]),
+            Go(TS::Orphaned, &[]),
+        ],
+        // Closed
+        [
+            Go(TS::Closed, &[]),
             Go(TS::Closed, &[]),
             Go(TS::Closed, &[]),
             Go(TS::Closed, &[]),
@@ -421,7 +449,15 @@ fn packet_events_are_the_segments() {
         .into_iter()
         .filter(|e| !e.carries_packet())
         .collect();
-    assert_eq!(signals, [TE::Timeout, TE::Retransmit, TE::OriginClosed]);
+    assert_eq!(
+        signals,
+        [
+            TE::Timeout,
+            TE::Retransmit,
+            TE::OriginClosed,
+            TE::OriginGone
+        ]
+    );
 }
 
 /// Gauges follow the states: pending handoffs, and handed-in connections
@@ -507,13 +543,15 @@ fn target_invariants() {
                 assert_eq!((next, actions.len()), (state, 0));
                 continue;
             }
-            // The origin hears of every end but the one it asked for.
+            // The origin hears of every end but the one it asked for, and
+            // those it is gone for.
             let told = actions
                 .iter()
                 .any(|a| matches!(a, TA::SendClosed | TA::SendReject(_)));
+            let origin_away = event == TE::OriginGone || state == TS::Orphaned;
             assert_eq!(
                 told,
-                next.is_final() && event != TE::OriginClosed,
+                next.is_final() && event != TE::OriginClosed && !origin_away,
                 "{state:?} × {event:?}"
             );
             if event.carries_packet() {
@@ -526,6 +564,7 @@ fn target_invariants() {
                                 | TA::Drop
                                 | TA::TranslateToClient
                                 | TA::TranslateToKernel
+                                | TA::ResetBoth
                         )
                     })
                     .count();
@@ -574,13 +613,19 @@ fn timers() {
             Some(TargetTimer::Idle),
             Some(TargetTimer::Idle),
             Some(TargetTimer::Linger),
+            Some(TargetTimer::Probe),
             None
         ]
     );
-    let restarts: Vec<_> = [TargetTimer::Replay, TargetTimer::Idle, TargetTimer::Linger]
-        .map(TargetTimer::restarts_with_traffic)
-        .into();
-    assert_eq!(restarts, [false, true, true]);
+    let restarts: Vec<_> = [
+        TargetTimer::Replay,
+        TargetTimer::Idle,
+        TargetTimer::Linger,
+        TargetTimer::Probe,
+    ]
+    .map(TargetTimer::restarts_with_traffic)
+    .into();
+    assert_eq!(restarts, [false, true, true, false]);
 
     let start = OriginState::start();
     assert_eq!(

@@ -55,6 +55,7 @@ pub(super) fn carry_out(
                 usize::from(t.setup.origin),
                 Message::HandoffReject(HandoffReject {
                     id: t.setup.id,
+                    client: wire_key.client(),
                     reason,
                 }),
             );
@@ -79,10 +80,24 @@ pub(super) fn carry_out(
             reset_kernel(t, parts, wire_key);
             Ok(None)
         }
+        TargetAction::ProbeKernel => {
+            probe_kernel(t, parts, wire_key);
+            Ok(None)
+        }
+        TargetAction::ResetBoth => match input {
+            Input::Packet(_, answer, _) => {
+                reset_both(t, parts, wire_key, answer);
+                Ok(Some(Verdict::Consumed))
+            }
+            _ => Ok(None),
+        },
         TargetAction::SendClosed => {
             parts.send(
                 usize::from(t.setup.origin),
-                Message::HandoffClosed(HandoffClosed { id: t.setup.id }),
+                Message::HandoffClosed(HandoffClosed {
+                    id: t.setup.id,
+                    client: wire_key.client(),
+                }),
             );
             Ok(None)
         }
@@ -243,6 +258,45 @@ fn reset_kernel(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
         wire_key.client(),
         kernel_side.server(),
         t.client_next_seq,
+    ));
+}
+
+/// A segment from the client the kernel cannot take (its sequence number
+/// half the number space away from what it expects): it answers with an
+/// ACK that says exactly where it stands.
+fn probe_kernel(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
+    let kernel_side = kernel_key(parts, &wire_key);
+    parts.out.to_host.push(frames::build(&Segment {
+        src_mac: t.client_mac,
+        dst_mac: parts.cfg.own_mac,
+        src: wire_key.client(),
+        dst: kernel_side.server(),
+        seq: t.client_next_seq + (1 << 31),
+        ack: SeqNum::default(),
+        flags: TcpFlags::ACK,
+        window: 0,
+        options: &[],
+        payload: &[],
+    }));
+}
+
+/// The kernel's answer to a probe names its next sequence number (which
+/// the client expects next, once it has everything) and the client's next
+/// (which the kernel expects): both ends are reset exactly there.
+fn reset_both(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey, answer: &TcpFrame) {
+    let kernel_side = kernel_key(parts, &wire_key);
+    let to_client = t.offsets.map_or(answer.seq, |o| answer.seq + o.seq_delta);
+    parts.out.to_wire.push(frames::rst(
+        (parts.cfg.own_mac, t.client_mac),
+        wire_key.server(),
+        wire_key.client(),
+        to_client,
+    ));
+    parts.out.to_host.push(frames::rst(
+        (t.client_mac, parts.cfg.own_mac),
+        wire_key.client(),
+        kernel_side.server(),
+        answer.ack,
     ));
 }
 

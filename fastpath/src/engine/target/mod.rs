@@ -22,6 +22,10 @@ pub(super) use events::{from_client, from_kernel};
 pub(super) use exec::{translate_to_client, translate_to_kernel};
 pub(super) use signals::{on_cancel, on_deadline, on_request};
 
+/// How long a kernel has to answer a probe (it answers at once, but
+/// rate-limits such answers to one per half second per connection).
+const PROBE_WAIT: Duration = Duration::from_millis(600);
+
 /// The replayed SYN's first retransmission timeout: the kernel's own
 /// (Linux's `TCP_TIMEOUT_INIT`), doubling after each, as a client's would.
 const REPLAY_RTO: Duration = Duration::from_secs(1);
@@ -64,6 +68,7 @@ impl Executor for TargetFlow {
             TargetTimer::Replay => replay_schedule(cfg, self.setup.syns_sent).0,
             TargetTimer::Idle => cfg.idle_timeout,
             TargetTimer::Linger => cfg.linger,
+            TargetTimer::Probe => PROBE_WAIT,
         }
     }
 

@@ -44,7 +44,11 @@ pub(in crate::engine) fn on_request(
     if let Some((reason, counter)) = refusal {
         e.send(
             peer,
-            Message::HandoffReject(HandoffReject { id: req.id, reason }),
+            Message::HandoffReject(HandoffReject {
+                id: req.id,
+                client: req.key.client,
+                reason,
+            }),
         );
         e.count(counter, 1);
         return;
