@@ -43,8 +43,8 @@ use baton_fastpath::packet::{
 };
 use baton_handoff::codec::{try_encode, Decoder};
 use baton_handoff::msg::{
-    FlowKey, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, HandoffRequest, Message,
-    RejectReason,
+    FlowKey, FlowsHeld, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, HandoffRequest,
+    HeldFlow, Message, RejectReason,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -1255,6 +1255,7 @@ impl Cluster {
                 Message::HandoffReject(m) => Some(m.id),
                 Message::HandoffClosed(m) => Some(m.id),
                 Message::HandoffCancel(m) => Some(m.id),
+                Message::FlowsHeld(m) => m.flows.first().map(|f| f.id),
                 Message::Load(_) => None,
             };
             if let Some(id) = id {
@@ -1307,9 +1308,11 @@ impl Cluster {
     }
 
     /// Time goes far past every timeout, with nothing delivered: every
-    /// flow must end on its own.
+    /// flow must end on its own. Some ends take several timer runs (a
+    /// handoff timed out, decided again, refused, its refusal retransmitted
+    /// until the client is reset), so there are enough of them.
     fn drain(&mut self) {
-        for _ in 0..4 {
+        for _ in 0..16 {
             self.elapsed += FAR;
             for node in 0..2 {
                 self.poll(node);
@@ -1332,7 +1335,18 @@ fn forge(input: &mut Input<'_>) -> Message {
     let conn = |input: &mut Input<'_>| {
         SocketAddrV4::new(CLIENT, 40000 + u16::from(input.u8()) % CONNS as u16)
     };
-    match input.u8() % 6 {
+    match input.u8() % 7 {
+        6 => Message::FlowsHeld(FlowsHeld {
+            flows: vec![HeldFlow {
+                id,
+                key: FlowKey {
+                    client: conn(input),
+                    server: SocketAddrV4::new(ADDRS[usize::from(input.u8() & 1)], HTTP),
+                },
+                client_mac: MAC_C.0,
+            }],
+            last: input.u8() & 1 == 1,
+        }),
         0 => Message::HandoffAccept(HandoffAccept {
             id,
             isn_target: SeqNum::new(input.u32()),
@@ -1344,9 +1358,13 @@ fn forge(input: &mut Input<'_>) -> Message {
         }),
         1 => Message::HandoffReject(HandoffReject {
             id,
+            client: conn(input),
             reason: RejectReason::from_code(input.u8()),
         }),
-        2 => Message::HandoffClosed(HandoffClosed { id }),
+        2 => Message::HandoffClosed(HandoffClosed {
+            id,
+            client: conn(input),
+        }),
         3 => Message::Load(Load {
             active_connections: input.u32(),
             pending_handoffs: input.u32(),
@@ -1391,6 +1409,7 @@ fn with_id(mut msg: Message, id: u64) -> Message {
         Message::HandoffReject(m) => m.id = id,
         Message::HandoffClosed(m) => m.id = id,
         Message::HandoffCancel(m) => m.id = id,
+        Message::FlowsHeld(m) => m.flows.iter_mut().for_each(|f| f.id = id),
         Message::Load(_) => {}
     }
     msg
