@@ -23,10 +23,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match baton_config::load(&config) {
-            Ok(cfg) => {
-                print!("{}", cfg.to_toml());
-                ExitCode::SUCCESS
-            }
+            // What `run` builds from it, built too.
+            Ok(cfg) => match parts::build_all(&cfg) {
+                Ok(()) => {
+                    print!("{}", cfg.to_toml());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {}: {e:#}", config.display());
+                    ExitCode::from(EXIT_BAD_CONFIG)
+                }
+            },
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(EXIT_BAD_CONFIG)

@@ -5,13 +5,24 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use baton_config::{ClusterConfig, Config, HandoffConfig, Strategy as ConfigStrategy};
+use baton_config::{ClusterConfig, Config, HandoffConfig};
 use baton_control::peers::{ChannelConfig, PeerConfig};
 use baton_control::psk::read_psk;
 use baton_fastpath::engine::{EngineConfig, HandoffNet, KernelAddrs, PeerInfo};
 use baton_fastpath::packet::{MacAddr, SeqDelta, TsOffset};
 use baton_handoff::placement::PolicyPlacer;
-use baton_handoff::policy::{HostPattern, LardConfig, Pool, Rule, Strategy};
+
+/// Builds every part `baton run` builds from `cfg` that needs no device:
+/// the engine's configuration and the placement policy. `baton check` does,
+/// so that a config it accepts is one `run` can start with.
+pub fn build_all(cfg: &Config) -> Result<()> {
+    if let (Some(cluster), Some(handoff)) = (&cfg.cluster, &cfg.handoff) {
+        // The wire port's MAC is only known once DPDK has the port.
+        engine_config(cfg, cluster, handoff, [0x02, 0, 0, 0, 0, 0])?;
+        placer(cfg, cluster, handoff)?;
+    }
+    Ok(())
+}
 
 /// The handoff engine's configuration, for a node whose wire port has
 /// `own_mac`.
@@ -89,42 +100,8 @@ pub fn placer(
     cluster: &ClusterConfig,
     handoff: &HandoffConfig,
 ) -> Result<PolicyPlacer> {
-    let pattern = |p: &Option<String>| -> Result<Option<HostPattern>> {
-        p.as_deref()
-            .map(|p| p.parse::<HostPattern>().map_err(anyhow::Error::from))
-            .transpose()
-    };
-    let rules = handoff
-        .rules
-        .iter()
-        .map(|r| {
-            Ok(Rule {
-                host: pattern(&r.host)?,
-                path_prefix: r.path_prefix.clone(),
-                sni: pattern(&r.sni)?,
-                pool: r.pool.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>>>()
-        .context("`handoff.rules`")?;
-    let pools = handoff
-        .pools
-        .iter()
-        .map(|p| Pool {
-            name: p.name.clone(),
-            nodes: p.nodes.clone(),
-            strategy: match p.strategy {
-                ConfigStrategy::LocalFirst => Strategy::LocalFirst,
-                ConfigStrategy::LeastLoaded => Strategy::LeastLoaded,
-                ConfigStrategy::ConsistentHash => Strategy::consistent_hash(),
-                ConfigStrategy::Lard => Strategy::Lard(LardConfig {
-                    t_low: p.lard_low,
-                    t_high: p.lard_high,
-                    ..LardConfig::default()
-                }),
-            },
-        })
-        .collect();
+    // The very conversion `baton check` validated (see baton_config::policy).
+    let (rules, pools) = baton_config::rules_and_pools(handoff).map_err(anyhow::Error::msg)?;
     let peers = cluster.peers.iter().map(|p| p.name.clone()).collect();
     PolicyPlacer::new(rules, pools, cfg.node.name.clone(), peers).context("handoff policy")
 }

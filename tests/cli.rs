@@ -69,6 +69,21 @@ fn check_rejects_a_malformed_config_naming_file_line_column_and_key() {
             "PCI",
         ),
         ("[node\nname = 1\n", "bad.toml:1:", ""),
+        // What `run` would refuse when it builds the policy, `check`
+        // refuses too, at its key.
+        (
+            concat!(
+                "[node]\nname = \"n1\"\n[lcores]\nworkers = [1]\n[wire]\npci = \"0000:3b:00.0\"\n",
+                "[host]\naddress = \"198.18.0.11/24\"\n",
+                "[cluster]\npsk_file = \"/etc/baton/cluster.key\"\n",
+                "peers = [{ name = \"n2\", address = \"198.18.0.12\", mac = \"02:00:00:00:00:02\" }]\n",
+                "[handoff]\nservices = [{ port = 80, kind = \"http\" }]\n",
+                "pools = [{ name = \"b\", nodes = [\"n2\"], strategy = \"lard\", lard_low = 0 }]\n",
+                "rules = [{ host = \"b.example\", sni = \"b.example\", pool = \"b\" }]\n",
+            ),
+            "bad.toml:14:",
+            "`handoff.pools.lard_low`",
+        ),
     ];
     for (text, location, words) in cases {
         let path = dir.path().join("bad.toml");

@@ -18,6 +18,7 @@ mod error;
 pub mod mac;
 mod parse;
 mod pci;
+mod policy;
 mod schema;
 mod spans;
 mod validate;
@@ -34,6 +35,7 @@ pub use cluster::{
 pub use error::{ConfigError, ValueError};
 pub use mac::MacAddr;
 pub use pci::PciAddress;
+pub use policy::rules_and_pools;
 pub use schema::{
     Config, DpdkConfig, HostConfig, HostPortKind, IdleMode, LcoreConfig, LogLevel, NodeConfig,
     PollConfig, StatsConfig, WireConfig, WirePort, DEFAULT_VHOST_PATH,

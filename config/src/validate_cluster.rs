@@ -229,7 +229,8 @@ pub(crate) fn check_handoff(config: &Config) -> Check {
         100_000_000,
     )?;
     check_pools(config, handoff, cluster)?;
-    check_rules(handoff)
+    check_rules(handoff)?;
+    crate::policy::check(handoff, &config.node.name)
 }
 
 fn check_services(handoff: &HandoffConfig, cluster: &ClusterConfig) -> Check {
@@ -295,47 +296,18 @@ fn check_pools(config: &Config, handoff: &HandoffConfig, cluster: &ClusterConfig
                 ));
             }
         }
-        if pool.lard_low >= pool.lard_high {
-            return Err(invalid(at.key("lard_low"), "must be below `lard_high`"));
-        }
     }
     Ok(())
 }
 
+/// What the config itself asks of a rule; the policy checks the rest
+/// (see `policy`).
 fn check_rules(handoff: &HandoffConfig) -> Check {
     let path = KeyPath::dotted("handoff.rules");
     for (i, rule) in handoff.rules.iter().enumerate() {
-        let at = path.clone().index(i);
-        if rule.host.is_none() && rule.path_prefix.is_none() && rule.sni.is_none() {
-            return Err(invalid(
-                at,
-                "a rule needs `host`, `path_prefix` or `sni` to match on",
-            ));
-        }
-        for (key, pattern) in [("host", &rule.host), ("sni", &rule.sni)] {
-            if let Some(p) = pattern {
-                if p.is_empty()
-                    || p.chars().skip(1).any(|c| c == '*')
-                    || (p.starts_with('*') && !p.starts_with("*."))
-                {
-                    return Err(invalid(
-                        at.clone().key(key),
-                        format!("`{p}` is not a host name or `*.domain` wildcard"),
-                    ));
-                }
-            }
-        }
-        if let Some(prefix) = &rule.path_prefix {
-            if !prefix.starts_with('/') {
-                return Err(invalid(
-                    at.key("path_prefix"),
-                    format!("`{prefix}` must start with `/`"),
-                ));
-            }
-        }
         if !handoff.pools.iter().any(|p| p.name == rule.pool) {
             return Err(invalid(
-                at.key("pool"),
+                path.clone().index(i).key("pool"),
                 format!("no pool `{}` in `handoff.pools`", rule.pool),
             ));
         }

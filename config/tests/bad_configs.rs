@@ -433,6 +433,38 @@ fn cases() -> Vec<Case> {
             Some("handoff.pools.nodes"),
             "no node `n9`",
         ),
+        // What the policy refuses, `check` refuses (it builds the policy
+        // as `run` does), at the key it comes from.
+        case(
+            "rule matching both host and SNI",
+            with(&CLUSTER.replace(
+                "{ path_prefix = \"/b/\", pool = \"b\" }",
+                "{ host = \"b.example\", sni = \"b.example\", pool = \"b\" }",
+            )),
+            (17, 38),
+            Some("handoff.rules.sni"),
+            "both `host` and `sni`",
+        ),
+        case(
+            "LARD with a low threshold of zero",
+            with(&CLUSTER.replace(
+                "nodes = [\"n2\"] }",
+                "nodes = [\"n2\"], strategy = \"lard\", lard_low = 0 }",
+            )),
+            (16, 70),
+            Some("handoff.pools.lard_low"),
+            "must be above 0 and below `lard_high`",
+        ),
+        case(
+            "host pattern with a star inside",
+            with(&CLUSTER.replace(
+                "{ path_prefix = \"/b/\", pool = \"b\" }",
+                "{ host = \"a.*.example\", pool = \"b\" }",
+            )),
+            (17, 19),
+            Some("handoff.rules.host"),
+            "first label",
+        ),
         case(
             "handoff network of another prefix length",
             with(&CLUSTER.replace(
