@@ -38,6 +38,7 @@ pub fn engine_config(
     let ms = |v: u32| Duration::from_millis(v.into());
     Ok(EngineConfig {
         worker: 0,
+        workers: cfg.lcores.workers.len(),
         own_addr: own.addr(),
         own_mac: MacAddr(own_mac),
         vip: cluster.vip,

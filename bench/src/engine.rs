@@ -24,6 +24,7 @@ pub(crate) fn engine_for(
     }
     let cfg = EngineConfig {
         worker: 0,
+        workers: 1,
         own_addr: OWN,
         own_mac: OWN_MAC,
         vip: None,

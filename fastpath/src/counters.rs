@@ -46,6 +46,9 @@ baton_counters::counters! {
         /// refusing, this node not one): the client got a `503 Service
         /// Unavailable` with `Retry-After` (HTTP) or a reset (TLS).
         RefusedUnavailable => "refused_unavailable", connections;
+        /// Connections the client closed before sending a request: the
+        /// kernel closes them, untracked.
+        NoRequest => "no_request", connections;
         /// Requests still undecided at a hold limit (bytes, segments or time): served locally.
         HoldUndecided => "hold_undecided", connections;
         /// Requests that are not valid HTTP or TLS: served locally, unclassified.
@@ -96,6 +99,10 @@ baton_counters::counters! {
         FlowsActive => "flows_active", gauge;
         /// Handoffs waiting for an answer now (a gauge).
         HandoffsPending => "handoffs_pending", gauge;
+        /// Connections this node handed off and forwards now (a gauge).
+        HandedOffActive => "handed_off_active", gauge;
+        /// Connections handed to this node, not yet over (a gauge).
+        HandedInActive => "handed_in_active", gauge;
         /// Dropped: a client frame with a bad IPv4 or TCP checksum, as the NIC
         /// reports it, or as Baton finds it on a frame that would change a
         /// connection's state (a SYN, FIN or RST, request bytes to hold).
@@ -117,6 +124,9 @@ baton_counters::counters! {
         DropNoMbuf => "drop_no_mbuf", packets, drop;
         /// Dropped: a peer message for a connection Baton does not know.
         DropUnknownHandoff => "drop_unknown_handoff", messages, drop;
+        /// Dropped: a message about a handoff whose client another worker
+        /// owns. Always 0: messages are routed by their client.
+        DropMisrouted => "drop_misrouted", messages, drop;
         /// Dropped: a client segment of no flow to a managed service while
         /// this node learns from its peers which connections they hold for
         /// it (just after it started); the client sends it again.
@@ -191,6 +201,14 @@ mod tests {
             .iter()
             .filter(|c| c.kind() == Kind::Gauge)
             .collect();
-        assert_eq!(gauges, [&Counter::FlowsActive, &Counter::HandoffsPending]);
+        assert_eq!(
+            gauges,
+            [
+                &Counter::FlowsActive,
+                &Counter::HandoffsPending,
+                &Counter::HandedOffActive,
+                &Counter::HandedInActive
+            ]
+        );
     }
 }

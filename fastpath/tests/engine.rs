@@ -83,6 +83,7 @@ fn engine_from(cfg: EngineConfig) -> (Engine, Arc<WorkerCounters>) {
 fn config(own: Ipv4Addr, mac: MacAddr, peer: (&str, MacAddr)) -> EngineConfig {
     EngineConfig {
         worker: 0,
+        workers: 1,
         own_addr: own,
         own_mac: mac,
         vip: None,
@@ -594,6 +595,19 @@ fn the_target_rejects_when_its_kernel_refuses_the_replayed_syn() {
     assert_eq!(b.load().active_connections, 0);
 }
 
+/// The messages `engine` sends while its timers run from `from` for
+/// `span`, polled every tick.
+fn messages_over(engine: &mut Engine, from: Instant, span: Duration) -> Vec<(usize, Message)> {
+    let mut messages = Vec::new();
+    let mut at = from;
+    while at <= from + span {
+        at += Duration::from_millis(50);
+        engine.poll_timers(at);
+        messages.extend(engine.take_output().messages);
+    }
+    messages
+}
+
 #[test]
 fn a_replayed_syn_the_kernel_never_answers_is_rejected_as_timed_out() {
     let now = Instant::now();
@@ -606,9 +620,10 @@ fn a_replayed_syn_the_kernel_never_answers_is_rejected_as_timed_out() {
     };
     b.on_message(0, Message::HandoffRequest(req.clone()), now);
     b.take_output();
-    b.poll_timers(now + Duration::from_secs(2));
-    let [(0, Message::HandoffReject(r))] = b.take_output().messages[..] else {
-        panic!()
+    // Every retransmission goes unanswered too, until the budget ends.
+    let messages = messages_over(&mut b, now, Duration::from_secs(2));
+    let [(0, Message::HandoffReject(r))] = &messages[..] else {
+        panic!("{messages:?}")
     };
     assert_eq!(r.reason, RejectReason::Timeout);
     // Counted as what it is, not as a refusal.
@@ -618,7 +633,7 @@ fn a_replayed_syn_the_kernel_never_answers_is_rejected_as_timed_out() {
 }
 
 #[test]
-fn an_unanswered_replay_is_sent_again_on_the_kernels_schedule_within_the_budget() {
+fn an_unanswered_replay_is_sent_again_on_a_doubling_schedule_within_the_budget() {
     let now = Instant::now();
     let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
     let (mut b, cb) = engine_from(EngineConfig {
@@ -633,15 +648,19 @@ fn an_unanswered_replay_is_sent_again_on_the_kernels_schedule_within_the_budget(
     b.on_message(0, Message::HandoffRequest(req.clone()), now);
     let syn = b.take_output().to_host;
     assert_eq!(syn.len(), 1);
-    // A full accept queue drops the SYN without a word; after the kernel's
-    // initial RTO the same SYN goes again, then nothing until the budget
-    // (SYNs at 0 and 1 s; the next would be at 3 s, which it leaves no
-    // room for) ends the replay with a Reject the origin gets in time.
-    b.poll_timers(now + Duration::from_millis(900));
-    assert!(b.take_output().is_empty());
-    b.poll_timers(now + Duration::from_millis(1100));
-    assert_eq!(b.take_output().to_host, syn, "the SYN again");
-    assert_eq!(cb.get(Counter::ReplaysRetransmitted), 1);
+    // A full accept queue drops the SYN without a word; the same SYN goes
+    // again at 250 ms, 750 ms and 1.75 s (a local port's schedule, see
+    // REPLAY_RTO), then nothing: the next would be at 3.75 s, past the
+    // budget, which ends the replay with a Reject the origin gets in time.
+    // (Each wait runs from when the last SYN went; timers fire up to one
+    // 50 ms tick late.)
+    for (quiet, again) in [(200, 300), (750, 850), (1800, 1900)] {
+        b.poll_timers(now + Duration::from_millis(quiet));
+        assert!(b.take_output().is_empty());
+        b.poll_timers(now + Duration::from_millis(again));
+        assert_eq!(b.take_output().to_host, syn, "the SYN again");
+    }
+    assert_eq!(cb.get(Counter::ReplaysRetransmitted), 3);
     b.poll_timers(now + Duration::from_millis(2900));
     assert!(b.take_output().is_empty());
     b.poll_timers(now + Duration::from_millis(3200));
@@ -655,11 +674,11 @@ fn an_unanswered_replay_is_sent_again_on_the_kernels_schedule_within_the_budget(
     let later = now + Duration::from_secs(4);
     b.on_message(0, Message::HandoffRequest(req.clone()), later);
     b.take_output();
-    b.poll_timers(later + Duration::from_millis(1100));
+    b.poll_timers(later + Duration::from_millis(300));
     assert_eq!(b.take_output().to_host, syn);
     b.from_host(
         &mut target_kernel_synack(),
-        later + Duration::from_millis(1200),
+        later + Duration::from_millis(400),
     );
     let [(0, Message::HandoffAccept(_))] = b.take_output().messages[..] else {
         panic!()
@@ -775,7 +794,7 @@ fn a_client_fin_before_a_decision_releases_the_held_bytes_locally() {
 #[test]
 fn a_retransmitted_syn_or_a_bare_fin_during_the_handshake_passes_to_the_kernel() {
     let now = Instant::now();
-    let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
+    let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
     handshake(&mut a, now);
     let mut syn = from_client(ISN_C, 0, TcpFlags::SYN, syn_options(7, 100, 0), &[]);
     assert_eq!(a.from_wire(&mut syn, now), Verdict::ToHost);
@@ -788,10 +807,19 @@ fn a_retransmitted_syn_or_a_bare_fin_during_the_handshake_passes_to_the_kernel()
     );
     assert_eq!(a.from_wire(&mut fin, now), Verdict::ToHost);
     assert!(a.take_output().is_empty());
-    assert_eq!(a.load().active_connections, 1, "still waiting for data");
-    // With no request ever, the flow expires.
+    // No request can follow a FIN: the kernel closes it, untracked.
+    assert_eq!(a.load().active_connections, 0);
+    assert_eq!(ca.get(Counter::NoRequest), 1);
+}
+
+#[test]
+fn a_connection_that_never_sends_a_request_expires() {
+    let now = Instant::now();
+    let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
+    handshake(&mut a, now);
     a.poll_timers(now + Duration::from_secs(61));
     assert_eq!(a.load().active_connections, 0);
+    assert_eq!(ca.get(Counter::FlowsExpired), 1);
 }
 
 #[test]
@@ -1046,9 +1074,9 @@ fn the_target_rejects_when_its_kernel_never_answers() {
     let mut early = client_to_b(TcpFlags::ACK);
     assert_eq!(b.from_wire(&mut early, now), Verdict::Drop);
     assert_eq!(cb.get(Counter::DropBeforeEstablished), 1);
-    b.poll_timers(now + Duration::from_secs(1));
-    let [(0, Message::HandoffReject(r))] = b.take_output().messages[..] else {
-        panic!()
+    let messages = messages_over(&mut b, now, Duration::from_secs(1));
+    let [(0, Message::HandoffReject(r))] = &messages[..] else {
+        panic!("{messages:?}")
     };
     assert_eq!(r.reason, RejectReason::Timeout);
     assert_eq!(b.load().handed_in, 0);

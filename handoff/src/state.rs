@@ -146,6 +146,8 @@ pub enum Gauge {
     HandoffsPending,
     /// Connections handed to this node, not yet over.
     HandedIn,
+    /// Origin flows forwarded to the node that took them.
+    Forwarding,
 }
 
 /// What a committed transition means for the node's counters: each
@@ -156,6 +158,9 @@ pub enum Note {
     ServedLocal,
     /// Origin: the request is not valid HTTP or TLS; served here.
     BadRequest,
+    /// Origin: the client closed before sending a request; the kernel
+    /// closes it, untracked.
+    NoRequest,
     /// Origin: no decision at a hold limit (bytes, segments, time, or the
     /// client's FIN); served here.
     HoldUndecided,

@@ -974,6 +974,7 @@ impl Node {
         let peer = 1 - node;
         let cfg = EngineConfig {
             worker: 0,
+            workers: 1,
             own_addr: ADDRS[node],
             own_mac: MACS[node],
             vip: Some(VIP),

@@ -34,6 +34,9 @@ pub struct EngineConfig {
     /// The worker this engine runs on, among the node's: its handoff ids
     /// name it, so that answers reach it.
     pub worker: usize,
+    /// How many workers the node runs: a message about a handoff belongs
+    /// to the one that owns its client ([`baton_handoff::workers::route`]).
+    pub workers: usize,
     /// This node's host address, which its kernel owns.
     pub own_addr: Ipv4Addr,
     /// This node's wire (and host port) MAC.

@@ -179,6 +179,12 @@ impl Engine {
 
     /// A message from peer `peer`.
     pub fn on_message(&mut self, peer: usize, msg: Message, now: Instant) {
+        if baton_handoff::workers::route(&msg, self.cfg.workers)
+            .is_some_and(|owner| owner != self.cfg.worker)
+        {
+            self.count(Counter::DropMisrouted, 1);
+            return;
+        }
         match msg {
             Message::HandoffRequest(req) => target::on_request(self, peer, req, now),
             Message::HandoffAccept(a) => origin::on_accept(self, peer, a, now),
@@ -256,12 +262,14 @@ impl Engine {
     }
 
     fn publish_gauges(&self) {
-        self.counters
-            .set(Counter::FlowsActive, self.flows.len() as u64);
-        self.counters.set(
-            Counter::HandoffsPending,
-            self.gauges.handoffs_pending as u64,
-        );
+        let g = &self.gauges;
+        for (counter, n) in [
+            (Counter::HandoffsPending, g.handoffs_pending),
+            (Counter::HandedOffActive, g.forwarding),
+            (Counter::HandedInActive, g.handed_in),
+        ] {
+            self.counters.set(counter, n as u64);
+        }
     }
 
     fn count(&self, counter: Counter, n: u64) {

@@ -50,6 +50,7 @@ fn note_counters(note: Note) -> &'static [Counter] {
         Note::ServedLocal => &[Counter::ServedLocal],
         Note::BadRequest => &[Counter::BadRequest],
         Note::HoldUndecided => &[Counter::HoldUndecided],
+        Note::NoRequest => &[Counter::NoRequest],
         Note::HandedOff => &[Counter::HandedOff],
         Note::HandoffRejected => &[Counter::HandoffRejected],
         Note::HandoffTimedOut => &[Counter::HandoffTimedOut],
@@ -72,6 +73,7 @@ fn note_counters(note: Note) -> &'static [Counter] {
 pub(super) struct Gauges {
     pub handoffs_pending: usize,
     pub handed_in: usize,
+    pub forwarding: usize,
 }
 
 impl Gauges {
@@ -79,6 +81,7 @@ impl Gauges {
         match gauge {
             Gauge::HandoffsPending => &mut self.handoffs_pending,
             Gauge::HandedIn => &mut self.handed_in,
+            Gauge::Forwarding => &mut self.forwarding,
         }
     }
 

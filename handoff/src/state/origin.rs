@@ -220,7 +220,11 @@ impl Machine for OriginState {
     }
 
     fn gauge(self) -> Option<Gauge> {
-        (self == OriginState::HandoffPending).then_some(Gauge::HandoffsPending)
+        match self {
+            OriginState::HandoffPending => Some(Gauge::HandoffsPending),
+            OriginState::Forwarding => Some(Gauge::Forwarding),
+            _ => None,
+        }
     }
 
     fn name(self) -> &'static str {
@@ -312,7 +316,17 @@ impl Machine for OriginState {
             (S::Handshake | S::Held | S::Retrying, E::AckFromClient) => stay(&[PassToKernel]),
             (S::Handshake | S::Held, E::DataFromClient) => go(S::Held, &[Hold]),
             (S::Retrying, E::DataFromClient) => stay(&[Hold]),
-            (S::Handshake, E::FinFromClient) => stay(&[PassToKernel]),
+            // Nothing to decide: the rest is the kernel's, untracked (a
+            // health check's connect-and-close, a client that gave up).
+            (S::Handshake, E::FinFromClient) => {
+                // (Nothing was held; releasing it keeps "served here"
+                // one set of actions.)
+                noted(
+                    S::Local,
+                    &[ReleaseHeldToKernel, PassToKernel],
+                    Note::NoRequest,
+                )
+            }
             // The client finished sending before a decision: serve what it
             // sent here, FIN included.
             (S::Held, E::FinFromClient) => noted(

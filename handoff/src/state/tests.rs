@@ -97,7 +97,7 @@ fn origin_table() -> [[Expect<OS, OA>; 18]; 8] {
     use OA::*;
     use Note::{
         BadRequest, ClientResetMidHandoff, Expired, FellBack, HandedOff, HandoffRejected,
-        HandoffRetried, HandoffTimedOut, HoldUndecided, PeerDownReset, Refused, ServedLocal,
+        HandoffRetried, HandoffTimedOut, HoldUndecided, NoRequest, PeerDownReset, Refused, ServedLocal,
     };
     const RELEASE: &[OA] = &[ReleaseHeldToKernel];
     const REFUSE: &[OA] = &[Refuse, ResetKernel];
@@ -108,7 +108,7 @@ fn origin_table() -> [[Expect<OS, OA>; 18]; 8] {
             Go(OS::Handshake, &[PassToClient]),      // FromKernel
             Go(OS::Handshake, &[PassToKernel]),      // AckFromClient
             Go(OS::Held, &[Hold]),                   // DataFromClient
-            Go(OS::Handshake, &[PassToKernel]),      // FinFromClient
+            Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], NoRequest), // FinFromClient
             Go(OS::Closed, &[PassToKernel]),         // RstFromClient
             Go(OS::Handshake, &[PassToKernel]),      // NewSynFromClient
             Invalid,                                 // DecidedLocal
@@ -465,10 +465,12 @@ fn packet_events_are_the_segments() {
 #[test]
 fn gauges() {
     for state in origin_states() {
-        assert_eq!(
-            state.gauge(),
-            (state == OS::HandoffPending).then_some(Gauge::HandoffsPending)
-        );
+        let want = match state {
+            OS::HandoffPending => Some(Gauge::HandoffsPending),
+            OS::Forwarding => Some(Gauge::Forwarding),
+            _ => None,
+        };
+        assert_eq!(state.gauge(), want, "{state:?}");
     }
     for state in target_states() {
         assert_eq!(
