@@ -80,31 +80,12 @@ fn wrk_through_baton_finishes_without_socket_errors() {
     }
     let tb = Testbed::up(1);
     let url = format!("http://{}/index.html", node_ip(1));
-    let out = tb.client(&["wrk", "-t2", "-c50", "-d3s", "--timeout", "3s", &url]);
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "wrk failed: {report}");
-    assert!(
-        !report.contains("Socket errors"),
-        "wrk reported socket errors:\n{report}"
-    );
-    assert!(
-        !report.contains("Non-2xx"),
-        "wrk saw error responses:\n{report}"
-    );
-    let requests: u64 = report
-        .lines()
-        .find(|l| l.contains("requests in"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no request count in:\n{report}"));
-    assert!(requests > 100, "only {requests} requests:\n{report}");
-    eprintln!(
-        "wrk through Baton: {}",
-        report
-            .lines()
-            .filter(|l| l.contains("Requests/sec"))
-            .collect::<String>()
-    );
+    let wrk = tb.wrk(&["-t2", "-c50", "-d3s", "--timeout", "3s", &url]);
+    assert!(!wrk.socket_errors(), "socket errors:\n{}", wrk.report);
+    assert_eq!(wrk.non_2xx(), 0, "error responses:\n{}", wrk.report);
+    let requests = wrk.requests();
+    assert!(requests > 100, "only {requests} requests:\n{}", wrk.report);
+    eprintln!("wrk through Baton: {}", wrk.rate());
 }
 
 #[test]

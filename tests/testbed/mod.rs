@@ -216,6 +216,15 @@ impl Testbed {
         stdout
     }
 
+    /// Runs wrk in the client namespace with `args`; fails the test if wrk
+    /// itself failed.
+    pub fn wrk(&self, args: &[&str]) -> Wrk {
+        let out = self.client(&[&["wrk"], args].concat());
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "wrk failed: {report}");
+        Wrk { report }
+    }
+
     /// Runs `cmd` in node `i`'s namespace.
     pub fn on_node(&self, i: usize, cmd: &[&str]) -> Output {
         self.exec(&format!("{}-n{i}", self.id), cmd)
@@ -305,6 +314,46 @@ impl Testbed {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// What wrk reported.
+pub struct Wrk {
+    pub report: String,
+}
+
+impl Wrk {
+    /// The requests completed.
+    pub fn requests(&self) -> u64 {
+        self.figure("requests in")
+            .unwrap_or_else(|| panic!("no request count in:\n{}", self.report))
+    }
+
+    /// Responses with a status other than 2xx or 3xx.
+    pub fn non_2xx(&self) -> u64 {
+        self.figure("Non-2xx or 3xx responses:").unwrap_or(0)
+    }
+
+    /// Whether wrk reported connect, read, write or timeout errors.
+    pub fn socket_errors(&self) -> bool {
+        self.report.contains("Socket errors")
+    }
+
+    /// The "Requests/sec" line.
+    pub fn rate(&self) -> &str {
+        self.report
+            .lines()
+            .find(|l| l.contains("Requests/sec"))
+            .unwrap_or_default()
+            .trim()
+    }
+
+    /// The number on the line containing `label`: after it, or first.
+    fn figure(&self, label: &str) -> Option<u64> {
+        let line = self.report.lines().find(|l| l.contains(label))?;
+        let after = line.split_once(label).map(|(b, a)| (b.trim(), a.trim()))?;
+        let text = if after.0.is_empty() { after.1 } else { after.0 };
+        text.split_whitespace().next()?.parse().ok()
     }
 }
 

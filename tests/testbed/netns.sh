@@ -14,7 +14,10 @@
 # under /nI/, and TLS for the name nI.baton.test, are served by node I,
 # whichever node the client connected to. Content under /nI/ exists only on
 # node I (1k.bin ... 10m.bin; node 2 also has 50m.bin), with its sha256 sums
-# in WORKDIR/nI/sha256.txt. Every node also answers for the cluster VIP
+# in WORKDIR/nI/sha256.txt. Content under /shared/ (0.txt ... 15.txt, each
+# naming its node) exists on every node but node 1, and is served by that
+# pool, picked by consistent hash. Port 8080 is managed like port 80 but
+# has no server behind it: tests start their own. Every node also answers for the cluster VIP
 # 198.18.0.50 (on lo, never in ARP); the client reaches it through node 1.
 # A connection handed from node J to node I lives in node I's kernel at
 # node J's handoff address 198.19.0.(10+J) (Baton puts the peers' on lo),
@@ -62,6 +65,10 @@ make_content() { # DIR I
         head -c $((1024 * 1024)) /dev/urandom >"$own/1m.bin"
         head -c $((10 * 1024 * 1024)) /dev/urandom >"$own/10m.bin"
         (($2 == 2)) && head -c $((50 * 1024 * 1024)) /dev/urandom >"$own/50m.bin"
+        if (($2 > 1)); then
+            mkdir -p "$www/shared"
+            for k in $(seq 0 15); do echo "shared $k from n$2" >"$www/shared/$k.txt"; done
+        fi
         (cd "$www" && sha256sum "n$2"/*.bin >"$1/sha256.txt")
     fi
 }
@@ -143,8 +150,9 @@ idle_sleep_max_us = 500
 socket = "$w/n$i.sock"
 TOML
     [[ ${HANDOFF:-0} == 1 ]] || return 0
-    local n=$4 peers="" pools="" rules="" j
+    local n=$4 peers="" pools="" rules="" shared="" j
     for j in $(seq "$n"); do
+        ((j == 1)) || shared+="\"n$j\", "
         ((j == i)) || peers+="    { name = \"n$j\", address = \"$(node_ip "$j")\", mac = \"$(node_mac "$j")\" },"$'\n'
         pools+="    { name = \"n$j\", nodes = [\"n$j\"] },"$'\n'
         rules+="    { path_prefix = \"/n$j/\", pool = \"n$j\" },"$'\n'
@@ -162,12 +170,18 @@ peers = [
 $peers]
 
 [handoff]
-services = [{ port = 80, kind = "http" }, { port = 443, kind = "tls" }]
+services = [
+    { port = 80, kind = "http" },
+    { port = 443, kind = "tls" },
+    { port = 8080, kind = "http" },
+]
 linger_ms = 1000
 pools = [
-$pools]
+$pools$( ((n > 1)) && echo "    { name = \"shared\", nodes = [${shared%, }], strategy = \"consistent-hash\" },")
+]
 rules = [
-$rules]
+$rules$( ((n > 1)) && echo "    { path_prefix = \"/shared/\", pool = \"shared\" },")
+]
 TOML
 }
 
