@@ -65,7 +65,7 @@ baton_counters::counters! {
         /// replayed SYN in time.
         ReplayTimedOut => "replay_timed_out", connections;
         /// Replayed SYNs sent again because the local kernel did not answer
-        /// (its accept queue was full, say), on the kernel's own schedule.
+        /// (its accept queue was full, say): after 250 ms, then doubling.
         ReplaysRetransmitted => "replays_retransmitted", packets;
         /// Handed-off connections this node forgot (it restarted) and
         /// learned again from the peer that holds them.
@@ -114,12 +114,16 @@ baton_counters::counters! {
         /// Dropped: request bytes beyond a gap while holding (the client resends them).
         DropHeldOutOfOrder => "drop_held_out_of_order", packets, drop;
         /// Dropped: client packets while a handoff is pending, beyond what is
-        /// queued for the target or when it falls back (the client resends them).
+        /// queued for the target (the client resends them).
         DropWhilePending => "drop_while_pending", packets, drop;
         /// Dropped: the origin kernel's packets for a connection it no longer owns.
         DropStaleKernel => "drop_stale_kernel", packets, drop;
         /// Dropped: client packets for a handed-in connection not yet established.
         DropBeforeEstablished => "drop_before_established", packets, drop;
+        /// Dropped: client packets to a connection being refused (after its 503 or reset).
+        DropRefusing => "drop_refusing", packets, drop;
+        /// Dropped: client packets of a handed-in connection whose origin is gone, while it is reset.
+        DropOrphaned => "drop_orphaned", packets, drop;
         /// Dropped: no packet buffer for a frame Baton builds.
         DropNoMbuf => "drop_no_mbuf", packets, drop;
         /// Dropped: a peer message for a connection Baton does not know.
@@ -141,7 +145,7 @@ baton_counters::counters! {
         /// Dropped: the owning worker's steering ring was full.
         DropSteerRingFull => "drop_steer_ring_full", packets, drop;
         /// Dropped: a message for the control lcore found its queue full (the
-        /// handoff it belongs to times out and is served locally).
+        /// handoff it belongs to times out and is decided again).
         DropControlQueueFull => "drop_control_queue_full", messages, drop;
     }
 }

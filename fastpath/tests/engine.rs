@@ -1375,6 +1375,38 @@ fn a_refusal_nobody_answers_ends_in_a_reset() {
 }
 
 #[test]
+fn a_refusal_the_client_acknowledged_is_not_sent_again() {
+    let now = Instant::now();
+    let request = b"GET /c/x HTTP/1.1\r\nHost: h\r\n\r\n";
+    let (mut a, ca, req) = pending_with_two_peers(request, now);
+    a.on_message(0, reject(req.id), now);
+    let answer = seen(&a.take_output().to_wire[0]).payload;
+    // The client acknowledges the 503 and its FIN, but keeps its side open.
+    let mut ack = from_client(
+        ISN_C.wrapping_add(1 + request.len() as u32),
+        ISN_A + 2 + answer.len() as u32,
+        TcpFlags::ACK,
+        ts(110, 7000),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::Drop);
+    assert_eq!(ca.get(Counter::DropRefusing), 1);
+    let mut t = now;
+    for gap in [200, 400, 800] {
+        t += Duration::from_millis(gap + 60);
+        a.poll_timers(t);
+        assert!(a.take_output().to_wire.is_empty(), "nothing was lost");
+    }
+    // It never closes: the final timeout resets it.
+    a.poll_timers(t + Duration::from_millis(1700));
+    let [rst] = &a.take_output().to_wire[..] else {
+        panic!()
+    };
+    assert_eq!(seen(rst).flags, TcpFlags::RST);
+    assert_eq!(a.load().active_connections, 0);
+}
+
+#[test]
 fn a_tls_connection_nobody_can_serve_is_reset() {
     let now = Instant::now();
     let mut cfg = config(A, MAC_A, ("b", MAC_B));
@@ -1392,6 +1424,17 @@ fn a_tls_connection_nobody_can_serve_is_reset() {
     let rst = seen(rst);
     assert_eq!((rst.flags, rst.seq), (TcpFlags::RST, ISN_A + 1));
     assert_eq!(ca.get(Counter::RefusedUnavailable), 1);
+    // A reset is never acknowledged, so it is not repeated; the flow ends
+    // with one more at the final timeout.
+    let mut sent = 0;
+    let mut t = now;
+    while a.load().active_connections > 0 {
+        assert!(t < now + Duration::from_secs(10), "the refusal never ended");
+        t += Duration::from_millis(50);
+        a.poll_timers(t);
+        sent += a.take_output().to_wire.len();
+    }
+    assert_eq!(sent, 1);
 }
 
 #[test]

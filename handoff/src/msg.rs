@@ -112,8 +112,8 @@ pub struct HandoffReject {
     pub reason: RejectReason,
 }
 
-/// Target → origin: the handed-off connection is over (or the target gave
-/// it up before accepting); the origin frees its forwarding entry.
+/// Target → origin: the handed-off connection is over; the origin frees
+/// its forwarding entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandoffClosed {
     pub id: u64,

@@ -78,6 +78,6 @@ else
 fi
 sleep 1.5 # node 1 notices node 3 is down
 code=$(client curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://$(ip_of 1)/n3/whoami.txt")
-echo "client -> node 1 GET /n3/whoami.txt: HTTP $code (node 3 is down: node 1 serves it itself, promptly)"
+echo "client -> node 1 GET /n3/whoami.txt: HTTP $code (node 3 is down and nobody else has its content: an honest, retryable 503, promptly)"
 
 step "Done; cleaning up"

@@ -3,11 +3,10 @@
 //!
 //! Workers send their messages for peers and their load reports over one
 //! shared queue; each worker has its own queue back. A message from a peer
-//! goes to the worker its handoff belongs to, which the message itself
-//! names (`baton_handoff::workers::route`: the worker that started a
-//! handoff is in its id, and the one that holds a connection handed here
-//! owns its client's flow), so routing keeps no table; a Load goes to
-//! every worker, and so do a peer's Up and Down.
+//! goes to the worker that owns the flow of the client it names
+//! (`baton_handoff::workers::route`): on an origin that worker started the
+//! handoff, on a target it holds the connection. So routing keeps no
+//! table; a Load goes to every worker, and so do a peer's Up and Down.
 
 mod counters;
 mod loads;

@@ -105,8 +105,8 @@ pub enum TargetEvent {
     /// The origin's channel has been down longer than the bound: nobody
     /// forwards the client's packets any more.
     OriginGone,
-    /// HandoffClosed from the origin: it abandoned the handoff (its client
-    /// left, or it serves the connection itself).
+    /// HandoffCancel from the origin: it abandoned the handoff (its client
+    /// left or reopened the 4-tuple, or it gave the request to another).
     OriginClosed,
 }
 

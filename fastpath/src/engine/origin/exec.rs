@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use baton_handoff::msg::{FlowKey as MsgFlowKey, HandoffCancel, HandoffRequest, Message};
-use baton_handoff::state::OriginAction;
+use baton_handoff::state::{OriginAction, Side};
 
 use crate::counters::Counter;
 use crate::engine::api::Verdict;
@@ -63,7 +63,11 @@ pub(super) fn carry_out(
             Ok(None)
         }
         OriginAction::Drop => {
-            parts.count(Counter::DropStaleKernel, 1);
+            let counter = match input {
+                Input::Packet(_, _, Side::Client) => Counter::DropRefusing,
+                _ => Counter::DropStaleKernel,
+            };
+            parts.count(counter, 1);
             Ok(Some(Verdict::Drop))
         }
         OriginAction::SendRequest => {
@@ -230,7 +234,18 @@ const REFUSAL_WINDOW: u16 = 1024;
 /// after the kernel's SYN-ACK in sequence, acknowledging the request; for
 /// TLS, which cannot be answered without the server's keys, a RST.
 fn refuse(o: &mut OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
+    let first = o.setup.refusals_sent == 0;
     o.setup.refusals_sent = o.setup.refusals_sent.saturating_add(1);
+    // Only what may have been lost goes again: a reset is never
+    // acknowledged (one is enough, and the final timeout sends another),
+    // and a 503 whose FIN the client acknowledged arrived whole.
+    let delivered = o
+        .setup
+        .isn_origin
+        .is_some_and(|isn| !(isn + 2).add_len(UNAVAILABLE.len()).is_after(o.client_ack));
+    if !first && (o.setup.kind == ServiceKind::Tls || delivered) {
+        return;
+    }
     let macs = (parts.cfg.own_mac, o.setup.client_mac);
     let Some(isn_origin) = o.setup.isn_origin else {
         // Without the kernel's ISN there is no sequence to answer in.

@@ -2,7 +2,7 @@
 //! and the messages to the origin.
 
 use baton_handoff::msg::{HandoffAccept, HandoffClosed, HandoffReject, Message};
-use baton_handoff::state::{Side, TargetAction};
+use baton_handoff::state::{Side, TargetAction, TargetState};
 
 use crate::counters::Counter;
 use crate::engine::api::Verdict;
@@ -62,9 +62,16 @@ pub(super) fn carry_out(
             Ok(None)
         }
         TargetAction::Drop => {
-            // Nothing from the client should come before the Accept.
+            // Nothing from the client should come before the Accept; once
+            // orphaned, nothing from it can be delivered.
             if let Input::Packet(_, _, Side::Client) = input {
-                parts.count(Counter::DropBeforeEstablished, 1);
+                parts.count(
+                    match t.state {
+                        TargetState::Orphaned => Counter::DropOrphaned,
+                        _ => Counter::DropBeforeEstablished,
+                    },
+                    1,
+                );
             }
             Ok(Some(Verdict::Drop))
         }
