@@ -122,7 +122,7 @@ baton_counters::counters! {
         DropBeforeEstablished => "drop_before_established", packets, drop;
         /// Dropped: client packets to a connection being refused (after its 503 or reset).
         DropRefusing => "drop_refusing", packets, drop;
-        /// Dropped: client packets of a handed-in connection whose origin is gone, while it is reset.
+        /// Dropped: packets of a handed-in connection whose origin is gone, while it is reset.
         DropOrphaned => "drop_orphaned", packets, drop;
         /// Dropped: no packet buffer for a frame Baton builds.
         DropNoMbuf => "drop_no_mbuf", packets, drop;

@@ -1668,6 +1668,22 @@ fn a_target_resets_the_orphans_of_an_origin_that_stays_away() {
         client_next.wrapping_add(1 << 31),
         "far outside the window"
     );
+    // A retransmission of earlier data crossing the probe is no answer:
+    // it is dropped, and the flow waits.
+    let mut retransmission = frame(
+        (MAC_B, MAC_C),
+        (B, 80),
+        (CLIENT, CPORT),
+        ISN_B + 1001,
+        client_next,
+        TcpFlags::ACK,
+        500,
+        ts(69, 104),
+        &[7; 100],
+    );
+    assert_eq!(b.from_host(&mut retransmission, later), Verdict::Drop);
+    assert!(b.take_output().is_empty());
+    assert_eq!(cb.get(Counter::DropOrphaned), 1);
     // The kernel answers with where it stands: it sent 5000 bytes, and
     // expects the client's next byte.
     let mut answer = frame(

@@ -92,6 +92,13 @@ pub(super) fn carry_out(
             Ok(None)
         }
         TargetAction::ResetBoth => match input {
+            // The probe's answer is a bare ACK at the kernel's next
+            // sequence number; a retransmission that crosses it carries
+            // data from earlier in the stream, where a RST would not land.
+            Input::Packet(_, answer, _) if answer.payload_len() > 0 => {
+                parts.count(Counter::DropOrphaned, 1);
+                Err(Verdict::Drop)
+            }
             Input::Packet(_, answer, _) => {
                 reset_both(t, parts, wire_key, answer);
                 Ok(Some(Verdict::Consumed))
