@@ -15,9 +15,7 @@
 mod http;
 mod tls;
 
-/// A parser's answer: `Ok(Some(_))` parsed, `Ok(None)` valid so far but
-/// incomplete, `Err(reason)` cannot be valid whatever follows.
-type Partial<T> = Result<Option<T>, &'static str>;
+use crate::http1::syntax::Partial;
 
 /// What kind of protocol a service port speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

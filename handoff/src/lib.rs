@@ -4,6 +4,8 @@
 //!   versioned, length-delimited wire format.
 //! - [`mod@classify`]: what the client asked for (HTTP request line and Host, or
 //!   TLS SNI), from the request bytes the origin holds.
+//! - [`http1`]: where HTTP/1.x messages begin and end in a connection's
+//!   two byte streams, so that each request can be routed on its own.
 //! - [`policy`]: which node should serve it (rules, pools and strategies).
 //! - [`placement`]: where a held request goes: the interface the data plane
 //!   asks, and [`placement::PolicyPlacer`], which classifies the request and
@@ -23,6 +25,7 @@
 
 pub mod classify;
 pub mod codec;
+pub mod http1;
 pub mod msg;
 pub mod placement;
 pub mod policy;

@@ -97,10 +97,10 @@ fn every_prefix_of_a_valid_request_needs_more() {
 
 #[test]
 fn garbage_is_invalid_as_early_as_possible() {
-    let long_line = [b"GET /".as_slice(), &[b'a'; super::MAX_LINE]].concat();
+    let long_line = [b"GET /".as_slice(), &[b'a'; crate::http1::syntax::MAX_LINE]].concat();
     let long_header = [
         b"GET / HTTP/1.1\r\nX: ".as_slice(),
-        &[b'a'; super::MAX_LINE],
+        &[b'a'; crate::http1::syntax::MAX_LINE],
     ]
     .concat();
     let cases: &[(&[u8], &str)] = &[
@@ -173,7 +173,7 @@ fn garbage_is_invalid_as_early_as_possible() {
 
 #[test]
 fn lines_up_to_the_limit_are_accepted() {
-    let path = "/".repeat(super::MAX_LINE - "GET  HTTP/1.1".len());
+    let path = "/".repeat(crate::http1::syntax::MAX_LINE - "GET  HTTP/1.1".len());
     let request = format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(http(request.as_bytes()), done("GET", &path, Some("h")));
 }
