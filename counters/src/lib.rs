@@ -33,6 +33,8 @@ pub enum Kind {
     /// A current value (flows in the table, peers up), set rather than
     /// added to.
     Gauge,
+    /// Time, in microseconds, summed over events another counter counts.
+    Micros,
 }
 
 /// A set of counters declared with [`counters!`].
@@ -54,7 +56,7 @@ pub trait CounterSet: Copy + Eq + 'static {
 }
 
 /// Declares a set of counters: an enum, one variant per counter, with its
-/// name, its [`Kind`] (`packets`, `bytes`, `connections`, `messages` or
+/// name, its [`Kind`] (`packets`, `bytes`, `connections`, `messages`, `micros` or
 /// `gauge`) and, for a drop counter, `drop`.
 ///
 /// ```
@@ -88,6 +90,7 @@ macro_rules! counters {
     (@kind connections) => { $crate::Kind::Connections };
     (@kind messages) => { $crate::Kind::Messages };
     (@kind gauge) => { $crate::Kind::Gauge };
+    (@kind micros) => { $crate::Kind::Micros };
     (@drop) => { false };
     (@drop drop) => { true };
     (

@@ -42,6 +42,23 @@ baton_counters::counters! {
         /// (refused, timed out, its channel down), this node being a member
         /// of the request's pool.
         FellBack => "fell_back", connections;
+        /// Requests on a routed connection for another node than its
+        /// owner: the connection moves at the response boundary.
+        MovesStarted => "moves_started", connections;
+        /// Moves whose request a new owner took (a peer, or this node).
+        MovesCompleted => "moves_completed", connections;
+        /// Time from a move's start to its new owner taking it, summed
+        /// over `moves_completed`.
+        MoveMicros => "move_micros", micros;
+        /// Moves nobody could take: the client got a 503 in sequence.
+        MovesRefused => "moves_refused", connections;
+        /// Moves the owner could not make (the connection closes, or
+        /// switched protocols): the request stayed with it.
+        MovesStayed => "moves_stayed", connections;
+        /// Connections this node gave up for a move, every response whole.
+        ConnectionsReleased => "connections_released", connections;
+        /// Moves asked of this node for connections that could not move.
+        ReleasesRefused => "releases_refused", connections;
         /// Requests no node could serve (the pool's members all down or
         /// refusing, this node not one): the client got a `503 Service
         /// Unavailable` with `Retry-After` (HTTP) or a reset (TLS).
@@ -113,6 +130,9 @@ baton_counters::counters! {
         DropHeldDuplicate => "drop_held_duplicate", packets, drop;
         /// Dropped: request bytes beyond a gap while holding (the client resends them).
         DropHeldOutOfOrder => "drop_held_out_of_order", packets, drop;
+        /// Dropped: client request bytes past a gap on a routed connection
+        /// (requests are read in order; the client resends them).
+        DropRequestGap => "drop_request_gap", packets, drop;
         /// Dropped: client packets while a handoff is pending, beyond what is
         /// queued for the target (the client resends them).
         DropWhilePending => "drop_while_pending", packets, drop;

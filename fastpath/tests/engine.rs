@@ -433,7 +433,7 @@ fn a_connection_is_handed_off_and_translated_both_ways() {
 }
 
 #[test]
-fn a_local_request_is_released_to_the_kernel_unchanged_and_forgotten() {
+fn a_local_request_is_released_to_the_kernel_unchanged_and_routed_on() {
     let now = Instant::now();
     let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
     handshake(&mut a, now);
@@ -452,9 +452,19 @@ fn a_local_request_is_released_to_the_kernel_unchanged_and_forgotten() {
     assert_eq!(ca.get(Counter::ServedLocal), 1);
     assert_eq!(
         a.load().active_connections,
-        0,
-        "a local flow leaves the table"
+        1,
+        "an HTTP connection served here stays, its later requests routed"
     );
+    // Its client's close ends that: the rest is the kernel's, untracked.
+    let mut fin = from_client(
+        ISN_C.wrapping_add(1 + 19),
+        ISN_A + 1,
+        TcpFlags::FIN | TcpFlags::ACK,
+        ts(103, 7000),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut fin, now), Verdict::ToHost);
+    assert_eq!(a.load().active_connections, 0);
 }
 
 #[test]
@@ -521,7 +531,8 @@ fn reject_timeout_and_peer_down_fall_back_to_local_without_loss() {
             "{how}: the held request reaches the local kernel"
         );
         assert_eq!(ca.get(Counter::FellBack), 1, "{how}");
-        assert_eq!(a.load().active_connections, 0, "{how}");
+        // Served here, its later requests are routed: the flow stays.
+        assert_eq!(a.load().active_connections, 1, "{how}");
     }
 }
 
@@ -1732,4 +1743,196 @@ fn an_origin_back_in_time_keeps_its_connections() {
     assert!(b.take_output().to_host.is_empty());
     assert_eq!(cb.get(Counter::OrphansReset), 0);
     assert_eq!(b.load().handed_in, 1);
+}
+
+/// A kernel's segment to the client, with timestamps, from `(addr, mac)`.
+fn from_kernel(
+    (addr, mac): (Ipv4Addr, MacAddr),
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    tsval: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    frame(
+        (mac, MAC_C),
+        (addr, 80),
+        (CLIENT, CPORT),
+        seq,
+        ack,
+        flags,
+        500,
+        ts(tsval, 110),
+        payload,
+    )
+}
+
+#[test]
+fn a_keep_alive_connection_moves_to_the_node_of_each_request_and_back() {
+    let now = Instant::now();
+    let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
+    let (mut b, cb) = engine(B, MAC_B, ("a", MAC_A));
+    handshake(&mut a, now);
+    let c1 = ISN_C.wrapping_add(1);
+    let s1 = ISN_A + 1;
+
+    // Request 1 is for this node: served here, the connection still routed.
+    let req1 = b"GET /a HTTP/1.1\r\n\r\n";
+    let mut f = from_client(c1, s1, TcpFlags::ACK | TcpFlags::PSH, ts(102, 7000), req1);
+    assert_eq!(a.from_wire(&mut f, now), Verdict::Consumed);
+    assert_eq!(a.take_output().to_host.len(), 1);
+    let resp1 = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    let mut r = from_kernel(
+        (A, MAC_A),
+        s1,
+        c1.wrapping_add(19),
+        TcpFlags::ACK | TcpFlags::PSH,
+        7001,
+        resp1,
+    );
+    assert_eq!(a.from_host(&mut r, now), Verdict::ToWire);
+    let s2 = s1 + resp1.len() as u32;
+    let c2 = c1.wrapping_add(req1.len() as u32);
+
+    // Request 2 is for peer b: the kernel here let go (its response was
+    // whole, and the request acknowledges it), and b gets the connection
+    // at its current sequence numbers.
+    let mut f = from_client(
+        c2,
+        s2,
+        TcpFlags::ACK | TcpFlags::PSH,
+        ts(103, 7001),
+        REQUEST,
+    );
+    assert_eq!(a.from_wire(&mut f, now), Verdict::Consumed);
+    let out = a.take_output();
+    // The kernel gets the request's acknowledgement of its response, then
+    // forgets the connection.
+    let [ack, rst] = &out.to_host[..] else {
+        panic!("{:?}", out.to_host)
+    };
+    let (ack, rst) = (seen(ack), seen(rst));
+    assert_eq!((ack.flags, ack.seq, ack.ack), (TcpFlags::ACK, c2, s2));
+    assert_eq!(
+        (rst.flags, rst.seq),
+        (TcpFlags::RST, c2),
+        "the kernel here forgets it"
+    );
+    let [(0, Message::HandoffRequest(req))] = &out.messages[..] else {
+        panic!("{:?}", out.messages)
+    };
+    assert_eq!(
+        (req.isn_client.raw(), req.isn_origin.raw(), &req.held[..]),
+        (c2.wrapping_sub(1), s2 - 1, REQUEST)
+    );
+    assert!(req.origin_tsval.is_some_and(|t| t.raw() > 7001));
+    assert_eq!(ca.get(Counter::MovesStarted), 1);
+
+    b.on_message(0, Message::HandoffRequest(req.clone()), now);
+    let syn = seen(&b.take_output().to_host[0]);
+    assert_eq!((syn.seq, syn.flags), (c2.wrapping_sub(1), TcpFlags::SYN));
+    let mut synack = frame(
+        (MAC_B, MAC_C),
+        (B, 80),
+        (CLIENT, CPORT),
+        ISN_B,
+        c2,
+        TcpFlags::SYN | TcpFlags::ACK,
+        65160,
+        syn_options(10, 50, 100),
+        &[],
+    );
+    assert_eq!(b.from_host(&mut synack, now), Verdict::Consumed);
+    let out = b.take_output();
+    assert_eq!(seen(&out.to_host[1]).payload, REQUEST);
+    let [(0, accept @ Message::HandoffAccept(_))] = &out.messages[..] else {
+        panic!()
+    };
+    a.on_message(0, accept.clone(), now);
+    assert_eq!(ca.get(Counter::MovesCompleted), 1);
+
+    // b's response reaches the client in sequence after request 1's.
+    let resp2 = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+    let mut r = from_kernel(
+        (B, MAC_B),
+        ISN_B + 1,
+        c2.wrapping_add(REQUEST.len() as u32),
+        TcpFlags::ACK | TcpFlags::PSH,
+        60,
+        resp2,
+    );
+    assert_eq!(b.from_host(&mut r, now), Verdict::ToWire);
+    let r = seen(&r);
+    assert_eq!((r.src, r.seq), (A, s2));
+    let s3 = s2 + resp2.len() as u32;
+    let c3 = c2.wrapping_add(REQUEST.len() as u32);
+
+    // Request 3 is for this node again: b lets go once the client has
+    // acknowledged its response, and the connection is replayed into the
+    // kernel here.
+    let req3 = b"GET /a/3 HTTP/1.1\r\n\r\n";
+    let mut f = from_client(c3, s3, TcpFlags::ACK | TcpFlags::PSH, ts(104, 7002), req3);
+    assert_eq!(a.from_wire(&mut f, now), Verdict::Consumed);
+    let out = a.take_output();
+    let release = out
+        .messages
+        .iter()
+        .find_map(|(_, m)| matches!(m, Message::Release(_)).then_some(m.clone()))
+        .expect("a Release to b");
+    // The request's acknowledgement reaches b as a bare ACK.
+    for mut ack in out.to_wire {
+        b.from_wire(&mut ack, now);
+    }
+    b.take_output();
+    b.on_message(0, release, now);
+    let out = b.take_output();
+    let [(0, released @ Message::Released(r))] = &out.messages[..] else {
+        panic!("{:?}", out.messages)
+    };
+    assert_eq!(r.server_next.raw(), s3);
+    assert!(out.to_host.iter().any(|f| seen(f).flags == TcpFlags::RST));
+    assert_eq!(cb.get(Counter::ConnectionsReleased), 1);
+
+    a.on_message(0, released.clone(), now);
+    let out = a.take_output();
+    let [syn] = &out.to_host[..] else {
+        panic!("{:?}", out.to_host)
+    };
+    let syn = seen(syn);
+    assert_eq!(
+        (syn.dst, syn.seq, syn.flags),
+        (A, c3.wrapping_sub(1), TcpFlags::SYN)
+    );
+    let isn_a2 = 77_000;
+    let mut synack = frame(
+        (MAC_A, MAC_C),
+        (A, 80),
+        (CLIENT, CPORT),
+        isn_a2,
+        c3,
+        TcpFlags::SYN | TcpFlags::ACK,
+        65160,
+        syn_options(9, 9000, 100),
+        &[],
+    );
+    assert_eq!(a.from_host(&mut synack, now), Verdict::Consumed);
+    let out = a.take_output();
+    assert_eq!(seen(&out.to_host[1]).payload, req3);
+    assert_eq!(ca.get(Counter::MovesCompleted), 2);
+    // Its response is translated into the client's sequence.
+    let mut r = from_kernel(
+        (A, MAC_A),
+        isn_a2 + 1,
+        c3.wrapping_add(req3.len() as u32),
+        TcpFlags::ACK | TcpFlags::PSH,
+        9001,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(a.from_host(&mut r, now), Verdict::ToWire);
+    let r = seen(&r);
+    assert_eq!((r.src, r.seq), (A, s3));
+    assert!(
+        r.ts.is_some_and(|(tsval, _)| tsval >= 7002),
+        "the clock goes on"
+    );
 }

@@ -24,7 +24,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::msg::{
     limits, FlowKey, FlowsHeld, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject,
-    HandoffRequest, HeldFlow, Load, Message, RejectReason,
+    HandoffRequest, HeldFlow, Load, Message, RejectReason, Release, ReleaseRefused, Released,
 };
 use crate::seq::{SeqNum, TsVal};
 
@@ -32,8 +32,10 @@ use crate::seq::{SeqNum, TsVal};
 pub const MAGIC: [u8; 2] = *b"BT";
 /// The only format version this build speaks. Version 2 split the
 /// target's and the origin's ends of a handoff (HandoffClosed,
-/// HandoffCancel); a version 1 peer is refused at its first frame.
-pub const VERSION: u8 = 2;
+/// HandoffCancel); version 3 added moves (Release, Released,
+/// ReleaseRefused). A peer of another version is refused at its first
+/// frame.
+pub const VERSION: u8 = 3;
 /// Magic, version, type and body length.
 pub const HEADER_LEN: usize = 8;
 /// The largest body accepted: a full request (64 KiB of held bytes plus a
@@ -49,6 +51,9 @@ mod kind {
     pub const LOAD: u8 = 5;
     pub const HANDOFF_CANCEL: u8 = 6;
     pub const FLOWS_HELD: u8 = 7;
+    pub const RELEASE: u8 = 8;
+    pub const RELEASED: u8 = 9;
+    pub const RELEASE_REFUSED: u8 = 10;
 }
 
 /// Bits of the HandoffRequest flags byte.
@@ -145,6 +150,23 @@ pub fn try_encode(msg: &Message) -> Result<Vec<u8>, EncodeError> {
             put_u32(&mut out, m.pending_handoffs);
             put_u32(&mut out, m.handed_in);
         }
+        Message::Release(m) => {
+            put_u64(&mut out, m.id);
+            put_addr(&mut out, m.client);
+            put_u32(&mut out, m.at.raw());
+            put_u32(&mut out, m.client_ack.raw());
+        }
+        Message::Released(m) => {
+            put_u64(&mut out, m.id);
+            put_addr(&mut out, m.client);
+            put_u32(&mut out, m.server_next.raw());
+            out.push(u8::from(m.tsval.is_some()));
+            put_u32(&mut out, m.tsval.map_or(0, TsVal::raw));
+        }
+        Message::ReleaseRefused(m) => {
+            put_u64(&mut out, m.id);
+            put_addr(&mut out, m.client);
+        }
     }
     let body_len = u32::try_from(out.len() - HEADER_LEN).expect("limits keep bodies small");
     out[4..HEADER_LEN].copy_from_slice(&body_len.to_be_bytes());
@@ -240,6 +262,9 @@ fn body_len_hint(msg: &Message) -> usize {
         Message::FlowsHeld(m) => 3 + m.flows.len() * HELD_FLOW_LEN,
         Message::HandoffCancel(_) => 14,
         Message::Load(_) => 12,
+        Message::Release(_) => 22,
+        Message::Released(_) => 23,
+        Message::ReleaseRefused(_) => 14,
     }
 }
 
@@ -252,6 +277,9 @@ fn type_code(msg: &Message) -> u8 {
         Message::HandoffCancel(_) => kind::HANDOFF_CANCEL,
         Message::FlowsHeld(_) => kind::FLOWS_HELD,
         Message::Load(_) => kind::LOAD,
+        Message::Release(_) => kind::RELEASE,
+        Message::Released(_) => kind::RELEASED,
+        Message::ReleaseRefused(_) => kind::RELEASE_REFUSED,
     }
 }
 
@@ -269,6 +297,9 @@ fn name_of(code: u8) -> Option<&'static str> {
         kind::HANDOFF_CANCEL => "HandoffCancel",
         kind::FLOWS_HELD => "FlowsHeld",
         kind::LOAD => "Load",
+        kind::RELEASE => "Release",
+        kind::RELEASED => "Released",
+        kind::RELEASE_REFUSED => "ReleaseRefused",
         _ => return None,
     })
 }
@@ -436,6 +467,33 @@ fn decode_body(code: u8, body: &[u8]) -> Result<Message, DecodeError> {
             active_connections: r.u32("active_connections")?,
             pending_handoffs: r.u32("pending_handoffs")?,
             handed_in: r.u32("handed_in")?,
+        }),
+        kind::RELEASE => Message::Release(Release {
+            id: r.u64("id")?,
+            client: r.addr("client")?,
+            at: SeqNum::new(r.u32("at")?),
+            client_ack: SeqNum::new(r.u32("client_ack")?),
+        }),
+        kind::RELEASED => {
+            let id = r.u64("id")?;
+            let client = r.addr("client")?;
+            let server_next = SeqNum::new(r.u32("server_next")?);
+            let has_tsval = match r.u8("flags")? {
+                0 => false,
+                1 => true,
+                flags => return Err(DecodeError::UnknownFlags { message, flags }),
+            };
+            let tsval = TsVal::new(r.u32("tsval")?);
+            Message::Released(Released {
+                id,
+                client,
+                server_next,
+                tsval: has_tsval.then_some(tsval),
+            })
+        }
+        kind::RELEASE_REFUSED => Message::ReleaseRefused(ReleaseRefused {
+            id: r.u64("id")?,
+            client: r.addr("client")?,
         }),
         other => return Err(DecodeError::UnknownType(other)),
     };

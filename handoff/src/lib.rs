@@ -37,7 +37,7 @@ pub use classify::{classify, Classification, Request, ServiceKind};
 pub use codec::{encode, try_encode, DecodeError, Decoder, EncodeError};
 pub use msg::{
     FlowKey, FlowsHeld, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, HandoffRequest,
-    HeldFlow, Load, Message, RejectReason,
+    HeldFlow, Load, Message, RejectReason, Release, ReleaseRefused, Released,
 };
 pub use policy::{ClusterView, Decision, Policy, PolicyError};
 pub use state::{

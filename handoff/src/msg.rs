@@ -13,6 +13,13 @@
 //! client's flow, on either node, is the one the message is for (see
 //! [`crate::workers::route`]).
 //!
+//! A connection moves when a later request on it is for another node: the
+//! origin asks its owner to let it go once every earlier response is
+//! complete ([`Release`]); the owner answers with where the server's
+//! sequence stands ([`Released`]), or that the connection cannot move
+//! ([`ReleaseRefused`]). The new owner gets an ordinary [`HandoffRequest`]
+//! at the connection's current sequence numbers.
+//!
 //! When the channel between two nodes comes up, each tells the other which
 //! connections it holds that the other handed it ([`FlowsHeld`]): an origin
 //! that restarted (or lost its state) learns where its connections went
@@ -56,6 +63,9 @@ pub enum Message {
     FlowsHeld(FlowsHeld),
     /// Sent periodically by every node; doubles as the heartbeat.
     Load(Load),
+    Release(Release),
+    Released(Released),
+    ReleaseRefused(ReleaseRefused),
 }
 
 /// Origin → target: "take this connection over".
@@ -150,6 +160,44 @@ pub struct HandoffCancel {
     pub id: u64,
     /// The client, whose address and port name the target's worker that
     /// holds the connection.
+    pub client: SocketAddrV4,
+}
+
+/// Origin → owner: the connection's next request, from `at` on, is for
+/// another node. Once every response to the requests before it is whole
+/// and acknowledged, the owner resets its kernel's copy and answers with
+/// [`Released`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Release {
+    /// The id of the handoff that gave the owner the connection.
+    pub id: u64,
+    pub client: SocketAddrV4,
+    /// The client's sequence number where the held request starts: the
+    /// owner has everything before it, and nothing after.
+    pub at: SeqNum,
+    /// The client's latest acknowledgement the origin has seen, in the
+    /// client's space (it may have come with the held request).
+    pub client_ack: SeqNum,
+}
+
+/// Owner → origin: the connection is free to move: every response is
+/// whole and acknowledged, and the owner's kernel no longer has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Released {
+    pub id: u64,
+    pub client: SocketAddrV4,
+    /// The server's next sequence number, as the client sees it.
+    pub server_next: SeqNum,
+    /// At least the latest TSval the client has seen from the server
+    /// (client's space); `None` without timestamps.
+    pub tsval: Option<TsVal>,
+}
+
+/// Owner → origin: the connection cannot move (it is closing, or no
+/// longer carries HTTP): the held request goes to the owner after all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReleaseRefused {
+    pub id: u64,
     pub client: SocketAddrV4,
 }
 

@@ -197,6 +197,15 @@ impl Sub<TsVal> for TsVal {
     }
 }
 
+/// `ts + n`: `n` ticks of the sender's clock later.
+impl Add<u32> for TsVal {
+    type Output = TsVal;
+    #[inline]
+    fn add(self, rhs: u32) -> TsVal {
+        TsVal(self.0.wrapping_add(rhs))
+    }
+}
+
 impl Add<TsOffset> for TsVal {
     type Output = TsVal;
     #[inline]

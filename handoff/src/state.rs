@@ -46,7 +46,7 @@ mod target;
 use std::fmt;
 
 pub use actions::{Actions, MAX_ACTIONS};
-pub use origin::{OriginAction, OriginEvent, OriginState, OriginTimer};
+pub use origin::{OriginAction, OriginEvent, OriginState, OriginTimer, Owner};
 pub use target::{Side, TargetAction, TargetEvent, TargetState, TargetTimer};
 
 /// A per-connection state machine, as the engine drives it.
@@ -161,6 +161,21 @@ pub enum Note {
     /// Origin: the client closed before sending a request; the kernel
     /// closes it, untracked.
     NoRequest,
+    /// Origin: a request on a routed connection is for another node; the
+    /// connection moves at the response boundary.
+    MoveStarted,
+    /// Origin: a moved connection is with its new owner.
+    MoveCompleted,
+    /// Origin: nobody could take a moving connection's request: 503.
+    MoveRefused,
+    /// Origin: the owner could not let the connection go (it closes, or
+    /// switched protocols); the request stayed with it.
+    MoveStayed,
+    /// Target: a connection given up for a move, every response whole.
+    Released,
+    /// Target: a move asked for a connection that cannot carry more
+    /// requests; it stays.
+    ReleaseRefused,
     /// Origin: no decision at a hold limit (bytes, segments, time, or the
     /// client's FIN); served here.
     HoldUndecided,

@@ -46,6 +46,9 @@ pub fn route(msg: &Message, workers: usize) -> Option<usize> {
         Message::HandoffAccept(a) => owner(a.client),
         Message::HandoffReject(r) => owner(r.client),
         Message::HandoffClosed(c) => owner(c.client),
+        Message::Release(r) => owner(r.client),
+        Message::Released(r) => owner(r.client),
+        Message::ReleaseRefused(r) => owner(r.client),
         Message::FlowsHeld(_) | Message::Load(_) => None,
     }
 }

@@ -1,22 +1,30 @@
-//! The per-packet path of connections past their handoff: a handed-in
-//! connection's segments translated, a handed-off one's forwarded.
+//! The per-packet path of connections past their first decision: a
+//! handed-in connection's segments translated, a handed-off one's
+//! forwarded, a routed one served here passed through.
 //!
 //! Nearly every packet Baton manages is one of these, and each takes the
 //! same transition of its role's machine: `TargetState::Established` with
-//! a plain segment (no SYN, FIN or RST) translates it and stays, and
-//! `OriginState::Forwarding` with one forwards it and stays; both restart
-//! the idle timer. Here those transitions are carried out directly, with
-//! the flow found by one probe, instead of through the general
-//! event/action loop. The test `fast_path_transitions_are_the_machines`
-//! keeps this module and the machines in agreement; every other packet
-//! (and state) takes the general path in `origin` and `target`.
+//! a plain segment (no SYN, FIN or RST) translates it and stays,
+//! `OriginState::Forwarding` with one forwards it and stays, and
+//! `OriginState::Serving` passes it on and stays; all restart the idle
+//! timer. Here those transitions are carried out directly, with the flow
+//! found by one probe, instead of through the general event/action loop.
+//! The test `fast_path_transitions_are_the_machines` keeps this module and
+//! the machines in agreement; every other packet (and state) takes the
+//! general path in `origin` and `target`.
+//!
+//! An HTTP connection is routed request by request, so the general path
+//! also reads what the HTTP framing needs: the client's segments with
+//! data (request heads), and the server's that reach past the flow's
+//! `watch` (response heads, chunk sizes). Bodies are stepped over: their
+//! segments end before the watch, and stay here.
 
 use std::time::Instant;
 
 use crate::counters::Counter;
-use crate::packet::{TcpFlags, TcpFrame};
+use crate::packet::{SeqNum, TcpFlags, TcpFrame};
 
-use super::flow::{Flow, FlowKey, OriginState, Role, TargetState};
+use super::flow::{Flow, FlowKey, OriginFlow, OriginState, Role, TargetState};
 use super::timers::Tick;
 use super::{origin, target, Engine, Verdict};
 
@@ -48,6 +56,21 @@ fn plain(tcp: &TcpFrame) -> bool {
     tcp.flags.0 & CONTROL.0 == 0
 }
 
+/// Whether a plain segment's data ends at or before `watch`: nothing in it
+/// for the HTTP framing.
+#[inline]
+fn before(tcp: &TcpFrame, watch: SeqNum) -> bool {
+    !tcp.seq.add_len(tcp.payload_len()).is_after(watch)
+}
+
+/// Notes the client's acknowledgement, written only when it changes.
+#[inline]
+fn note_ack(o: &mut OriginFlow, tcp: &TcpFrame) {
+    if tcp.flags.contains(TcpFlags::ACK) && o.client_ack != tcp.ack {
+        o.client_ack = tcp.ack;
+    }
+}
+
 impl Engine {
     /// A client packet (from the wire) of flow `key`.
     #[inline(always)]
@@ -63,7 +86,9 @@ impl Engine {
         };
         let Flow { deadline, role, .. } = flow;
         match role {
-            Role::Target(t) if plain(tcp) && t.state == TargetState::Established => {
+            Role::Target(t)
+                if plain(tcp) && tcp.payload_len() == 0 && t.state == TargetState::Established =>
+            {
                 match target::translate_to_kernel(t, &parts, key, frame, tcp) {
                     Ok(_) => {
                         restart_idle(deadline, parts.timers.deadline(now, parts.cfg.idle_timeout));
@@ -72,14 +97,21 @@ impl Engine {
                     Err(verdict) => Fast::Done(verdict),
                 }
             }
-            Role::Origin(o) if plain(tcp) && o.state == OriginState::Forwarding => {
-                if tcp.flags.contains(TcpFlags::ACK) && o.client_ack != tcp.ack {
-                    o.client_ack = tcp.ack;
-                }
+            Role::Origin(o)
+                if plain(tcp) && o.state == OriginState::Forwarding && before(tcp, o.watch) =>
+            {
+                note_ack(o, tcp);
                 origin::redirect(frame, origin::target_mac(o, &parts), parts.cfg.own_mac);
                 parts.count(Counter::ForwardedToPeer, 1);
                 restart_idle(deadline, parts.timers.deadline(now, parts.cfg.idle_timeout));
                 Fast::Done(Verdict::ToWire)
+            }
+            Role::Origin(o)
+                if plain(tcp) && tcp.payload_len() == 0 && o.state == OriginState::Serving =>
+            {
+                note_ack(o, tcp);
+                restart_idle(deadline, parts.timers.deadline(now, parts.cfg.idle_timeout));
+                Fast::Done(Verdict::ToHost)
             }
             Role::Target(_) => Fast::Target,
             Role::Origin(_) => Fast::Origin,
@@ -101,7 +133,9 @@ impl Engine {
         };
         let Flow { deadline, role, .. } = flow;
         let fast = match role {
-            Role::Target(t) if plain(tcp) && t.state == TargetState::Established => {
+            Role::Target(t)
+                if plain(tcp) && t.state == TargetState::Established && before(tcp, t.watch) =>
+            {
                 match target::translate_to_client(t, &parts, &wire_key, frame, tcp) {
                     Ok(_) => {
                         restart_idle(deadline, parts.timers.deadline(now, parts.cfg.idle_timeout));
@@ -109,6 +143,12 @@ impl Engine {
                     }
                     Err(verdict) => Fast::Done(verdict),
                 }
+            }
+            Role::Origin(o)
+                if plain(tcp) && o.state == OriginState::Serving && before(tcp, o.watch) =>
+            {
+                restart_idle(deadline, parts.timers.deadline(now, parts.cfg.idle_timeout));
+                Fast::Done(Verdict::ToWire)
             }
             Role::Target(_) => Fast::Target,
             Role::Origin(_) => Fast::Origin,
@@ -157,5 +197,15 @@ mod tests {
                 OriginAction::ForwardToTarget,
             );
         }
+        assert_fast(
+            OriginState::Serving,
+            OriginEvent::AckFromClient,
+            OriginAction::PassToKernel,
+        );
+        assert_fast(
+            OriginState::Serving,
+            OriginEvent::FromKernel,
+            OriginAction::PassToClient,
+        );
     }
 }

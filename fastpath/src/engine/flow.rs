@@ -97,14 +97,21 @@ pub(super) enum Role {
 }
 
 /// An origin connection. A packet of a connection handed off reads its
-/// state and target, and notes the client's acknowledgement; the rest
-/// serves the handoff request and is boxed apart.
+/// state and target, and notes the client's acknowledgement; one of a
+/// connection served here reads how far its framing needs no look; the
+/// rest serves the handoff request and the routing, boxed apart.
 pub(super) struct OriginFlow {
     pub state: OriginState,
-    /// The client's latest acknowledgement: a RST toward it uses it as seq.
+    /// The peer of the handoff under way or done (HandoffPending,
+    /// Forwarding and their moves); its id is in the setup.
+    pub peer: Option<PeerIndex>,
+    /// The client's latest acknowledgement: a RST toward it uses it as seq,
+    /// and a move waits for it to cover the owner's last response.
     pub client_ack: SeqNum,
-    /// The handoff under way or done (HandoffPending and Forwarding).
-    pub handoff: Option<Handoff>,
+    /// The first byte the fast path cannot pass without the HTTP framing:
+    /// of the kernel's stream while this node serves the connection
+    /// (Serving), of the client's while a peer does (Forwarding).
+    pub watch: SeqNum,
     pub setup: Box<OriginSetup>,
 }
 
@@ -113,9 +120,16 @@ pub(super) struct OriginFlow {
 pub(super) struct OriginSetup {
     pub kind: ServiceKind,
     pub client_mac: MacAddr,
+    /// The ISN of the client's SYN: a SYN with another one opens a new
+    /// connection on the 4-tuple.
+    pub syn_isn: SeqNum,
+    /// One before the first client byte a takeover starts from: the
+    /// client's ISN for the first request, the held request's start − 1
+    /// for a move.
     pub isn_client: SeqNum,
     pub client_syn_options: Vec<u8>,
-    /// The kernel's SYN-ACK: its ISN and options.
+    /// The kernel's SYN-ACK: its ISN and options. For a move, one before
+    /// the server's next sequence number as the client sees it.
     pub isn_origin: Option<SeqNum>,
     pub origin_synack_options: Vec<u8>,
     pub origin_tsval: Option<TsVal>,
@@ -137,6 +151,18 @@ pub(super) struct OriginSetup {
     pub tried: Vec<PeerIndex>,
     /// Refusals sent to the client, the first and its retransmissions.
     pub refusals_sent: u8,
+    /// The id of the handoff to `OriginFlow::peer`.
+    pub handoff_id: Option<NonZeroU64>,
+    /// How many of the held bytes the takeover under way carries (the rest
+    /// are requests for other nodes, or came since).
+    pub sent_len: usize,
+    /// The client's latest held frame: bytes that go on after all are sent
+    /// in segments like it.
+    pub template: Option<Vec<u8>>,
+    /// Per-request routing, from an HTTP connection's first decision on.
+    pub route: Option<Box<super::origin::Route>>,
+    /// The connection replayed into the kernel here, after a move back.
+    pub replay: Option<Box<super::origin::Replay>>,
 }
 
 impl OriginSetup {
@@ -145,6 +171,7 @@ impl OriginSetup {
         OriginSetup {
             kind,
             client_mac,
+            syn_isn: SeqNum::default(),
             isn_client: SeqNum::default(),
             client_syn_options: Vec::new(),
             isn_origin: None,
@@ -158,6 +185,11 @@ impl OriginSetup {
             requested_at: None,
             tried: Vec::new(),
             refusals_sent: 0,
+            handoff_id: None,
+            sent_len: 0,
+            template: None,
+            route: None,
+            replay: None,
         }
     }
 }
@@ -171,8 +203,24 @@ pub(super) struct Handoff {
 }
 
 impl OriginFlow {
+    /// The handoff under way or done: its peer and id.
+    pub fn handoff(&self) -> Option<Handoff> {
+        Some(Handoff {
+            id: self.setup.handoff_id?,
+            peer: self.peer?,
+        })
+    }
+
+    /// Records the handoff under way (or none), returning the one before.
+    pub fn set_handoff(&mut self, handoff: Option<Handoff>) -> Option<Handoff> {
+        let before = self.handoff();
+        self.peer = handoff.map(|h| h.peer);
+        self.setup.handoff_id = handoff.map(|h| h.id);
+        before
+    }
+
     pub fn handoff_id(&self) -> Option<u64> {
-        self.handoff.map(|h| h.id.get())
+        self.handoff().map(|h| h.id.get())
     }
 }
 
@@ -196,8 +244,9 @@ pub(super) fn peer_index(peer: usize) -> PeerIndex {
 pub(super) struct TargetFlow {
     pub state: TargetState,
     pub client_mac: MacAddr,
-    /// The next sequence number the client will send (for a RST to the kernel).
-    pub client_next_seq: SeqNum,
+    /// The first byte of the kernel's stream the fast path cannot pass
+    /// without the HTTP framing (see `Exchange::server_next`).
+    pub watch: SeqNum,
     /// Set once the kernel's SYN-ACK is seen.
     pub offsets: Option<Offsets>,
     pub setup: Box<TargetSetup>,
@@ -289,6 +338,11 @@ pub(super) struct TargetSetup {
     pub request: Option<Box<baton_handoff::msg::HandoffRequest>>,
     /// SYNs the replay has injected.
     pub syns_sent: u8,
+    /// The next sequence number the client will send (for a RST to the
+    /// kernel): data and FINs move it, on the general path.
+    pub client_next_seq: SeqNum,
+    /// An HTTP connection's requests and responses, for moves.
+    pub exchange: Option<super::owner::Owned>,
 }
 
 /// A flow's timer, borrowed from the flow while its state changes.

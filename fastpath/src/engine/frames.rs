@@ -1,10 +1,10 @@
 //! Frames Baton builds itself: the replayed handshake, the held request,
-//! and resets.
+//! resets, and client segments cut at a request boundary.
 
 use std::net::SocketAddrV4;
 
 use crate::packet::tcp_options::TcpOption;
-use crate::packet::{MacAddr, SeqNum, TcpFlags, TcpFrameBuilder, TsVal};
+use crate::packet::{MacAddr, SeqNum, TcpFlags, TcpFrame, TcpFrameBuilder, TsVal};
 
 /// Request bytes per injected segment: fits any Ethernet path with IP and
 /// TCP options.
@@ -69,5 +69,61 @@ pub(super) fn rst(
         window: 0,
         options: &[],
         payload: &[],
+    })
+}
+
+/// The client segments that carry `payload` from `seq` on, at most
+/// [`SEGMENT_PAYLOAD`] bytes each, as the client's frame `like` (parsed as
+/// `tcp`) would: its addresses, acknowledgement, window and options.
+/// Baton sends them when a client segment must be cut at a request
+/// boundary, or held bytes go on after all.
+pub(super) fn client_data(
+    like: &[u8],
+    tcp: &TcpFrame,
+    dst_mac: MacAddr,
+    seq: SeqNum,
+    payload: &[u8],
+) -> Vec<Vec<u8>> {
+    payload
+        .chunks(SEGMENT_PAYLOAD)
+        .enumerate()
+        .map(|(i, chunk)| {
+            client_segment(
+                like,
+                tcp,
+                dst_mac,
+                seq.add_len(i * SEGMENT_PAYLOAD),
+                TcpFlags::ACK | TcpFlags::PSH,
+                chunk,
+            )
+        })
+        .collect()
+}
+
+/// A bare ACK at `seq` with the acknowledgement, window and options of the
+/// client's frame `like`.
+pub(super) fn client_ack(like: &[u8], tcp: &TcpFrame, dst_mac: MacAddr, seq: SeqNum) -> Vec<u8> {
+    client_segment(like, tcp, dst_mac, seq, TcpFlags::ACK, &[])
+}
+
+fn client_segment(
+    like: &[u8],
+    tcp: &TcpFrame,
+    dst_mac: MacAddr,
+    seq: SeqNum,
+    flags: TcpFlags,
+    payload: &[u8],
+) -> Vec<u8> {
+    build(&Segment {
+        src_mac: tcp.src_mac,
+        dst_mac,
+        src: SocketAddrV4::new(tcp.src_addr, tcp.src_port),
+        dst: SocketAddrV4::new(tcp.dst_addr, tcp.dst_port),
+        seq,
+        ack: tcp.ack,
+        flags,
+        window: tcp.window,
+        options: tcp.options(like),
+        payload,
     })
 }

@@ -37,8 +37,10 @@ mod flow;
 mod frames;
 mod origin;
 mod outcomes;
+mod owner;
 mod parts;
 mod preload;
+mod replay;
 mod resync;
 mod table;
 mod target;
@@ -195,6 +197,9 @@ impl Engine {
                 }
             }
             Message::HandoffCancel(c) => target::on_cancel(self, peer, c, now),
+            Message::Release(r) => target::on_release(self, peer, r, now),
+            Message::Released(r) => origin::on_released(self, peer, r, now),
+            Message::ReleaseRefused(r) => origin::on_release_refused(self, peer, r, now),
             Message::FlowsHeld(held) => self.on_flows_held(peer, held, now),
             Message::Load(load) => self.placer.peer_load(peer, load),
         }

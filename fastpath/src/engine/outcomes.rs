@@ -15,7 +15,7 @@ const INTERVAL: Duration = Duration::from_secs(1);
 /// What has been logged of each kind, and what was left out since.
 #[derive(Debug, Default)]
 pub(super) struct OutcomeLog {
-    kinds: [Kind; 2],
+    kinds: [Kind; 3],
 }
 
 #[derive(Debug, Default)]
@@ -31,6 +31,7 @@ impl OutcomeLog {
         let (slot, what) = match note {
             Note::FellBack => (0, "a handoff failed; served here, a member of its pool"),
             Note::Refused => (1, "no node can serve it; refused (503, or a reset for TLS)"),
+            Note::MoveRefused => (2, "no node can serve a later request; refused (503)"),
             _ => return,
         };
         let kind = &mut self.kinds[slot];

@@ -65,6 +65,13 @@ fn note_counters(note: Note) -> &'static [Counter] {
         Note::ReplayTimedOut => &[Counter::ReplayTimedOut],
         Note::ReplayRetransmitted => &[Counter::ReplaysRetransmitted],
         Note::OrphanReset => &[Counter::OrphansReset],
+        Note::MoveStarted => &[Counter::MovesStarted],
+        Note::MoveCompleted => &[Counter::MovesCompleted],
+        // The client got a 503, as for a first request nobody can take.
+        Note::MoveRefused => &[Counter::MovesRefused, Counter::RefusedUnavailable],
+        Note::MoveStayed => &[Counter::MovesStayed],
+        Note::Released => &[Counter::ConnectionsReleased],
+        Note::ReleaseRefused => &[Counter::ReleasesRefused],
     }
 }
 

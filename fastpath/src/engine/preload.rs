@@ -40,12 +40,16 @@ impl Engine {
             state: TargetState::Established,
             client_mac,
             offsets: Some(Offsets::of(&translation)),
-            client_next_seq: SeqNum::default(),
+            // Synthetic flows carry no HTTP to follow: the fast path
+            // passes every kernel segment (it moves the mark along).
+            watch: SeqNum::default() + (1 << 30),
             setup: Box::new(TargetSetup {
                 origin,
                 id,
                 request: None,
                 syns_sent: 0,
+                client_next_seq: SeqNum::default(),
+                exchange: None,
             }),
         };
         self.by_origin.insert((origin, id), key);

@@ -137,18 +137,22 @@ impl Engine {
         client_mac: MacAddr,
         now: Instant,
     ) {
-        let flow = OriginFlow {
+        // Its requests are not routed any more: where they stand in the
+        // client's stream is lost with the state that knew it.
+        let mut flow = OriginFlow {
             state: OriginState::Forwarding,
+            peer: None,
             client_ack: SeqNum::default(),
-            handoff: Some(Handoff {
-                peer: peer_index(peer),
-                id,
-            }),
+            watch: SeqNum::default(),
             setup: Box::new(OriginSetup {
                 isn_origin: Some(SeqNum::default()),
                 ..OriginSetup::new(ServiceKind::Http, client_mac)
             }),
         };
+        flow.set_handoff(Some(Handoff {
+            peer: peer_index(peer),
+            id,
+        }));
         self.by_id.insert(id.get(), key);
         let deadline = self.timers.deadline(now, self.cfg.idle_timeout);
         self.insert(key, deadline, Role::Origin(flow));

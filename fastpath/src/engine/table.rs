@@ -254,8 +254,9 @@ mod tests {
             armed: tick,
             role: Role::Origin(OriginFlow {
                 state: OriginState::Handshake,
+                peer: None,
                 client_ack: crate::packet::SeqNum::new(client_ack),
-                handoff: None,
+                watch: crate::packet::SeqNum::default(),
                 setup: Box::new(OriginSetup::new(
                     crate::engine::ServiceKind::Http,
                     MacAddr([2, 0, 0, 0, 0, 1]),

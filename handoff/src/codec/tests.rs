@@ -35,7 +35,7 @@ fn handoff_request_layout() {
     let frame = encode(&Message::HandoffRequest(request()));
     #[rustfmt::skip]
     let expected: Vec<u8> = [
-        &b"BT"[..], &[2, 1], &[0, 0, 0, 71],
+        &b"BT"[..], &[3, 1], &[0, 0, 0, 71],
         &[1, 2, 3, 4, 5, 6, 7, 8],                  // id
         &[198, 18, 0, 10], &[0x9c, 0x40],           // client
         &[198, 18, 1, 1], &[0, 80],                 // server
@@ -58,7 +58,7 @@ fn handoff_request_layout() {
 
 #[test]
 fn small_message_layouts() {
-    let cases: [(Message, &[u8]); 6] = [
+    let cases: [(Message, &[u8]); 10] = [
         (
             Message::HandoffAccept(HandoffAccept {
                 id: 9,
@@ -66,7 +66,7 @@ fn small_message_layouts() {
                 client: "198.18.0.100:40000".parse().unwrap(),
             }),
             &[
-                b'B', b'T', 2, 2, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef, 198,
+                b'B', b'T', 3, 2, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef, 198,
                 18, 0, 100, 0x9c, 0x40,
             ],
         ),
@@ -77,7 +77,7 @@ fn small_message_layouts() {
                 reason: RejectReason::KernelRefused,
             }),
             &[
-                b'B', b'T', 2, 3, 0, 0, 0, 15, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                b'B', b'T', 3, 3, 0, 0, 0, 15, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
                 2,
             ],
         ),
@@ -87,7 +87,7 @@ fn small_message_layouts() {
                 client: "198.18.0.100:40000".parse().unwrap(),
             }),
             &[
-                b'B', b'T', 2, 4, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                b'B', b'T', 3, 4, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
             ],
         ),
         (
@@ -103,7 +103,7 @@ fn small_message_layouts() {
                 last: true,
             }),
             &[
-                b'B', b'T', 2, 7, 0, 0, 0, 29, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100,
+                b'B', b'T', 3, 7, 0, 0, 0, 29, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100,
                 0x9c, 0x40, 198, 18, 0, 11, 0, 80, 2, 0, 0, 0, 0, 0x64,
             ],
         ),
@@ -113,7 +113,7 @@ fn small_message_layouts() {
                 client: "198.18.0.100:40000".parse().unwrap(),
             }),
             &[
-                b'B', b'T', 2, 6, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                b'B', b'T', 3, 6, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
             ],
         ),
         (
@@ -123,7 +123,52 @@ fn small_message_layouts() {
                 handed_in: 3,
             }),
             &[
-                b'B', b'T', 2, 5, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3,
+                b'B', b'T', 3, 5, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3,
+            ],
+        ),
+        (
+            Message::Release(Release {
+                id: 9,
+                client: "198.18.0.100:40000".parse().unwrap(),
+                at: SeqNum::new(0x0102_0304),
+                client_ack: SeqNum::new(0x0a0b_0c0d),
+            }),
+            &[
+                b'B', b'T', 3, 8, 0, 0, 0, 22, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d,
+            ],
+        ),
+        (
+            Message::Released(Released {
+                id: 9,
+                client: "198.18.0.100:40000".parse().unwrap(),
+                server_next: SeqNum::new(0x0102_0304),
+                tsval: Some(TsVal::new(7)),
+            }),
+            &[
+                b'B', b'T', 3, 9, 0, 0, 0, 23, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                1, 2, 3, 4, 1, 0, 0, 0, 7,
+            ],
+        ),
+        (
+            Message::Released(Released {
+                id: 9,
+                client: "198.18.0.100:40000".parse().unwrap(),
+                server_next: SeqNum::new(0x0102_0304),
+                tsval: None,
+            }),
+            &[
+                b'B', b'T', 3, 9, 0, 0, 0, 23, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                1, 2, 3, 4, 0, 0, 0, 0, 0,
+            ],
+        ),
+        (
+            Message::ReleaseRefused(ReleaseRefused {
+                id: 9,
+                client: "198.18.0.100:40000".parse().unwrap(),
+            }),
+            &[
+                b'B', b'T', 3, 10, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
             ],
         ),
     ];
@@ -158,14 +203,16 @@ fn partial_frames_wait_byte_by_byte() {
 
 #[test]
 fn header_errors_are_reported_as_soon_as_the_byte_arrives() {
-    let cases: [(&[u8], DecodeError); 6] = [
+    let cases: [(&[u8], DecodeError); 7] = [
         (b"X", DecodeError::BadMagic { found: [b'X', 0] }),
         (b"BX", DecodeError::BadMagic { found: *b"BX" }),
         (b"GET / HTTP/1.1", DecodeError::BadMagic { found: *b"GE" }),
-        // Version 1 named both ends of a handoff HandoffClosed.
+        // Version 1 named both ends of a handoff HandoffClosed; version 2
+        // knew no moves.
         (b"BT\x01", DecodeError::UnsupportedVersion(1)),
-        (b"BT\x02\x00", DecodeError::UnknownType(0)),
-        (b"BT\x02\x08", DecodeError::UnknownType(8)),
+        (b"BT\x02", DecodeError::UnsupportedVersion(2)),
+        (b"BT\x03\x00", DecodeError::UnknownType(0)),
+        (b"BT\x03\x0b", DecodeError::UnknownType(11)),
     ];
     for (bytes, err) in cases {
         assert_eq!(decode_all(bytes), Err(err), "{bytes:?}");
@@ -174,14 +221,14 @@ fn header_errors_are_reported_as_soon_as_the_byte_arrives() {
 
 #[test]
 fn oversize_length_is_refused_before_the_body_arrives() {
-    let mut bytes = b"BT\x02\x01".to_vec();
+    let mut bytes = b"BT\x03\x01".to_vec();
     bytes.extend_from_slice(&(MAX_BODY + 1).to_be_bytes());
     assert_eq!(
         decode_all(&bytes),
         Err(DecodeError::Oversize { len: MAX_BODY + 1 })
     );
     // Exactly the limit is a length we are willing to wait for.
-    let mut bytes = b"BT\x02\x01".to_vec();
+    let mut bytes = b"BT\x03\x01".to_vec();
     bytes.extend_from_slice(&MAX_BODY.to_be_bytes());
     assert_eq!(decode_all(&bytes), Ok(vec![]));
 }

@@ -16,6 +16,11 @@
 //!  Closing ──(linger timeout: send HandoffClosed)──▶ Closed
 //!  any live state ──(HandoffCancel from the origin: RST to the kernel)──▶ Closed
 //!
+//!  Established ──(Release from the origin)──▶ Releasing
+//!  Releasing ──(every response whole and acknowledged: RST to the kernel,
+//!               send Released)──▶ Released ──(linger timeout)──▶ Closed
+//!  Releasing ──(the connection cannot move: send ReleaseRefused)──▶ Established
+//!
 //!  Established, HalfClosed ──(origin gone: probe the kernel)──▶ Orphaned
 //!  Orphaned ──(the kernel's answer: RST to the client and the kernel)──▶ Closed
 //!  Orphaned ──(no answer: RST to the kernel)──▶ Closed
@@ -50,6 +55,17 @@
 //! `Orphaned`), and both ends are reset exactly there.
 //!
 //! Notes on the orphan path: orphan reset, whichever way it ends.
+//!
+//! A connection moves on when its origin routes a later request on it to
+//! another node (see the origin's machine). The origin holds that request
+//! back and asks for the connection (`Release`); this node keeps serving
+//! what it was given until every request before the held one has its whole
+//! response, acknowledged by the client (`Ready`, which the engine finds
+//! from the HTTP framing of both streams), then drops its kernel's copy and
+//! tells the origin where the server's sequence stands (`Released`). It
+//! lingers, dropping strays, as after a close. A connection that can carry
+//! no more requests (the server closes it, a protocol switch) stays
+//! (`CannotRelease`).
 
 use super::{Actions, Event, Gauge, Machine, Note, Step, TimerKind, Transition};
 use crate::msg::RejectReason;
@@ -76,6 +92,12 @@ pub enum TargetState {
     /// Its origin is gone: waiting for the kernel's answer to a probe, to
     /// reset both ends where they stand.
     Orphaned,
+    /// The origin asked for the connection: translating as in Established
+    /// until every response is whole and acknowledged.
+    Releasing,
+    /// Given up for a move: the kernel's copy was reset; stray packets are
+    /// dropped until the linger timer expires.
+    Released,
     /// Final: the flow is over, and forgotten.
     Closed,
 }
@@ -108,6 +130,14 @@ pub enum TargetEvent {
     /// HandoffCancel from the origin: it abandoned the handoff (its client
     /// left or reopened the 4-tuple, or it gave the request to another).
     OriginClosed,
+    /// Release from the origin: it routes the next request elsewhere.
+    ReleaseAsked,
+    /// Every request before the held one has its whole response, and the
+    /// client acknowledged all of it: the connection can move.
+    Ready,
+    /// The connection carries no more requests Baton can route (the server
+    /// closes it, or switched protocols): it stays.
+    CannotRelease,
 }
 
 /// What the engine must do, in order.
@@ -144,6 +174,11 @@ pub enum TargetAction {
     /// kernel's next sequence number (translated), and one to the kernel
     /// at the client's. The answer goes no further.
     ResetBoth,
+    /// Send Released to the origin: where the server's sequence stands
+    /// (in the client's space), for the node that takes over.
+    SendReleased,
+    /// Send ReleaseRefused to the origin: the connection stays here.
+    SendReleaseRefused,
 }
 
 /// The timer each live state runs.
@@ -185,8 +220,10 @@ impl Machine for TargetState {
     fn timer(self) -> Option<TargetTimer> {
         match self {
             TargetState::Replaying => Some(TargetTimer::Replay),
-            TargetState::Established | TargetState::HalfClosed(_) => Some(TargetTimer::Idle),
-            TargetState::Closing => Some(TargetTimer::Linger),
+            TargetState::Established | TargetState::HalfClosed(_) | TargetState::Releasing => {
+                Some(TargetTimer::Idle)
+            }
+            TargetState::Closing | TargetState::Released => Some(TargetTimer::Linger),
             TargetState::Orphaned => Some(TargetTimer::Probe),
             TargetState::Closed => None,
         }
@@ -197,7 +234,7 @@ impl Machine for TargetState {
     }
 
     fn gauge(self) -> Option<Gauge> {
-        (!self.is_final()).then_some(Gauge::HandedIn)
+        (!matches!(self, TargetState::Closed | TargetState::Released)).then_some(Gauge::HandedIn)
     }
 
     fn name(self) -> &'static str {
@@ -208,6 +245,8 @@ impl Machine for TargetState {
             TargetState::HalfClosed(Side::Kernel) => "HalfClosed(Kernel)",
             TargetState::Closing => "Closing",
             TargetState::Orphaned => "Orphaned",
+            TargetState::Releasing => "Releasing",
+            TargetState::Released => "Released",
             TargetState::Closed => "Closed",
         }
     }
@@ -254,13 +293,50 @@ impl Machine for TargetState {
             // Only a replay retransmits.
             (_, E::Retransmit) => stay(&[]),
 
+            // A move. Only a connection that may carry more requests can
+            // go; Ready and CannotRelease answer a Release, and are stale
+            // anywhere else.
+            (S::Established, E::ReleaseAsked) => go(S::Releasing, &[]),
+            (S::Releasing | S::Released, E::ReleaseAsked) => stay(&[]),
+            (_, E::ReleaseAsked) => step(self, &[SendReleaseRefused], Some(Note::ReleaseRefused)),
+            (S::Releasing, E::Ready) => step(
+                S::Released,
+                &[ResetKernel, SendReleased],
+                Some(Note::Released),
+            ),
+            (S::Releasing, E::CannotRelease) => step(
+                S::Established,
+                &[SendReleaseRefused],
+                Some(Note::ReleaseRefused),
+            ),
+            (_, E::Ready | E::CannotRelease) => stay(&[]),
+            (S::Released, E::Timeout | E::OriginClosed | E::OriginGone) => go(S::Closed, &[]),
+            (S::Released, _) => stay(&[Drop]),
+            // A close while releasing: the connection stays, and ends here.
+            (S::Releasing, E::FinFromKernel) => go(
+                S::HalfClosed(Side::Kernel),
+                &[TranslateToClient, SendReleaseRefused],
+            ),
+            (S::Releasing, E::FinFromClient) => go(
+                S::HalfClosed(Side::Client),
+                &[TranslateToKernel, SendReleaseRefused],
+            ),
+            (S::Releasing, E::RstFromKernel) => {
+                go(S::Closing, &[TranslateToClient, SendReleaseRefused])
+            }
+            (S::Releasing, E::RstFromClient) => {
+                go(S::Closing, &[TranslateToKernel, SendReleaseRefused])
+            }
+
             // The origin is gone. A replay, or a connection that is closing
             // anyway, only needs the kernel's copy gone; a live one is
             // probed, so that both ends are reset where they stand.
             (S::Replaying | S::Closing, E::OriginGone) => {
                 step(S::Closed, &[ResetKernel], Some(Note::OrphanReset))
             }
-            (S::Established | S::HalfClosed(_), E::OriginGone) => go(S::Orphaned, &[ProbeKernel]),
+            (S::Established | S::HalfClosed(_) | S::Releasing, E::OriginGone) => {
+                go(S::Orphaned, &[ProbeKernel])
+            }
             (S::Orphaned, E::OriginGone) => stay(&[]),
             (S::Orphaned, E::SynAckFromKernel | E::FromKernel | E::FinFromKernel) => {
                 step(S::Closed, &[ResetBoth], Some(Note::OrphanReset))
@@ -296,7 +372,7 @@ impl Machine for TargetState {
             (_, E::RstFromKernel) => go(S::Closing, &[TranslateToClient]),
             (_, E::RstFromClient) => go(S::Closing, &[TranslateToKernel]),
 
-            (S::Established | S::HalfClosed(_), E::Timeout) => {
+            (S::Established | S::HalfClosed(_) | S::Releasing, E::Timeout) => {
                 step(S::Closed, &[SendClosed], Some(Note::Expired))
             }
             // The linger after both FINs or a RST is over: the normal end.
@@ -317,6 +393,9 @@ impl Event for TargetEvent {
                 | TargetEvent::Retransmit
                 | TargetEvent::OriginClosed
                 | TargetEvent::OriginGone
+                | TargetEvent::ReleaseAsked
+                | TargetEvent::Ready
+                | TargetEvent::CannotRelease
         )
     }
 
@@ -337,6 +416,9 @@ impl Event for TargetEvent {
             TargetEvent::Retransmit => "Retransmit",
             TargetEvent::OriginClosed => "OriginClosed",
             TargetEvent::OriginGone => "OriginGone",
+            TargetEvent::ReleaseAsked => "ReleaseAsked",
+            TargetEvent::Ready => "Ready",
+            TargetEvent::CannotRelease => "CannotRelease",
         }
     }
 }

@@ -12,7 +12,7 @@ use TargetAction as TA;
 use TargetEvent as TE;
 use TargetState as TS;
 
-fn origin_states() -> [OS; 8] {
+fn origin_states() -> [OS; 17] {
     [
         OS::Handshake,
         OS::Held,
@@ -20,24 +20,40 @@ fn origin_states() -> [OS; 8] {
         OS::Retrying,
         OS::Refusing,
         OS::Forwarding,
+        OS::Serving,
+        OS::ServingReplayed,
+        OS::Quiescing(Owner::Kernel),
+        OS::Quiescing(Owner::Replayed),
+        OS::Quiescing(Owner::Peer),
+        OS::Moving,
+        OS::MovePending,
+        OS::Replaying,
+        OS::Closing,
         OS::Local,
         OS::Closed,
     ]
 }
-
-fn origin_events() -> [OE; 18] {
+fn origin_events() -> [OE; 26] {
     [
         OE::FromKernel,
+        OE::SynAckFromKernel,
+        OE::FinFromKernel,
+        OE::RstFromKernel,
         OE::AckFromClient,
         OE::DataFromClient,
         OE::FinFromClient,
         OE::RstFromClient,
         OE::NewSynFromClient,
         OE::DecidedLocal,
+        OE::DecidedLocalPinned,
         OE::Unclassifiable,
         OE::DecidedHandoff,
         OE::NoCandidate,
         OE::HoldLimitReached,
+        OE::RequestElsewhere,
+        OE::Released,
+        OE::ReleaseRefused,
+        OE::DecidedHere,
         OE::Accept,
         OE::Reject,
         OE::TargetClosed,
@@ -93,183 +109,501 @@ fn check_table<M: Machine>(states: &[M], events: &[M::Event], table: &[&[Expect<
 /// Origin: one row per state, one column per event, in the order of
 /// `origin_states()` × `origin_events()`.
 #[rustfmt::skip]
-fn origin_table() -> [[Expect<OS, OA>; 18]; 8] {
+fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
     use OA::*;
-    use Note::{
-        BadRequest, ClientResetMidHandoff, Expired, FellBack, HandedOff, HandoffRejected,
-        HandoffRetried, HandoffTimedOut, HoldUndecided, NoRequest, PeerDownReset, Refused, ServedLocal,
-    };
-    const RELEASE: &[OA] = &[ReleaseHeldToKernel];
-    const REFUSE: &[OA] = &[Refuse, ResetKernel];
-    const TAKE_OVER: &[OA] = &[ResetKernel, ForwardQueued];
     [
         // Handshake
         [
-            Go(OS::Handshake, &[PassToClient]),      // FromKernel
-            Go(OS::Handshake, &[PassToKernel]),      // AckFromClient
-            Go(OS::Held, &[Hold]),                   // DataFromClient
-            Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], NoRequest), // FinFromClient
-            Go(OS::Closed, &[PassToKernel]),         // RstFromClient
-            Go(OS::Handshake, &[PassToKernel]),      // NewSynFromClient
-            Invalid,                                 // DecidedLocal
-            Invalid,                                 // Unclassifiable
-            Invalid,                                 // DecidedHandoff
-            Invalid,                                 // NoCandidate
-            Invalid,                                 // HoldLimitReached
-            Invalid,                                 // Accept
-            Invalid,                                 // Reject
-            Invalid,                                 // TargetClosed
-            Invalid,                                 // TargetAnswered
-            Noted(OS::Closed, &[], Expired),         // Timeout
-            Go(OS::Handshake, &[]),                  // Retransmit
-            Go(OS::Handshake, &[]),                  // PeerDown
+            Go(OS::Handshake, &[PassToClient]), // FromKernel
+            Go(OS::Handshake, &[PassToClient]), // SynAckFromKernel
+            Go(OS::Handshake, &[PassToClient]), // FinFromKernel
+            Go(OS::Handshake, &[PassToClient]), // RstFromKernel
+            Go(OS::Handshake, &[PassToKernel]), // AckFromClient
+            Go(OS::Held, &[Hold]), // DataFromClient
+            Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], Note::NoRequest), // FinFromClient
+            Go(OS::Closed, &[PassToKernel]), // RstFromClient
+            Go(OS::Handshake, &[PassToKernel]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Invalid, // DecidedHere
+            Invalid, // Accept
+            Invalid, // Reject
+            Invalid, // TargetClosed
+            Invalid, // TargetAnswered
+            Noted(OS::Closed, &[], Note::Expired), // Timeout
+            Go(OS::Handshake, &[]), // Retransmit
+            Go(OS::Handshake, &[]), // PeerDown
         ],
         // Held
         [
-            Go(OS::Held, &[PassToClient]),
-            Go(OS::Held, &[PassToKernel]),
-            Go(OS::Held, &[Hold]),
-            Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], HoldUndecided),
-            Go(OS::Closed, &[PassToKernel]),
-            Go(OS::Held, &[PassToKernel]),
-            Noted(OS::Local, RELEASE, ServedLocal),
-            Noted(OS::Local, RELEASE, BadRequest),
-            Go(OS::HandoffPending, &[SendRequest]),
-            Noted(OS::Refusing, REFUSE, Refused),
-            Noted(OS::Local, RELEASE, HoldUndecided),
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Noted(OS::Local, RELEASE, HoldUndecided),
-            Go(OS::Held, &[]),
-            Go(OS::Held, &[]),
+            Go(OS::Held, &[PassToClient]), // FromKernel
+            Go(OS::Held, &[PassToClient]), // SynAckFromKernel
+            Go(OS::Held, &[PassToClient]), // FinFromKernel
+            Go(OS::Held, &[PassToClient]), // RstFromKernel
+            Go(OS::Held, &[PassToKernel]), // AckFromClient
+            Go(OS::Held, &[Hold]), // DataFromClient
+            Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], Note::HoldUndecided), // FinFromClient
+            Go(OS::Closed, &[PassToKernel]), // RstFromClient
+            Go(OS::Held, &[PassToKernel]), // NewSynFromClient
+            Noted(OS::Serving, &[ReleaseHeldToKernel], Note::ServedLocal), // DecidedLocal
+            Noted(OS::Local, &[ReleaseHeldToKernel], Note::ServedLocal), // DecidedLocalPinned
+            Noted(OS::Local, &[ReleaseHeldToKernel], Note::BadRequest), // Unclassifiable
+            Go(OS::HandoffPending, &[SendRequest]), // DecidedHandoff
+            Noted(OS::Refusing, &[Refuse, ResetKernel], Note::Refused), // NoCandidate
+            Noted(OS::Local, &[ReleaseHeldToKernel], Note::HoldUndecided), // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Invalid, // DecidedHere
+            Invalid, // Accept
+            Invalid, // Reject
+            Invalid, // TargetClosed
+            Invalid, // TargetAnswered
+            Noted(OS::Local, &[ReleaseHeldToKernel], Note::HoldUndecided), // Timeout
+            Go(OS::Held, &[]), // Retransmit
+            Go(OS::Held, &[]), // PeerDown
         ],
         // HandoffPending
         [
-            Go(OS::HandoffPending, &[PassToClient]),
-            Go(OS::HandoffPending, &[Queue]),
-            Go(OS::HandoffPending, &[Queue]),
-            Go(OS::HandoffPending, &[Queue]),
-            Noted(OS::Closed, &[SendCancel, PassToKernel], ClientResetMidHandoff),
-            Go(OS::HandoffPending, &[Queue]),
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Noted(OS::Forwarding, TAKE_OVER, HandedOff),
-            Noted(OS::Retrying, &[ClearQueue], HandoffRejected),
-            Go(OS::Retrying, &[ClearQueue]),
-            Noted(OS::Forwarding, TAKE_OVER, HandedOff),
-            Noted(OS::Retrying, &[SendCancel, ClearQueue], HandoffTimedOut),
-            Go(OS::HandoffPending, &[]),
-            Go(OS::Retrying, &[ClearQueue]),
+            Go(OS::HandoffPending, &[PassToClient]), // FromKernel
+            Go(OS::HandoffPending, &[PassToClient]), // SynAckFromKernel
+            Go(OS::HandoffPending, &[PassToClient]), // FinFromKernel
+            Go(OS::HandoffPending, &[PassToClient]), // RstFromKernel
+            Go(OS::HandoffPending, &[Queue]), // AckFromClient
+            Go(OS::HandoffPending, &[Hold]), // DataFromClient
+            Go(OS::HandoffPending, &[Queue]), // FinFromClient
+            Noted(OS::Closed, &[SendCancel, PassToKernel], Note::ClientResetMidHandoff), // RstFromClient
+            Go(OS::HandoffPending, &[Queue]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Invalid, // DecidedHere
+            Noted(OS::Forwarding, &[ResetKernel, ForwardQueued], Note::HandedOff), // Accept
+            Noted(OS::Retrying, &[ClearQueue], Note::HandoffRejected), // Reject
+            Go(OS::Retrying, &[ClearQueue]), // TargetClosed
+            Noted(OS::Forwarding, &[ResetKernel, ForwardQueued], Note::HandedOff), // TargetAnswered
+            Noted(OS::Retrying, &[SendCancel, ClearQueue], Note::HandoffTimedOut), // Timeout
+            Go(OS::HandoffPending, &[]), // Retransmit
+            Go(OS::Retrying, &[ClearQueue]), // PeerDown
         ],
         // Retrying
         [
-            Go(OS::Retrying, &[PassToClient]),
-            Go(OS::Retrying, &[PassToKernel]),
-            Go(OS::Retrying, &[Hold]),
-            Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], FellBack),
-            Go(OS::Closed, &[PassToKernel]),
-            Go(OS::Retrying, &[PassToKernel]),
-            Noted(OS::Local, RELEASE, FellBack),
-            Noted(OS::Local, RELEASE, FellBack),
-            Noted(OS::HandoffPending, &[SendRequest], HandoffRetried),
-            Noted(OS::Refusing, REFUSE, Refused),
-            Noted(OS::Local, RELEASE, FellBack),
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Noted(OS::Local, RELEASE, FellBack),
-            Go(OS::Retrying, &[]),
-            Go(OS::Retrying, &[]),
+            Go(OS::Retrying, &[PassToClient]), // FromKernel
+            Go(OS::Retrying, &[PassToClient]), // SynAckFromKernel
+            Go(OS::Retrying, &[PassToClient]), // FinFromKernel
+            Go(OS::Retrying, &[PassToClient]), // RstFromKernel
+            Go(OS::Retrying, &[PassToKernel]), // AckFromClient
+            Go(OS::Retrying, &[Hold]), // DataFromClient
+            Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], Note::FellBack), // FinFromClient
+            Go(OS::Closed, &[PassToKernel]), // RstFromClient
+            Go(OS::Retrying, &[PassToKernel]), // NewSynFromClient
+            Noted(OS::Serving, &[ReleaseHeldToKernel], Note::FellBack), // DecidedLocal
+            Noted(OS::Local, &[ReleaseHeldToKernel], Note::FellBack), // DecidedLocalPinned
+            Noted(OS::Local, &[ReleaseHeldToKernel], Note::FellBack), // Unclassifiable
+            Noted(OS::HandoffPending, &[SendRequest], Note::HandoffRetried), // DecidedHandoff
+            Noted(OS::Refusing, &[Refuse, ResetKernel], Note::Refused), // NoCandidate
+            Noted(OS::Local, &[ReleaseHeldToKernel], Note::FellBack), // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Invalid, // DecidedHere
+            Invalid, // Accept
+            Invalid, // Reject
+            Invalid, // TargetClosed
+            Invalid, // TargetAnswered
+            Noted(OS::Local, &[ReleaseHeldToKernel], Note::FellBack), // Timeout
+            Go(OS::Retrying, &[]), // Retransmit
+            Go(OS::Retrying, &[]), // PeerDown
         ],
         // Refusing
         [
-            Go(OS::Refusing, &[Drop]),
-            Go(OS::Refusing, &[Drop]),
-            Go(OS::Refusing, &[Drop]),
-            Go(OS::Closed, &[Drop, AckClient]),
-            Go(OS::Closed, &[Drop]),
-            Go(OS::Closed, &[]),
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Go(OS::Refusing, &[SendCancel]),         // a late Accept
-            Go(OS::Refusing, &[]),
-            Go(OS::Refusing, &[]),
-            Invalid,
-            Go(OS::Closed, &[ResetClient]),
-            Go(OS::Refusing, &[Refuse]),
-            Go(OS::Refusing, &[]),
+            Go(OS::Refusing, &[Drop]), // FromKernel
+            Go(OS::Refusing, &[Drop]), // SynAckFromKernel
+            Go(OS::Refusing, &[Drop]), // FinFromKernel
+            Go(OS::Refusing, &[Drop]), // RstFromKernel
+            Go(OS::Refusing, &[Drop]), // AckFromClient
+            Go(OS::Refusing, &[Drop]), // DataFromClient
+            Go(OS::Closed, &[Drop, AckClient]), // FinFromClient
+            Go(OS::Closed, &[Drop]), // RstFromClient
+            Go(OS::Closed, &[]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Invalid, // DecidedHere
+            Go(OS::Refusing, &[SendCancel]), // Accept
+            Go(OS::Refusing, &[]), // Reject
+            Go(OS::Refusing, &[]), // TargetClosed
+            Invalid, // TargetAnswered
+            Go(OS::Closed, &[ResetClient]), // Timeout
+            Go(OS::Refusing, &[Refuse]), // Retransmit
+            Go(OS::Refusing, &[]), // PeerDown
         ],
         // Forwarding
         [
-            Go(OS::Forwarding, &[Drop]),
-            Go(OS::Forwarding, &[ForwardToTarget]),
-            Go(OS::Forwarding, &[ForwardToTarget]),
-            Go(OS::Forwarding, &[ForwardToTarget]),
-            Go(OS::Forwarding, &[ForwardToTarget]),
-            Go(OS::Closed, &[SendCancel]),
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,                                 // a repeated Accept
-            Invalid,
-            Go(OS::Closed, &[]),
-            Invalid,
-            Noted(OS::Closed, &[], Expired),
-            Go(OS::Forwarding, &[]),
-            Noted(OS::Closed, &[ResetClient], PeerDownReset),
+            Go(OS::Forwarding, &[Drop]), // FromKernel
+            Go(OS::Forwarding, &[Drop]), // SynAckFromKernel
+            Go(OS::Forwarding, &[Drop]), // FinFromKernel
+            Go(OS::Forwarding, &[Drop]), // RstFromKernel
+            Go(OS::Forwarding, &[ForwardToTarget]), // AckFromClient
+            Go(OS::Forwarding, &[ForwardToTarget]), // DataFromClient
+            Go(OS::Forwarding, &[ForwardToTarget]), // FinFromClient
+            Go(OS::Forwarding, &[ForwardToTarget]), // RstFromClient
+            Go(OS::Closed, &[SendCancel]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Noted(OS::Quiescing(Owner::Peer), &[AskRelease], Note::MoveStarted), // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Invalid, // DecidedHere
+            Invalid, // Accept
+            Invalid, // Reject
+            Go(OS::Closed, &[]), // TargetClosed
+            Invalid, // TargetAnswered
+            Noted(OS::Closed, &[], Note::Expired), // Timeout
+            Go(OS::Forwarding, &[]), // Retransmit
+            Noted(OS::Closed, &[ResetClient], Note::PeerDownReset), // PeerDown
+        ],
+        // Serving
+        [
+            Go(OS::Serving, &[PassToClient]), // FromKernel
+            Go(OS::Serving, &[PassToClient]), // SynAckFromKernel
+            Go(OS::Local, &[PassToClient]), // FinFromKernel
+            Go(OS::Closed, &[PassToClient]), // RstFromKernel
+            Go(OS::Serving, &[PassToKernel]), // AckFromClient
+            Go(OS::Serving, &[PassToKernel]), // DataFromClient
+            Go(OS::Local, &[PassToKernel]), // FinFromClient
+            Go(OS::Closed, &[PassToKernel]), // RstFromClient
+            Go(OS::Closed, &[]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Noted(OS::Quiescing(Owner::Kernel), &[AskRelease], Note::MoveStarted), // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Invalid, // DecidedHere
+            Go(OS::Serving, &[SendCancel]), // Accept
+            Go(OS::Serving, &[]), // Reject
+            Go(OS::Serving, &[]), // TargetClosed
+            Invalid, // TargetAnswered
+            Noted(OS::Local, &[], Note::Expired), // Timeout
+            Go(OS::Serving, &[]), // Retransmit
+            Go(OS::Serving, &[]), // PeerDown
+        ],
+        // ServingReplayed
+        [
+            Go(OS::ServingReplayed, &[TranslateToClient]), // FromKernel
+            Go(OS::ServingReplayed, &[TranslateToClient]), // SynAckFromKernel
+            Go(OS::Closing, &[TranslateToClient]), // FinFromKernel
+            Go(OS::Closing, &[TranslateToClient]), // RstFromKernel
+            Go(OS::ServingReplayed, &[TranslateToKernel]), // AckFromClient
+            Go(OS::ServingReplayed, &[TranslateToKernel]), // DataFromClient
+            Go(OS::ServingReplayed, &[TranslateToKernel]), // FinFromClient
+            Go(OS::Closing, &[TranslateToKernel]), // RstFromClient
+            Go(OS::Closed, &[ResetKernel]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Noted(OS::Quiescing(Owner::Replayed), &[AskRelease], Note::MoveStarted), // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Invalid, // DecidedHere
+            Go(OS::ServingReplayed, &[SendCancel]), // Accept
+            Go(OS::ServingReplayed, &[]), // Reject
+            Go(OS::ServingReplayed, &[]), // TargetClosed
+            Invalid, // TargetAnswered
+            Noted(OS::Closed, &[ResetKernel, ResetClient], Note::Expired), // Timeout
+            Go(OS::ServingReplayed, &[]), // Retransmit
+            Go(OS::ServingReplayed, &[]), // PeerDown
+        ],
+        // Quiescing(Owner::Kernel)
+        [
+            Go(OS::Quiescing(Owner::Kernel), &[PassToClient]), // FromKernel
+            Go(OS::Quiescing(Owner::Kernel), &[PassToClient]), // SynAckFromKernel
+            Go(OS::Local, &[PassToClient]), // FinFromKernel
+            Go(OS::Closed, &[PassToClient]), // RstFromKernel
+            Go(OS::Quiescing(Owner::Kernel), &[ToOwner]), // AckFromClient
+            Go(OS::Quiescing(Owner::Kernel), &[HoldForMove, AckOwner]), // DataFromClient
+            Go(OS::Quiescing(Owner::Kernel), &[Drop]), // FinFromClient
+            Noted(OS::Closed, &[ToOwner], Note::ClientResetMidHandoff), // RstFromClient
+            Go(OS::Closed, &[]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Go(OS::Moving, &[]), // Released
+            Noted(OS::Serving, &[HeldToOwner], Note::MoveStayed), // ReleaseRefused
+            Invalid, // DecidedHere
+            Go(OS::Quiescing(Owner::Kernel), &[SendCancel]), // Accept
+            Invalid, // Reject
+            Invalid, // TargetClosed
+            Invalid, // TargetAnswered
+            Noted(OS::Local, &[], Note::Expired), // Timeout
+            Go(OS::Quiescing(Owner::Kernel), &[]), // Retransmit
+            Go(OS::Quiescing(Owner::Kernel), &[]), // PeerDown
+        ],
+        // Quiescing(Owner::Replayed)
+        [
+            Go(OS::Quiescing(Owner::Replayed), &[TranslateToClient]), // FromKernel
+            Go(OS::Quiescing(Owner::Replayed), &[TranslateToClient]), // SynAckFromKernel
+            Go(OS::Closing, &[TranslateToClient]), // FinFromKernel
+            Go(OS::Closing, &[TranslateToClient]), // RstFromKernel
+            Go(OS::Quiescing(Owner::Replayed), &[ToOwner]), // AckFromClient
+            Go(OS::Quiescing(Owner::Replayed), &[HoldForMove, AckOwner]), // DataFromClient
+            Go(OS::Quiescing(Owner::Replayed), &[Drop]), // FinFromClient
+            Noted(OS::Closing, &[ToOwner], Note::ClientResetMidHandoff), // RstFromClient
+            Go(OS::Closed, &[ResetKernel]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Go(OS::Moving, &[]), // Released
+            Noted(OS::ServingReplayed, &[HeldToOwner], Note::MoveStayed), // ReleaseRefused
+            Invalid, // DecidedHere
+            Go(OS::Quiescing(Owner::Replayed), &[SendCancel]), // Accept
+            Invalid, // Reject
+            Invalid, // TargetClosed
+            Invalid, // TargetAnswered
+            Noted(OS::Closed, &[ResetKernel, ResetClient], Note::Expired), // Timeout
+            Go(OS::Quiescing(Owner::Replayed), &[]), // Retransmit
+            Go(OS::Quiescing(Owner::Replayed), &[]), // PeerDown
+        ],
+        // Quiescing(Owner::Peer)
+        [
+            Go(OS::Quiescing(Owner::Peer), &[Drop]), // FromKernel
+            Go(OS::Quiescing(Owner::Peer), &[Drop]), // SynAckFromKernel
+            Go(OS::Quiescing(Owner::Peer), &[Drop]), // FinFromKernel
+            Go(OS::Quiescing(Owner::Peer), &[Drop]), // RstFromKernel
+            Go(OS::Quiescing(Owner::Peer), &[ToOwner]), // AckFromClient
+            Go(OS::Quiescing(Owner::Peer), &[HoldForMove, AckOwner]), // DataFromClient
+            Go(OS::Quiescing(Owner::Peer), &[Drop]), // FinFromClient
+            Noted(OS::Closed, &[ToOwner], Note::ClientResetMidHandoff), // RstFromClient
+            Go(OS::Closed, &[SendCancel]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Go(OS::Moving, &[]), // Released
+            Noted(OS::Forwarding, &[HeldToOwner], Note::MoveStayed), // ReleaseRefused
+            Invalid, // DecidedHere
+            Invalid, // Accept
+            Invalid, // Reject
+            Go(OS::Closed, &[]), // TargetClosed
+            Invalid, // TargetAnswered
+            Noted(OS::Closed, &[SendCancel], Note::Expired), // Timeout
+            Go(OS::Quiescing(Owner::Peer), &[]), // Retransmit
+            Noted(OS::Closed, &[ResetClient], Note::PeerDownReset), // PeerDown
+        ],
+        // Moving
+        [
+            Go(OS::Moving, &[Drop]), // FromKernel
+            Go(OS::Moving, &[Drop]), // SynAckFromKernel
+            Go(OS::Moving, &[Drop]), // FinFromKernel
+            Go(OS::Moving, &[Drop]), // RstFromKernel
+            Go(OS::Moving, &[Queue]), // AckFromClient
+            Go(OS::Moving, &[HoldForMove]), // DataFromClient
+            Go(OS::Moving, &[Queue]), // FinFromClient
+            Noted(OS::Closed, &[Drop], Note::ClientResetMidHandoff), // RstFromClient
+            Go(OS::Moving, &[Queue]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Go(OS::MovePending, &[SendRequest]), // DecidedHandoff
+            Noted(OS::Refusing, &[Refuse], Note::MoveRefused), // NoCandidate
+            Noted(OS::Refusing, &[Refuse], Note::MoveRefused), // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Go(OS::Replaying, &[ReplaySyn]), // DecidedHere
+            Go(OS::Moving, &[SendCancel]), // Accept
+            Go(OS::Moving, &[]), // Reject
+            Go(OS::Moving, &[]), // TargetClosed
+            Invalid, // TargetAnswered
+            Noted(OS::Refusing, &[Refuse], Note::MoveRefused), // Timeout
+            Go(OS::Moving, &[]), // Retransmit
+            Go(OS::Moving, &[]), // PeerDown
+        ],
+        // MovePending
+        [
+            Go(OS::MovePending, &[Drop]), // FromKernel
+            Go(OS::MovePending, &[Drop]), // SynAckFromKernel
+            Go(OS::MovePending, &[Drop]), // FinFromKernel
+            Go(OS::MovePending, &[Drop]), // RstFromKernel
+            Go(OS::MovePending, &[Queue]), // AckFromClient
+            Go(OS::MovePending, &[HoldForMove]), // DataFromClient
+            Go(OS::MovePending, &[Queue]), // FinFromClient
+            Noted(OS::Closed, &[SendCancel, Drop], Note::ClientResetMidHandoff), // RstFromClient
+            Go(OS::MovePending, &[Queue]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Invalid, // DecidedHere
+            Noted(OS::Forwarding, &[ForwardQueued], Note::MoveCompleted), // Accept
+            Noted(OS::Moving, &[ClearQueue], Note::HandoffRejected), // Reject
+            Go(OS::Moving, &[ClearQueue]), // TargetClosed
+            Noted(OS::Forwarding, &[ForwardQueued], Note::MoveCompleted), // TargetAnswered
+            Noted(OS::Moving, &[SendCancel, ClearQueue], Note::HandoffTimedOut), // Timeout
+            Go(OS::MovePending, &[]), // Retransmit
+            Go(OS::Moving, &[ClearQueue]), // PeerDown
+        ],
+        // Replaying
+        [
+            Go(OS::Replaying, &[Drop]), // FromKernel
+            Noted(OS::ServingReplayed, &[CompleteReplay, QueuedToKernel], Note::MoveCompleted), // SynAckFromKernel
+            Go(OS::Replaying, &[Drop]), // FinFromKernel
+            Go(OS::Moving, &[Drop, ClearQueue]), // RstFromKernel
+            Go(OS::Replaying, &[Queue]), // AckFromClient
+            Go(OS::Replaying, &[HoldForMove]), // DataFromClient
+            Go(OS::Replaying, &[Queue]), // FinFromClient
+            Noted(OS::Closed, &[ResetKernel, Drop], Note::ClientResetMidHandoff), // RstFromClient
+            Go(OS::Closed, &[ResetKernel]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Invalid, // DecidedHere
+            Go(OS::Replaying, &[SendCancel]), // Accept
+            Go(OS::Replaying, &[]), // Reject
+            Go(OS::Replaying, &[]), // TargetClosed
+            Invalid, // TargetAnswered
+            Go(OS::Moving, &[ResetKernel, ClearQueue]), // Timeout
+            Go(OS::Replaying, &[ReplaySyn]), // Retransmit
+            Go(OS::Replaying, &[]), // PeerDown
+        ],
+        // Closing
+        [
+            Go(OS::Closing, &[TranslateToClient]), // FromKernel
+            Go(OS::Closing, &[TranslateToClient]), // SynAckFromKernel
+            Go(OS::Closing, &[TranslateToClient]), // FinFromKernel
+            Go(OS::Closing, &[TranslateToClient]), // RstFromKernel
+            Go(OS::Closing, &[TranslateToKernel]), // AckFromClient
+            Go(OS::Closing, &[TranslateToKernel]), // DataFromClient
+            Go(OS::Closing, &[TranslateToKernel]), // FinFromClient
+            Go(OS::Closing, &[TranslateToKernel]), // RstFromClient
+            Go(OS::Closed, &[ResetKernel]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Invalid, // Released
+            Invalid, // ReleaseRefused
+            Invalid, // DecidedHere
+            Go(OS::Closing, &[SendCancel]), // Accept
+            Go(OS::Closing, &[]), // Reject
+            Go(OS::Closing, &[]), // TargetClosed
+            Invalid, // TargetAnswered
+            Go(OS::Closed, &[]), // Timeout
+            Go(OS::Closing, &[]), // Retransmit
+            Go(OS::Closing, &[]), // PeerDown
         ],
         // Local
         [
-            Go(OS::Local, &[PassToClient]),
-            Go(OS::Local, &[PassToKernel]),
-            Go(OS::Local, &[PassToKernel]),
-            Go(OS::Local, &[PassToKernel]),
-            Go(OS::Local, &[PassToKernel]),
-            Go(OS::Local, &[PassToKernel]),
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Go(OS::Local, &[SendCancel]),            // a late Accept
-            Go(OS::Local, &[]),                      // a late Reject
-            Go(OS::Local, &[]),
-            Invalid,
-            Go(OS::Local, &[]),
-            Go(OS::Local, &[]),
-            Go(OS::Local, &[]),
+            Go(OS::Local, &[PassToClient]), // FromKernel
+            Go(OS::Local, &[PassToClient]), // SynAckFromKernel
+            Go(OS::Local, &[PassToClient]), // FinFromKernel
+            Go(OS::Local, &[PassToClient]), // RstFromKernel
+            Go(OS::Local, &[PassToKernel]), // AckFromClient
+            Go(OS::Local, &[PassToKernel]), // DataFromClient
+            Go(OS::Local, &[PassToKernel]), // FinFromClient
+            Go(OS::Local, &[PassToKernel]), // RstFromClient
+            Go(OS::Local, &[PassToKernel]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Go(OS::Local, &[]), // Released
+            Go(OS::Local, &[]), // ReleaseRefused
+            Invalid, // DecidedHere
+            Go(OS::Local, &[SendCancel]), // Accept
+            Go(OS::Local, &[]), // Reject
+            Go(OS::Local, &[]), // TargetClosed
+            Invalid, // TargetAnswered
+            Go(OS::Local, &[]), // Timeout
+            Go(OS::Local, &[]), // Retransmit
+            Go(OS::Local, &[]), // PeerDown
         ],
         // Closed
         [
-            Go(OS::Closed, &[PassToClient]),
-            Go(OS::Closed, &[PassToKernel]),
-            Go(OS::Closed, &[PassToKernel]),
-            Go(OS::Closed, &[PassToKernel]),
-            Go(OS::Closed, &[PassToKernel]),
-            Go(OS::Closed, &[PassToKernel]),
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Invalid,
-            Go(OS::Closed, &[SendCancel]),
-            Go(OS::Closed, &[]),
-            Go(OS::Closed, &[]),
-            Invalid,
-            Go(OS::Closed, &[]),
-            Go(OS::Closed, &[]),
-            Go(OS::Closed, &[]),
+            Go(OS::Closed, &[PassToClient]), // FromKernel
+            Go(OS::Closed, &[PassToClient]), // SynAckFromKernel
+            Go(OS::Closed, &[PassToClient]), // FinFromKernel
+            Go(OS::Closed, &[PassToClient]), // RstFromKernel
+            Go(OS::Closed, &[PassToKernel]), // AckFromClient
+            Go(OS::Closed, &[PassToKernel]), // DataFromClient
+            Go(OS::Closed, &[PassToKernel]), // FinFromClient
+            Go(OS::Closed, &[PassToKernel]), // RstFromClient
+            Go(OS::Closed, &[PassToKernel]), // NewSynFromClient
+            Invalid, // DecidedLocal
+            Invalid, // DecidedLocalPinned
+            Invalid, // Unclassifiable
+            Invalid, // DecidedHandoff
+            Invalid, // NoCandidate
+            Invalid, // HoldLimitReached
+            Invalid, // RequestElsewhere
+            Go(OS::Closed, &[]), // Released
+            Go(OS::Closed, &[]), // ReleaseRefused
+            Invalid, // DecidedHere
+            Go(OS::Closed, &[SendCancel]), // Accept
+            Go(OS::Closed, &[]), // Reject
+            Go(OS::Closed, &[]), // TargetClosed
+            Invalid, // TargetAnswered
+            Go(OS::Closed, &[]), // Timeout
+            Go(OS::Closed, &[]), // Retransmit
+            Go(OS::Closed, &[]), // PeerDown
         ],
     ]
 }
@@ -281,7 +615,7 @@ fn origin_every_state_and_event() {
     check_table(&origin_states(), &origin_events(), &rows);
 }
 
-fn target_states() -> [TS; 7] {
+fn target_states() -> [TS; 9] {
     [
         TS::Replaying,
         TS::Established,
@@ -289,11 +623,13 @@ fn target_states() -> [TS; 7] {
         TS::HalfClosed(Side::Kernel),
         TS::Closing,
         TS::Orphaned,
+        TS::Releasing,
+        TS::Released,
         TS::Closed,
     ]
 }
 
-fn target_events() -> [TE; 11] {
+fn target_events() -> [TE; 14] {
     [
         TE::SynAckFromKernel,
         TE::FromKernel,
@@ -306,11 +642,14 @@ fn target_events() -> [TE; 11] {
         TE::Retransmit,
         TE::OriginClosed,
         TE::OriginGone,
+        TE::ReleaseAsked,
+        TE::Ready,
+        TE::CannotRelease,
     ]
 }
 
 #[rustfmt::skip]
-fn target_table() -> [[Expect<TS, TA>; 11]; 7] {
+fn target_table() -> [[Expect<TS, TA>; 14]; 9] {
     use TA::*;
     const REFUSED: TA = SendReject(RejectReason::KernelRefused);
     const TIMED_OUT: TA = SendReject(RejectReason::Timeout);
@@ -331,6 +670,9 @@ fn target_table() -> [[Expect<TS, TA>; 11]; 7] {
             Noted(TS::Replaying, &[InjectSyn], Note::ReplayRetransmitted), // Retransmit
             Go(TS::Closed, &[ResetKernel]),                        // OriginClosed
             Noted(TS::Closed, &[ResetKernel], ORPHAN),             // OriginGone
+            Noted(TS::Replaying, &[SendReleaseRefused], Note::ReleaseRefused), // ReleaseAsked
+            Go(TS::Replaying, &[]), // Ready
+            Go(TS::Replaying, &[]), // CannotRelease
         ],
         // Established
         [
@@ -345,6 +687,9 @@ fn target_table() -> [[Expect<TS, TA>; 11]; 7] {
             Go(TS::Established, &[]),
             Go(TS::Closed, &[ResetKernel]),
             Go(TS::Orphaned, &[ProbeKernel]),
+            Go(TS::Releasing, &[]), // ReleaseAsked
+            Go(TS::Established, &[]), // Ready
+            Go(TS::Established, &[]), // CannotRelease
         ],
         // HalfClosed(Client)
         [
@@ -359,6 +704,9 @@ fn target_table() -> [[Expect<TS, TA>; 11]; 7] {
             Go(HC_CLIENT, &[]),
             Go(TS::Closed, &[ResetKernel]),
             Go(TS::Orphaned, &[ProbeKernel]),
+            Noted(HC_CLIENT, &[SendReleaseRefused], Note::ReleaseRefused), // ReleaseAsked
+            Go(HC_CLIENT, &[]), // Ready
+            Go(HC_CLIENT, &[]), // CannotRelease
         ],
         // HalfClosed(Kernel)
         [
@@ -373,6 +721,9 @@ fn target_table() -> [[Expect<TS, TA>; 11]; 7] {
             Go(HC_KERNEL, &[]),
             Go(TS::Closed, &[ResetKernel]),
             Go(TS::Orphaned, &[ProbeKernel]),
+            Noted(HC_KERNEL, &[SendReleaseRefused], Note::ReleaseRefused), // ReleaseAsked
+            Go(HC_KERNEL, &[]), // Ready
+            Go(HC_KERNEL, &[]), // CannotRelease
         ],
         // Closing
         [
@@ -387,6 +738,9 @@ fn target_table() -> [[Expect<TS, TA>; 11]; 7] {
             Go(TS::Closing, &[]),
             Go(TS::Closed, &[ResetKernel]),
             Noted(TS::Closed, &[ResetKernel], ORPHAN),
+            Noted(TS::Closing, &[SendReleaseRefused], Note::ReleaseRefused), // ReleaseAsked
+            Go(TS::Closing, &[]), // Ready
+            Go(TS::Closing, &[]), // CannotRelease
         ],
         // Orphaned
         [
@@ -401,6 +755,43 @@ fn target_table() -> [[Expect<TS, TA>; 11]; 7] {
             Go(TS::Orphaned, &[]),
             Go(TS::Closed, &[ResetKernel]),
             Go(TS::Orphaned, &[]),
+            Noted(TS::Orphaned, &[SendReleaseRefused], Note::ReleaseRefused), // ReleaseAsked
+            Go(TS::Orphaned, &[]), // Ready
+            Go(TS::Orphaned, &[]), // CannotRelease
+        ],
+        // Releasing
+        [
+            Go(TS::Releasing, &[TranslateToClient]),                       // SynAckFromKernel
+            Go(TS::Releasing, &[TranslateToClient]),                       // FromKernel
+            Go(HC_KERNEL, &[TranslateToClient, SendReleaseRefused]),       // FinFromKernel
+            Go(TS::Closing, &[TranslateToClient, SendReleaseRefused]),     // RstFromKernel
+            Go(TS::Releasing, &[TranslateToKernel]),                       // FromClient
+            Go(HC_CLIENT, &[TranslateToKernel, SendReleaseRefused]),       // FinFromClient
+            Go(TS::Closing, &[TranslateToKernel, SendReleaseRefused]),     // RstFromClient
+            Noted(TS::Closed, &[SendClosed], Note::Expired),               // Timeout
+            Go(TS::Releasing, &[]),                                        // Retransmit
+            Go(TS::Closed, &[ResetKernel]),                                // OriginClosed
+            Go(TS::Orphaned, &[ProbeKernel]),                              // OriginGone
+            Go(TS::Releasing, &[]),                                        // ReleaseAsked
+            Noted(TS::Released, &[ResetKernel, SendReleased], Note::Released), // Ready
+            Noted(TS::Established, &[SendReleaseRefused], Note::ReleaseRefused), // CannotRelease
+        ],
+        // Released
+        [
+            Go(TS::Released, &[Drop]),
+            Go(TS::Released, &[Drop]),
+            Go(TS::Released, &[Drop]),
+            Go(TS::Released, &[Drop]),
+            Go(TS::Released, &[Drop]),
+            Go(TS::Released, &[Drop]),
+            Go(TS::Released, &[Drop]),
+            Go(TS::Closed, &[]),        // Timeout
+            Go(TS::Released, &[]),      // Retransmit
+            Go(TS::Closed, &[]),        // OriginClosed
+            Go(TS::Closed, &[]),        // OriginGone
+            Go(TS::Released, &[]),      // ReleaseAsked
+            Go(TS::Released, &[]),      // Ready
+            Go(TS::Released, &[]),      // CannotRelease
         ],
         // Closed
         [
@@ -415,6 +806,9 @@ fn target_table() -> [[Expect<TS, TA>; 11]; 7] {
             Go(TS::Closed, &[]),
             Go(TS::Closed, &[]),
             Go(TS::Closed, &[]),
+            Go(TS::Closed, &[]), // ReleaseAsked
+            Go(TS::Closed, &[]), // Ready
+            Go(TS::Closed, &[]), // CannotRelease
         ],
     ]
 }
@@ -438,6 +832,9 @@ fn packet_events_are_the_segments() {
         origin,
         [
             OE::FromKernel,
+            OE::SynAckFromKernel,
+            OE::FinFromKernel,
+            OE::RstFromKernel,
             OE::AckFromClient,
             OE::DataFromClient,
             OE::FinFromClient,
@@ -455,7 +852,10 @@ fn packet_events_are_the_segments() {
             TE::Timeout,
             TE::Retransmit,
             TE::OriginClosed,
-            TE::OriginGone
+            TE::OriginGone,
+            TE::ReleaseAsked,
+            TE::Ready,
+            TE::CannotRelease
         ]
     );
 }
@@ -466,8 +866,8 @@ fn packet_events_are_the_segments() {
 fn gauges() {
     for state in origin_states() {
         let want = match state {
-            OS::HandoffPending => Some(Gauge::HandoffsPending),
-            OS::Forwarding => Some(Gauge::Forwarding),
+            OS::HandoffPending | OS::MovePending => Some(Gauge::HandoffsPending),
+            OS::Forwarding | OS::Quiescing(Owner::Peer) => Some(Gauge::Forwarding),
             _ => None,
         };
         assert_eq!(state.gauge(), want, "{state:?}");
@@ -475,7 +875,7 @@ fn gauges() {
     for state in target_states() {
         assert_eq!(
             state.gauge(),
-            (!state.is_final()).then_some(Gauge::HandedIn)
+            (!state.is_final() && state != TS::Released).then_some(Gauge::HandedIn)
         );
     }
 }
@@ -497,18 +897,38 @@ fn origin_invariants() {
                 assert_eq!(next, state, "{state:?} × {event:?}");
                 continue;
             }
-            // The kernel is reset only when the target took over.
-            // The kernel is reset exactly when another takes the
-            // connection, or nobody does.
+            // Before the first decision is carried out, the kernel here has
+            // the connection: it is reset exactly when another takes it,
+            // or nobody does. Afterwards only a replayed copy is ever
+            // reset here, when it leaves this node.
+            let first = matches!(
+                state,
+                OS::Handshake | OS::Held | OS::Retrying | OS::HandoffPending
+            );
+            let replayed = matches!(
+                state,
+                OS::ServingReplayed | OS::Quiescing(Owner::Replayed) | OS::Replaying | OS::Closing
+            );
+            let reset_expected = if first {
+                matches!(next, OS::Forwarding | OS::Refusing) && state != next
+            } else {
+                actions.contains(OA::ResetKernel)
+            };
             assert_eq!(
                 actions.contains(OA::ResetKernel),
-                matches!(next, OS::Forwarding | OS::Refusing) && state != next,
+                reset_expected,
                 "{state:?} × {event:?}"
             );
+            if !first && actions.contains(OA::ResetKernel) {
+                assert!(
+                    replayed && matches!(next, OS::Closed | OS::Moving),
+                    "{state:?} × {event:?}"
+                );
+            }
             // Served here means the kernel gets what was held back.
             assert_eq!(
                 actions.contains(OA::ReleaseHeldToKernel),
-                next == OS::Local,
+                matches!(next, OS::Local | OS::Serving) && (first || state == OS::Local),
                 "{state:?} × {event:?}"
             );
             // A packet's actions say where it goes: exactly one of these.
@@ -527,6 +947,11 @@ fn origin_invariants() {
                                 | OA::Queue
                                 | OA::Drop
                                 | OA::ForwardToTarget
+                                | OA::ToOwner
+                                | OA::HoldForMove
+                                | OA::TranslateToKernel
+                                | OA::TranslateToClient
+                                | OA::CompleteReplay
                         )
                     })
                     .count();
@@ -546,11 +971,13 @@ fn target_invariants() {
                 continue;
             }
             // The origin hears of every end but the one it asked for, and
-            // those it is gone for.
+            // those it is gone for; a released connection's end it heard of
+            // as the release.
             let told = actions
                 .iter()
                 .any(|a| matches!(a, TA::SendClosed | TA::SendReject(_)));
-            let origin_away = event == TE::OriginGone || state == TS::Orphaned;
+            let origin_away =
+                event == TE::OriginGone || matches!(state, TS::Orphaned | TS::Released);
             assert_eq!(
                 told,
                 next.is_final() && event != TE::OriginClosed && !origin_away,
@@ -578,33 +1005,45 @@ fn target_invariants() {
 
 #[test]
 fn timers() {
+    use OriginTimer as OT;
     let origin: Vec<_> = origin_states().iter().map(|s| s.timer()).collect();
     assert_eq!(
         origin,
         [
-            Some(OriginTimer::Handshake),
-            Some(OriginTimer::Hold),
-            Some(OriginTimer::Handoff),
-            Some(OriginTimer::Hold),
-            Some(OriginTimer::Refusal),
-            Some(OriginTimer::Idle),
-            None,
-            None
+            Some(OT::Handshake), // Handshake
+            Some(OT::Hold),      // Held
+            Some(OT::Handoff),   // HandoffPending
+            Some(OT::Hold),      // Retrying
+            Some(OT::Refusal),   // Refusing
+            Some(OT::Idle),      // Forwarding
+            Some(OT::Idle),      // Serving
+            Some(OT::Idle),      // ServingReplayed
+            Some(OT::Idle),      // Quiescing(Kernel)
+            Some(OT::Idle),      // Quiescing(Replayed)
+            Some(OT::Idle),      // Quiescing(Peer)
+            Some(OT::Hold),      // Moving
+            Some(OT::Handoff),   // MovePending
+            Some(OT::Replay),    // Replaying
+            Some(OT::Linger),    // Closing
+            None,                // Local
+            None,                // Closed
         ]
     );
     for state in origin_states() {
         assert_eq!(state.timer().is_none(), state.is_final());
     }
     let restarts: Vec<_> = [
-        OriginTimer::Handshake,
-        OriginTimer::Hold,
-        OriginTimer::Handoff,
-        OriginTimer::Refusal,
-        OriginTimer::Idle,
+        OT::Handshake,
+        OT::Hold,
+        OT::Handoff,
+        OT::Refusal,
+        OT::Idle,
+        OT::Replay,
+        OT::Linger,
     ]
     .map(OriginTimer::restarts_with_traffic)
     .into();
-    assert_eq!(restarts, [false, false, false, false, true]);
+    assert_eq!(restarts, [false, false, false, false, true, false, true]);
 
     let target: Vec<_> = target_states().iter().map(|s| s.timer()).collect();
     assert_eq!(
@@ -616,6 +1055,8 @@ fn timers() {
             Some(TargetTimer::Idle),
             Some(TargetTimer::Linger),
             Some(TargetTimer::Probe),
+            Some(TargetTimer::Idle),   // Releasing
+            Some(TargetTimer::Linger), // Released
             None
         ]
     );
@@ -837,7 +1278,8 @@ fn a_refused_handoff_loses_nothing_and_is_decided_again() {
 #[test]
 fn a_refused_handoff_is_served_here_by_a_member_and_refused_otherwise() {
     for (decision, end, last) in [
-        (OE::DecidedLocal, OS::Local, "A ReleaseHeldToKernel"),
+        (OE::DecidedLocal, OS::Serving, "A ReleaseHeldToKernel"),
+        (OE::DecidedLocalPinned, OS::Local, "A ReleaseHeldToKernel"),
         (OE::NoCandidate, OS::Refusing, "A ResetKernel"),
     ] {
         let mut pair = Pair::new();
@@ -858,7 +1300,7 @@ fn an_origin_timeout_calls_the_target_off() {
     pair.origin(OE::DecidedLocal);
     // The target's late SYN-ACK changes nothing.
     pair.target(TE::SynAckFromKernel);
-    assert_eq!((pair.origin, pair.target), (OS::Local, Some(TS::Closed)));
+    assert_eq!((pair.origin, pair.target), (OS::Serving, Some(TS::Closed)));
     assert!(pair.log.contains(&"B ResetKernel".into()));
     assert!(pair.log.contains(&"A ReleaseHeldToKernel".into()));
 }
@@ -870,19 +1312,22 @@ fn a_late_accept_is_answered_with_closed() {
     pair.handshake_and_request(OE::DecidedHandoff);
     pair.origin(OE::Reject);
     pair.origin(OE::DecidedLocal);
-    assert_eq!(pair.origin, OS::Local);
-    assert_eq!(
-        OS::Local.on(OE::Accept).map(|t| t.actions.to_vec()),
-        Ok(vec![OA::SendCancel])
-    );
+    assert_eq!(pair.origin, OS::Serving);
+    for state in [OS::Serving, OS::Local] {
+        assert_eq!(
+            state.on(OE::Accept).map(|t| t.actions.to_vec()),
+            Ok(vec![OA::SendCancel])
+        );
+    }
 }
 
 #[test]
 fn a_local_decision_never_involves_the_target() {
     let mut pair = Pair::new();
     pair.handshake_and_request(OE::DecidedLocal);
-    assert_eq!(pair.origin, OS::Local);
+    assert_eq!(pair.origin, OS::Serving);
     pair.origin(OE::DataFromClient);
+    assert_eq!(pair.origin, OS::Serving);
     pair.origin(OE::FinFromClient);
     assert_eq!((pair.origin, pair.target), (OS::Local, None));
     assert!(pair.log.iter().all(|l| l.starts_with('A')));

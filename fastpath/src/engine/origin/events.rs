@@ -3,9 +3,11 @@
 
 use std::time::Instant;
 
-use baton_handoff::state::{OriginEvent, Side};
+use baton_handoff::state::{OriginEvent, Owner, Side};
 
-use super::place::decide;
+use super::moves::{check_local_release, settle, watch_of};
+use super::place::{decide, decide_again, place_request};
+use super::route::Dest;
 use crate::counters::Counter;
 use crate::engine::api::Verdict;
 use crate::engine::drive::Input;
@@ -34,6 +36,7 @@ pub(in crate::engine) fn on_syn(
         return Verdict::ToHost;
     }
     let setup = OriginSetup {
+        syn_isn: seg.seq,
         isn_client: seg.seq,
         client_syn_options: seg.options(frame).to_vec(),
         client_window: seg.window,
@@ -43,8 +46,9 @@ pub(in crate::engine) fn on_syn(
     let make = |state| {
         Role::Origin(OriginFlow {
             state,
+            peer: None,
             client_ack: SeqNum::default(),
-            handoff: None,
+            watch: SeqNum::default(),
             setup: Box::new(setup),
         })
     };
@@ -92,11 +96,17 @@ pub(in crate::engine) fn from_client(
     else {
         return Verdict::ToHost;
     };
-    let event = client_event(tcp, o.setup.isn_client);
+    let event = client_event(tcp, o.setup.syn_isn);
     let kind = o.setup.kind;
     // What a handoff request or a RST toward the client needs.
     if tcp.flags.contains(TcpFlags::ACK) {
         o.client_ack = tcp.ack;
+        if let Some(owned) = o.setup.route.as_mut().and_then(|r| r.owned.as_mut()) {
+            // (A replayed connection translates it when it is passed on.)
+            if o.state == OriginState::Quiescing(Owner::Kernel) {
+                owned.client_ack(tcp.ack);
+            }
+        }
     }
     // The rest only goes into a handoff request: once one is sent, there
     // is no need to scan options for it.
@@ -105,6 +115,10 @@ pub(in crate::engine) fn from_client(
         if let Some(tsval) = tcp.tsval(frame) {
             o.setup.client_tsval = Some(tsval);
         }
+    }
+    if event == OriginEvent::DataFromClient && !route_request(e, key, frame, tcp, now) {
+        e.count(Counter::DropRequestGap, 1);
+        return Verdict::Drop;
     }
     let Some(driven) =
         e.step::<OriginFlow>(key, event, Input::Packet(frame, tcp, Side::Client), now)
@@ -116,14 +130,98 @@ pub(in crate::engine) fn from_client(
         // The old connection's flow is gone: the SYN opens the new one.
         return on_syn(e, key, kind, frame, tcp, now);
     }
-    let holding = matches!(
-        e.flows.get(&key).map(|f| &f.role),
-        Some(Role::Origin(o)) if o.state == OriginState::Held
-    );
-    if event == OriginEvent::DataFromClient && holding && driven.verdict == Verdict::Consumed {
+    let state = match e.flows.get(&key).map(|f| &f.role) {
+        Some(Role::Origin(o)) => o.state,
+        _ => return driven.verdict,
+    };
+    if event == OriginEvent::DataFromClient
+        && state == OriginState::Held
+        && driven.verdict == Verdict::Consumed
+    {
         decide(e, key, now);
     }
+    if let Some(Flow {
+        role: Role::Origin(o),
+        ..
+    }) = e.flows.get_mut(&key)
+    {
+        o.watch = watch_of(o, tcp.seq.add_len(tcp.payload_len()));
+    }
+    check_local_release(e, key, now);
     driven.verdict
+}
+
+/// Reads a routed connection's client segment for requests: each new one
+/// is decided, and one for another node than the connection's owner
+/// starts a move (everything from it on is held). False when the segment
+/// starts past a gap in the requests, to be dropped.
+fn route_request(e: &mut Engine, key: FlowKey, frame: &[u8], tcp: &TcpFrame, now: Instant) -> bool {
+    let Some(Flow {
+        role: Role::Origin(o),
+        ..
+    }) = e.flows.get_mut(&key)
+    else {
+        return true;
+    };
+    let owner = match o.state {
+        OriginState::Serving | OriginState::ServingReplayed => Some(Dest::Here),
+        OriginState::Forwarding => o.peer.map(Dest::Peer),
+        // A move is under way: requests are read and planned, and wait.
+        OriginState::Quiescing(_)
+        | OriginState::Moving
+        | OriginState::MovePending
+        | OriginState::Replaying => None,
+        _ => return true,
+    };
+    let Some(mut route) = o.setup.route.take() else {
+        return true;
+    };
+    let stays = owner.unwrap_or(Dest::Here);
+    let read = route.read(tcp.seq, tcp.payload(frame), |head| {
+        place_request(e, head, stays)
+    });
+    let Some(Flow {
+        role: Role::Origin(o),
+        ..
+    }) = e.flows.get_mut(&key)
+    else {
+        return true;
+    };
+    let elsewhere = match (read, owner) {
+        (Err(()), _) => {
+            o.setup.route = Some(route);
+            return false;
+        }
+        (Ok(()), Some(owner)) => route.deliver(owner),
+        (Ok(()), None) => None,
+    };
+    if let Some(at) = elsewhere {
+        // The request at `at` and all after it wait for the move; the
+        // segment's part before it still goes to the owner (see
+        // `HoldForMove`).
+        route.move_started = Some(now);
+        o.setup.isn_client = at - 1;
+        o.setup.held.clear();
+        o.setup.held_frames.clear();
+    }
+    o.setup.route = Some(route);
+    if elsewhere.is_some() {
+        e.step::<OriginFlow>(key, OriginEvent::RequestElsewhere, Input::Nothing, now);
+    }
+    true
+}
+
+/// The event a kernel segment is.
+fn kernel_event(flags: TcpFlags) -> OriginEvent {
+    if flags.contains(TcpFlags::SYN | TcpFlags::ACK) {
+        OriginEvent::SynAckFromKernel
+    } else if flags.contains(TcpFlags::RST) {
+        OriginEvent::RstFromKernel
+    } else if flags.contains(TcpFlags::FIN) {
+        OriginEvent::FinFromKernel
+    } else {
+        OriginEvent::FromKernel
+    }
 }
 
 /// A packet from the local kernel on an origin flow.
@@ -134,11 +232,21 @@ pub(in crate::engine) fn from_kernel(
     tcp: &TcpFrame,
     now: Instant,
 ) -> Verdict {
-    e.step::<OriginFlow>(
-        key,
-        OriginEvent::FromKernel,
-        Input::Packet(frame, tcp, Side::Kernel),
-        now,
-    )
-    .map_or(Verdict::ToWire, |d| d.verdict)
+    let event = kernel_event(tcp.flags);
+    let driven = e.step::<OriginFlow>(key, event, Input::Packet(frame, tcp, Side::Kernel), now);
+    let verdict = driven.map_or(Verdict::ToWire, |d| d.verdict);
+    match e.flows.get(&key).map(|f| &f.role) {
+        // The replay here took the connection: what came meanwhile goes on.
+        Some(Role::Origin(o))
+            if o.state == OriginState::ServingReplayed
+                && event == OriginEvent::SynAckFromKernel =>
+        {
+            settle(e, key, now);
+        }
+        // The kernel here refused the replay: decided again.
+        Some(Role::Origin(o)) if o.state == OriginState::Moving => decide_again(e, key, now),
+        _ => {}
+    }
+    check_local_release(e, key, now);
+    verdict
 }

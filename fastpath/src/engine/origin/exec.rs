@@ -5,6 +5,8 @@ use std::time::Instant;
 use baton_handoff::msg::{FlowKey as MsgFlowKey, HandoffCancel, HandoffRequest, Message};
 use baton_handoff::state::{OriginAction, Side};
 
+use super::owning;
+use super::route::Dest;
 use crate::counters::Counter;
 use crate::engine::api::Verdict;
 use crate::engine::drive::{Carried, Input};
@@ -33,7 +35,7 @@ pub(super) fn carry_out(
         OriginAction::PassToKernel => Ok(Some(Verdict::ToHost)),
         OriginAction::PassToClient => {
             if let Input::Packet(frame, seg, _) = input {
-                note_kernel_segment(o, frame, seg);
+                note_kernel_segment(o, frame, seg, now);
             }
             Ok(Some(Verdict::ToWire))
         }
@@ -59,7 +61,7 @@ pub(super) fn carry_out(
             Ok(None)
         }
         OriginAction::ReleaseHeldToKernel => {
-            parts.out.to_host.append(&mut o.setup.held_frames);
+            release_held_to_kernel(o, parts);
             Ok(None)
         }
         OriginAction::Drop => {
@@ -77,7 +79,7 @@ pub(super) fn carry_out(
             Ok(None)
         }
         OriginAction::SendCancel => {
-            if let Some(Handoff { peer, id }) = o.handoff {
+            if let Some(Handoff { peer, id }) = o.handoff() {
                 let cancel = HandoffCancel {
                     id: id.get(),
                     client: key.client(),
@@ -122,18 +124,69 @@ pub(super) fn carry_out(
             reset_client(o, parts, key);
             Ok(None)
         }
+        OriginAction::HoldForMove => match input {
+            Input::Packet(frame, seg, _) => owning::hold_for_move(o, parts, key, frame, seg),
+            _ => Ok(None),
+        },
+        OriginAction::AckOwner => {
+            if let Input::Packet(frame, seg, _) = input {
+                owning::ack_owner(o, parts, key, frame, seg);
+            }
+            Ok(None)
+        }
+        OriginAction::ToOwner => match input {
+            Input::Packet(frame, seg, _) => owning::to_owner(o, parts, key, frame, seg),
+            _ => Ok(None),
+        },
+        OriginAction::AskRelease => {
+            owning::ask_release(o, parts, key);
+            Ok(None)
+        }
+        OriginAction::HeldToOwner => {
+            owning::held_to_owner(o, parts, key);
+            Ok(None)
+        }
+        OriginAction::ReplaySyn => {
+            owning::replay_syn(o, parts, key);
+            Ok(None)
+        }
+        OriginAction::CompleteReplay => match input {
+            Input::Packet(synack, seg, _) => owning::complete_replay(o, parts, synack, seg),
+            _ => Ok(None),
+        },
+        OriginAction::TranslateToKernel => match input {
+            Input::Packet(frame, seg, _) => owning::translate_to_kernel(o, parts, key, frame, seg),
+            _ => Ok(None),
+        },
+        OriginAction::TranslateToClient => match input {
+            Input::Packet(frame, seg, _) => {
+                owning::translate_to_client(o, parts, key, frame, seg, now)
+            }
+            _ => Ok(None),
+        },
+        OriginAction::QueuedToKernel => {
+            owning::queued_to_kernel(o, parts, key);
+            Ok(None)
+        }
     }
 }
 
 /// What a handoff request needs from the kernel's segments: its SYN-ACK's
-/// ISN and options, and the latest timestamp the client has seen.
-fn note_kernel_segment(o: &mut OriginFlow, frame: &[u8], seg: &TcpFrame) {
+/// ISN and options, and the latest timestamp the client has seen; for a
+/// routed connection the kernel here serves, how far its responses went.
+fn note_kernel_segment(o: &mut OriginFlow, frame: &[u8], seg: &TcpFrame, now: Instant) {
     if seg.flags.contains(TcpFlags::SYN | TcpFlags::ACK) {
         o.setup.isn_origin = Some(seg.seq);
         o.setup.origin_synack_options = seg.options(frame).to_vec();
     }
-    if let Some(tsval) = seg.tsval(frame) {
+    let tsval = seg.tsval(frame);
+    if let Some(tsval) = tsval {
         o.setup.origin_tsval = Some(tsval);
+    }
+    if let Some(owned) = o.setup.route.as_mut().and_then(|r| r.owned.as_mut()) {
+        let fin = seg.flags.contains(TcpFlags::FIN);
+        owned.kernel_segment(seg.seq, seg.payload(frame), fin, tsval, now);
+        o.watch = owned.server_next();
     }
 }
 
@@ -157,7 +210,29 @@ fn hold(
     }
     o.setup.held.extend_from_slice(seg.payload(frame));
     o.setup.held_frames.push(frame.to_vec());
+    o.setup.template = Some(frame.to_vec());
     Ok(())
+}
+
+/// Gives the local kernel the held bytes a decision to serve here covers:
+/// the frames as the client sent them, or, when requests for other nodes
+/// follow in them, segments cut at the first of those.
+fn release_held_to_kernel(o: &mut OriginFlow, parts: &mut Parts<'_>) {
+    let held = o.setup.held.len();
+    let len = o
+        .setup
+        .route
+        .as_ref()
+        .map_or(held, |r| r.takeover_len(Dest::Here, held));
+    o.setup.sent_len = len;
+    if len == held {
+        parts.out.to_host.append(&mut o.setup.held_frames);
+        return;
+    }
+    o.setup.held_frames.clear();
+    let from = o.setup.isn_client + 1;
+    let frames = owning::client_frames(o, parts.cfg.own_mac, from, &o.setup.held[..len]);
+    parts.out.to_host.extend(frames);
 }
 
 fn send_request(
@@ -169,6 +244,13 @@ fn send_request(
 ) {
     let id = handoff.id.get();
     let peer = usize::from(handoff.peer);
+    let held = o.setup.held.len();
+    let len = o
+        .setup
+        .route
+        .as_ref()
+        .map_or(held, |r| r.takeover_len(Dest::Peer(handoff.peer), held));
+    o.setup.sent_len = len;
     let request = HandoffRequest {
         id,
         key: MsgFlowKey {
@@ -183,10 +265,10 @@ fn send_request(
         client_window: o.setup.client_window,
         client_tsval: o.setup.client_tsval,
         origin_tsval: o.setup.origin_tsval,
-        held: o.setup.held.clone(),
+        held: o.setup.held[..len].to_vec(),
     };
     // A request that replaces one: that one failed, and its id is done.
-    if let Some(failed) = o.handoff.replace(handoff) {
+    if let Some(failed) = o.set_handoff(Some(handoff)) {
         parts.by_id.remove(&failed.id.get());
         o.setup.tried.push(failed.peer);
     }
@@ -203,13 +285,15 @@ fn send_request(
 }
 
 /// A RST at exactly the sequence number the kernel expects, as from the
-/// client, so that it forgets the connection. The held request is the
-/// target's now.
+/// client, so that it forgets the connection: the first request's start,
+/// or for a replayed connection the client's next byte.
 fn reset_kernel(o: &mut OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
-    o.setup.held = Vec::new();
     o.setup.held_frames = Vec::new();
     let macs = (o.setup.client_mac, parts.cfg.own_mac);
-    let seq = o.setup.isn_client + 1;
+    let seq = match &o.setup.replay {
+        Some(replay) => replay.client_next,
+        None => o.setup.isn_client + 1,
+    };
     parts
         .out
         .to_host
@@ -322,8 +406,8 @@ fn reset_client(o: &OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
 
 /// The MAC of the node serving the connection.
 pub(in crate::engine) fn target_mac(o: &OriginFlow, parts: &Parts<'_>) -> MacAddr {
-    o.handoff
-        .and_then(|h| parts.cfg.peers.get(usize::from(h.peer)))
+    o.peer
+        .and_then(|peer| parts.cfg.peers.get(usize::from(peer)))
         .map_or(parts.cfg.own_mac, |p| p.mac)
 }
 

@@ -2,12 +2,17 @@
 //!
 //! The transitions are [`OriginState`]'s, driven by `drive`. Here are what
 //! each origin event comes from (`events`: the client's and the kernel's
-//! segments; `signals`: the target's answers, the channel and the timers;
-//! `place`: the policy's decision), and what each action does (`exec`).
+//! segments; `signals`: the peers' answers, the channel and the timers;
+//! `place`: the policy's decisions; `moves`: a routed connection changing
+//! owner), and what each action does (`exec`). `route` follows an HTTP
+//! connection's requests.
 
 mod events;
 mod exec;
+mod moves;
+mod owning;
 mod place;
+mod route;
 mod signals;
 
 use std::time::{Duration, Instant};
@@ -18,9 +23,12 @@ use super::api::EngineConfig;
 use super::drive::{Carried, Executor, Input};
 use super::flow::{FlowKey, OriginFlow, Role};
 use super::parts::Parts;
+use super::replay;
 
 pub(super) use events::{from_client, from_kernel, on_syn};
 pub(super) use exec::{redirect, target_mac};
+pub(super) use moves::{on_release_refused, on_released};
+pub(in crate::engine) use route::{Replay, Route};
 pub(super) use signals::{on_accept, on_closed, on_deadline, on_peer_down, on_reject};
 
 /// How much longer than the target's budget the origin waits for its
@@ -34,6 +42,13 @@ const REFUSAL_RTO: Duration = Duration::from_millis(200);
 /// Refusals sent before the client is reset instead: the first and three
 /// retransmissions, over about 3 s.
 const REFUSALS: u8 = 4;
+
+impl OriginFlow {
+    /// SYNs a replay here has sent.
+    fn syns_sent(&self) -> u8 {
+        self.setup.replay.as_ref().map_or(0, |r| r.syns_sent)
+    }
+}
 
 impl Executor for OriginFlow {
     type M = OriginState;
@@ -72,10 +87,13 @@ impl Executor for OriginFlow {
                             .clamp(1, REFUSALS)
                             .saturating_sub(1))
             }
+            // As a target's replay (the budget is the same handoff's).
+            OriginTimer::Replay => replay::schedule(cfg.handoff_timeout, self.syns_sent()).0,
+            OriginTimer::Linger => cfg.linger,
         }
     }
 
-    fn expiry(&self, _: &EngineConfig) -> OriginEvent {
+    fn expiry(&self, cfg: &EngineConfig) -> OriginEvent {
         match self.state {
             // The client acknowledged what only the target can have sent.
             OriginState::HandoffPending
@@ -87,6 +105,9 @@ impl Executor for OriginFlow {
                 OriginEvent::TargetAnswered
             }
             OriginState::Refusing if self.setup.refusals_sent < REFUSALS => OriginEvent::Retransmit,
+            OriginState::Replaying if replay::schedule(cfg.handoff_timeout, self.syns_sent()).1 => {
+                OriginEvent::Retransmit
+            }
             _ => OriginEvent::Timeout,
         }
     }

@@ -8,10 +8,11 @@ use std::net::SocketAddrV4;
 use baton_handoff::msg::{HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, Message};
 use baton_handoff::state::{Machine, OriginAction, OriginEvent, OriginState};
 
+use super::moves::settle;
 use super::place::decide_again;
 use crate::counters::Counter;
 use crate::engine::drive::Input;
-use crate::engine::flow::{peer_index, Flow, FlowKey, Handoff, OriginFlow, Role};
+use crate::engine::flow::{peer_index, Flow, FlowKey, OriginFlow, Role};
 use crate::engine::Engine;
 
 /// The target took the connection: the local kernel forgets it, and client
@@ -34,6 +35,7 @@ pub(in crate::engine) fn on_accept(
     {
         return; // accepted twice: counted as an invalid transition
     }
+    settle(e, key, now);
     tracing::debug!(
         "handoff {:x}: {} -> {} accepted by {} after {:?}",
         accept.id,
@@ -93,12 +95,12 @@ fn handoff_flow(
 }
 
 /// The origin flow whose handoff `id` went to `peer`.
-fn flow_of(e: &Engine, peer: usize, id: u64) -> Option<FlowKey> {
+pub(super) fn flow_of(e: &Engine, peer: usize, id: u64) -> Option<FlowKey> {
     let peer = peer_index(peer);
     let key = *e.by_id.get(&id)?;
     match e.flows.get(&key).map(|f| &f.role) {
         Some(Role::Origin(o))
-            if o.handoff
+            if o.handoff()
                 .is_some_and(|h| h.peer == peer && h.id.get() == id) =>
         {
             Some(key)
@@ -132,7 +134,7 @@ pub(in crate::engine) fn on_peer_down(e: &mut Engine, peer: usize, now: Instant)
         .flows
         .iter()
         .filter_map(|(k, f)| match &f.role {
-            Role::Origin(o) if o.handoff.is_some_and(|h| usize::from(h.peer) == peer) => Some(*k),
+            Role::Origin(o) if o.peer.is_some_and(|p| usize::from(p) == peer) => Some(*k),
             _ => None,
         })
         .collect();
@@ -141,6 +143,7 @@ pub(in crate::engine) fn on_peer_down(e: &mut Engine, peer: usize, now: Instant)
         // connection: it is not served a second time from elsewhere.
         if answered_by_target(e, &key) {
             e.step::<OriginFlow>(key, OriginEvent::TargetAnswered, Input::Nothing, now);
+            settle(e, key, now);
         }
         e.step::<OriginFlow>(key, OriginEvent::PeerDown, Input::Nothing, now);
         decide_again(e, key, now);
@@ -152,10 +155,16 @@ pub(in crate::engine) fn on_peer_down(e: &mut Engine, peer: usize, now: Instant)
 /// it sent on taking the connection, before its Accept arrived.
 pub(super) fn answered_by_target(e: &Engine, key: &FlowKey) -> bool {
     match e.flows.get(key).map(|f| &f.role) {
-        Some(Role::Origin(o)) if o.state == OriginState::HandoffPending => o
-            .setup
-            .isn_origin
-            .is_some_and(|isn| o.client_ack.is_after(isn + 1)),
+        Some(Role::Origin(o))
+            if matches!(
+                o.state,
+                OriginState::HandoffPending | OriginState::MovePending
+            ) =>
+        {
+            o.setup
+                .isn_origin
+                .is_some_and(|isn| o.client_ack.is_after(isn + 1))
+        }
         _ => false,
     }
 }
@@ -163,20 +172,21 @@ pub(super) fn answered_by_target(e: &Engine, key: &FlowKey) -> bool {
 /// The flow's timer expired.
 pub(in crate::engine) fn on_deadline(e: &mut Engine, key: FlowKey, now: Instant) {
     if let Some(Flow {
-        role:
-            Role::Origin(OriginFlow {
-                state: OriginState::HandoffPending,
-                handoff: Some(Handoff { peer, id }),
-                ..
-            }),
+        role: Role::Origin(o),
         ..
     }) = e.flows.get(&key)
     {
-        tracing::debug!(
-            "handoff {id:x}: no answer from {}; deciding again",
-            e.cfg.peers[usize::from(*peer)].name
-        );
+        if let (OriginState::HandoffPending | OriginState::MovePending, Some(h)) =
+            (o.state, o.handoff())
+        {
+            tracing::debug!(
+                "handoff {:x}: no answer from {}; deciding again",
+                h.id,
+                e.cfg.peers[usize::from(h.peer)].name
+            );
+        }
     }
     e.expire::<OriginFlow>(key, now);
+    settle(e, key, now);
     decide_again(e, key, now);
 }

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use baton_handoff::state::{Side, TargetEvent};
 
+use super::signals::check_release;
 use crate::engine::api::Verdict;
 use crate::engine::drive::Input;
 use crate::engine::flow::{FlowKey, TargetFlow};
@@ -43,13 +44,16 @@ pub(in crate::engine) fn from_kernel(
     now: Instant,
 ) -> Verdict {
     let event = kernel_event(tcp.flags);
-    e.step::<TargetFlow>(
-        wire_key,
-        event,
-        Input::Packet(frame, tcp, Side::Kernel),
-        now,
-    )
-    .map_or(Verdict::ToWire, |d| d.verdict)
+    let verdict = e
+        .step::<TargetFlow>(
+            wire_key,
+            event,
+            Input::Packet(frame, tcp, Side::Kernel),
+            now,
+        )
+        .map_or(Verdict::ToWire, |d| d.verdict);
+    check_release(e, wire_key, now);
+    verdict
 }
 
 /// A client packet (forwarded by the origin) on a handed-in connection.
@@ -61,11 +65,14 @@ pub(in crate::engine) fn from_client(
     now: Instant,
 ) -> Verdict {
     let event = client_event(tcp.flags);
-    e.step::<TargetFlow>(
-        wire_key,
-        event,
-        Input::Packet(frame, tcp, Side::Client),
-        now,
-    )
-    .map_or(Verdict::ToHost, |d| d.verdict)
+    let verdict = e
+        .step::<TargetFlow>(
+            wire_key,
+            event,
+            Input::Packet(frame, tcp, Side::Client),
+            now,
+        )
+        .map_or(Verdict::ToHost, |d| d.verdict);
+    check_release(e, wire_key, now);
+    verdict
 }

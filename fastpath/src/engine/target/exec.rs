@@ -1,17 +1,23 @@
 //! What each target action does: the replay, the translation both ways,
 //! and the messages to the origin.
 
-use baton_handoff::msg::{HandoffAccept, HandoffClosed, HandoffReject, Message};
+use std::time::Instant;
+
+use baton_handoff::msg::{
+    HandoffAccept, HandoffClosed, HandoffReject, Message, ReleaseRefused, Released,
+};
 use baton_handoff::state::{Side, TargetAction, TargetState};
 
 use crate::counters::Counter;
 use crate::engine::api::Verdict;
 use crate::engine::drive::{Carried, Input};
-use crate::engine::flow::{FlowKey, Offsets, TargetFlow};
-use crate::engine::frames::{self, Segment, SEGMENT_PAYLOAD};
+use crate::engine::flow::{FlowKey, TargetFlow};
+use crate::engine::frames::{self, Segment};
+use crate::engine::owner::{Owned, Readiness};
 use crate::engine::parts::Parts;
-use crate::packet::tcp_options::SynOptions;
-use crate::packet::{EthernetFrame, SeqNum, TcpFlags, TcpFrame, TsOffset, Verdict as Translated};
+use crate::engine::replay::{self, Ends};
+use crate::engine::ServiceKind;
+use crate::packet::{SeqNum, TcpFlags, TcpFrame};
 
 /// Carries out one action (see [`Carried`]). Packet actions come only
 /// from packet events, which always bring their packet; an input of the
@@ -22,6 +28,7 @@ pub(super) fn carry_out(
     wire_key: FlowKey,
     action: TargetAction,
     input: &mut Input<'_>,
+    now: Instant,
 ) -> Carried {
     match action {
         TargetAction::InjectSyn => {
@@ -76,11 +83,17 @@ pub(super) fn carry_out(
             Ok(Some(Verdict::Drop))
         }
         TargetAction::TranslateToClient => match input {
-            Input::Packet(frame, seg, _) => translate_to_client(t, parts, &wire_key, frame, seg),
+            Input::Packet(frame, seg, _) => {
+                follow_kernel(t, frame, seg, now);
+                translate_to_client(t, parts, &wire_key, frame, seg)
+            }
             _ => Ok(None),
         },
         TargetAction::TranslateToKernel => match input {
-            Input::Packet(frame, seg, _) => translate_to_kernel(t, parts, &wire_key, frame, seg),
+            Input::Packet(frame, seg, _) => {
+                follow_client(t, parts, frame, seg)?;
+                translate_to_kernel(t, parts, &wire_key, frame, seg)
+            }
             _ => Ok(None),
         },
         TargetAction::ResetKernel => {
@@ -115,33 +128,109 @@ pub(super) fn carry_out(
             );
             Ok(None)
         }
+        TargetAction::SendReleased => {
+            send_released(t, parts, wire_key, now);
+            Ok(None)
+        }
+        TargetAction::SendReleaseRefused => {
+            parts.send(
+                usize::from(t.setup.origin),
+                Message::ReleaseRefused(ReleaseRefused {
+                    id: t.setup.id,
+                    client: wire_key.client(),
+                }),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// What a client segment tells an HTTP connection's owner: where the
+/// client's next byte is, its requests, and its acknowledgement. A segment
+/// whose request bytes start past a gap is dropped: the framing needs
+/// them in order, and the client sends the missing ones again.
+fn follow_client(
+    t: &mut TargetFlow,
+    parts: &Parts<'_>,
+    frame: &[u8],
+    seg: &TcpFrame,
+) -> Result<(), crate::engine::api::Verdict> {
+    let end = replay::segment_end(seg);
+    if end.is_after(t.setup.client_next_seq) {
+        t.setup.client_next_seq = end;
+    }
+    let (Some(owned), Some(offsets)) = (&mut t.setup.exchange, t.offsets) else {
+        return Ok(());
+    };
+    if seg.payload_len() > 0 && owned.client_data(seg.seq, seg.payload(frame)).is_err() {
+        parts.count(Counter::DropRequestGap, 1);
+        return Err(Verdict::Drop);
+    }
+    if seg.flags.contains(TcpFlags::ACK) {
+        owned.client_ack(seg.ack - offsets.seq_delta);
+    }
+    Ok(())
+}
+
+/// What a kernel segment tells an HTTP connection's owner: how far its
+/// responses went. The fast path passes kernel segments that end before
+/// [`TargetFlow::watch`] untouched.
+fn follow_kernel(t: &mut TargetFlow, frame: &[u8], seg: &TcpFrame, now: Instant) {
+    match &mut t.setup.exchange {
+        Some(owned) => {
+            let fin = seg.flags.contains(TcpFlags::FIN);
+            owned.kernel_segment(seg.seq, seg.payload(frame), fin, seg.tsval(frame), now);
+            t.watch = owned.server_next();
+        }
+        // Nothing to follow: the fast path may pass the next gigabyte.
+        None => t.watch = replay::segment_end(seg) + (1 << 30),
+    }
+}
+
+/// Tells the origin where the server's sequence stands, in the client's
+/// space, so that the next owner continues it.
+fn send_released(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey, now: Instant) {
+    let (Some(owned), Some(offsets)) = (&t.setup.exchange, t.offsets) else {
+        return;
+    };
+    let Readiness::Ready { server_next } = owned.readiness() else {
+        return;
+    };
+    parts.send(
+        usize::from(t.setup.origin),
+        Message::Released(Released {
+            id: t.setup.id,
+            client: wire_key.client(),
+            server_next: server_next + offsets.seq_delta,
+            tsval: owned.tsval_bound(now).map(|ts| ts + offsets.ts_offset),
+        }),
+    );
+}
+
+/// Where this connection's replay goes.
+fn ends(t: &TargetFlow, parts: &Parts<'_>, wire_key: &FlowKey) -> Ends {
+    Ends {
+        client: wire_key.client(),
+        client_mac: t.client_mac,
+        kernel: kernel_key(parts, wire_key).server(),
+        own_mac: parts.cfg.own_mac,
     }
 }
 
 /// The client's SYN, as the client sent it to the origin, but addressed to
-/// this node's own address.
+/// the kernel's side.
 fn inject_syn(t: &mut TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
     let Some(req) = &t.setup.request else {
         return;
     };
     t.setup.syns_sent = t.setup.syns_sent.saturating_add(1);
-    let syn = frames::build(&Segment {
-        src_mac: t.client_mac,
-        dst_mac: parts.cfg.own_mac,
-        src: wire_key.client(),
-        dst: kernel_key(parts, &wire_key).server(),
-        seq: req.isn_client,
-        ack: SeqNum::default(),
-        flags: TcpFlags::SYN,
-        window: req.client_window,
-        options: &req.client_syn_options,
-        payload: &[],
-    });
+    let syn = replay::syn(req, ends(t, parts, &wire_key));
     parts.out.to_host.push(syn);
 }
 
 /// The kernel answered the replayed SYN. Works out the translation, and
-/// finishes the handshake for the client with the held request.
+/// finishes the handshake for the client with the held request; an HTTP
+/// connection's owner starts following its requests and responses.
 fn complete_handshake(
     t: &mut TargetFlow,
     parts: &mut Parts<'_>,
@@ -150,57 +239,25 @@ fn complete_handshake(
     seg: &TcpFrame,
 ) -> Option<()> {
     let req = t.setup.request.take()?;
-    let own_mac = parts.cfg.own_mac;
-    let kernel_side = kernel_key(parts, &wire_key);
-    let isn_target = seg.seq;
-    let kernel = SynOptions::parse(seg.options(synack));
-    let client = SynOptions::parse(&req.client_syn_options);
-    let origin = SynOptions::parse(&req.origin_synack_options);
-    // Window scaling and timestamps are on only where the client's SYN and
-    // the answering kernel's SYN-ACK both carried them.
-    let shift = |synack: Option<u8>| {
-        if client.window_scale.is_some() {
-            synack.unwrap_or(0)
-        } else {
-            0
-        }
-    };
-    let ts_offset = match (req.origin_tsval, kernel.tsval) {
-        (Some(origin_ts), Some(kernel_ts)) => origin_ts - kernel_ts,
-        _ => TsOffset::default(),
-    };
-    t.offsets = Some(Offsets::new(
-        req.isn_origin - isn_target,
-        ts_offset,
-        shift(kernel.window_scale),
-        shift(origin.window_scale),
-    ));
-    let options = match (req.client_tsval, kernel.tsval) {
-        (Some(client_ts), Some(kernel_ts)) => frames::timestamps(client_ts, kernel_ts),
-        _ => Vec::new(),
-    };
-    let segment = |seq: SeqNum, flags: TcpFlags, payload: &[u8]| {
-        frames::build(&Segment {
-            src_mac: t.client_mac,
-            dst_mac: own_mac,
-            src: wire_key.client(),
-            dst: kernel_side.server(),
-            seq,
-            ack: isn_target + 1,
-            flags,
-            window: req.client_window,
-            options: &options,
-            payload,
-        })
-    };
-    let first = req.isn_client + 1;
-    parts.out.to_host.push(segment(first, TcpFlags::ACK, &[]));
-    for (i, chunk) in req.held.chunks(SEGMENT_PAYLOAD).enumerate() {
-        let seq = first.add_len(i * SEGMENT_PAYLOAD);
-        parts
-            .out
-            .to_host
-            .push(segment(seq, TcpFlags::ACK | TcpFlags::PSH, chunk));
+    let (offsets, frames) = replay::complete(&req, synack, seg, ends(t, parts, &wire_key));
+    t.offsets = Some(offsets);
+    parts.out.to_host.extend(frames);
+    let http = parts
+        .cfg
+        .services
+        .iter()
+        .any(|&(port, kind)| port == wire_key.server().port() && kind == ServiceKind::Http);
+    let server_at = seg.seq + 1;
+    t.watch = server_at;
+    if http {
+        let first = req.isn_client + 1;
+        let mut owned = Owned::new(server_at, Some(first));
+        // The held request is the kernel's first; only a gap could make it
+        // fail, and held bytes have none.
+        let _ = owned.client_data(first, &req.held);
+        t.setup.exchange = Some(owned);
+    } else {
+        t.watch = server_at + (1 << 30);
     }
     tracing::debug!(
         "handoff {:x}: took over {} -> {} from {}",
@@ -222,22 +279,20 @@ pub(in crate::engine) fn translate_to_client(
     let Some(offsets) = t.offsets else {
         return Err(Verdict::Drop);
     };
-    let translation = offsets.translation(wire_key, kernel_key(parts, wire_key).server_addr());
-    if translation.target_to_client_parsed(frame, seg) != Translated::Translated {
-        parts.count(Counter::DropUntranslatable, 1);
-        return Err(Verdict::Drop);
-    }
-    if let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) {
-        eth.set_src_addr(parts.cfg.own_mac);
-        eth.set_dst_addr(t.client_mac);
-    }
-    parts.count(Counter::TranslatedPackets, 1);
-    parts.count(Counter::TranslatedBytes, frame.len() as u64);
-    Ok(Some(Verdict::ToWire))
+    let kernel_addr = kernel_key(parts, wire_key).server_addr();
+    replay::to_client(
+        offsets,
+        parts,
+        wire_key,
+        kernel_addr,
+        t.client_mac,
+        frame,
+        seg,
+    )
 }
 
 pub(in crate::engine) fn translate_to_kernel(
-    t: &mut TargetFlow,
+    t: &TargetFlow,
     parts: &Parts<'_>,
     wire_key: &FlowKey,
     frame: &mut [u8],
@@ -246,20 +301,8 @@ pub(in crate::engine) fn translate_to_kernel(
     let Some(offsets) = t.offsets else {
         return Err(Verdict::Drop);
     };
-    let translation = offsets.translation(wire_key, kernel_key(parts, wire_key).server_addr());
-    // Where a RST to the kernel must start.
-    let fin = u32::from(seg.flags.contains(TcpFlags::FIN));
-    let end = seg.seq.add_len(seg.payload_len()) + fin;
-    if end.is_after(t.client_next_seq) {
-        t.client_next_seq = end;
-    }
-    if translation.client_to_target_parsed(frame, seg) != Translated::Translated {
-        parts.count(Counter::DropUntranslatable, 1);
-        return Err(Verdict::Drop);
-    }
-    parts.count(Counter::TranslatedPackets, 1);
-    parts.count(Counter::TranslatedBytes, frame.len() as u64);
-    Ok(Some(Verdict::ToHost))
+    let kernel_addr = kernel_key(parts, wire_key).server_addr();
+    replay::to_kernel(offsets, parts, wire_key, kernel_addr, frame, seg)
 }
 
 /// A RST into the kernel, as from the client, where the client's next
@@ -271,7 +314,7 @@ fn reset_kernel(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
         macs,
         wire_key.client(),
         kernel_side.server(),
-        t.client_next_seq,
+        t.setup.client_next_seq,
     ));
 }
 
@@ -285,7 +328,7 @@ fn probe_kernel(t: &TargetFlow, parts: &mut Parts<'_>, wire_key: FlowKey) {
         dst_mac: parts.cfg.own_mac,
         src: wire_key.client(),
         dst: kernel_side.server(),
-        seq: t.client_next_seq + (1 << 31),
+        seq: t.setup.client_next_seq + (1 << 31),
         ack: SeqNum::default(),
         flags: TcpFlags::ACK,
         window: 0,

@@ -17,38 +17,15 @@ use super::api::EngineConfig;
 use super::drive::{Carried, Executor, Input};
 use super::flow::{FlowKey, Role, TargetFlow};
 use super::parts::Parts;
+use super::replay;
 
 pub(super) use events::{from_client, from_kernel};
 pub(super) use exec::{translate_to_client, translate_to_kernel};
-pub(super) use signals::{on_cancel, on_deadline, on_request};
+pub(super) use signals::{on_cancel, on_deadline, on_release, on_request};
 
 /// How long a kernel has to answer a probe (it answers at once, but
 /// rate-limits such answers to one per half second per connection).
 const PROBE_WAIT: Duration = Duration::from_millis(600);
-
-/// The replayed SYN's first retransmission timeout, doubling after each.
-/// A client's kernel starts at 1 s (`TCP_TIMEOUT_INIT`) because it knows
-/// nothing of the path; the replay's path is this host's own port, where a
-/// SYN is lost only to a full accept queue, which drains at the server's
-/// pace (milliseconds). Starting at a quarter second gives a busy server
-/// three more chances within the default 3 s budget instead of one, and a
-/// waiting client its answer sooner.
-const REPLAY_RTO: Duration = Duration::from_millis(250);
-
-/// When a replay that has sent `syns_sent` SYNs acts next, and whether
-/// that is another SYN: SYNs go at 0, 1, 3, 7 ... RTOs, while they fall
-/// within the handoff timeout; then the timeout ends the replay.
-fn replay_schedule(budget: Duration, syns_sent: u8) -> (Duration, bool) {
-    let sent = u32::from(syns_sent.clamp(1, 16));
-    // The n-th SYN goes at (2^(n-1) - 1) RTOs.
-    let at = |n: u32| REPLAY_RTO * ((1u32 << (n - 1)) - 1);
-    let (last, next) = (at(sent), at(sent + 1));
-    if next < budget {
-        (next - last, true)
-    } else {
-        (budget.saturating_sub(last), false)
-    }
-}
 
 impl Executor for TargetFlow {
     type M = TargetState;
@@ -70,7 +47,7 @@ impl Executor for TargetFlow {
 
     fn duration(&self, cfg: &EngineConfig, timer: TargetTimer) -> Duration {
         match timer {
-            TargetTimer::Replay => replay_schedule(cfg.handoff_timeout, self.setup.syns_sent).0,
+            TargetTimer::Replay => replay::schedule(cfg.handoff_timeout, self.setup.syns_sent).0,
             TargetTimer::Idle => cfg.idle_timeout,
             TargetTimer::Linger => cfg.linger,
             TargetTimer::Probe => PROBE_WAIT,
@@ -80,7 +57,7 @@ impl Executor for TargetFlow {
     fn expiry(&self, cfg: &EngineConfig) -> TargetEvent {
         match (
             self.state,
-            replay_schedule(cfg.handoff_timeout, self.setup.syns_sent),
+            replay::schedule(cfg.handoff_timeout, self.setup.syns_sent),
         ) {
             (TargetState::Replaying, (_, true)) => TargetEvent::Retransmit,
             _ => TargetEvent::Timeout,
@@ -93,26 +70,8 @@ impl Executor for TargetFlow {
         key: FlowKey,
         action: TargetAction,
         input: &mut Input<'_>,
-        _now: Instant,
+        now: Instant,
     ) -> Carried {
-        exec::carry_out(self, parts, key, action, input)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replayed_syns_go_at_doubling_intervals_within_the_budget() {
-        let ms = Duration::from_millis;
-        let budget = ms(3000);
-        // SYNs at 0, 250, 750 and 1750 ms; the next would be at 3750.
-        assert_eq!(replay_schedule(budget, 1), (ms(250), true));
-        assert_eq!(replay_schedule(budget, 2), (ms(500), true));
-        assert_eq!(replay_schedule(budget, 3), (ms(1000), true));
-        assert_eq!(replay_schedule(budget, 4), (ms(1250), false));
-        // A budget shorter than one RTO is one SYN and the timeout.
-        assert_eq!(replay_schedule(ms(200), 1), (ms(200), false));
+        exec::carry_out(self, parts, key, action, input, now)
     }
 }
