@@ -166,8 +166,11 @@ fn route_request(e: &mut Engine, key: FlowKey, frame: &[u8], tcp: &TcpFrame, now
     let owner = match o.state {
         OriginState::Serving | OriginState::ServingReplayed => Some(Dest::Here),
         OriginState::Forwarding => o.peer.map(Dest::Peer),
-        // A move is under way: requests are read and planned, and wait.
-        OriginState::Quiescing(_)
+        // A takeover is under way (the first, or a move's): requests are
+        // read and planned, and wait for it. (The client may have its
+        // first answer before this node hears the target took over.)
+        OriginState::HandoffPending
+        | OriginState::Quiescing(_)
         | OriginState::Moving
         | OriginState::MovePending
         | OriginState::Replaying => None,

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use baton_handoff::msg::{FlowKey as MsgFlowKey, HandoffCancel, HandoffRequest, Message};
-use baton_handoff::state::{OriginAction, Side};
+use baton_handoff::state::{OriginAction, OriginState, Side};
 
 use super::owning;
 use super::route::Dest;
@@ -66,7 +66,10 @@ pub(super) fn carry_out(
         }
         OriginAction::Drop => {
             let counter = match input {
-                Input::Packet(_, _, Side::Client) => Counter::DropRefusing,
+                Input::Packet(_, _, Side::Client) if o.state == OriginState::Refusing => {
+                    Counter::DropRefusing
+                }
+                Input::Packet(_, _, Side::Client) => Counter::DropWhilePending,
                 _ => Counter::DropStaleKernel,
             };
             parts.count(counter, 1);
