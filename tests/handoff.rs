@@ -212,28 +212,7 @@ fn downloads_through_a_handoff_survive_two_percent_loss() {
     }
     let tb = Testbed::up_cluster(2);
     // 2 % of the client's packets are lost each way.
-    let rules = "table inet loss {\n\
-        chain in { type filter hook input priority 0; numgen random mod 100 < 2 drop; }\n\
-        chain out { type filter hook output priority 0; numgen random mod 100 < 2 drop; }\n}\n";
-    let mut nft = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("{}-client", tb.id),
-            "nft",
-            "-f",
-            "-",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    nft.stdin
-        .take()
-        .unwrap()
-        .write_all(rules.as_bytes())
-        .unwrap();
-    assert!(nft.wait().unwrap().success());
+    tb.client_loss(2);
 
     for file in ["1m.bin", "10m.bin"] {
         let got = tb.fetch_sha256(&url(1, &format!("n2/{file}")), 120);

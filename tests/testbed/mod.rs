@@ -225,6 +225,37 @@ impl Testbed {
         Wrk { report }
     }
 
+    /// Drops `percent` % of the client's packets each way, at random.
+    pub fn client_loss(&self, percent: u32) {
+        let rules = format!(
+            "table inet loss {{\n\
+             chain in {{ type filter hook input priority 0; numgen random mod 100 < {percent} drop; }}\n\
+             chain out {{ type filter hook output priority 0; numgen random mod 100 < {percent} drop; }}\n}}\n"
+        );
+        let mut nft = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &format!("{}-client", self.id),
+                "nft",
+                "-f",
+                "-",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("nft");
+        use std::io::Write;
+        nft.stdin
+            .take()
+            .expect("stdin")
+            .write_all(rules.as_bytes())
+            .expect("nft rules");
+        assert!(
+            nft.wait().expect("nft").success(),
+            "nft refused the loss rules"
+        );
+    }
+
     /// Runs `cmd` in node `i`'s namespace.
     pub fn on_node(&self, i: usize, cmd: &[&str]) -> Output {
         self.exec(&format!("{}-n{i}", self.id), cmd)
