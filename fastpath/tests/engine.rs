@@ -346,6 +346,23 @@ fn a_connection_is_handed_off_and_translated_both_ways() {
         (CLIENT, A, ISN_C.wrapping_add(1), TcpFlags::RST)
     );
     assert_eq!(ca.get(Counter::HandedOff), 1);
+    // The gauges, published on the next timer run.
+    a.poll_timers(now + Duration::from_millis(100));
+    b.poll_timers(now + Duration::from_millis(100));
+    assert_eq!(
+        (
+            ca.get(Counter::FlowsActive),
+            ca.get(Counter::HandedOffActive)
+        ),
+        (1, 1)
+    );
+    assert_eq!(
+        (
+            cb.get(Counter::FlowsActive),
+            cb.get(Counter::HandedInActive)
+        ),
+        (1, 1)
+    );
 
     // The target's kernel responds: the client sees it come from A, in A's
     // sequence and timestamp space, with the window in A's scale.

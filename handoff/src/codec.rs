@@ -160,8 +160,12 @@ pub fn try_encode(msg: &Message) -> Result<Vec<u8>, EncodeError> {
             put_u64(&mut out, m.id);
             put_addr(&mut out, m.client);
             put_u32(&mut out, m.server_next.raw());
+            // The TSval is present only when flagged, as in HandoffRequest,
+            // so that every message has exactly one encoding.
             out.push(u8::from(m.tsval.is_some()));
-            put_u32(&mut out, m.tsval.map_or(0, TsVal::raw));
+            if let Some(ts) = m.tsval {
+                put_u32(&mut out, ts.raw());
+            }
         }
         Message::ReleaseRefused(m) => {
             put_u64(&mut out, m.id);
@@ -263,7 +267,7 @@ fn body_len_hint(msg: &Message) -> usize {
         Message::HandoffCancel(_) => 14,
         Message::Load(_) => 12,
         Message::Release(_) => 22,
-        Message::Released(_) => 23,
+        Message::Released(m) => 19 + if m.tsval.is_some() { 4 } else { 0 },
         Message::ReleaseRefused(_) => 14,
     }
 }
@@ -483,12 +487,16 @@ fn decode_body(code: u8, body: &[u8]) -> Result<Message, DecodeError> {
                 1 => true,
                 flags => return Err(DecodeError::UnknownFlags { message, flags }),
             };
-            let tsval = TsVal::new(r.u32("tsval")?);
+            let tsval = if has_tsval {
+                Some(TsVal::new(r.u32("tsval")?))
+            } else {
+                None
+            };
             Message::Released(Released {
                 id,
                 client,
                 server_next,
-                tsval: has_tsval.then_some(tsval),
+                tsval,
             })
         }
         kind::RELEASE_REFUSED => Message::ReleaseRefused(ReleaseRefused {

@@ -44,7 +44,7 @@ use baton_fastpath::packet::{
 use baton_handoff::codec::{try_encode, Decoder};
 use baton_handoff::msg::{
     FlowKey, FlowsHeld, HandoffAccept, HandoffCancel, HandoffClosed, HandoffReject, HandoffRequest,
-    HeldFlow, Message, RejectReason,
+    HeldFlow, Message, RejectReason, Release, ReleaseRefused, Released,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -1256,6 +1256,9 @@ impl Cluster {
                 Message::HandoffReject(m) => Some(m.id),
                 Message::HandoffClosed(m) => Some(m.id),
                 Message::HandoffCancel(m) => Some(m.id),
+                Message::Release(m) => Some(m.id),
+                Message::Released(m) => Some(m.id),
+                Message::ReleaseRefused(m) => Some(m.id),
                 Message::FlowsHeld(m) => m.flows.first().map(|f| f.id),
                 Message::Load(_) => None,
             };
@@ -1336,7 +1339,23 @@ fn forge(input: &mut Input<'_>) -> Message {
     let conn = |input: &mut Input<'_>| {
         SocketAddrV4::new(CLIENT, 40000 + u16::from(input.u8()) % CONNS as u16)
     };
-    match input.u8() % 7 {
+    match input.u8() % 10 {
+        7 => Message::Release(Release {
+            id,
+            client: conn(input),
+            at: SeqNum::new(input.u32()),
+            client_ack: SeqNum::new(input.u32()),
+        }),
+        8 => Message::Released(Released {
+            id,
+            client: conn(input),
+            server_next: SeqNum::new(input.u32()),
+            tsval: (input.u8() & 1 == 1).then(|| TsVal::new(input.u32())),
+        }),
+        9 => Message::ReleaseRefused(ReleaseRefused {
+            id,
+            client: conn(input),
+        }),
         6 => Message::FlowsHeld(FlowsHeld {
             flows: vec![HeldFlow {
                 id,
@@ -1410,6 +1429,9 @@ fn with_id(mut msg: Message, id: u64) -> Message {
         Message::HandoffReject(m) => m.id = id,
         Message::HandoffClosed(m) => m.id = id,
         Message::HandoffCancel(m) => m.id = id,
+        Message::Release(m) => m.id = id,
+        Message::Released(m) => m.id = id,
+        Message::ReleaseRefused(m) => m.id = id,
         Message::FlowsHeld(m) => m.flows.iter_mut().for_each(|f| f.id = id),
         Message::Load(_) => {}
     }

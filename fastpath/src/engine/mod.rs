@@ -269,6 +269,7 @@ impl Engine {
     fn publish_gauges(&self) {
         let g = &self.gauges;
         for (counter, n) in [
+            (Counter::FlowsActive, self.flows.len()),
             (Counter::HandoffsPending, g.handoffs_pending),
             (Counter::HandedOffActive, g.forwarding),
             (Counter::HandedInActive, g.handed_in),
