@@ -188,6 +188,24 @@ mod tests {
         }
     }
 
+    /// The README's counters table names every counter, in a row of its
+    /// own or shared with its pair (`wire_rx`, `wire_tx`).
+    #[test]
+    fn the_readme_documents_every_counter() {
+        let readme = include_str!("../../README.md");
+        let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
+        for c in Counter::ALL {
+            let name = format!("`{}`", c.name());
+            assert!(
+                rows.iter().any(|row| row
+                    .split('|')
+                    .nth(1)
+                    .is_some_and(|cell| cell.contains(&name))),
+                "README.md's counters table lacks {name}"
+            );
+        }
+    }
+
     #[test]
     fn add_accumulates_and_snapshot_reports_it() {
         let c = WorkerCounters::default();

@@ -50,10 +50,13 @@ pub use origin::{OriginAction, OriginEvent, OriginState, OriginTimer, Owner};
 pub use target::{Side, TargetAction, TargetEvent, TargetState, TargetTimer};
 
 /// A per-connection state machine, as the engine drives it.
-pub trait Machine: Copy + Eq + fmt::Debug {
+pub trait Machine: Copy + Eq + fmt::Debug + 'static {
     type Event: Event;
     type Action: Copy + Eq + fmt::Debug;
     type Timer: TimerKind;
+
+    /// Every state, in the order the documentation's tables list them.
+    const STATES: &'static [Self];
 
     /// A new flow's state, and what to do to open it.
     fn start() -> Transition<Self>;
@@ -74,7 +77,10 @@ pub trait Machine: Copy + Eq + fmt::Debug {
 }
 
 /// What a machine's events have in common.
-pub trait Event: Copy + Eq + fmt::Debug {
+pub trait Event: Copy + Eq + fmt::Debug + 'static {
+    /// Every event, in the order the documentation's tables list them.
+    const ALL: &'static [Self];
+
     /// Whether the event is a packet, which the engine hands over with it;
     /// otherwise it is a signal: a decision, a control message or a timer.
     fn carries_packet(self) -> bool;

@@ -30,6 +30,8 @@
 
 mod api;
 mod dispatch;
+#[cfg(test)]
+mod doc_tables;
 mod drive;
 mod evict;
 mod fast;

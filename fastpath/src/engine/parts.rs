@@ -45,7 +45,7 @@ impl Parts<'_> {
 
 /// The counters a note moves: the one place each outcome of a connection
 /// becomes a counter.
-fn note_counters(note: Note) -> &'static [Counter] {
+pub(super) fn note_counters(note: Note) -> &'static [Counter] {
     match note {
         Note::ServedLocal => &[Counter::ServedLocal],
         Note::BadRequest => &[Counter::BadRequest],

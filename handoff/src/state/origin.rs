@@ -310,6 +310,25 @@ impl TimerKind for OriginTimer {
 }
 
 impl Machine for OriginState {
+    const STATES: &'static [OriginState] = &[
+        OriginState::Handshake,
+        OriginState::Held,
+        OriginState::HandoffPending,
+        OriginState::Retrying,
+        OriginState::Refusing,
+        OriginState::Forwarding,
+        OriginState::Serving,
+        OriginState::ServingReplayed,
+        OriginState::Quiescing(Owner::Kernel),
+        OriginState::Quiescing(Owner::Replayed),
+        OriginState::Quiescing(Owner::Peer),
+        OriginState::Moving,
+        OriginState::MovePending,
+        OriginState::Replaying,
+        OriginState::Closing,
+        OriginState::Local,
+        OriginState::Closed,
+    ];
     type Event = OriginEvent;
     type Action = OriginAction;
     type Timer = OriginTimer;
@@ -763,6 +782,34 @@ impl Machine for OriginState {
 }
 
 impl Event for OriginEvent {
+    const ALL: &'static [OriginEvent] = &[
+        OriginEvent::FromKernel,
+        OriginEvent::SynAckFromKernel,
+        OriginEvent::FinFromKernel,
+        OriginEvent::RstFromKernel,
+        OriginEvent::AckFromClient,
+        OriginEvent::DataFromClient,
+        OriginEvent::FinFromClient,
+        OriginEvent::RstFromClient,
+        OriginEvent::NewSynFromClient,
+        OriginEvent::DecidedLocal,
+        OriginEvent::DecidedLocalPinned,
+        OriginEvent::Unclassifiable,
+        OriginEvent::DecidedHandoff,
+        OriginEvent::NoCandidate,
+        OriginEvent::HoldLimitReached,
+        OriginEvent::RequestElsewhere,
+        OriginEvent::Released,
+        OriginEvent::ReleaseRefused,
+        OriginEvent::DecidedHere,
+        OriginEvent::Accept,
+        OriginEvent::Reject,
+        OriginEvent::TargetClosed,
+        OriginEvent::TargetAnswered,
+        OriginEvent::Timeout,
+        OriginEvent::Retransmit,
+        OriginEvent::PeerDown,
+    ];
     fn carries_packet(self) -> bool {
         matches!(
             self,

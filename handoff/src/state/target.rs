@@ -203,6 +203,17 @@ impl TimerKind for TargetTimer {
 }
 
 impl Machine for TargetState {
+    const STATES: &'static [TargetState] = &[
+        TargetState::Replaying,
+        TargetState::Established,
+        TargetState::HalfClosed(Side::Client),
+        TargetState::HalfClosed(Side::Kernel),
+        TargetState::Closing,
+        TargetState::Orphaned,
+        TargetState::Releasing,
+        TargetState::Released,
+        TargetState::Closed,
+    ];
     type Event = TargetEvent;
     type Action = TargetAction;
     type Timer = TargetTimer;
@@ -386,6 +397,22 @@ impl Machine for TargetState {
 }
 
 impl Event for TargetEvent {
+    const ALL: &'static [TargetEvent] = &[
+        TargetEvent::SynAckFromKernel,
+        TargetEvent::FromKernel,
+        TargetEvent::FinFromKernel,
+        TargetEvent::RstFromKernel,
+        TargetEvent::FromClient,
+        TargetEvent::FinFromClient,
+        TargetEvent::RstFromClient,
+        TargetEvent::Timeout,
+        TargetEvent::Retransmit,
+        TargetEvent::OriginClosed,
+        TargetEvent::OriginGone,
+        TargetEvent::ReleaseAsked,
+        TargetEvent::Ready,
+        TargetEvent::CannotRelease,
+    ];
     fn carries_packet(self) -> bool {
         !matches!(
             self,

@@ -1084,6 +1084,14 @@ fn timers() {
 
 /// Names identify states and events in error messages and logs.
 #[test]
+fn the_machines_list_every_state_and_event_in_table_order() {
+    assert_eq!(OS::STATES, origin_states());
+    assert_eq!(OE::ALL, origin_events());
+    assert_eq!(TS::STATES, target_states());
+    assert_eq!(TE::ALL, target_events());
+}
+
+#[test]
 fn names_are_distinct() {
     for list in [
         origin_states().map(OS::name).to_vec(),
