@@ -57,6 +57,19 @@ print("node %s: conns_seen=%d served_local=%d handed_off=%d handed_in=%d transla
 done
 echo "(node 2 sent the 10 MB itself; node 1 only forwarded the client's small ACKs to it)"
 
+step "Every request on a keep-alive connection goes to its node: one connection, four requests"
+client curl -s --max-time 10 -w '  -> HTTP %{http_code}, new connections for it: %{num_connects}\n' \
+    "http://$(ip_of 1)/n2/whoami.txt" "http://$(ip_of 1)/n3/whoami.txt" \
+    "http://$(ip_of 1)/n1/whoami.txt" "http://$(ip_of 1)/n2/whoami.txt"
+"$BATON" stats --json --config "$WORK/n1.toml" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+c = {k: sum(w["counters"][k] for w in d["workers"]) for k in d["workers"][0]["counters"]}
+done = c["moves_completed"]
+print("node 1: moves_started=%d moves_completed=%d, %.2f ms per move" % (
+    c["moves_started"], done, c["move_micros"] / done / 1000 if done else 0))'
+echo "(the connection moved from node 2 to node 3, back to node 1, and on to node 2 again)"
+
 step "wrk, 2 s and 20 connections per node"
 for i in $(seq $NODES); do
     client wrk -t1 -c20 -d2s --timeout 2s "http://$(ip_of "$i")/index.html" |
