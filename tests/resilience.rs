@@ -257,8 +257,23 @@ fn two_workers_per_node_route_every_message_of_tens_of_thousands_of_handoffs() {
         assert_eq!(wrk.non_2xx(), 0, "{}", wrk.report);
     }
     // Every connection handed off arrived, and nothing went unowned.
-    assert!(tb.wait_for(10, || tb.counter(1, "flows_active") == 0
-        && tb.counter(2, "flows_active") == 0));
+    let gauges = |i: usize| {
+        [
+            "flows_active",
+            "handoffs_pending",
+            "handed_off_active",
+            "handed_in_active",
+        ]
+        .map(|g| format!("{g}={}", tb.counter(i, g)))
+        .join(" ")
+    };
+    assert!(
+        tb.wait_for(10, || tb.counter(1, "flows_active") == 0
+            && tb.counter(2, "flows_active") == 0),
+        "flows left: node 1: {}; node 2: {}",
+        gauges(1),
+        gauges(2)
+    );
     let handed_off = tb.counter(1, "handed_off");
     // A client that resets while its handoff is pending (wrk does, as each
     // round ends), or reuses its port while the target lingers, may cross
