@@ -22,11 +22,11 @@ use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats, Ring
 
 use crate::{eal_args, host_iface, parts};
 
-/// How often the control lcore looks at its socket and the stop flag.
+/// How often the control lcore looks at its stats socket and the stop
+/// flag. With peers it waits on their messages and the workers' instead,
+/// and wakes at once when one comes (`ControlPlane::tick`), so this bounds
+/// only how late a `baton stats` answer or a stop can be.
 const CONTROL_TICK: Duration = Duration::from_millis(20);
-/// With peers, how long it waits for their messages at a time: handoff
-/// messages cross the control lcore, so it must come back quickly.
-const CONTROL_WAIT: Duration = Duration::from_millis(1);
 /// Messages queued between the control lcore and a worker, each way.
 const WORKER_QUEUE: usize = 4096;
 /// Packets queued for a worker by the other workers, per side.
@@ -131,7 +131,7 @@ pub fn run(cfg: &Config) -> Result<()> {
         match control.as_mut() {
             Some(control) => {
                 stats.serve_pending(|| with_control(snapshot(), control));
-                control.tick(CONTROL_WAIT);
+                control.tick(CONTROL_TICK);
             }
             None => {
                 stats.serve_pending(snapshot);
