@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use baton_config::{Config, IdleMode, WirePort};
+use baton_config::{Config, HostPortKind, IdleMode, WirePort};
 use baton_control::plane::ControlPlane;
 use baton_control::stats::{PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats};
 use baton_fastpath::counters::WorkerCounters;
@@ -43,6 +43,10 @@ pub fn run(cfg: &Config) -> Result<()> {
     if cfg.host.is_kernel_interface() {
         host_iface::ensure_free(&cfg.host)?;
     }
+    let veth = match cfg.host.kind {
+        HostPortKind::AfPacket => Some(host_iface::VethPair::create(&cfg.host)?),
+        _ => None,
+    };
 
     let args = eal_args::build(cfg);
     tracing::debug!("EAL arguments: {}", args.join(" "));
@@ -57,7 +61,7 @@ pub fn run(cfg: &Config) -> Result<()> {
 
     let (mut wire, mut host) = bring_up_ports(&eal, cfg, &pool)?;
     if cfg.host.is_kernel_interface() {
-        host_iface::configure(&cfg.host)?;
+        host_iface::configure(&cfg.host, &wire.mac()?.to_string())?;
     }
 
     // With a cluster, the worker runs the handoff engine and the control
@@ -173,6 +177,7 @@ pub fn run(cfg: &Config) -> Result<()> {
     drop(wire);
     drop(pool);
     drop(eal);
+    drop(veth);
     if failed {
         bail!("a worker failed; see the log above");
     }
