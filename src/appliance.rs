@@ -29,6 +29,9 @@ const CONTROL_TICK: Duration = Duration::from_millis(20);
 const CONTROL_WAIT: Duration = Duration::from_millis(1);
 /// Messages queued between the control lcore and a worker, each way.
 const WORKER_QUEUE: usize = 4096;
+/// At shutdown, how long the peers have to answer the control channels'
+/// close before the workers stop (it takes them a round trip).
+const CLOSE_LINGER: Duration = Duration::from_millis(300);
 /// Packets queued for a worker by the other workers, per side.
 const STEER_RING: u32 = 4096;
 
@@ -92,7 +95,10 @@ pub fn run(cfg: &Config) -> Result<()> {
         }
         _ => (None, Vec::new()),
     };
-    let workers = launch_workers(&eal, cfg, &mut wire, &mut host, &stop, &pool, links)?;
+    // The workers stop after the control channels have closed, on a flag
+    // of their own: the channels' packets cross them.
+    let workers_stop = Arc::new(AtomicBool::new(false));
+    let workers = launch_workers(&eal, cfg, &mut wire, &mut host, &workers_stop, &pool, links)?;
     tracing::info!(
         "node {} up: wire port {} ({}, {}) <-> host port {} ({}); {} worker(s) on lcores {:?}; idle {}",
         cfg.node.name,
@@ -141,6 +147,16 @@ pub fn run(cfg: &Config) -> Result<()> {
     }
 
     tracing::info!("shutting down");
+    // Peers see this node Down now rather than after `dead_after_ms`.
+    if let Some(control) = control.take() {
+        let closing = Instant::now();
+        control.close(CLOSE_LINGER);
+        tracing::info!(
+            "control channels closed in {} ms",
+            closing.elapsed().as_millis()
+        );
+    }
+    workers_stop.store(true, Ordering::Relaxed);
     let mut failed = false;
     for (lcore, _) in &workers {
         if lcore::wait(&eal, *lcore) != 0 {

@@ -25,6 +25,20 @@ baton_counters::counters! {
         /// total includes failed inbound handshakes that named no
         /// configured peer (wrong key, garbage, strangers).
         HandshakeFailures => "peer_handshake_failures", connections;
+        /// Control connections closed unheard: the address of a configured
+        /// peer already had all its handshakes in progress.
+        RefusedPeerSlots => "peer_refused_peer_slots", connections, drop;
+        /// Control connections closed unheard: their address, no
+        /// configured peer's, already had all its handshakes in progress.
+        RefusedPerSource => "peer_refused_per_source", connections, drop;
+        /// Control connections closed unheard: addresses of no configured
+        /// peer held every handshake strangers may hold.
+        RefusedStrangers => "peer_refused_strangers", connections, drop;
+        /// Control connections closed unheard: no thread for the handshake.
+        RefusedNoThread => "peer_refused_no_thread", connections, drop;
+        /// Connections the listener failed to accept (e.g. out of file
+        /// descriptors).
+        AcceptFailures => "peer_accept_failures", connections;
         /// Dials that did not reach the peer at all.
         ConnectFailures => "peer_connect_failures", connections;
         /// Connections closed because of an undecryptable or malformed

@@ -22,6 +22,7 @@
 //! thread per inbound handshake. The API only touches bounded channels and
 //! atomics, so it never blocks for long.
 
+mod admission;
 mod backoff;
 mod counters;
 mod link;
@@ -199,9 +200,11 @@ impl PeerChannels {
             heartbeat_interval: cfg.heartbeat_interval,
             dead_after: cfg.dead_after,
             shutdown: Default::default(),
+            closing: Default::default(),
             events: events_tx,
             sockets: Arc::new(SocketRegistry::default()),
             unattributed: Default::default(),
+            port_log: Default::default(),
         });
 
         let mut channels = PeerChannels {
@@ -333,6 +336,23 @@ impl PeerChannels {
             total += handle.state.counters.read();
         }
         total
+    }
+}
+
+impl PeerChannels {
+    /// Closes every connection in good order and stops: each peer is sent
+    /// a FIN and sees this node Down at once (rather than after
+    /// `dead_after`), and this waits up to `linger` for every peer to close
+    /// its side in turn, which says the FIN arrived. The packets of these
+    /// connections must still be able to leave the node meanwhile.
+    pub fn close(self, linger: Duration) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.sockets.finish_all();
+        let deadline = std::time::Instant::now() + linger;
+        while std::time::Instant::now() < deadline && self.peers.values().any(|p| p.state.is_up()) {
+            thread::sleep(Duration::from_millis(2));
+        }
+        // Drop does the rest.
     }
 }
 

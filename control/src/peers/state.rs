@@ -24,16 +24,27 @@ pub struct Shared {
     pub heartbeat_interval: Duration,
     pub dead_after: Duration,
     pub shutdown: AtomicBool,
+    /// Set by [`super::PeerChannels::close`]: every connection is being
+    /// closed in good order; no new one is made or accepted.
+    pub closing: AtomicBool,
     pub events: Sender<PeerEvent>,
     pub sockets: Arc<SocketRegistry>,
     /// What could not be tied to a configured peer: failed inbound
     /// handshakes (wrong PSK, garbage, unknown name).
     pub unattributed: PeerCells,
+    /// The control port's refusals and failures, logged at a bounded rate.
+    pub port_log: super::listener::PortLog,
 }
 
 impl Shared {
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
+    }
+
+    /// Whether the channels are closing (or already shutting down): no
+    /// connection is to be made, accepted or written to any more.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed) || self.is_shutting_down()
     }
 
     /// Hands an event to the API. Waits while the queue is full (that is
@@ -132,6 +143,15 @@ impl SocketRegistry {
             registry: Arc::clone(self),
             id,
         })
+    }
+
+    /// Sends a FIN on every socket, leaving them open for reading: each
+    /// peer sees the connection closed and closes its side in turn.
+    pub fn finish_all(&self) {
+        let reg = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        for s in reg.sockets.values() {
+            let _ = s.shutdown(Shutdown::Write);
+        }
     }
 
     pub fn close_all(&self) {

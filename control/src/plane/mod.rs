@@ -77,6 +77,13 @@ impl ControlPlane {
         })
     }
 
+    /// Closes every peer channel in good order (see
+    /// [`PeerChannels::close`]): the workers must still be running, since
+    /// the channels' packets cross them.
+    pub fn close(self, linger: Duration) {
+        self.channels.close(linger);
+    }
+
     /// The address the control channel listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.channels.local_addr()

@@ -282,6 +282,7 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
             "control_messages_out",
             "control_send_failures",
             "control_worker_queue_full",
+            "peer_accept_failures",
             "peer_bad_frames",
             "peer_bytes_in",
             "peer_bytes_out",
@@ -294,6 +295,10 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
             "peer_peers",
             "peer_peers_up",
             "peer_reconnects",
+            "peer_refused_no_thread",
+            "peer_refused_peer_slots",
+            "peer_refused_per_source",
+            "peer_refused_strangers",
         ]
     );
     assert_eq!((counters["peer_peers"], counters["peer_peers_up"]), (1, 0));
