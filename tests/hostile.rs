@@ -185,3 +185,135 @@ except OSError as e:
     assert_eq!(tb.counter(1, "peer_down_resets"), 1);
     assert!(exited.is_some(), "node 2's Baton exits on SIGTERM");
 }
+
+/// A process of a test, killed when dropped.
+struct Background(std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// From the client: `conns` silent TCP connections to node `i`'s control
+/// port, each opened again as soon as it is closed, for `secs` seconds or
+/// `cap` connections in all; prints how many were opened and closed.
+fn control_port_flood(tb: &Testbed, i: usize, conns: usize, secs: u32, cap: u32) -> Background {
+    let script = format!(
+        r#"
+import selectors, signal, socket, time
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+dst = ("{addr}", 7300)
+sel = selectors.DefaultSelector()
+opened = closed = 0
+def open_one():
+    global opened
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(dst)
+    sel.register(s, selectors.EVENT_READ)
+    opened += 1
+for _ in range({conns}):
+    open_one()
+end = time.time() + {secs}
+while time.time() < end and opened < {cap} and not stop:
+    for key, _ in sel.select(timeout=0.1):
+        s = key.fileobj
+        try:
+            if s.recv(1):
+                continue
+        except BlockingIOError:
+            continue
+        except OSError:
+            pass
+        sel.unregister(s)
+        s.close()
+        closed += 1
+        open_one()
+print(opened, closed, flush=True)
+"#,
+        addr = node_ip(i)
+    );
+    Background(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &format!("{}-client", tb.id),
+                "python3",
+                "-c",
+            ])
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3"),
+    )
+}
+
+#[test]
+fn strangers_holding_the_control_port_do_not_keep_a_restarting_peer_out() {
+    if !testbed::available("strangers_holding_the_control_port_do_not_keep_a_restarting_peer_out") {
+        return;
+    }
+    let tb = Testbed::up_cluster(2);
+    let lines_before = tb.log(2).lines().count();
+    let mut flood = control_port_flood(&tb, 2, 64, 20, 300_000);
+    std::thread::sleep(Duration::from_millis(1500));
+    let refused_early = tb.control_counter(2, "peer_refused_per_source");
+
+    tb.stop_baton(1);
+    let restarting = Instant::now();
+    tb.start_baton(1);
+    let started = restarting.elapsed();
+    let mut up = None;
+    while restarting.elapsed() < Duration::from_secs(15) {
+        if tb.peer_up(1, "n2") && tb.peer_up(2, "n1") {
+            up = Some(restarting.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let flooding = flood.0.try_wait().unwrap().is_none();
+    let _ = flood.0.kill();
+    let out = std::mem::replace(&mut flood.0, Command::new("true").spawn().unwrap())
+        .wait_with_output()
+        .unwrap();
+    let flood_lasted = restarting.elapsed() + Duration::from_millis(1500);
+
+    let log2 = tb.log(2);
+    let flood_lines: Vec<&str> = log2.lines().skip(lines_before).collect();
+    let counters = [
+        "peer_refused_per_source",
+        "peer_refused_strangers",
+        "peer_refused_peer_slots",
+        "peer_handshake_failures",
+    ]
+    .map(|c| format!("{c}={}", tb.control_counter(2, c)));
+    eprintln!(
+        "64 silent connections re-opened as dropped, against node 2's control port: node 1 restarted \
+         (start-baton took {} ms), then up with node 2 after {} ms more; node 2 logged {} lines in \
+         about {:.1} s of flood; node 2: {}; flood (opened closed): {}",
+        started.as_millis(),
+        up.map_or("(never)".into(), |u| format!("{}", (u - started).as_millis())),
+        flood_lines.len(),
+        flood_lasted.as_secs_f64(),
+        counters.join(" "),
+        String::from_utf8_lossy(&out.stdout).trim(),
+    );
+    for l in flood_lines.iter().take(5) {
+        eprintln!("  {l}");
+    }
+    assert!(refused_early > 0, "the flood held the control port");
+    assert!(
+        up.is_some(),
+        "node 1 and node 2 are up with each other again"
+    );
+    assert!(flooding, "the flood still ran when they were");
+    assert!(
+        flood_lines.len() < 200,
+        "the refusals are logged at a bounded rate:\n{}",
+        flood_lines.join("\n")
+    );
+}

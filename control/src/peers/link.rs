@@ -307,6 +307,11 @@ pub fn describe(e: &HandshakeError) -> String {
         HandshakeError::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
             "the other side closed the connection during the handshake (does it have the same pre-shared key?)".into()
         }
+        HandshakeError::Io(io)
+            if matches!(io.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+        {
+            "the handshake did not complete in time".into()
+        }
         other => other.to_string(),
     }
 }
