@@ -132,6 +132,7 @@ pub fn run(cfg: &Config) -> Result<()> {
         ports: vec![port_entry("wire", &wire), port_entry("host", &host)],
         control: BTreeMap::new(),
         peers: BTreeMap::new(),
+        peer_states: BTreeMap::new(),
     };
     while !stop.load(Ordering::Relaxed) {
         match control.as_mut() {
@@ -370,6 +371,7 @@ fn idle_description(cfg: &Config) -> String {
 fn with_control(mut snapshot: StatsSnapshot, control: &ControlPlane) -> StatsSnapshot {
     snapshot.control = control.counters();
     snapshot.peers = control.peers_up().into_iter().collect();
+    snapshot.peer_states = control.peer_states().into_iter().collect();
     snapshot
 }
 

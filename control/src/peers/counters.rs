@@ -10,6 +10,12 @@ baton_counters::counters! {
         Peers => "peer_peers", gauge;
         /// Peers Up now (for one peer: whether it is).
         PeersUp => "peer_peers_up", gauge;
+        /// Peers Up but suspect now: not heard from for `suspect_after`.
+        PeersSuspect => "peer_peers_suspect", gauge;
+        /// Times a peer became suspect (no new handoffs go to it).
+        Suspected => "peer_suspected", connections;
+        /// Times a suspect peer was heard from again before it was dead.
+        Recovered => "peer_recovered", connections;
         /// Application frames received (heartbeats not included).
         FramesIn => "peer_frames_in", messages;
         /// Application frames sent (heartbeats not included).

@@ -31,6 +31,7 @@ fn channel(node: &str, peer: &str, peer_addr: SocketAddr) -> ChannelConfig {
             addr: peer_addr,
         }],
         heartbeat_interval: HEARTBEAT,
+        suspect_after: Duration::from_secs(1),
         dead_after: Duration::from_secs(2),
     }
 }
@@ -293,12 +294,15 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
             "peer_frames_out",
             "peer_handshake_failures",
             "peer_peers",
+            "peer_peers_suspect",
             "peer_peers_up",
             "peer_reconnects",
+            "peer_recovered",
             "peer_refused_no_thread",
             "peer_refused_peer_slots",
             "peer_refused_per_source",
             "peer_refused_strangers",
+            "peer_suspected",
         ]
     );
     assert_eq!((counters["peer_peers"], counters["peer_peers_up"]), (1, 0));
