@@ -361,3 +361,22 @@ fn flows_held_are_named_by_every_worker_and_split_among_their_owners() {
         assert_eq!(got, mine, "worker {w}");
     }
 }
+
+#[test]
+fn the_control_channel_doc_describes_every_counter() {
+    let doc = include_str!("../../../docs/control-channel.md");
+    let peer = crate::peers::PeerCounter::ALL
+        .iter()
+        .map(|c| c.name().strip_prefix("peer_").expect("peer_ prefix"));
+    let control = super::ControlCounter::ALL
+        .iter()
+        .map(|c| c.name().strip_prefix("control_").expect("control_ prefix"));
+    let missing: Vec<&str> = peer
+        .chain(control)
+        .filter(|short| !doc.contains(&format!("`{short}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/control-channel.md lacks {missing:?}"
+    );
+}
