@@ -157,8 +157,8 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
-    fn ip(last: u8) -> IpAddr {
-        IpAddr::from([198, 18, 0, last])
+    fn ip(last: usize) -> IpAddr {
+        IpAddr::from([198, 18, 0, u8::try_from(last).expect("a test address")])
     }
 
     #[test]
@@ -166,10 +166,7 @@ mod tests {
         let a = Admission::new([ip(11)]);
         // Strangers from many addresses fill their share...
         let strangers: Vec<Slot> = (0..STRANGER_SLOTS)
-            .map(|i| {
-                a.admit(ip(100 + (i / STRANGER_SLOTS_PER_SOURCE) as u8))
-                    .unwrap()
-            })
+            .map(|i| a.admit(ip(100 + i / STRANGER_SLOTS_PER_SOURCE)).unwrap())
             .collect();
         assert_eq!(a.admit(ip(200)).err(), Some(Refusal::Strangers));
         // ...and the peer still gets its own, with the longer deadline.
