@@ -29,6 +29,9 @@ use crate::{eal_args, host_iface, parts};
 const CONTROL_TICK: Duration = Duration::from_millis(20);
 /// Messages queued between the control lcore and a worker, each way.
 const WORKER_QUEUE: usize = 4096;
+/// At shutdown, how long the peers have to answer the control channels'
+/// close before the workers stop (it takes them a round trip).
+const CLOSE_LINGER: Duration = Duration::from_millis(300);
 /// Packets queued for a worker by the other workers, per side.
 const STEER_RING: u32 = 4096;
 
@@ -96,7 +99,10 @@ pub fn run(cfg: &Config) -> Result<()> {
         }
         _ => (None, Vec::new()),
     };
-    let workers = launch_workers(&eal, cfg, &mut wire, &mut host, &stop, &pool, links)?;
+    // The workers stop after the control channels have closed, on a flag
+    // of their own: the channels' packets cross them.
+    let workers_stop = Arc::new(AtomicBool::new(false));
+    let workers = launch_workers(&eal, cfg, &mut wire, &mut host, &workers_stop, &pool, links)?;
     tracing::info!(
         "node {} up: wire port {} ({}, {}) <-> host port {} ({}); {} worker(s) on lcores {:?}; idle {}",
         cfg.node.name,
@@ -130,6 +136,7 @@ pub fn run(cfg: &Config) -> Result<()> {
         ports: vec![port_entry("wire", &wire), port_entry("host", &host)],
         control: BTreeMap::new(),
         peers: BTreeMap::new(),
+        peer_states: BTreeMap::new(),
     };
     while !stop.load(Ordering::Relaxed) {
         match control.as_mut() {
@@ -145,6 +152,16 @@ pub fn run(cfg: &Config) -> Result<()> {
     }
 
     tracing::info!("shutting down");
+    // Peers see this node Down now rather than after `dead_after_ms`.
+    if let Some(control) = control.take() {
+        let closing = Instant::now();
+        control.close(CLOSE_LINGER);
+        tracing::info!(
+            "control channels closed in {} ms",
+            closing.elapsed().as_millis()
+        );
+    }
+    workers_stop.store(true, Ordering::Relaxed);
     let mut failed = false;
     for (lcore, _) in &workers {
         if lcore::wait(&eal, *lcore) != 0 {
@@ -359,6 +376,7 @@ fn idle_description(cfg: &Config) -> String {
 fn with_control(mut snapshot: StatsSnapshot, control: &ControlPlane) -> StatsSnapshot {
     snapshot.control = control.counters();
     snapshot.peers = control.peers_up().into_iter().collect();
+    snapshot.peer_states = control.peer_states().into_iter().collect();
     snapshot
 }
 

@@ -520,6 +520,26 @@ fn cases() -> Vec<Case> {
             "outside the host network",
         ),
         case(
+            "a peer suspect after one late heartbeat",
+            with(&CLUSTER.replace(
+                "psk_file = \"/etc/baton/cluster.key\"\n",
+                "psk_file = \"/etc/baton/cluster.key\"\nheartbeat_ms = 500\nsuspect_after_ms = 900\n",
+            )),
+            (14, 20),
+            Some("cluster.suspect_after_ms"),
+            "less than two heartbeats",
+        ),
+        case(
+            "a peer dead before it is suspect",
+            with(&CLUSTER.replace(
+                "psk_file = \"/etc/baton/cluster.key\"\n",
+                "psk_file = \"/etc/baton/cluster.key\"\nsuspect_after_ms = 2000\ndead_after_ms = 2000\n",
+            )),
+            (14, 17),
+            Some("cluster.dead_after_ms"),
+            "not more than `suspect_after_ms`",
+        ),
+        case(
             "handoff without a cluster",
             with("\n[handoff]\nservices = [{ port = 80, kind = \"http\" }]\n"),
             (10, 1),

@@ -149,6 +149,7 @@ impl Worker {
             match event {
                 ToWorker::Message { peer, msg } => link.engine.on_message(peer, msg, now),
                 ToWorker::PeerUp(peer) => link.engine.on_peer_up(peer),
+                ToWorker::PeerSuspect(peer, suspect) => link.engine.on_peer_suspect(peer, suspect),
                 ToWorker::PeerDown(peer) => link.engine.on_peer_down(peer, now),
             }
         }

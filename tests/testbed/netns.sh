@@ -169,7 +169,8 @@ psk_file = "$w/cluster.key"
 vip = "$VIP"
 handoff_net = "$HANDOFF_NET"
 heartbeat_ms = 200
-dead_after_ms = 1000
+suspect_after_ms = 600
+dead_after_ms = 3000
 peers = [
 $peers]
 

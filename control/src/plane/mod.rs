@@ -77,6 +77,13 @@ impl ControlPlane {
         })
     }
 
+    /// Closes every peer channel in good order (see
+    /// [`PeerChannels::close`]): the workers must still be running, since
+    /// the channels' packets cross them.
+    pub fn close(self, linger: Duration) {
+        self.channels.close(linger);
+    }
+
     /// The address the control channel listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.channels.local_addr()
@@ -169,6 +176,16 @@ impl ControlPlane {
                     self.tell_all(|| ToWorker::PeerUp(i));
                 }
             }
+            PeerEvent::Suspect { peer } => {
+                if let Some(i) = index(&peer) {
+                    self.tell_all(|| ToWorker::PeerSuspect(i, true));
+                }
+            }
+            PeerEvent::Recovered { peer } => {
+                if let Some(i) = index(&peer) {
+                    self.tell_all(|| ToWorker::PeerSuspect(i, false));
+                }
+            }
             PeerEvent::Down { peer } => {
                 tracing::warn!("peer {peer} down");
                 if let Some(i) = index(&peer) {
@@ -257,6 +274,22 @@ impl ControlPlane {
             .named()
             .chain(own.named())
             .map(|(name, value)| (name.to_string(), value))
+            .collect()
+    }
+
+    /// Each peer's name and state: `up`, `suspect` or `down`.
+    pub fn peer_states(&self) -> Vec<(String, String)> {
+        self.channels
+            .status()
+            .into_iter()
+            .map(|s| {
+                let state = match (s.up, s.suspect) {
+                    (true, false) => "up",
+                    (true, true) => "suspect",
+                    (false, _) => "down",
+                };
+                (s.name, state.to_string())
+            })
             .collect()
     }
 
