@@ -44,6 +44,9 @@ pub fn run(cfg: &Config) -> Result<()> {
         host_iface::ensure_free(&cfg.host)?;
     }
 
+    // Dropped after the EAL: no DPDK file of this prefix outlives the run,
+    // nor those of a killed earlier instance this one's start.
+    let runtime_files = dpdk_ffi::runtime::RuntimeFiles::claim(&cfg.file_prefix());
     let args = eal_args::build(cfg);
     tracing::debug!("EAL arguments: {}", args.join(" "));
     let eal = Eal::init(&args).map_err(|e| explain_eal_error(e, cfg))?;
@@ -173,6 +176,7 @@ pub fn run(cfg: &Config) -> Result<()> {
     drop(wire);
     drop(pool);
     drop(eal);
+    drop(runtime_files);
     if failed {
         bail!("a worker failed; see the log above");
     }

@@ -63,6 +63,7 @@ fn main() -> ExitCode {
             paths,
             json,
             hugepages,
+            file_prefix,
         } => {
             logging::init("warn");
             let args = baton_bench::BenchArgs {
@@ -72,6 +73,7 @@ fn main() -> ExitCode {
                 paths,
                 json,
                 hugepages,
+                file_prefix,
             };
             match baton_bench::run(&args) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,8 @@
 # node J's handoff address 198.19.0.(10+J) (Baton puts the peers' on lo),
 # never at node I's own: it cannot collide with a direct connection.
 # With WORKERS=2, every node runs two worker lcores (two queue pairs).
+# With HUGEPAGES=1, Baton runs on hugepage memory (reserve some first:
+# 64 pages of 2 MiB per node); otherwise on ordinary memory.
 #
 # Namespaces: ID-lan (bridge br0), ID-client (c0, 198.18.0.100/24) and
 # ID-nI (I = 1..N). In node I, Baton's wire port is the veth wire0, which the
@@ -118,7 +120,7 @@ name = "n$i"
 
 [dpdk]
 file_prefix = "baton-$id-n$i"
-hugepages = false
+hugepages = $( [[ ${HUGEPAGES:-0} == 1 ]] && echo true || echo false)
 memory_mb = 128
 mbufs = 8191
 mbuf_cache = 64
