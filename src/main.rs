@@ -7,6 +7,7 @@ mod cli;
 mod eal_args;
 mod host_iface;
 mod logging;
+mod metrics;
 mod parts;
 
 use std::process::ExitCode;

@@ -23,6 +23,8 @@
 # node J's handoff address 198.19.0.(10+J) (Baton puts the peers' on lo),
 # never at node I's own: it cannot collide with a direct connection.
 # With WORKERS=2, every node runs two worker lcores (two queue pairs).
+# Every node's Baton serves Prometheus metrics on its address, port 9100
+# (`[metrics]`), reached through the LAN like its web server.
 # With HUGEPAGES=1, Baton runs on hugepage memory (reserve some first:
 # 64 pages of 2 MiB per node); otherwise on ordinary memory.
 #
@@ -38,6 +40,8 @@ VIP=198.18.0.50
 # Where each node's kernel takes connections handed to it: node I's
 # handoff address is 198.19.0.(10+I), on the other nodes' lo.
 HANDOFF_NET=198.19.0.0/24
+# Every node serves Prometheus metrics at http://198.18.0.(10+I):9100/metrics.
+METRICS_PORT=9100
 node_ip() { echo "198.18.0.$((10 + $1))"; }
 node_mac() { printf '02:ba:70:00:00:%02x' "$1"; }
 ns_nodes() { ip netns list | awk '{print $1}' | grep -E "^$1-n[0-9]+$" || true; }
@@ -150,6 +154,9 @@ idle_sleep_max_us = 500
 
 [stats]
 socket = "$w/n$i.sock"
+
+[metrics]
+listen = "$(node_ip "$i"):$METRICS_PORT"
 TOML
     [[ ${HANDOFF:-0} == 1 ]] || return 0
     local n=$4 peers="" pools="" rules="" shared="" j
