@@ -11,6 +11,7 @@ PACKAGES=(
     nginx-light                # the web server on each testbed node
     iproute2 nftables ethtool  # namespaces, veths, the wire port's ingress drop
     curl wrk iputils-ping tcpdump procps openssl python3
+    prometheus                 # scrapes the testbed's /metrics; promtool checks them
 )
 
 missing=()
@@ -31,9 +32,12 @@ fi
 
 # The package starts nginx on the host; Baton's testbed runs its own per
 # node, so the host's copy is not needed.
-if systemctl is-active --quiet nginx 2>/dev/null; then
-    systemctl stop nginx || true
-fi
+# The same for Prometheus: the metrics test starts its own.
+for service in nginx prometheus; do
+    if systemctl is-active --quiet "$service" 2>/dev/null; then
+        systemctl stop "$service" || true
+    fi
+done
 
 if ! command -v cargo >/dev/null; then
     echo "deps: cargo not found: install Rust (https://rustup.rs) first" >&2

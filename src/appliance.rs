@@ -12,14 +12,15 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use baton_config::{Config, HostPortKind, IdleMode, WirePort};
 use baton_control::plane::ControlPlane;
-use baton_control::stats::{PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats};
-use baton_fastpath::counters::WorkerCounters;
+use baton_control::stats::{PortCounter, PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats};
+use baton_fastpath::counters::{HandoffLatency, WorkerCounters};
 use baton_fastpath::engine::{Engine, EngineConfig};
 use baton_fastpath::idle::IdlePolicy;
 use baton_fastpath::worker::{EngineLink, FromWorker, Steering, ToWorker, Worker};
 use baton_handoff::placement::PolicyPlacer;
 use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats, Ring};
 
+use crate::metrics::Endpoints;
 use crate::{eal_args, host_iface, parts};
 
 /// How often the control lcore looks at its stats socket and the stop
@@ -42,7 +43,7 @@ pub fn run(cfg: &Config) -> Result<()> {
     }
     // Bound before EAL init: a second instance of this config stops here,
     // with a clear message, before it can disturb the first one's ports.
-    let stats = StatsServer::bind(&cfg.stats_socket())?;
+    let mut endpoints = Endpoints::new(StatsServer::bind(&cfg.stats_socket())?);
     if cfg.host.is_kernel_interface() {
         host_iface::ensure_free(&cfg.host)?;
     }
@@ -51,6 +52,9 @@ pub fn run(cfg: &Config) -> Result<()> {
         _ => None,
     };
 
+    // Dropped after the EAL: no DPDK file of this prefix outlives the run,
+    // nor those of a killed earlier instance this one's start.
+    let runtime_files = dpdk_ffi::runtime::RuntimeFiles::claim(&cfg.file_prefix());
     let args = eal_args::build(cfg);
     tracing::debug!("EAL arguments: {}", args.join(" "));
     let eal = Eal::init(&args).map_err(|e| explain_eal_error(e, cfg))?;
@@ -66,6 +70,8 @@ pub fn run(cfg: &Config) -> Result<()> {
     if cfg.host.is_kernel_interface() {
         host_iface::configure(&cfg.host, &wire.mac()?.to_string())?;
     }
+    // Once the host interface has its address, which it may listen on.
+    endpoints.listen_for_metrics(cfg, &Eal::version())?;
 
     // With a cluster, the worker runs the handoff engine and the control
     // lcore carries its messages to and from the peers.
@@ -131,6 +137,11 @@ pub fn run(cfg: &Config) -> Result<()> {
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v))
                     .collect(),
+                histograms: [(
+                    HandoffLatency::NAME.to_string(),
+                    counters.handoff_latency.0.read().into(),
+                )]
+                .into(),
             })
             .collect(),
         ports: vec![port_entry("wire", &wire), port_entry("host", &host)],
@@ -141,11 +152,11 @@ pub fn run(cfg: &Config) -> Result<()> {
     while !stop.load(Ordering::Relaxed) {
         match control.as_mut() {
             Some(control) => {
-                stats.serve_pending(|| with_control(snapshot(), control));
+                endpoints.serve_pending(|| with_control(snapshot(), control));
                 control.tick(CONTROL_TICK);
             }
             None => {
-                stats.serve_pending(snapshot);
+                endpoints.serve_pending(snapshot);
                 std::thread::sleep(CONTROL_TICK);
             }
         }
@@ -194,6 +205,7 @@ pub fn run(cfg: &Config) -> Result<()> {
     drop(wire);
     drop(pool);
     drop(eal);
+    drop(runtime_files);
     drop(veth);
     if failed {
         bail!("a worker failed; see the log above");
@@ -391,19 +403,22 @@ fn port_entry(role: &str, port: &Port) -> PortStatsEntry {
         tx_errors,
         rx_no_mbuf,
     } = port.stats();
-    let counters: BTreeMap<String, u64> = [
-        ("rx_packets", rx_packets),
-        ("tx_packets", tx_packets),
-        ("rx_bytes", rx_bytes),
-        ("tx_bytes", tx_bytes),
-        ("rx_missed", rx_missed),
-        ("rx_errors", rx_errors),
-        ("tx_errors", tx_errors),
-        ("rx_no_mbuf", rx_no_mbuf),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let counters: BTreeMap<String, u64> = PortCounter::ALL
+        .iter()
+        .map(|&c| {
+            let value = match c {
+                PortCounter::RxPackets => rx_packets,
+                PortCounter::TxPackets => tx_packets,
+                PortCounter::RxBytes => rx_bytes,
+                PortCounter::TxBytes => tx_bytes,
+                PortCounter::RxMissed => rx_missed,
+                PortCounter::RxErrors => rx_errors,
+                PortCounter::TxErrors => tx_errors,
+                PortCounter::RxNoMbuf => rx_no_mbuf,
+            };
+            (c.name().to_string(), value)
+        })
+        .collect();
     PortStatsEntry {
         role: role.into(),
         name: port.name().into(),

@@ -58,6 +58,10 @@ pub enum Command {
         /// Use hugepages (reserve them first) instead of ordinary memory.
         #[arg(long)]
         hugepages: bool,
+        /// The DPDK file prefix (default: baton-bench-<pid>). What a killed
+        /// benchmark with the same prefix left is removed at start.
+        #[arg(long, value_parser = file_prefix)]
+        file_prefix: Option<String>,
     },
     /// Print the counters of a running instance.
     Stats {
@@ -67,6 +71,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A DPDK file prefix: what `dpdk.file_prefix` accepts.
+fn file_prefix(text: &str) -> Result<String, String> {
+    let ok = (1..=48).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err("1 to 48 characters: letters, digits, `_`, `-`".to_owned())
+    }
 }
 
 /// Which instance `baton stats` asks: by its config file, or by its socket.
@@ -97,5 +114,13 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_bench_file_prefix_is_one_plain_name() {
+        assert!(file_prefix("baton-bench_1").is_ok());
+        for bad in ["", "../x", "a/b", "a b", &"x".repeat(49)] {
+            assert!(file_prefix(bad).is_err(), "{bad:?}");
+        }
     }
 }

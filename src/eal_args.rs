@@ -14,7 +14,10 @@ pub fn build(cfg: &Config) -> Vec<String> {
         "-m".to_string(),
         cfg.dpdk.memory_mb.to_string(),
     ];
-    if !cfg.dpdk.hugepages {
+    if cfg.dpdk.hugepages {
+        // No hugepage file outlives the process (see dpdk_ffi::runtime).
+        args.push(dpdk_ffi::runtime::HUGE_UNLINK.into());
+    } else {
         args.push("--no-huge".into());
     }
     match &cfg.wire.port {
@@ -90,5 +93,6 @@ idle = "sleep"
             "{args:?}"
         );
         assert!(!args.iter().any(|a| a == "--no-huge" || a == "--no-pci"));
+        assert!(args.iter().any(|a| a == "--huge-unlink"), "{args:?}");
     }
 }

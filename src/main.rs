@@ -7,6 +7,7 @@ mod cli;
 mod eal_args;
 mod host_iface;
 mod logging;
+mod metrics;
 mod parts;
 
 use std::process::ExitCode;
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
             paths,
             json,
             hugepages,
+            file_prefix,
         } => {
             logging::init("warn");
             let args = baton_bench::BenchArgs {
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
                 paths,
                 json,
                 hugepages,
+                file_prefix,
             };
             match baton_bench::run(&args) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -85,6 +85,8 @@ pub struct BenchArgs {
     pub paths: Vec<Path>,
     pub json: bool,
     pub hugepages: bool,
+    /// The EAL file prefix; `None`: `baton-bench-<pid>`.
+    pub file_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +118,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let lcores: Vec<String> = (0..args.workers)
         .map(|w| format!("{w}@{}", w % cpus))
         .collect();
+    remove_what_killed_benchmarks_left();
+    let prefix = args
+        .file_prefix
+        .clone()
+        .unwrap_or_else(|| format!("{DEFAULT_PREFIX}{}", std::process::id()));
     let mut eal_args = vec![
         "--lcores".to_string(),
         lcores.join(","),
@@ -123,14 +130,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         // instance's DPDK state.
         "--no-shconf".into(),
         "--file-prefix".into(),
-        format!("baton-bench-{}", std::process::id()),
+        prefix.clone(),
         "--no-pci".into(),
         "-m".into(),
         "1024".into(),
     ];
-    if !args.hugepages {
+    if args.hugepages {
+        // No hugepage file outlives the benchmark (see dpdk_ffi::runtime).
+        eal_args.push(dpdk_ffi::runtime::HUGE_UNLINK.into());
+    } else {
         eal_args.push("--no-huge".into());
     }
+    // Dropped after the EAL: a benchmark is gone for good, and so is what
+    // a killed one with the same prefix left.
+    let runtime_files = dpdk_ffi::runtime::RuntimeFiles::claim(&prefix);
     let eal = Eal::init(&eal_args).context("DPDK for the benchmark")?;
     let pool = Arc::new(Mempool::new(&eal, "bench_mbufs", 16383, 256)?);
     let mut lanes = Vec::new();
@@ -181,9 +194,35 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     drop(lanes);
     drop(pool);
     drop(eal);
-    // EAL leaves its runtime directory behind; a benchmark is gone for good.
-    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/baton-bench-{}", std::process::id()));
+    drop(runtime_files);
     Ok(())
+}
+
+/// The default file prefix, followed by the benchmark's process id.
+const DEFAULT_PREFIX: &str = "baton-bench-";
+
+/// Removes the DPDK files of benchmarks with the default prefix whose
+/// process is gone (killed: a benchmark that exits removes its own).
+fn remove_what_killed_benchmarks_left() {
+    let base = dpdk_ffi::runtime::RuntimeFiles::new(DEFAULT_PREFIX);
+    let Some(dir) = base.runtime_dir().parent() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(DEFAULT_PREFIX) else {
+            continue;
+        };
+        let is_pid = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+        if is_pid && !std::path::Path::new("/proc").join(pid).exists() {
+            if let Err(e) = dpdk_ffi::runtime::RuntimeFiles::new(&name).remove() {
+                eprintln!("warning: could not remove a killed benchmark's DPDK files: {e}");
+            }
+        }
+    }
 }
 
 fn print_row(row: &Row, first: bool) {

@@ -37,8 +37,8 @@ pub use mac::MacAddr;
 pub use pci::PciAddress;
 pub use policy::rules_and_pools;
 pub use schema::{
-    Config, DpdkConfig, HostConfig, HostPortKind, IdleMode, LcoreConfig, LogLevel, NodeConfig,
-    PollConfig, StatsConfig, WireConfig, WirePort, DEFAULT_VHOST_PATH,
+    Config, DpdkConfig, HostConfig, HostPortKind, IdleMode, LcoreConfig, LogLevel, MetricsConfig,
+    NodeConfig, PollConfig, StatsConfig, WireConfig, WirePort, DEFAULT_VHOST_PATH,
 };
 
 /// Reads, parses and validates the config file at `path`. Messages name

@@ -33,6 +33,9 @@ pub struct Config {
     pub poll: PollConfig,
     #[serde(default)]
     pub stats: StatsConfig,
+    /// The Prometheus metrics endpoint; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
     /// The other nodes and the control channel to them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterConfig>,
@@ -491,4 +494,14 @@ pub struct StatsConfig {
     /// [`Config::stats_socket`] for the resolved value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<PathBuf>,
+}
+
+/// `[metrics]`: the Prometheus metrics endpoint (`GET /metrics`), served
+/// by the control lcore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where it listens, `"ADDR:PORT"`: an address of this node's kernel
+    /// (`host.address`, `127.0.0.1`) or `0.0.0.0`.
+    pub listen: std::net::SocketAddr,
 }

@@ -13,8 +13,9 @@ use crate::schema::{
 use crate::spans::{KeyPath, Kind, SpanIndex};
 
 /// The top-level sections, each a single table.
-const SECTIONS: [&str; 10] = [
-    "node", "dpdk", "lcores", "wire", "host", "poll", "stats", "cluster", "handoff", "preload",
+const SECTIONS: [&str; 11] = [
+    "node", "dpdk", "lcores", "wire", "host", "poll", "stats", "metrics", "cluster", "handoff",
+    "preload",
 ];
 
 /// The first problem found, and the key it is about.
@@ -81,6 +82,7 @@ pub(crate) fn check(config: &Config) -> Check {
     check_host(&config.host)?;
     check_poll(&config.poll)?;
     check_stats(&config.stats)?;
+    check_metrics(config)?;
     crate::validate_cluster::check_cluster(config)?;
     crate::validate_cluster::check_handoff(config)?;
     crate::validate_cluster::check_preload(config)
@@ -417,6 +419,36 @@ fn check_poll(poll: &PollConfig) -> Check {
         100_000,
     )?;
     check_range(path.key("burst"), poll.burst, 1, 64)
+}
+
+fn check_metrics(config: &Config) -> Check {
+    let Some(metrics) = &config.metrics else {
+        return Ok(());
+    };
+    let path = KeyPath::dotted("metrics.listen");
+    let port = metrics.listen.port();
+    if port == 0 {
+        return Err(invalid(
+            path,
+            "port 0 is not a port to listen on; give one, e.g. 9100",
+        ));
+    }
+    if let Some(cluster) = &config.cluster {
+        if port == cluster.control_port {
+            return Err(invalid(path, format!("{port} is `cluster.control_port`")));
+        }
+    }
+    if let Some(handoff) = &config.handoff {
+        if handoff.services.iter().any(|s| s.port == port) {
+            return Err(invalid(
+                path,
+                format!(
+                    "{port} is a port of `handoff.services`, whose connections Baton hands off"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_stats(stats: &StatsConfig) -> Check {

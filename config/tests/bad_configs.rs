@@ -210,6 +210,28 @@ fn cases() -> Vec<Case> {
             Some("dpdk.extra_eal_args"),
             "use `lcores.control` and `lcores.workers` instead",
         ),
+        // [metrics]
+        case(
+            "metrics listen without a port",
+            with("\n[metrics]\nlisten = \"198.18.0.11\"\n"),
+            (11, 10),
+            Some("metrics.listen"),
+            "invalid socket address",
+        ),
+        case(
+            "metrics on port 0",
+            with("\n[metrics]\nlisten = \"0.0.0.0:0\"\n"),
+            (11, 10),
+            Some("metrics.listen"),
+            "port 0 is not a port to listen on",
+        ),
+        case(
+            "metrics key misspelt",
+            with("\n[metrics]\nlisten_on = \"0.0.0.0:9100\"\n"),
+            (11, 1),
+            Some("metrics.listen_on"),
+            "unknown",
+        ),
         // [lcores]
         case(
             "no workers",

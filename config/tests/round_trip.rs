@@ -103,6 +103,7 @@ fn config() -> impl Strategy<Value = Config> {
             stats: StatsConfig {
                 socket: socket.map(Into::into),
             },
+            metrics: None,
             cluster: None,
             handoff: None,
             preload: None,

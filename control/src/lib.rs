@@ -7,6 +7,7 @@
 //! - [`stats`]: the socket that `baton stats` reads.
 #![forbid(unsafe_code)]
 
+pub mod metrics;
 pub mod peers;
 pub mod plane;
 pub mod psk;

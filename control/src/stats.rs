@@ -43,6 +43,56 @@ pub struct WorkerStats {
     pub worker: usize,
     pub lcore: u32,
     pub counters: BTreeMap<String, u64>,
+    /// Duration histograms, by name (`handoff_latency`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms: BTreeMap<String, HistogramStats>,
+}
+
+/// A histogram of durations: events per bucket, each bucket's upper bound
+/// in µs (one more bucket than bounds: the last is above them all).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HistogramStats {
+    pub bounds_micros: Vec<u64>,
+    pub counts: Vec<u64>,
+    pub sum_micros: u64,
+}
+
+impl HistogramStats {
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+impl From<baton_counters::HistogramValues> for HistogramStats {
+    fn from(v: baton_counters::HistogramValues) -> Self {
+        HistogramStats {
+            bounds_micros: v.bounds_micros,
+            counts: v.counts,
+            sum_micros: v.sum_micros,
+        }
+    }
+}
+
+baton_counters::counters! {
+    /// A port's hardware counters, as its driver reports them.
+    pub enum PortCounter {
+        /// Frames received.
+        RxPackets => "rx_packets", packets;
+        /// Frames sent.
+        TxPackets => "tx_packets", packets;
+        /// Bytes of the frames received.
+        RxBytes => "rx_bytes", bytes;
+        /// Bytes of the frames sent.
+        TxBytes => "tx_bytes", bytes;
+        /// Dropped by the port: its RX ring was full (the worker did not keep up).
+        RxMissed => "rx_missed", packets, drop;
+        /// Frames received with errors.
+        RxErrors => "rx_errors", packets;
+        /// Frames the port failed to send.
+        TxErrors => "tx_errors", packets;
+        /// Dropped by the port: no packet buffer to receive into.
+        RxNoMbuf => "rx_no_mbuf", packets, drop;
+    }
 }
 
 /// A port's hardware counters.
@@ -205,6 +255,19 @@ impl StatsSnapshot {
             }
             let _ = writeln!(out, "{:>14}", self.total(name));
         }
+        let histograms: Vec<&String> = self
+            .workers
+            .first()
+            .map(|w| w.histograms.keys().collect())
+            .unwrap_or_default();
+        for name in histograms {
+            let _ = writeln!(out, "\n{name} (events, mean)");
+            for w in &self.workers {
+                let h = w.histograms.get(name).cloned().unwrap_or_default();
+                let mean = h.sum_micros.checked_div(h.count()).unwrap_or(0);
+                let _ = writeln!(out, "  w{:<21}{:>14}{:>12} us", w.worker, h.count(), mean);
+            }
+        }
         for port in &self.ports {
             let _ = writeln!(out, "\n{} port {}", port.role, port.name);
             for (name, value) in &port.counters {
@@ -250,11 +313,21 @@ mod tests {
                     worker: 0,
                     lcore: 1,
                     counters: counters.clone(),
+                    histograms: [(
+                        "handoff_latency".to_string(),
+                        HistogramStats {
+                            bounds_micros: vec![100],
+                            counts: vec![3, 1],
+                            sum_micros: 400,
+                        },
+                    )]
+                    .into(),
                 },
                 WorkerStats {
                     worker: 1,
                     lcore: 2,
                     counters,
+                    histograms: BTreeMap::new(),
                 },
             ],
             ports: vec![PortStatsEntry {
@@ -336,5 +409,10 @@ mod tests {
             .find(|l| l.trim_start().starts_with("n3"))
             .unwrap();
         assert!(n3.trim_end().ends_with("suspect"), "{n3}");
+        let w0 = table
+            .lines()
+            .find(|l| l.trim_start().starts_with("w0 "))
+            .unwrap();
+        assert!(w0.ends_with("4         100 us"), "{w0}");
     }
 }

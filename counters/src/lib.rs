@@ -53,6 +53,8 @@ pub trait CounterSet: Copy + Eq + 'static {
     /// The name `baton stats` shows.
     fn name(self) -> &'static str;
     fn kind(self) -> Kind;
+    /// What it counts, from its doc comment.
+    fn help(self) -> &'static str;
     /// Whether it counts things that were dropped.
     fn is_drop(self) -> bool;
     /// Whether it counts dropped frames: these, and only these, make up the
@@ -101,10 +103,10 @@ macro_rules! counters {
     (@drop) => { false };
     (@drop drop) => { true };
     (
-        $(#[doc = $set_doc:expr])*
+        $(#[doc = $set_doc:literal])*
         $vis:vis enum $set:ident {
             $(
-                $(#[doc = $doc:expr])*
+                $(#[doc = $doc:literal])*
                 $variant:ident => $name:literal, $kind:ident $(, $drop:ident)?;
             )*
         }
@@ -130,6 +132,12 @@ macro_rules! counters {
                 match self { $($set::$variant => $crate::counters!(@kind $kind),)* }
             }
 
+            /// What it counts: its doc comment, on one line (the help text
+            /// of the metrics endpoint).
+            pub fn help(self) -> &'static str {
+                match self { $($set::$variant => concat!($($doc),*).trim_ascii(),)* }
+            }
+
             /// Whether this counts things that were dropped (frames or
             /// messages: see [`Self::kind`]).
             pub fn is_drop(self) -> bool {
@@ -148,6 +156,9 @@ macro_rules! counters {
             }
             fn kind(self) -> $crate::Kind {
                 $set::kind(self)
+            }
+            fn help(self) -> &'static str {
+                $set::help(self)
             }
             fn is_drop(self) -> bool {
                 $set::is_drop(self)
@@ -292,6 +303,79 @@ impl<C: CounterSet, const N: usize> SharedCounters<C, N> {
 impl<C: CounterSet, const N: usize> Default for SharedCounters<C, N> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A histogram of durations with fixed bucket bounds, written by one
+/// thread (like [`OwnedCounters`]) and read by any. Bounded: one cell per
+/// bucket, whatever is recorded.
+pub struct OwnedHistogram {
+    /// Upper bounds of the buckets, in µs, ascending; one more bucket
+    /// takes everything above the last.
+    bounds_micros: &'static [u64],
+    counts: Box<[AtomicU64]>,
+    sum_micros: AtomicU64,
+}
+
+/// What an [`OwnedHistogram`] holds, read at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistogramValues {
+    /// Upper bounds of the buckets, in µs (the last bucket, above them all,
+    /// has none).
+    pub bounds_micros: Vec<u64>,
+    /// Events per bucket (not cumulative): one more than the bounds.
+    pub counts: Vec<u64>,
+    /// The recorded durations, summed, in µs.
+    pub sum_micros: u64,
+}
+
+impl HistogramValues {
+    /// Events recorded.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+impl OwnedHistogram {
+    pub fn new(bounds_micros: &'static [u64]) -> Self {
+        assert!(
+            bounds_micros.windows(2).all(|w| w[0] < w[1]),
+            "bucket bounds must ascend"
+        );
+        OwnedHistogram {
+            bounds_micros,
+            counts: (0..=bounds_micros.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one event that took `micros`. Call only from the owning
+    /// thread.
+    #[inline]
+    pub fn record(&self, micros: u64) {
+        let bucket = self.bounds_micros.partition_point(|&b| b < micros);
+        let add = |cell: &AtomicU64, n: u64| {
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            )
+        };
+        add(&self.counts[bucket], 1);
+        add(&self.sum_micros, micros);
+    }
+
+    pub fn read(&self) -> HistogramValues {
+        HistogramValues {
+            bounds_micros: self.bounds_micros.to_vec(),
+            counts: self
+                .counts
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+            sum_micros: self.sum_micros.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -442,6 +526,40 @@ mod tests {
         assert_eq!(c.get(Test::Refused), 4000);
         c.set(Test::Active, 2);
         assert_eq!(c.read().get(Test::Active), 2);
+    }
+
+    #[test]
+    fn help_is_the_doc_comment_on_one_line() {
+        assert_eq!(Test::Rx.help(), "Frames in.");
+        assert_eq!(CounterSet::help(Test::DropFull), "Dropped: no room.");
+    }
+
+    counters! {
+        /// Docs over several lines.
+        enum Long {
+            /// The first line
+            /// and the second.
+            Two => "two", packets;
+        }
+    }
+
+    #[test]
+    fn help_joins_doc_lines() {
+        assert_eq!(Long::Two.help(), "The first line and the second.");
+        assert_eq!(Long::COUNT, 1);
+    }
+
+    #[test]
+    fn a_histogram_puts_each_duration_in_the_first_bucket_that_holds_it() {
+        let h = OwnedHistogram::new(&[100, 1000]);
+        for micros in [0, 100, 101, 1000, 5000, 7000] {
+            h.record(micros);
+        }
+        let v = h.read();
+        assert_eq!(v.bounds_micros, [100, 1000]);
+        assert_eq!(v.counts, [2, 2, 2]);
+        assert_eq!(v.count(), 6);
+        assert_eq!(v.sum_micros, 13201);
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //! - [`Ring`]: lock-free packet rings between lcores, and ring-backed ports;
 //! - [`lcore`]: running closures on EAL worker lcores;
 //! - [`prefetch`] and [`advise_huge_pages`]: cache and page hints for the
-//!   flow table.
+//!   flow table;
+//! - [`runtime`]: the files a DPDK process leaves on disk (hugepages,
+//!   runtime directory), removed before EAL starts and after it stops.
 
 pub mod sys {
     //! Raw bindgen output for the headers in `csrc/wrapper.h`.
@@ -39,6 +41,7 @@ mod memory;
 mod mempool;
 mod port;
 mod ring;
+pub mod runtime;
 
 pub use eal::{tsc, tsc_hz, Eal};
 pub use error::{errno_string, DpdkError};

@@ -170,8 +170,42 @@ baton_counters::counters! {
     }
 }
 
-/// One worker's counters, on cache lines of their own.
-pub type WorkerCounters = baton_counters::OwnedCounters<Counter, { Counter::COUNT }>;
+/// One worker's counters, on cache lines of their own, and its handoff
+/// latency histogram.
+#[derive(Default)]
+pub struct WorkerCounters {
+    counters: baton_counters::OwnedCounters<Counter, { Counter::COUNT }>,
+    /// From asking a peer to take a connection to its accept.
+    pub handoff_latency: HandoffLatency,
+}
+
+impl std::ops::Deref for WorkerCounters {
+    type Target = baton_counters::OwnedCounters<Counter, { Counter::COUNT }>;
+    fn deref(&self) -> &Self::Target {
+        &self.counters
+    }
+}
+
+/// The time from a HandoffRequest to its HandoffAccept, per worker: one
+/// event per accept (of a handoff, or of a move to a peer).
+pub struct HandoffLatency(pub baton_counters::OwnedHistogram);
+
+impl HandoffLatency {
+    /// Its name without `baton_` or the unit.
+    pub const NAME: &'static str = "handoff_latency";
+    pub const HELP: &'static str = "Time from asking a peer to take a connection to its accept.";
+    /// Bucket bounds, µs: a handoff within a LAN takes tens of µs to a few
+    /// ms; the last bounds catch retransmitted requests and slow peers.
+    pub const BOUNDS_MICROS: &'static [u64] = &[
+        50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+    ];
+}
+
+impl Default for HandoffLatency {
+    fn default() -> Self {
+        HandoffLatency(baton_counters::OwnedHistogram::new(Self::BOUNDS_MICROS))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -346,6 +346,9 @@ fn a_connection_is_handed_off_and_translated_both_ways() {
         (CLIENT, A, ISN_C.wrapping_add(1), TcpFlags::RST)
     );
     assert_eq!(ca.get(Counter::HandedOff), 1);
+    let latency = ca.handoff_latency.0.read();
+    assert_eq!(latency.count(), 1, "{latency:?}");
+    assert_eq!(latency.counts[0], 1, "asked and accepted at one instant");
     // The gauges, published on the next timer run.
     a.poll_timers(now + Duration::from_millis(100));
     b.poll_timers(now + Duration::from_millis(100));

@@ -67,12 +67,19 @@ pub struct Testbed {
     pub nodes: usize,
     workdir: tempfile::TempDir,
     workers: usize,
+    hugepages: bool,
 }
 
 impl Testbed {
     /// A client, a LAN and `nodes` nodes, all serving through Baton.
     pub fn up(nodes: usize) -> Testbed {
-        Self::start(nodes, false, 1)
+        Self::start(nodes, false, 1, false)
+    }
+
+    /// The same, with Baton on hugepage memory (`dpdk.hugepages = true`):
+    /// the caller reserves the pages.
+    pub fn up_with_hugepages(nodes: usize) -> Testbed {
+        Self::start(nodes, false, 1, true)
     }
 
     /// The same, with the nodes a cluster that hands off connections: paths
@@ -84,15 +91,15 @@ impl Testbed {
             .ok()
             .and_then(|w| w.parse().ok())
             .unwrap_or(1);
-        Self::start(nodes, true, workers)
+        Self::start(nodes, true, workers, false)
     }
 
     /// A cluster whose nodes run two workers each.
     pub fn up_cluster_two_workers(nodes: usize) -> Testbed {
-        Self::start(nodes, true, 2)
+        Self::start(nodes, true, 2, false)
     }
 
-    fn start(nodes: usize, handoff: bool, workers: usize) -> Testbed {
+    fn start(nodes: usize, handoff: bool, workers: usize, hugepages: bool) -> Testbed {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let id = format!(
             "bt{}x{}",
@@ -108,6 +115,7 @@ impl Testbed {
             nodes,
             workdir,
             workers,
+            hugepages,
         };
         let out = tb.script_env(
             handoff,
@@ -141,6 +149,7 @@ impl Testbed {
             .args(args)
             .env("HANDOFF", if handoff { "1" } else { "0" })
             .env("WORKERS", self.workers.to_string())
+            .env("HUGEPAGES", if self.hugepages { "1" } else { "0" })
             .output()
             .expect("run netns.sh")
     }

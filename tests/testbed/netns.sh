@@ -25,6 +25,10 @@
 # With WORKERS=2, every node runs two worker lcores (two queue pairs).
 # HOST_KIND picks the host port: af-packet (default; the fastest here) or
 # tap.
+# Every node's Baton serves Prometheus metrics on its address, port 9100
+# (`[metrics]`), reached through the LAN like its web server.
+# With HUGEPAGES=1, Baton runs on hugepage memory (reserve some first:
+# 64 pages of 2 MiB per node); otherwise on ordinary memory.
 #
 # Namespaces: ID-lan (bridge br0), ID-client (c0, 198.18.0.100/24) and
 # ID-nI (I = 1..N). In node I, Baton's wire port is the veth wire0, which the
@@ -40,6 +44,8 @@ VIP=198.18.0.50
 # Where each node's kernel takes connections handed to it: node I's
 # handoff address is 198.19.0.(10+I), on the other nodes' lo.
 HANDOFF_NET=198.19.0.0/24
+# Every node serves Prometheus metrics at http://198.18.0.(10+I):9100/metrics.
+METRICS_PORT=9100
 node_ip() { echo "198.18.0.$((10 + $1))"; }
 node_mac() { printf '02:ba:70:00:00:%02x' "$1"; }
 ns_nodes() { ip netns list | awk '{print $1}' | grep -E "^$1-n[0-9]+$" || true; }
@@ -122,7 +128,7 @@ name = "n$i"
 
 [dpdk]
 file_prefix = "baton-$id-n$i"
-hugepages = false
+hugepages = $( [[ ${HUGEPAGES:-0} == 1 ]] && echo true || echo false)
 memory_mb = 128
 mbufs = 8191
 mbuf_cache = 64
@@ -152,6 +158,9 @@ idle_sleep_max_us = 500
 
 [stats]
 socket = "$w/n$i.sock"
+
+[metrics]
+listen = "$(node_ip "$i"):$METRICS_PORT"
 TOML
     [[ ${HANDOFF:-0} == 1 ]] || return 0
     local n=$4 peers="" pools="" rules="" shared="" j

@@ -35,6 +35,13 @@ pub(in crate::engine) fn on_accept(
     {
         return; // accepted twice: counted as an invalid transition
     }
+    if let Some(asked) = requested_at {
+        let took = now.saturating_duration_since(asked).as_micros();
+        e.counters
+            .handoff_latency
+            .0
+            .record(u64::try_from(took).unwrap_or(u64::MAX));
+    }
     settle(e, key, now);
     tracing::debug!(
         "handoff {:x}: {} -> {} accepted by {} after {:?}",
