@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use baton_config::{Config, IdleMode, WirePort};
+use baton_config::{Config, HostPortKind, IdleMode, WirePort};
 use baton_control::plane::ControlPlane;
 use baton_control::stats::{PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats};
 use baton_fastpath::counters::WorkerCounters;
@@ -22,11 +22,11 @@ use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats, Ring
 
 use crate::{eal_args, host_iface, parts};
 
-/// How often the control lcore looks at its socket and the stop flag.
+/// How often the control lcore looks at its stats socket and the stop
+/// flag. With peers it waits on their messages and the workers' instead,
+/// and wakes at once when one comes (`ControlPlane::tick`), so this bounds
+/// only how late a `baton stats` answer or a stop can be.
 const CONTROL_TICK: Duration = Duration::from_millis(20);
-/// With peers, how long it waits for their messages at a time: handoff
-/// messages cross the control lcore, so it must come back quickly.
-const CONTROL_WAIT: Duration = Duration::from_millis(1);
 /// Messages queued between the control lcore and a worker, each way.
 const WORKER_QUEUE: usize = 4096;
 /// At shutdown, how long the peers have to answer the control channels'
@@ -46,6 +46,10 @@ pub fn run(cfg: &Config) -> Result<()> {
     if cfg.host.is_kernel_interface() {
         host_iface::ensure_free(&cfg.host)?;
     }
+    let veth = match cfg.host.kind {
+        HostPortKind::AfPacket => Some(host_iface::VethPair::create(&cfg.host)?),
+        _ => None,
+    };
 
     let args = eal_args::build(cfg);
     tracing::debug!("EAL arguments: {}", args.join(" "));
@@ -60,7 +64,7 @@ pub fn run(cfg: &Config) -> Result<()> {
 
     let (mut wire, mut host) = bring_up_ports(&eal, cfg, &pool)?;
     if cfg.host.is_kernel_interface() {
-        host_iface::configure(&cfg.host)?;
+        host_iface::configure(&cfg.host, &wire.mac()?.to_string())?;
     }
 
     // With a cluster, the worker runs the handoff engine and the control
@@ -138,7 +142,7 @@ pub fn run(cfg: &Config) -> Result<()> {
         match control.as_mut() {
             Some(control) => {
                 stats.serve_pending(|| with_control(snapshot(), control));
-                control.tick(CONTROL_WAIT);
+                control.tick(CONTROL_TICK);
             }
             None => {
                 stats.serve_pending(snapshot);
@@ -190,6 +194,7 @@ pub fn run(cfg: &Config) -> Result<()> {
     drop(wire);
     drop(pool);
     drop(eal);
+    drop(veth);
     if failed {
         bail!("a worker failed; see the log above");
     }

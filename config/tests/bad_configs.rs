@@ -333,6 +333,20 @@ fn cases() -> Vec<Case> {
             "16 characters long; at most 15",
         ),
         case(
+            "af-packet interface name too long for its veth pair",
+            with("\n[host]\nkind = \"af-packet\"\nname = \"baton-host-00\"\n"),
+            (12, 8),
+            Some("host.name"),
+            "adds `-dp`) `baton-host-00` is 13 characters long; at most 12",
+        ),
+        case(
+            "vhost_path with af-packet",
+            with("\n[host]\nkind = \"af-packet\"\nvhost_path = \"/dev/vhost-net\"\n"),
+            (12, 14),
+            Some("host.vhost_path"),
+            "only applies to a virtio-user host port",
+        ),
+        case(
             "bad CIDR",
             with("\n[host]\naddress = \"198.18.1.11/33\"\n"),
             (11, 11),

@@ -23,12 +23,16 @@
 # node J's handoff address 198.19.0.(10+J) (Baton puts the peers' on lo),
 # never at node I's own: it cannot collide with a direct connection.
 # With WORKERS=2, every node runs two worker lcores (two queue pairs).
+# HOST_KIND picks the host port: af-packet (default; the fastest here) or
+# tap.
 #
 # Namespaces: ID-lan (bridge br0), ID-client (c0, 198.18.0.100/24) and
 # ID-nI (I = 1..N). In node I, Baton's wire port is the veth wire0, which the
 # kernel ignores (no address, arp off, no IPv6, nftables ingress drop; the
-# af_packet PMD still sees every frame). Baton's host port is the tap
-# baton0, carrying 198.18.0.(10+I)/24; nginx listens on it.
+# af_packet PMD still sees every frame). Baton's host port is baton0,
+# carrying 198.18.0.(10+I)/24, where nginx listens: the kernel's end of a
+# veth pair whose other end (baton0-dp) Baton reads with af_packet, or,
+# with HOST_KIND=tap, a TAP.
 set -euo pipefail
 
 CLIENT_IP=198.18.0.100
@@ -138,7 +142,7 @@ rx_desc = 512
 tx_desc = 512
 
 [host]
-kind = "tap"
+kind = "${HOST_KIND:-af-packet}"
 name = "baton0"
 address = "$(node_ip "$i")/24"
 
@@ -274,7 +278,7 @@ up() { # ID NODES BATON WORKDIR
         local ns="$id-n$i" d="$w/n$i"
         ip netns add "$ns"
         ip -n "$ns" link set lo up
-        # The tap Baton creates should carry IPv4 only, like the node's NIC.
+        # The host port Baton creates should carry IPv4 only, like the node's NIC.
         ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
         if [[ ${HANDOFF:-0} == 1 ]]; then
             # The VIP: every node's kernel owns it, none answers ARP for it.

@@ -90,10 +90,13 @@ impl ControlPlane {
     }
 
     /// One round: worker messages out, peer events in, load announced.
-    /// Waits at most `wait` for the first message from either side, and
-    /// wakes at once when one comes: every handoff crosses this loop twice
-    /// on each node, so it must not sleep through one.
+    /// Waits at most `wait` (and no later than the next announcement) for
+    /// the first message from either side, and wakes at once when one
+    /// comes: every handoff crosses this loop twice on each node, so it
+    /// must not sleep through one, and an idle node need not wake for
+    /// nothing.
     pub fn tick(&mut self, wait: Duration) {
+        let wait = wait.min(self.next_load.saturating_duration_since(Instant::now()));
         if let Some(events) = self.channels.events().cloned() {
             crossbeam_channel::select! {
                 recv(self.from_worker) -> event => {
