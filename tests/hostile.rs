@@ -56,11 +56,15 @@ fn pid_of(tb: &Testbed, i: usize) -> String {
         .to_string()
 }
 
+/// Whether process `pid` still runs: exited (a zombie nobody reaped yet
+/// counts as exited) or gone is not.
 fn is_running(pid: &str) -> bool {
-    Command::new("kill")
-        .args(["-0", pid])
-        .status()
-        .is_ok_and(|s| s.success())
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // "PID (COMM) STATE ...": the state follows the last parenthesis.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
 }
 
 /// The testbed's `cluster.dead_after_ms` (netns.sh).
