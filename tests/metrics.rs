@@ -178,7 +178,7 @@ fn prometheus_scrapes_every_node_and_sees_handoffs_rise() {
         );
     }
     for (name, _) in stats["control"].as_object().expect("control") {
-        let gauge = name == "peer_peers" || name == "peer_peers_up";
+        let gauge = ["peer_peers", "peer_peers_up", "peer_peers_suspect"].contains(&name.as_str());
         let metric = metric_of(name, gauge);
         assert!(
             text.lines().any(|l| l.starts_with(&format!("{metric} "))),
