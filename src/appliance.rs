@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use baton_config::{Config, IdleMode, WirePort};
+use baton_config::{Config, HostPortKind, IdleMode, WirePort};
 use baton_control::plane::ControlPlane;
 use baton_control::stats::{PortCounter, PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats};
 use baton_fastpath::counters::{HandoffLatency, WorkerCounters};
@@ -23,13 +23,16 @@ use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats, Ring
 use crate::metrics::Endpoints;
 use crate::{eal_args, host_iface, parts};
 
-/// How often the control lcore looks at its socket and the stop flag.
+/// How often the control lcore looks at its stats socket and the stop
+/// flag. With peers it waits on their messages and the workers' instead,
+/// and wakes at once when one comes (`ControlPlane::tick`), so this bounds
+/// only how late a `baton stats` answer or a stop can be.
 const CONTROL_TICK: Duration = Duration::from_millis(20);
-/// With peers, how long it waits for their messages at a time: handoff
-/// messages cross the control lcore, so it must come back quickly.
-const CONTROL_WAIT: Duration = Duration::from_millis(1);
 /// Messages queued between the control lcore and a worker, each way.
 const WORKER_QUEUE: usize = 4096;
+/// At shutdown, how long the peers have to answer the control channels'
+/// close before the workers stop (it takes them a round trip).
+const CLOSE_LINGER: Duration = Duration::from_millis(300);
 /// Packets queued for a worker by the other workers, per side.
 const STEER_RING: u32 = 4096;
 
@@ -44,6 +47,10 @@ pub fn run(cfg: &Config) -> Result<()> {
     if cfg.host.is_kernel_interface() {
         host_iface::ensure_free(&cfg.host)?;
     }
+    let veth = match cfg.host.kind {
+        HostPortKind::AfPacket => Some(host_iface::VethPair::create(&cfg.host)?),
+        _ => None,
+    };
 
     // Dropped after the EAL: no DPDK file of this prefix outlives the run,
     // nor those of a killed earlier instance this one's start.
@@ -61,7 +68,7 @@ pub fn run(cfg: &Config) -> Result<()> {
 
     let (mut wire, mut host) = bring_up_ports(&eal, cfg, &pool)?;
     if cfg.host.is_kernel_interface() {
-        host_iface::configure(&cfg.host)?;
+        host_iface::configure(&cfg.host, &wire.mac()?.to_string())?;
     }
     // Once the host interface has its address, which it may listen on.
     endpoints.listen_for_metrics(cfg, &Eal::version())?;
@@ -98,7 +105,10 @@ pub fn run(cfg: &Config) -> Result<()> {
         }
         _ => (None, Vec::new()),
     };
-    let workers = launch_workers(&eal, cfg, &mut wire, &mut host, &stop, &pool, links)?;
+    // The workers stop after the control channels have closed, on a flag
+    // of their own: the channels' packets cross them.
+    let workers_stop = Arc::new(AtomicBool::new(false));
+    let workers = launch_workers(&eal, cfg, &mut wire, &mut host, &workers_stop, &pool, links)?;
     tracing::info!(
         "node {} up: wire port {} ({}, {}) <-> host port {} ({}); {} worker(s) on lcores {:?}; idle {}",
         cfg.node.name,
@@ -137,12 +147,13 @@ pub fn run(cfg: &Config) -> Result<()> {
         ports: vec![port_entry("wire", &wire), port_entry("host", &host)],
         control: BTreeMap::new(),
         peers: BTreeMap::new(),
+        peer_states: BTreeMap::new(),
     };
     while !stop.load(Ordering::Relaxed) {
         match control.as_mut() {
             Some(control) => {
                 endpoints.serve_pending(|| with_control(snapshot(), control));
-                control.tick(CONTROL_WAIT);
+                control.tick(CONTROL_TICK);
             }
             None => {
                 endpoints.serve_pending(snapshot);
@@ -152,6 +163,16 @@ pub fn run(cfg: &Config) -> Result<()> {
     }
 
     tracing::info!("shutting down");
+    // Peers see this node Down now rather than after `dead_after_ms`.
+    if let Some(control) = control.take() {
+        let closing = Instant::now();
+        control.close(CLOSE_LINGER);
+        tracing::info!(
+            "control channels closed in {} ms",
+            closing.elapsed().as_millis()
+        );
+    }
+    workers_stop.store(true, Ordering::Relaxed);
     let mut failed = false;
     for (lcore, _) in &workers {
         if lcore::wait(&eal, *lcore) != 0 {
@@ -184,6 +205,7 @@ pub fn run(cfg: &Config) -> Result<()> {
     drop(wire);
     drop(pool);
     drop(eal);
+    drop(veth);
     drop(runtime_files);
     if failed {
         bail!("a worker failed; see the log above");
@@ -366,6 +388,7 @@ fn idle_description(cfg: &Config) -> String {
 fn with_control(mut snapshot: StatsSnapshot, control: &ControlPlane) -> StatsSnapshot {
     snapshot.control = control.counters();
     snapshot.peers = control.peers_up().into_iter().collect();
+    snapshot.peer_states = control.peer_states().into_iter().collect();
     snapshot
 }
 

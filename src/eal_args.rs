@@ -68,6 +68,20 @@ idle = "sleep"
     }
 
     #[test]
+    fn an_af_packet_host_port_reads_batons_end_of_the_veth_pair_with_a_queue_per_worker() {
+        let text = DEMO.replace("workers = [1]", "workers = [1, 2]").replace(
+            "name = \"baton0\"",
+            "kind = \"af-packet\"\nname = \"baton0\"",
+        );
+        let cfg = baton_config::parse(&text, "demo.toml").unwrap();
+        let args = build(&cfg).join(" ");
+        assert!(
+            args.ends_with("--vdev net_af_packet_host,iface=baton0-dp,qpairs=2,qdisc_bypass=1"),
+            "{args}"
+        );
+    }
+
+    #[test]
     fn pci_wire_port_is_allow_listed_alone() {
         let text = DEMO
             .replace("vdev = \"net_af_packet0,iface=wire0\"", "pci = \"3b:00.0\"")

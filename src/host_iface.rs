@@ -5,25 +5,119 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use baton_config::HostConfig;
+use baton_config::{HostConfig, HostPortKind};
 
 /// Fails if an interface named `host.name` already exists here. DPDK's tap
 /// driver would attach to an existing tap as one more queue, and on exit
 /// take it down under whoever owns it (say, another Baton instance).
+/// An af-packet host port's veth pair outlives a killed instance; one that
+/// no packet socket reads is that, and is removed (the caller holds this
+/// config's instance lock, so no live instance of it owns the pair).
 pub fn ensure_free(host: &HostConfig) -> Result<()> {
-    if Path::new("/sys/class/net").join(&host.name).exists() {
+    if host.kind == HostPortKind::AfPacket && is_stale_veth(host)? {
+        tracing::warn!(
+            "removing the host port's veth pair {} / {} left by an instance that did not exit",
+            host.name,
+            host.veth_peer()
+        );
+        ip(&["link", "del", "dev", &host.name])?;
+    }
+    ensure_absent(&host.name)?;
+    if host.kind == HostPortKind::AfPacket {
+        ensure_absent(&host.veth_peer())?;
+    }
+    Ok(())
+}
+
+fn ensure_absent(name: &str) -> Result<()> {
+    if Path::new("/sys/class/net").join(name).exists() {
         bail!(
-            "the host interface {} already exists (another Baton instance, or another program, owns it); \
+            "the host interface {name} already exists (another Baton instance, or another program, owns it); \
              stop that, or set another `host.name`",
-            host.name
         );
     }
     Ok(())
 }
 
-/// Brings the host interface up and, when `host.address` is set, gives it
-/// that address, as the node's own NIC would have had.
-pub fn configure(host: &HostConfig) -> Result<()> {
+/// Whether `host.name` is the kernel end of a veth pair whose other end is
+/// Baton's, and no packet socket is bound to that end.
+fn is_stale_veth(host: &HostConfig) -> Result<bool> {
+    let peer = Path::new("/sys/class/net").join(host.veth_peer());
+    let Ok(index) = std::fs::read_to_string(peer.join("ifindex")) else {
+        return Ok(false);
+    };
+    let Ok(link) = std::fs::read_to_string(peer.join("iflink")) else {
+        return Ok(false);
+    };
+    let kernel_end = Path::new("/sys/class/net").join(&host.name).join("ifindex");
+    if std::fs::read_to_string(kernel_end).ok().as_deref() != Some(link.as_str()) {
+        return Ok(false);
+    }
+    let sockets = std::fs::read_to_string("/proc/net/packet")
+        .context("cannot read /proc/net/packet (to see whether the host port is in use)")?;
+    // Columns: sk RefCnt Type Proto Iface R Rmem User Inode.
+    let index = index.trim();
+    let bound = sockets
+        .lines()
+        .skip(1)
+        .any(|l| l.split_whitespace().nth(4) == Some(index));
+    Ok(!bound)
+}
+
+/// An af-packet host port's veth pair: `host.name` for the kernel, with
+/// the node's address, and Baton's end, which the kernel leaves alone.
+/// Made before EAL starts (the driver opens its end then); removed on
+/// drop.
+pub struct VethPair {
+    name: String,
+}
+
+impl VethPair {
+    pub fn create(host: &HostConfig) -> Result<VethPair> {
+        let peer = host.veth_peer();
+        ip(&[
+            "link", "add", &host.name, "type", "veth", "peer", "name", &peer,
+        ])?;
+        let pair = VethPair {
+            name: host.name.clone(),
+        };
+        // The driver neither fills in checksums nor splits segments: the
+        // kernel must hand it finished, MTU-sized frames, as it would put
+        // them on a wire.
+        for dev in [&host.name, &peer] {
+            run(
+                "ethtool",
+                &[
+                    "-K", dev, "rx", "off", "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+                ],
+            )?;
+        }
+        // Baton's end carries no address and speaks no IPv6 of its own.
+        let ipv6 = format!("/proc/sys/net/ipv6/conf/{peer}/disable_ipv6");
+        if Path::new(&ipv6).exists() {
+            std::fs::write(&ipv6, "1").with_context(|| format!("cannot write {ipv6}"))?;
+        }
+        ip(&["link", "set", "dev", &peer, "arp", "off", "up"])?;
+        Ok(pair)
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        if let Err(e) = ip(&["link", "del", "dev", &self.name]) {
+            tracing::warn!("{e:#}");
+        }
+    }
+}
+
+/// Brings the host interface up with the wire port's `mac` and, when
+/// `host.address` is set, gives it that address, as the node's own NIC
+/// would have had. (A TAP took the MAC from DPDK already; a veth's kernel
+/// end is not DPDK's port.)
+pub fn configure(host: &HostConfig, mac: &str) -> Result<()> {
+    if host.kind == HostPortKind::AfPacket {
+        ip(&["link", "set", "dev", &host.name, "address", mac])?;
+    }
     ip(&["link", "set", "dev", &host.name, "up"])?;
     if let Some(cidr) = &host.address {
         ip(&["addr", "replace", &cidr.to_string(), "dev", &host.name])?;
@@ -78,13 +172,18 @@ impl Drop for HandoffAddresses {
 }
 
 fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
+    run("ip", args)
+}
+
+/// Runs `program` (iproute2's `ip`, `ethtool`) to set up the host side.
+fn run(program: &str, args: &[&str]) -> Result<()> {
+    let out = Command::new(program)
         .args(args)
         .output()
-        .context("cannot run `ip` (install iproute2)")?;
+        .with_context(|| format!("cannot run `{program}` (is it installed?)"))?;
     if !out.status.success() {
         bail!(
-            "`ip {}` failed: {}",
+            "`{program} {}` failed: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );

@@ -70,8 +70,9 @@ pub fn engine_config(
         linger: ms(handoff.linger_ms),
         idle_timeout: Duration::from_secs(handoff.idle_timeout_s.into()),
         // Peers come up within a couple of heartbeats of each other, or are
-        // down: waiting twice the time that declares one down is enough.
-        recovery_wait: 2 * ms(cluster.dead_after_ms),
+        // not answering: waiting twice the silence that makes one suspect
+        // is enough.
+        recovery_wait: 2 * ms(cluster.suspect_after_ms),
         orphan_timeout: ms(handoff.orphan_timeout_ms),
         max_flows: handoff.max_flows as usize,
     })
@@ -134,6 +135,7 @@ pub fn channel_config(cfg: &Config, cluster: &ClusterConfig) -> Result<ChannelCo
         psk,
         peers,
         heartbeat_interval: Duration::from_millis(cluster.heartbeat_ms.into()),
+        suspect_after: Duration::from_millis(cluster.suspect_after_ms.into()),
         dead_after: Duration::from_millis(cluster.dead_after_ms.into()),
     })
 }

@@ -43,7 +43,12 @@ pub struct ClusterConfig {
     /// A heartbeat goes to every peer this often.
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_ms: u32,
-    /// A peer silent for this long is down: no handoffs go to it.
+    /// A peer silent for this long is suspect: no new handoffs go to it,
+    /// but what was handed to it carries on.
+    #[serde(default = "default_suspect_after_ms")]
+    pub suspect_after_ms: u32,
+    /// A peer silent for this long is dead: its channel is closed and the
+    /// connections handed to it are reset.
     #[serde(default = "default_dead_after_ms")]
     pub dead_after_ms: u32,
     /// The other nodes.
@@ -56,8 +61,11 @@ fn default_control_port() -> u16 {
 fn default_heartbeat_ms() -> u32 {
     500
 }
-fn default_dead_after_ms() -> u32 {
+fn default_suspect_after_ms() -> u32 {
     1500
+}
+fn default_dead_after_ms() -> u32 {
+    10_000
 }
 
 /// Another node of the cluster.

@@ -351,6 +351,10 @@ pub struct HostConfig {
     pub vdev: Option<String>,
 }
 
+/// Appended to `host.name` to name Baton's end of an af-packet host
+/// port's veth pair.
+pub const VETH_PEER_SUFFIX: &str = "-dp";
+
 fn default_host_name() -> String {
     "baton0".to_owned()
 }
@@ -377,6 +381,11 @@ pub enum HostPortKind {
     /// virtio_user over vhost-net: faster, for metal.
     #[serde(rename = "virtio-user")]
     VirtioUser,
+    /// net_af_packet on one end of a veth pair whose other end, `name`, is
+    /// the kernel's interface: no system call per received packet, where
+    /// a TAP costs one; for VMs and test beds without vhost-net.
+    #[serde(rename = "af-packet")]
+    AfPacket,
     /// Any DPDK virtual device (`host.vdev`), with no kernel behind it: a
     /// traffic generator on the host side, for load tests.
     #[serde(rename = "vdev")]
@@ -390,6 +399,7 @@ impl HostConfig {
         match self.kind {
             HostPortKind::Tap => "net_tap0".into(),
             HostPortKind::VirtioUser => "virtio_user0".into(),
+            HostPortKind::AfPacket => "net_af_packet_host".into(),
             HostPortKind::Vdev => vdev_name(self.vdev.as_deref().unwrap_or_default()).to_owned(),
         }
     }
@@ -399,6 +409,12 @@ impl HostConfig {
         self.kind != HostPortKind::Vdev
     }
 
+    /// With `kind = "af-packet"`: Baton's end of the veth pair, which the
+    /// kernel does not use (the kernel's end is `name`).
+    pub fn veth_peer(&self) -> String {
+        format!("{}{VETH_PEER_SUFFIX}", self.name)
+    }
+
     /// The EAL `--vdev` spec that creates the host port. `queues` is the
     /// number of queue pairs (one per worker); net_tap sizes its queues
     /// from the ethdev configuration instead.
@@ -406,6 +422,11 @@ impl HostConfig {
         match self.kind {
             HostPortKind::Tap => format!("{},iface={}", self.dpdk_name(), self.name),
             HostPortKind::Vdev => self.vdev.clone().unwrap_or_default(),
+            HostPortKind::AfPacket => format!(
+                "{},iface={},qpairs={queues},qdisc_bypass=1",
+                self.dpdk_name(),
+                self.veth_peer()
+            ),
             HostPortKind::VirtioUser => {
                 let path = self
                     .vhost_path

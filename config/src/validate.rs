@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::eal;
 use crate::schema::{
     vdev_name, Config, DpdkConfig, HostConfig, HostPortKind, LcoreConfig, NodeConfig, PollConfig,
-    StatsConfig, WireConfig, WirePort, WIRE_BOTH, WIRE_NEITHER,
+    StatsConfig, WireConfig, WirePort, VETH_PEER_SUFFIX, WIRE_BOTH, WIRE_NEITHER,
 };
 use crate::spans::{KeyPath, Kind, SpanIndex};
 
@@ -324,13 +324,16 @@ fn check_descriptors(path: KeyPath, count: u16) -> Check {
 fn check_host(host: &HostConfig) -> Check {
     let path = KeyPath::dotted("host");
     let name = path.clone().key("name");
-    check_name(
-        name.clone(),
-        &host.name,
-        MAX_IFNAME,
-        "_.-",
-        "interface name",
-    )?;
+    // An af-packet host port's veth pair also has Baton's end, named
+    // after the kernel's: both must fit.
+    let (max_name, what) = match host.kind {
+        HostPortKind::AfPacket => (
+            MAX_IFNAME - VETH_PEER_SUFFIX.len(),
+            "interface name (Baton's end of the veth pair adds `-dp`)",
+        ),
+        _ => (MAX_IFNAME, "interface name"),
+    };
+    check_name(name.clone(), &host.name, max_name, "_.-", what)?;
     if host.name == "." || host.name == ".." {
         return Err(invalid(
             name,
@@ -360,7 +363,7 @@ fn check_host(host: &HostConfig) -> Check {
     }
     if let Some(vhost) = &host.vhost_path {
         let vhost_key = path.key("vhost_path");
-        if host.kind == HostPortKind::Tap {
+        if host.kind != HostPortKind::VirtioUser {
             return Err(invalid(
                 vhost_key,
                 "only applies to a virtio-user host port: set `host.kind = \"virtio-user\"` or remove this key",

@@ -39,13 +39,22 @@ pub(crate) fn check_cluster(config: &Config) -> Check {
         10,
         60_000,
     )?;
-    if cluster.dead_after_ms < 2 * cluster.heartbeat_ms {
+    if cluster.suspect_after_ms < 2 * cluster.heartbeat_ms {
+        return Err(invalid(
+            path.key("suspect_after_ms"),
+            format!(
+                "{} ms is less than two heartbeats ({} ms): one late heartbeat would make a peer suspect",
+                cluster.suspect_after_ms,
+                2 * cluster.heartbeat_ms
+            ),
+        ));
+    }
+    if cluster.dead_after_ms <= cluster.suspect_after_ms {
         return Err(invalid(
             path.key("dead_after_ms"),
             format!(
-                "{} ms is less than two heartbeats ({} ms): one late heartbeat would take a peer down",
-                cluster.dead_after_ms,
-                2 * cluster.heartbeat_ms
+                "{} ms is not more than `suspect_after_ms` ({} ms): a peer must be suspect (no new handoffs) before it is declared dead (its handed-off connections reset)",
+                cluster.dead_after_ms, cluster.suspect_after_ms
             ),
         ));
     }

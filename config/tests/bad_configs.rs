@@ -355,6 +355,20 @@ fn cases() -> Vec<Case> {
             "16 characters long; at most 15",
         ),
         case(
+            "af-packet interface name too long for its veth pair",
+            with("\n[host]\nkind = \"af-packet\"\nname = \"baton-host-00\"\n"),
+            (12, 8),
+            Some("host.name"),
+            "adds `-dp`) `baton-host-00` is 13 characters long; at most 12",
+        ),
+        case(
+            "vhost_path with af-packet",
+            with("\n[host]\nkind = \"af-packet\"\nvhost_path = \"/dev/vhost-net\"\n"),
+            (12, 14),
+            Some("host.vhost_path"),
+            "only applies to a virtio-user host port",
+        ),
+        case(
             "bad CIDR",
             with("\n[host]\naddress = \"198.18.1.11/33\"\n"),
             (11, 11),
@@ -526,6 +540,26 @@ fn cases() -> Vec<Case> {
             (14, 35),
             Some("cluster.peers.address"),
             "outside the host network",
+        ),
+        case(
+            "a peer suspect after one late heartbeat",
+            with(&CLUSTER.replace(
+                "psk_file = \"/etc/baton/cluster.key\"\n",
+                "psk_file = \"/etc/baton/cluster.key\"\nheartbeat_ms = 500\nsuspect_after_ms = 900\n",
+            )),
+            (14, 20),
+            Some("cluster.suspect_after_ms"),
+            "less than two heartbeats",
+        ),
+        case(
+            "a peer dead before it is suspect",
+            with(&CLUSTER.replace(
+                "psk_file = \"/etc/baton/cluster.key\"\n",
+                "psk_file = \"/etc/baton/cluster.key\"\nsuspect_after_ms = 2000\ndead_after_ms = 2000\n",
+            )),
+            (14, 17),
+            Some("cluster.dead_after_ms"),
+            "not more than `suspect_after_ms`",
         ),
         case(
             "handoff without a cluster",

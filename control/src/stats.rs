@@ -28,9 +28,13 @@ pub struct StatsSnapshot {
     /// The control plane's counters (peer channel, messages), by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub control: BTreeMap<String, u64>,
-    /// Each peer node and whether it is up.
+    /// Each peer node and whether its channel is up (a suspect peer's is).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub peers: BTreeMap<String, bool>,
+    /// Each peer node's state: `up`, `suspect` (up, but not heard from
+    /// for `cluster.suspect_after_ms`: no new handoffs go to it) or `down`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peer_states: BTreeMap<String, String>,
 }
 
 /// One worker's counters, by name (names as in `fastpath::counters`).
@@ -273,7 +277,12 @@ impl StatsSnapshot {
         if !self.peers.is_empty() {
             let _ = writeln!(out, "\npeers");
             for (name, up) in &self.peers {
-                let _ = writeln!(out, "  {name:<22}{:>14}", if *up { "up" } else { "down" });
+                let state = match self.peer_states.get(name) {
+                    Some(state) => state.as_str(),
+                    None if *up => "up",
+                    None => "down",
+                };
+                let _ = writeln!(out, "  {name:<22}{state:>14}");
             }
         }
         if !self.control.is_empty() {
@@ -327,7 +336,12 @@ mod tests {
                 counters: [("rx_packets".to_string(), 10)].into(),
             }],
             control: BTreeMap::new(),
-            peers: [("n2".to_string(), true)].into(),
+            peers: [("n2".to_string(), true), ("n3".to_string(), true)].into(),
+            peer_states: [
+                ("n2".to_string(), "up".to_string()),
+                ("n3".to_string(), "suspect".to_string()),
+            ]
+            .into(),
         }
     }
 
@@ -395,5 +409,10 @@ mod tests {
             .find(|l| l.trim_start().starts_with("w0 "))
             .unwrap();
         assert!(w0.ends_with("4         100 us"), "{w0}");
+        let n3 = table
+            .lines()
+            .find(|l| l.trim_start().starts_with("n3"))
+            .unwrap();
+        assert!(n3.trim_end().ends_with("suspect"), "{n3}");
     }
 }

@@ -46,6 +46,7 @@ fn config(
             })
             .collect(),
         heartbeat_interval: HEARTBEAT,
+        suspect_after: DEAD_AFTER / 2,
         dead_after: DEAD_AFTER,
     }
 }
@@ -500,7 +501,11 @@ fn start_rejects_bad_configs_and_busy_addresses() {
         config("a", loopback(), PSK, &[("b", unused), ("b", unused)]),
         config("", loopback(), PSK, &[]),
         ChannelConfig {
-            dead_after: HEARTBEAT,
+            suspect_after: HEARTBEAT,
+            ..config("a", loopback(), PSK, &[])
+        },
+        ChannelConfig {
+            dead_after: DEAD_AFTER / 2,
             ..config("a", loopback(), PSK, &[])
         },
     ];

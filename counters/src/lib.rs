@@ -10,7 +10,14 @@
 //! the writing (a worker: an increment is then a plain load and store) and
 //! [`SharedCounters`] when several threads add to the same counter. Either
 //! can be read from any thread at any time; [`Values`] is what a read gives.
+//!
+//! [`RateLimit`] bounds the log lines of what is counted: one line per
+//! source an interval, with how many were left out.
 #![forbid(unsafe_code)]
+
+mod rate_limit;
+
+pub use rate_limit::RateLimit;
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -10,8 +10,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use baton_handoff::Load;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use dpdk_ffi::{Burst, Mbuf, Mempool, Queue, Ring};
 
@@ -33,8 +34,16 @@ const LOOKAHEAD: usize = 2 * PREFETCH_AHEAD;
 /// full for this long is not draining, and holding packets stalls RX.
 const TX_RETRIES: u32 = 4;
 
-/// Passes between engine timer runs and load reports.
-const HOUSEKEEPING_EVERY: u32 = 256;
+/// Passes between engine timer runs.
+const TIMERS_EVERY: u32 = 256;
+/// How often a worker may report its load to the control lcore. On a
+/// clock, not per pass: a busy worker passes thousands of times a
+/// millisecond, every report wakes the control lcore, and the node
+/// announces its load only once a heartbeat.
+const LOAD_REPORT_EVERY: Duration = Duration::from_millis(10);
+/// An unchanged load is reported again this often (a report lost to a
+/// full queue is not lost for long); an idle worker wakes nobody else.
+const LOAD_REPEAT_EVERY: Duration = Duration::from_secs(1);
 
 // What the control lcore and a worker tell each other: defined with the
 // protocol, so that the control plane needs no data-plane crate.
@@ -97,9 +106,10 @@ impl Worker {
         let mut moved = self.control_inbox(&mut link, now);
         moved += self.through_engine(&mut link, state, now);
         state.passes = state.passes.wrapping_add(1);
-        if state.passes % HOUSEKEEPING_EVERY == 0 {
+        if state.passes % TIMERS_EVERY == 0 {
             link.engine.poll_timers(now);
-            let load = link.engine.load();
+        }
+        if let Some(load) = state.load_report.due(link.engine.load(), now) {
             let _ = link.outbox.try_send(FromWorker::Load {
                 worker: self.id,
                 load,
@@ -139,6 +149,7 @@ impl Worker {
             match event {
                 ToWorker::Message { peer, msg } => link.engine.on_message(peer, msg, now),
                 ToWorker::PeerUp(peer) => link.engine.on_peer_up(peer),
+                ToWorker::PeerSuspect(peer, suspect) => link.engine.on_peer_suspect(peer, suspect),
                 ToWorker::PeerDown(peer) => link.engine.on_peer_down(peer, now),
             }
         }
@@ -368,6 +379,33 @@ pub struct PollState {
     /// Per owning worker, per side: packets to steer there.
     steer_out: Vec<[Burst; 2]>,
     passes: u32,
+    load_report: LoadReport,
+}
+
+/// When a worker tells the control lcore its load: when it changed, at
+/// most every `LOAD_REPORT_EVERY`, and when unchanged every
+/// `LOAD_REPEAT_EVERY`.
+#[derive(Default)]
+struct LoadReport {
+    /// The last load reported, and when.
+    last: Option<(Load, Instant)>,
+}
+
+impl LoadReport {
+    /// The load to report now, if any.
+    fn due(&mut self, load: Load, now: Instant) -> Option<Load> {
+        let due = match self.last {
+            None => true,
+            Some((last, at)) => {
+                let since = now.saturating_duration_since(at);
+                since >= LOAD_REPEAT_EVERY || (since >= LOAD_REPORT_EVERY && last != load)
+            }
+        };
+        due.then(|| {
+            self.last = Some((load, now));
+            load
+        })
+    }
 }
 
 impl PollState {
@@ -438,4 +476,28 @@ fn pass(
         counters.add(dropped, lost as u64);
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(active_connections: u32) -> Load {
+        Load {
+            active_connections,
+            ..Load::default()
+        }
+    }
+
+    #[test]
+    fn a_load_is_reported_when_it_changes_at_most_so_often_and_repeated_when_it_does_not() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut r = LoadReport::default();
+        assert_eq!(r.due(load(1), at(0)), Some(load(1)), "the first at once");
+        assert_eq!(r.due(load(2), at(5)), None, "a change waits its turn");
+        assert_eq!(r.due(load(2), at(10)), Some(load(2)));
+        assert_eq!(r.due(load(2), at(500)), None, "no change, no report");
+        assert_eq!(r.due(load(2), at(1010)), Some(load(2)), "repeated");
+    }
 }

@@ -67,8 +67,15 @@ pub fn owner_of(client_addr: u32, client_port: u16, workers: usize) -> usize {
 /// From the control lcore to a worker.
 #[derive(Debug)]
 pub enum ToWorker {
-    Message { peer: usize, msg: Message },
+    Message {
+        peer: usize,
+        msg: Message,
+    },
     PeerUp(usize),
+    /// The peer's channel is up but it has not been heard from for a while
+    /// (`true`), or it has been again (`false`): a suspect peer gets no new
+    /// handoffs, and what was handed to it carries on.
+    PeerSuspect(usize, bool),
     PeerDown(usize),
 }
 

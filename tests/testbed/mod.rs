@@ -209,6 +209,14 @@ impl Testbed {
         self.stats(i)["peers"][peer].as_bool().unwrap_or(false)
     }
 
+    /// How node `i` sees peer `peer`: "up", "suspect" or "down".
+    pub fn peer_state(&self, i: usize, peer: &str) -> String {
+        self.stats(i)["peer_states"][peer]
+            .as_str()
+            .unwrap_or("down")
+            .to_string()
+    }
+
     /// Waits up to `secs` for `cond`.
     pub fn wait_for(&self, secs: u64, mut cond: impl FnMut() -> bool) -> bool {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);

@@ -29,12 +29,16 @@
 # (`[metrics]`), reached through the LAN like its web server.
 # With HUGEPAGES=1, Baton runs on hugepage memory (reserve some first:
 # 64 pages of 2 MiB per node); otherwise on ordinary memory.
+# HOST_KIND picks the host port: af-packet (default; the fastest here) or
+# tap.
 #
 # Namespaces: ID-lan (bridge br0), ID-client (c0, 198.18.0.100/24) and
 # ID-nI (I = 1..N). In node I, Baton's wire port is the veth wire0, which the
 # kernel ignores (no address, arp off, no IPv6, nftables ingress drop; the
-# af_packet PMD still sees every frame). Baton's host port is the tap
-# baton0, carrying 198.18.0.(10+I)/24; nginx listens on it.
+# af_packet PMD still sees every frame). Baton's host port is baton0,
+# carrying 198.18.0.(10+I)/24, where nginx listens: the kernel's end of a
+# veth pair whose other end (baton0-dp) Baton reads with af_packet, or,
+# with HOST_KIND=tap, a TAP.
 set -euo pipefail
 
 CLIENT_IP=198.18.0.100
@@ -146,7 +150,7 @@ rx_desc = 512
 tx_desc = 512
 
 [host]
-kind = "tap"
+kind = "${HOST_KIND:-af-packet}"
 name = "baton0"
 address = "$(node_ip "$i")/24"
 
@@ -178,7 +182,8 @@ psk_file = "$w/cluster.key"
 vip = "$VIP"
 handoff_net = "$HANDOFF_NET"
 heartbeat_ms = 200
-dead_after_ms = 1000
+suspect_after_ms = 600
+dead_after_ms = 3000
 peers = [
 $peers]
 
@@ -286,7 +291,7 @@ up() { # ID NODES BATON WORKDIR
         local ns="$id-n$i" d="$w/n$i"
         ip netns add "$ns"
         ip -n "$ns" link set lo up
-        # The tap Baton creates should carry IPv4 only, like the node's NIC.
+        # The host port Baton creates should carry IPv4 only, like the node's NIC.
         ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
         if [[ ${HANDOFF:-0} == 1 ]]; then
             # The VIP: every node's kernel owns it, none answers ARP for it.

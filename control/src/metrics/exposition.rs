@@ -175,6 +175,22 @@ pub fn render(snapshot: &StatsSnapshot, catalog: &Catalog, build: &BuildInfo) ->
             );
         }
     }
+    if !snapshot.peer_states.is_empty() {
+        family(
+            &mut out,
+            "baton_peer_suspect",
+            "Whether the peer is suspect (1): up, but not heard from for cluster.suspect_after_ms, so it gets no new handoffs.",
+            "gauge",
+        );
+        for (peer, state) in &snapshot.peer_states {
+            let _ = writeln!(
+                out,
+                "baton_peer_suspect{{peer=\"{}\"}} {}",
+                escape_label(peer),
+                u8::from(state == "suspect")
+            );
+        }
+    }
     out
 }
 
@@ -285,6 +301,11 @@ mod tests {
             ]
             .into(),
             peers: [("n2".to_string(), true), ("n3".to_string(), false)].into(),
+            peer_states: [
+                ("n2".to_string(), "suspect".to_string()),
+                ("n3".to_string(), "down".to_string()),
+            ]
+            .into(),
         }
     }
 
@@ -332,6 +353,8 @@ mod tests {
             "baton_wire_port_rx_bytes_total 99",
             "baton_peer_up{peer=\"n2\"} 1",
             "baton_peer_up{peer=\"n3\"} 0",
+            "baton_peer_suspect{peer=\"n2\"} 1",
+            "baton_peer_suspect{peer=\"n3\"} 0",
             "baton_build_info{version=\"0.1.0\",commit=\"abc\",dpdk=\"DPDK 22.11.11\"} 1",
             "baton_uptime_seconds 5",
         ] {

@@ -10,6 +10,12 @@ baton_counters::counters! {
         Peers => "peer_peers", gauge;
         /// Peers Up now (for one peer: whether it is).
         PeersUp => "peer_peers_up", gauge;
+        /// Peers Up but suspect now: not heard from for `suspect_after`.
+        PeersSuspect => "peer_peers_suspect", gauge;
+        /// Times a peer became suspect (no new handoffs go to it).
+        Suspected => "peer_suspected", connections;
+        /// Times a suspect peer was heard from again before it was dead.
+        Recovered => "peer_recovered", connections;
         /// Application frames received (heartbeats not included).
         FramesIn => "peer_frames_in", messages;
         /// Application frames sent (heartbeats not included).
@@ -25,6 +31,20 @@ baton_counters::counters! {
         /// total includes failed inbound handshakes that named no
         /// configured peer (wrong key, garbage, strangers).
         HandshakeFailures => "peer_handshake_failures", connections;
+        /// Control connections closed unheard: the address of a configured
+        /// peer already had all its handshakes in progress.
+        RefusedPeerSlots => "peer_refused_peer_slots", connections, drop;
+        /// Control connections closed unheard: their address, no
+        /// configured peer's, already had all its handshakes in progress.
+        RefusedPerSource => "peer_refused_per_source", connections, drop;
+        /// Control connections closed unheard: addresses of no configured
+        /// peer held every handshake strangers may hold.
+        RefusedStrangers => "peer_refused_strangers", connections, drop;
+        /// Control connections closed unheard: no thread for the handshake.
+        RefusedNoThread => "peer_refused_no_thread", connections, drop;
+        /// Connections the listener failed to accept (e.g. out of file
+        /// descriptors).
+        AcceptFailures => "peer_accept_failures", connections;
         /// Dials that did not reach the peer at all.
         ConnectFailures => "peer_connect_failures", connections;
         /// Connections closed because of an undecryptable or malformed

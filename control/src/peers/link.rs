@@ -60,7 +60,7 @@ impl Link {
         let mut generation = 0u64;
         let mut backoff = Backoff::default();
         let mut next: Option<Session> = None;
-        while !self.shared.is_shutting_down() {
+        while !self.shared.is_closing() {
             let session = match next.take() {
                 Some(s) => s,
                 None => match self.establish(&mut backoff) {
@@ -78,7 +78,7 @@ impl Link {
     /// peer, or waits for the listener to hand one over. None at shutdown.
     fn establish(&self, backoff: &mut Backoff) -> Option<Session> {
         loop {
-            if self.shared.is_shutting_down() {
+            if self.shared.is_closing() {
                 return None;
             }
             let wait = if self.peer.we_dial {
@@ -196,7 +196,11 @@ impl Link {
         drop(guard);
         // Always collect the reader's report, so none is left queued.
         let reader_reason = self.take_reader_reason(generation);
-        let reason = reason.unwrap_or(reader_reason);
+        let mut reason = reason.unwrap_or(reader_reason);
+        if self.shared.is_closing() {
+            // This node closed it; the peer closing its side is the answer.
+            reason = EndReason::Shutdown;
+        }
         peer.set_up(false);
         self.drop_queued();
         match &reason {
@@ -262,7 +266,8 @@ impl Link {
                     _ => continue, // from an earlier session
                 },
                 default(wait) => {
-                    if last_sent.elapsed() < interval {
+                    // Closing: the FIN is sent; wait for the peer's.
+                    if last_sent.elapsed() < interval || self.shared.is_closing() {
                         continue;
                     }
                     session::write_heartbeat(stream, sealer, &mut out)
@@ -301,6 +306,11 @@ pub fn describe(e: &HandshakeError) -> String {
     match e {
         HandshakeError::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
             "the other side closed the connection during the handshake (does it have the same pre-shared key?)".into()
+        }
+        HandshakeError::Io(io)
+            if matches!(io.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+        {
+            "the handshake did not complete in time".into()
         }
         other => other.to_string(),
     }

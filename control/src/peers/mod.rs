@@ -12,7 +12,9 @@
 //!   larger than one Noise message means several messages.
 //! - **Liveness**: a heartbeat goes out whenever nothing else has been sent
 //!   for `heartbeat_interval`. A peer from which no valid message arrived
-//!   for `dead_after` is Down and its connection is closed.
+//!   for `suspect_after` is Suspect (it stays Up, and is Recovered when it
+//!   is heard from again); for `dead_after`, Down, and its connection is
+//!   closed. A connection the peer closes or resets is Down at once.
 //! - **Failure**: a handshake failure or a garbage frame closes that
 //!   connection and is counted; the dialer then reconnects with exponential
 //!   back-off (100 ms doubling to 5 s, with jitter).
@@ -22,6 +24,7 @@
 //! thread per inbound handshake. The API only touches bounded channels and
 //! atomics, so it never blocks for long.
 
+mod admission;
 mod backoff;
 mod counters;
 mod link;
@@ -84,6 +87,8 @@ pub struct ChannelConfig {
     pub peers: Vec<PeerConfig>,
     /// Send a heartbeat when nothing else was sent for this long.
     pub heartbeat_interval: Duration,
+    /// A peer heard nothing from for this long is Suspect.
+    pub suspect_after: Duration,
     /// A peer heard nothing from for this long is Down.
     pub dead_after: Duration,
 }
@@ -97,6 +102,7 @@ impl std::fmt::Debug for ChannelConfig {
             .field("psk", &"<redacted>")
             .field("peers", &self.peers)
             .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("suspect_after", &self.suspect_after)
             .field("dead_after", &self.dead_after)
             .finish()
     }
@@ -107,6 +113,12 @@ impl std::fmt::Debug for ChannelConfig {
 pub enum PeerEvent {
     /// A connection to the peer is established and authenticated.
     Up { peer: String },
+    /// Nothing heard from the peer for `suspect_after`, though its
+    /// connection is up. Only between an `Up` and its `Down`, and followed
+    /// by a `Recovered` or the `Down`.
+    Suspect { peer: String },
+    /// A suspect peer was heard from again.
+    Recovered { peer: String },
     /// The connection is gone. Always follows an `Up` for the same peer.
     Down { peer: String },
     /// An application frame from the peer.
@@ -145,6 +157,8 @@ pub struct PeerStatus {
     /// True if this node dials the peer, false if the peer dials this node.
     pub dials: bool,
     pub up: bool,
+    /// Up, but not heard from for `suspect_after`.
+    pub suspect: bool,
     /// When `up` last changed (or the channels started).
     pub since: SystemTime,
     /// This peer's own counts (its `Peers` is 1, its `PeersUp` is `up`).
@@ -197,11 +211,14 @@ impl PeerChannels {
             node: cfg.node.clone(),
             psk: cfg.psk,
             heartbeat_interval: cfg.heartbeat_interval,
+            suspect_after: cfg.suspect_after,
             dead_after: cfg.dead_after,
             shutdown: Default::default(),
+            closing: Default::default(),
             events: events_tx,
             sockets: Arc::new(SocketRegistry::default()),
             unattributed: Default::default(),
+            port_log: Default::default(),
         });
 
         let mut channels = PeerChannels {
@@ -336,6 +353,23 @@ impl PeerChannels {
     }
 }
 
+impl PeerChannels {
+    /// Closes every connection in good order and stops: each peer is sent
+    /// a FIN and sees this node Down at once (rather than after
+    /// `dead_after`), and this waits up to `linger` for every peer to close
+    /// its side in turn, which says the FIN arrived. The packets of these
+    /// connections must still be able to leave the node meanwhile.
+    pub fn close(self, linger: Duration) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.sockets.finish_all();
+        let deadline = std::time::Instant::now() + linger;
+        while std::time::Instant::now() < deadline && self.peers.values().any(|p| p.state.is_up()) {
+            thread::sleep(Duration::from_millis(2));
+        }
+        // Drop does the rest.
+    }
+}
+
 impl Drop for PeerChannels {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
@@ -376,10 +410,16 @@ fn validate(cfg: &ChannelConfig) -> Result<(), PeerError> {
     if cfg.heartbeat_interval.is_zero() {
         return bad("heartbeat_interval must be more than zero".into());
     }
-    if cfg.dead_after <= cfg.heartbeat_interval {
+    if cfg.suspect_after <= cfg.heartbeat_interval {
         return bad(format!(
-            "dead_after ({:?}) must be longer than heartbeat_interval ({:?})",
-            cfg.dead_after, cfg.heartbeat_interval
+            "suspect_after ({:?}) must be longer than heartbeat_interval ({:?})",
+            cfg.suspect_after, cfg.heartbeat_interval
+        ));
+    }
+    if cfg.dead_after <= cfg.suspect_after {
+        return bad(format!(
+            "dead_after ({:?}) must be longer than suspect_after ({:?})",
+            cfg.dead_after, cfg.suspect_after
         ));
     }
     Ok(())

@@ -94,7 +94,7 @@ fn read_until_end(
     opener: &mut Opener,
 ) -> EndReason {
     // Wake up regularly to check liveness and shutdown even when idle.
-    let tick = (shared.dead_after / 4).clamp(Duration::from_millis(10), super::state::TICK);
+    let tick = (shared.suspect_after / 4).clamp(Duration::from_millis(10), super::state::TICK);
     if let Err(e) = stream.set_read_timeout(Some(tick)) {
         return EndReason::Io(e);
     }
@@ -124,6 +124,16 @@ fn read_until_end(
                 Err(e) => return EndReason::BadFrame(format!("decryption failed: {e}")),
             };
             last_heard = Instant::now();
+            if peer.is_suspect() {
+                peer.set_suspect(false);
+                tracing::info!(peer = %peer.name, "peer heard from again: no longer suspect");
+                let event = PeerEvent::Recovered {
+                    peer: peer.name.clone(),
+                };
+                if !shared.emit(event) {
+                    return EndReason::Shutdown;
+                }
+            }
             let frame = match Message::parse(plaintext) {
                 Ok(Message::Heartbeat) => continue,
                 Ok(Message::Chunk { last, data }) => reassembler.push(last, data),
@@ -151,6 +161,24 @@ fn read_until_end(
         let silent = last_heard.elapsed();
         if silent > shared.dead_after {
             return EndReason::Silent(silent);
+        }
+        if silent > shared.suspect_after && !peer.is_suspect() {
+            // Late, not dead: an overloaded path delays heartbeats. Only
+            // new handoffs avoid it; `dead_after` or a closed connection
+            // decide its death.
+            peer.set_suspect(true);
+            tracing::warn!(
+                peer = %peer.name,
+                addr = %peer.addr,
+                "peer suspect: nothing received for {} ms; no new handoffs to it",
+                silent.as_millis()
+            );
+            let event = PeerEvent::Suspect {
+                peer: peer.name.clone(),
+            };
+            if !shared.emit(event) {
+                return EndReason::Shutdown;
+            }
         }
     }
 }

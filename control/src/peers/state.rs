@@ -22,18 +22,30 @@ pub struct Shared {
     pub node: String,
     pub psk: [u8; 32],
     pub heartbeat_interval: Duration,
+    pub suspect_after: Duration,
     pub dead_after: Duration,
     pub shutdown: AtomicBool,
+    /// Set by [`super::PeerChannels::close`]: every connection is being
+    /// closed in good order; no new one is made or accepted.
+    pub closing: AtomicBool,
     pub events: Sender<PeerEvent>,
     pub sockets: Arc<SocketRegistry>,
     /// What could not be tied to a configured peer: failed inbound
     /// handshakes (wrong PSK, garbage, unknown name).
     pub unattributed: PeerCells,
+    /// The control port's refusals and failures, logged at a bounded rate.
+    pub port_log: super::listener::PortLog,
 }
 
 impl Shared {
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
+    }
+
+    /// Whether the channels are closing (or already shutting down): no
+    /// connection is to be made, accepted or written to any more.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed) || self.is_shutting_down()
     }
 
     /// Hands an event to the API. Waits while the queue is full (that is
@@ -62,6 +74,7 @@ pub struct PeerState {
     /// True when this node dials the peer; false when the peer dials us.
     pub we_dial: bool,
     up: AtomicBool,
+    suspect: AtomicBool,
     since: Mutex<SystemTime>,
     pub counters: PeerCells,
 }
@@ -73,6 +86,7 @@ impl PeerState {
             addr,
             we_dial,
             up: AtomicBool::new(false),
+            suspect: AtomicBool::new(false),
             since: Mutex::new(SystemTime::now()),
             counters: PeerCells::default(),
         };
@@ -86,8 +100,30 @@ impl PeerState {
 
     pub fn set_up(&self, up: bool) {
         *self.since.lock().unwrap_or_else(PoisonError::into_inner) = SystemTime::now();
+        // A new connection, or none: suspicion was about the old one (and
+        // is not a recovery).
+        self.suspect.store(false, Ordering::Release);
+        self.counters.set(PeerCounter::PeersSuspect, 0);
         self.up.store(up, Ordering::Release);
         self.counters.set(PeerCounter::PeersUp, u64::from(up));
+    }
+
+    pub fn is_suspect(&self) -> bool {
+        self.suspect.load(Ordering::Acquire)
+    }
+
+    /// Marks the peer suspect (or not); counts each change.
+    pub fn set_suspect(&self, suspect: bool) {
+        if self.suspect.swap(suspect, Ordering::AcqRel) != suspect {
+            let change = if suspect {
+                PeerCounter::Suspected
+            } else {
+                PeerCounter::Recovered
+            };
+            self.counters.add(change, 1);
+        }
+        self.counters
+            .set(PeerCounter::PeersSuspect, u64::from(suspect));
     }
 
     pub fn status(&self) -> PeerStatus {
@@ -96,6 +132,7 @@ impl PeerState {
             addr: self.addr,
             dials: self.we_dial,
             up: self.is_up(),
+            suspect: self.is_suspect(),
             since: *self.since.lock().unwrap_or_else(PoisonError::into_inner),
             counters: self.counters.read(),
         }
@@ -132,6 +169,15 @@ impl SocketRegistry {
             registry: Arc::clone(self),
             id,
         })
+    }
+
+    /// Sends a FIN on every socket, leaving them open for reading: each
+    /// peer sees the connection closed and closes its side in turn.
+    pub fn finish_all(&self) {
+        let reg = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        for s in reg.sockets.values() {
+            let _ = s.shutdown(Shutdown::Write);
+        }
     }
 
     pub fn close_all(&self) {

@@ -31,6 +31,7 @@ fn node_b() -> PeerChannels {
             },
         ],
         heartbeat_interval: Duration::from_millis(50),
+        suspect_after: DEAD_AFTER / 2,
         dead_after: DEAD_AFTER,
     })
     .unwrap()
@@ -60,6 +61,8 @@ fn silent_peer_is_down_after_dead_after() {
     let _keys = noise::dial(&mut s, &PSK, "a", "b", deadline()).unwrap();
     assert_eq!(next_event(&b), PeerEvent::Up { peer: "a".into() });
     let up = Instant::now();
+    assert_eq!(next_event(&b), PeerEvent::Suspect { peer: "a".into() });
+    assert!(b.status()[0].up && b.status()[0].suspect);
     assert_eq!(next_event(&b), PeerEvent::Down { peer: "a".into() });
     let took = up.elapsed();
     // Not early: silence is tolerated for dead_after (measured from a
@@ -77,6 +80,40 @@ fn silent_peer_is_down_after_dead_after() {
         ),
         (1, 0)
     );
+}
+
+#[test]
+fn a_late_peer_is_suspect_until_it_is_heard_from_and_stays_up() {
+    let b = node_b();
+    let mut s = TcpStream::connect(b.local_addr()).unwrap();
+    let (mut sealer, _opener) = noise::dial(&mut s, &PSK, "a", "b", deadline()).unwrap();
+    assert_eq!(next_event(&b), PeerEvent::Up { peer: "a".into() });
+    assert_eq!(next_event(&b), PeerEvent::Suspect { peer: "a".into() });
+    // Late, not dead: one heartbeat, before dead_after, clears it.
+    super::session::write_heartbeat(&mut s, &mut sealer, &mut Vec::new()).unwrap();
+    assert_eq!(next_event(&b), PeerEvent::Recovered { peer: "a".into() });
+    let a = &b.status()[0];
+    assert!(a.up && !a.suspect);
+    assert_eq!(
+        (
+            a.counters.get(C::Suspected),
+            a.counters.get(C::Recovered),
+            a.counters.get(C::PeersSuspect),
+            a.counters.get(C::DeadTimeouts),
+        ),
+        (1, 1, 0, 0)
+    );
+    // Silent again: suspect, then dead; going down is no recovery.
+    assert_eq!(next_event(&b), PeerEvent::Suspect { peer: "a".into() });
+    assert_eq!(b.counters().get(C::PeersSuspect), 1);
+    assert_eq!(next_event(&b), PeerEvent::Down { peer: "a".into() });
+    let a = &b.status()[0];
+    assert!(!a.up && !a.suspect);
+    assert_eq!(
+        (a.counters.get(C::Suspected), a.counters.get(C::Recovered)),
+        (2, 1)
+    );
+    assert_eq!(a.counters.get(C::PeersSuspect), 0);
 }
 
 #[test]

@@ -77,16 +77,26 @@ impl ControlPlane {
         })
     }
 
+    /// Closes every peer channel in good order (see
+    /// [`PeerChannels::close`]): the workers must still be running, since
+    /// the channels' packets cross them.
+    pub fn close(self, linger: Duration) {
+        self.channels.close(linger);
+    }
+
     /// The address the control channel listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.channels.local_addr()
     }
 
     /// One round: worker messages out, peer events in, load announced.
-    /// Waits at most `wait` for the first message from either side, and
-    /// wakes at once when one comes: every handoff crosses this loop twice
-    /// on each node, so it must not sleep through one.
+    /// Waits at most `wait` (and no later than the next announcement) for
+    /// the first message from either side, and wakes at once when one
+    /// comes: every handoff crosses this loop twice on each node, so it
+    /// must not sleep through one, and an idle node need not wake for
+    /// nothing.
     pub fn tick(&mut self, wait: Duration) {
+        let wait = wait.min(self.next_load.saturating_duration_since(Instant::now()));
         if let Some(events) = self.channels.events().cloned() {
             crossbeam_channel::select! {
                 recv(self.from_worker) -> event => {
@@ -164,6 +174,16 @@ impl ControlPlane {
                 if let Some(i) = index(&peer) {
                     self.resyncing[i] = self.to_workers.len();
                     self.tell_all(|| ToWorker::PeerUp(i));
+                }
+            }
+            PeerEvent::Suspect { peer } => {
+                if let Some(i) = index(&peer) {
+                    self.tell_all(|| ToWorker::PeerSuspect(i, true));
+                }
+            }
+            PeerEvent::Recovered { peer } => {
+                if let Some(i) = index(&peer) {
+                    self.tell_all(|| ToWorker::PeerSuspect(i, false));
                 }
             }
             PeerEvent::Down { peer } => {
@@ -254,6 +274,22 @@ impl ControlPlane {
             .named()
             .chain(own.named())
             .map(|(name, value)| (name.to_string(), value))
+            .collect()
+    }
+
+    /// Each peer's name and state: `up`, `suspect` or `down`.
+    pub fn peer_states(&self) -> Vec<(String, String)> {
+        self.channels
+            .status()
+            .into_iter()
+            .map(|s| {
+                let state = match (s.up, s.suspect) {
+                    (true, false) => "up",
+                    (true, true) => "suspect",
+                    (false, _) => "down",
+                };
+                (s.name, state.to_string())
+            })
             .collect()
     }
 

@@ -31,6 +31,7 @@ fn channel(node: &str, peer: &str, peer_addr: SocketAddr) -> ChannelConfig {
             addr: peer_addr,
         }],
         heartbeat_interval: HEARTBEAT,
+        suspect_after: Duration::from_secs(1),
         dead_after: Duration::from_secs(2),
     }
 }
@@ -282,6 +283,7 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
             "control_messages_out",
             "control_send_failures",
             "control_worker_queue_full",
+            "peer_accept_failures",
             "peer_bad_frames",
             "peer_bytes_in",
             "peer_bytes_out",
@@ -292,8 +294,15 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
             "peer_frames_out",
             "peer_handshake_failures",
             "peer_peers",
+            "peer_peers_suspect",
             "peer_peers_up",
             "peer_reconnects",
+            "peer_recovered",
+            "peer_refused_no_thread",
+            "peer_refused_peer_slots",
+            "peer_refused_per_source",
+            "peer_refused_strangers",
+            "peer_suspected",
         ]
     );
     assert_eq!((counters["peer_peers"], counters["peer_peers_up"]), (1, 0));
@@ -351,4 +360,23 @@ fn flows_held_are_named_by_every_worker_and_split_among_their_owners() {
             .collect();
         assert_eq!(got, mine, "worker {w}");
     }
+}
+
+#[test]
+fn the_control_channel_doc_describes_every_counter() {
+    let doc = include_str!("../../../docs/control-channel.md");
+    let peer = crate::peers::PeerCounter::ALL
+        .iter()
+        .map(|c| c.name().strip_prefix("peer_").expect("peer_ prefix"));
+    let control = super::ControlCounter::ALL
+        .iter()
+        .map(|c| c.name().strip_prefix("control_").expect("control_ prefix"));
+    let missing: Vec<&str> = peer
+        .chain(control)
+        .filter(|short| !doc.contains(&format!("`{short}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/control-channel.md lacks {missing:?}"
+    );
 }

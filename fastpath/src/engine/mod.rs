@@ -231,6 +231,18 @@ impl Engine {
         self.resync_to(peer);
     }
 
+    /// `peer` has not been heard from for a while (`suspect`), or has been
+    /// again: a suspect peer takes no new handoffs (the policy passes it
+    /// over, as it does a down one), and everything already handed to it
+    /// carries on; only its death resets those connections.
+    pub fn on_peer_suspect(&mut self, peer: usize, suspect: bool) {
+        // Suspicion comes and goes only while the channel is up, so "can
+        // take handoffs" is exactly "not suspect" then.
+        if let Some(up) = self.peers_up.get_mut(peer) {
+            *up = !suspect;
+        }
+    }
+
     /// Handoffs pending to `peer` are decided again; connections handed
     /// to it are reset toward their clients; the connections it handed
     /// here are reset if it stays away.
