@@ -205,8 +205,8 @@ pub fn run(cfg: &Config) -> Result<()> {
     drop(wire);
     drop(pool);
     drop(eal);
-    drop(runtime_files);
     drop(veth);
+    drop(runtime_files);
     if failed {
         bail!("a worker failed; see the log above");
     }

@@ -10,6 +10,7 @@ use baton_control::peers::{ChannelConfig, PeerConfig};
 use baton_control::psk::read_psk;
 use baton_fastpath::engine::{EngineConfig, HandoffNet, KernelAddrs, PeerInfo};
 use baton_fastpath::packet::{MacAddr, SeqDelta, TsOffset};
+use baton_fastpath::peer_mac::PeerMac;
 use baton_handoff::placement::PolicyPlacer;
 
 /// Builds every part `baton run` builds from `cfg` that needs no device:
@@ -56,7 +57,10 @@ pub fn engine_config(
             .iter()
             .map(|p| PeerInfo {
                 name: p.name.clone(),
-                mac: MacAddr(p.mac.octets()),
+                mac: match p.mac {
+                    Some(mac) => PeerMac::fixed(MacAddr(mac.octets())),
+                    None => PeerMac::learned(p.address, cluster.control_port),
+                },
             })
             .collect(),
         hold_bytes: handoff.hold_bytes as usize,

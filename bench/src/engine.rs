@@ -32,7 +32,7 @@ pub(crate) fn engine_for(
         services: vec![(80, ServiceKind::Http)],
         peers: vec![PeerInfo {
             name: "peer".into(),
-            mac: PEER_MAC,
+            mac: baton_fastpath::peer_mac::PeerMac::fixed(PEER_MAC),
         }],
         hold_bytes: 16384,
         hold_segments: 8,

@@ -77,9 +77,14 @@ pub struct PeerConfig {
     /// Its host address (where its control channel listens).
     pub address: Ipv4Addr,
     /// Its wire port's MAC: client packets of connections handed to it are
-    /// forwarded there.
-    #[serde(deserialize_with = "crate::mac::deserialize_unicast")]
-    pub mac: MacAddr,
+    /// forwarded there. `None`: learned from the wire, from the frames of
+    /// its control channel (which only its own kernel sends).
+    #[serde(
+        default,
+        deserialize_with = "crate::mac::deserialize_unicast_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mac: Option<MacAddr>,
 }
 
 /// What Baton does with the connections it manages.

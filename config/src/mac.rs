@@ -139,6 +139,14 @@ where
     Ok(mac)
 }
 
+/// [`deserialize_unicast`] for an optional key.
+pub fn deserialize_unicast_opt<'de, D>(deserializer: D) -> Result<Option<MacAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    deserialize_unicast(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

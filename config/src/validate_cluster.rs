@@ -106,10 +106,10 @@ fn check_peers(config: &Config, cluster: &ClusterConfig, own: std::net::Ipv4Addr
                 format!("{} is already another peer's address", peer.address),
             ));
         }
-        if !macs.insert(peer.mac) {
+        if let Some(mac) = peer.mac.filter(|&mac| !macs.insert(mac)) {
             return Err(invalid(
                 at.key("mac"),
-                format!("{} is already another peer's MAC", peer.mac),
+                format!("{mac} is already another peer's MAC"),
             ));
         }
     }

@@ -404,15 +404,15 @@ mod tests {
         let row = table.lines().find(|l| l.starts_with("wire_rx")).unwrap();
         assert!(row.trim_end().ends_with("10"), "{row}");
         assert!(table.contains("rx_packets"));
-        let n3 = table
-            .lines()
-            .find(|l| l.trim_start().starts_with("n3"))
-            .unwrap();
-        assert!(n3.trim_end().ends_with("suspect"), "{n3}");
         let w0 = table
             .lines()
             .find(|l| l.trim_start().starts_with("w0 "))
             .unwrap();
         assert!(w0.ends_with("4         100 us"), "{w0}");
+        let n3 = table
+            .lines()
+            .find(|l| l.trim_start().starts_with("n3"))
+            .unwrap();
+        assert!(n3.trim_end().ends_with("suspect"), "{n3}");
     }
 }

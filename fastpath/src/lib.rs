@@ -8,6 +8,7 @@ pub mod counters;
 pub mod engine;
 pub mod idle;
 pub mod packet;
+pub mod peer_mac;
 pub mod steer;
 #[cfg(feature = "dpdk")]
 pub mod worker;

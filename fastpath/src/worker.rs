@@ -275,7 +275,10 @@ impl Worker {
             return;
         }
         let verdict = match (from, tcp) {
-            (Port::Wire, Some(tcp)) => link.engine.from_wire_parsed(m.data_mut(), tcp, now),
+            (Port::Wire, Some(tcp)) => {
+                link.engine.learn_peer_mac(tcp);
+                link.engine.from_wire_parsed(m.data_mut(), tcp, now)
+            }
             (Port::Host, Some(tcp)) => link.engine.from_host_parsed(m.data_mut(), tcp, now),
             // Not IPv4/TCP, or not parsable: it passes, as without Baton.
             (Port::Wire, None) => Verdict::ToHost,

@@ -91,7 +91,7 @@ fn config(own: Ipv4Addr, mac: MacAddr, peer: (&str, MacAddr)) -> EngineConfig {
         services: vec![(80, ServiceKind::Http)],
         peers: vec![PeerInfo {
             name: peer.0.into(),
-            mac: peer.1,
+            mac: baton_fastpath::peer_mac::PeerMac::fixed(peer.1),
         }],
         hold_bytes: 4096,
         hold_segments: 4,
@@ -1292,7 +1292,7 @@ fn pending_with_two_peers(
     let mut cfg = config(A, MAC_A, ("b", MAC_B));
     cfg.peers.push(PeerInfo {
         name: "c".into(),
-        mac: MacAddr([2, 0, 0, 0, 0, 0x13]),
+        mac: baton_fastpath::peer_mac::PeerMac::fixed(MacAddr([2, 0, 0, 0, 0, 0x13])),
     });
     let (mut a, ca) = engine_from(cfg);
     a.on_peer_up(1);

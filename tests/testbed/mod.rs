@@ -68,6 +68,7 @@ pub struct Testbed {
     workdir: tempfile::TempDir,
     workers: usize,
     hugepages: bool,
+    peer_macs: bool,
 }
 
 impl Testbed {
@@ -99,7 +100,23 @@ impl Testbed {
         Self::start(nodes, true, 2, false)
     }
 
+    /// A cluster whose configs give each peer by name and address only:
+    /// the nodes learn each other's MACs.
+    pub fn up_cluster_without_peer_macs(nodes: usize) -> Testbed {
+        Self::start_with(nodes, true, 1, false, false)
+    }
+
     fn start(nodes: usize, handoff: bool, workers: usize, hugepages: bool) -> Testbed {
+        Self::start_with(nodes, handoff, workers, hugepages, true)
+    }
+
+    fn start_with(
+        nodes: usize,
+        handoff: bool,
+        workers: usize,
+        hugepages: bool,
+        peer_macs: bool,
+    ) -> Testbed {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let id = format!(
             "bt{}x{}",
@@ -116,6 +133,7 @@ impl Testbed {
             workdir,
             workers,
             hugepages,
+            peer_macs,
         };
         let out = tb.script_env(
             handoff,
@@ -150,6 +168,7 @@ impl Testbed {
             .env("HANDOFF", if handoff { "1" } else { "0" })
             .env("WORKERS", self.workers.to_string())
             .env("HUGEPAGES", if self.hugepages { "1" } else { "0" })
+            .env("PEER_MACS", if self.peer_macs { "1" } else { "0" })
             .output()
             .expect("run netns.sh")
     }

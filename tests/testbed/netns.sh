@@ -23,12 +23,14 @@
 # node J's handoff address 198.19.0.(10+J) (Baton puts the peers' on lo),
 # never at node I's own: it cannot collide with a direct connection.
 # With WORKERS=2, every node runs two worker lcores (two queue pairs).
-# HOST_KIND picks the host port: af-packet (default; the fastest here) or
-# tap.
+# With PEER_MACS=0, the peers are given by name and address only: each
+# node learns their MACs from the wire.
 # Every node's Baton serves Prometheus metrics on its address, port 9100
 # (`[metrics]`), reached through the LAN like its web server.
 # With HUGEPAGES=1, Baton runs on hugepage memory (reserve some first:
 # 64 pages of 2 MiB per node); otherwise on ordinary memory.
+# HOST_KIND picks the host port: af-packet (default; the fastest here) or
+# tap.
 #
 # Namespaces: ID-lan (bridge br0), ID-client (c0, 198.18.0.100/24) and
 # ID-nI (I = 1..N). In node I, Baton's wire port is the veth wire0, which the
@@ -166,7 +168,9 @@ TOML
     local n=$4 peers="" pools="" rules="" shared="" j
     for j in $(seq "$n"); do
         ((j == 1)) || shared+="\"n$j\", "
-        ((j == i)) || peers+="    { name = \"n$j\", address = \"$(node_ip "$j")\", mac = \"$(node_mac "$j")\" },"$'\n'
+        local mac=", mac = \"$(node_mac "$j")\""
+        [[ ${PEER_MACS:-1} == 0 ]] && mac=""
+        ((j == i)) || peers+="    { name = \"n$j\", address = \"$(node_ip "$j")\"$mac },"$'\n'
         pools+="    { name = \"n$j\", nodes = [\"n$j\"] },"$'\n'
         rules+="    { path_prefix = \"/n$j/\", pool = \"n$j\" },"$'\n'
         rules+="    { sni = \"n$j.baton.test\", pool = \"n$j\" },"$'\n'

@@ -179,7 +179,7 @@ pub fn render(snapshot: &StatsSnapshot, catalog: &Catalog, build: &BuildInfo) ->
         family(
             &mut out,
             "baton_peer_suspect",
-            "Whether the peer is suspect (1: up, but not heard from for cluster.suspect_after_ms; no new handoffs go to it).",
+            "Whether the peer is suspect (1): up, but not heard from for cluster.suspect_after_ms, so it gets no new handoffs.",
             "gauge",
         );
         for (peer, state) in &snapshot.peer_states {

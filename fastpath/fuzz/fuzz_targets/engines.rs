@@ -982,7 +982,7 @@ impl Node {
             services: vec![(HTTP, ServiceKind::Http)],
             peers: vec![PeerInfo {
                 name: ["a", "b"][peer].into(),
-                mac: MACS[peer],
+                mac: baton_fastpath::peer_mac::PeerMac::fixed(MACS[peer]),
             }],
             hold_bytes: 4096,
             hold_segments: 4,

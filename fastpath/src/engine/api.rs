@@ -26,7 +26,8 @@ pub enum Verdict {
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
     pub name: String,
-    pub mac: MacAddr,
+    /// Its wire MAC, configured or learned ([`crate::peer_mac`]).
+    pub mac: crate::peer_mac::PeerMac,
 }
 
 #[derive(Debug, Clone)]

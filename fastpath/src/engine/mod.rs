@@ -175,6 +175,21 @@ impl Engine {
         dispatch::from_wire(self, frame, tcp, now)
     }
 
+    /// Learns a peer's MAC from a frame of its control channel on the wire,
+    /// where the config gave none ([`crate::peer_mac`]).
+    #[inline]
+    pub fn learn_peer_mac(&self, tcp: &TcpFrame) {
+        for p in &self.cfg.peers {
+            if p.mac.learn_from(tcp) {
+                tracing::info!(
+                    "learned peer {}'s MAC {} from the wire",
+                    p.name,
+                    tcp.src_mac
+                );
+            }
+        }
+    }
+
     /// [`Engine::from_host`] for an IPv4/TCP frame the caller parsed.
     #[inline]
     pub fn from_host_parsed(&mut self, frame: &mut [u8], tcp: &TcpFrame, now: Instant) -> Verdict {

@@ -407,11 +407,14 @@ fn reset_client(o: &OriginFlow, parts: &mut Parts<'_>, key: FlowKey) {
         .push(frames::rst(macs, key.server(), key.client(), o.client_ack));
 }
 
-/// The MAC of the node serving the connection.
+/// The MAC of the node serving the connection (broadcast while a peer's
+/// is not learned yet: see [`crate::peer_mac`]).
 pub(in crate::engine) fn target_mac(o: &OriginFlow, parts: &Parts<'_>) -> MacAddr {
     o.peer
         .and_then(|peer| parts.cfg.peers.get(usize::from(peer)))
-        .map_or(parts.cfg.own_mac, |p| p.mac)
+        .map_or(parts.cfg.own_mac, |p| {
+            p.mac.get().unwrap_or(crate::peer_mac::BROADCAST)
+        })
 }
 
 /// Sends a client frame on to the target: only the MACs change.
