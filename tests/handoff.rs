@@ -235,28 +235,19 @@ fn a_stopped_target_means_fallback_for_new_requests_and_resets_for_old_ones() {
     }
     let tb = Testbed::up_cluster(2);
     // A slow download handed to node 2, under way when node 2's Baton stops.
-    let slow = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("{}-client", tb.id),
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-        ])
-        .args([
-            "--limit-rate",
-            "1M",
-            "--max-time",
-            "60",
-            "-w",
-            "%{http_code} %{size_download}",
-        ])
-        .arg(url(1, "n2/50m.bin"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let slow = tb.spawn_client(&[
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "--limit-rate",
+        "1M",
+        "--max-time",
+        "60",
+        "-w",
+        "%{http_code} %{size_download}",
+        &url(1, "n2/50m.bin"),
+    ]);
     assert!(
         tb.wait_for(10, || tb.counter(1, "handed_off") == 1),
         "the download was handed off"

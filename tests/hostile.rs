@@ -4,7 +4,7 @@
 
 mod testbed;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use testbed::{node_ip, Testbed};
@@ -111,18 +111,7 @@ except OSError as e:
 "#,
         node1 = node_ip(1)
     );
-    let slow = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("{}-client", tb.id),
-            "python3",
-            "-c",
-        ])
-        .arg(script)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let slow = tb.spawn_client(&["python3", "-c", &script]);
     assert!(
         tb.wait_for(10, || tb.counter(1, "handed_off") == 1),
         "the download was handed off"
@@ -238,20 +227,7 @@ print(opened, closed, flush=True)
 "#,
         addr = node_ip(i)
     );
-    Background(
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &format!("{}-client", tb.id),
-                "python3",
-                "-c",
-            ])
-            .arg(script)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3"),
-    )
+    Background(tb.spawn_client(&["python3", "-c", &script]))
 }
 
 #[test]
@@ -337,18 +313,7 @@ fn a_late_peer_is_suspect_gets_no_new_handoffs_and_keeps_what_it_was_handed() {
         "set -o pipefail; curl -sf --limit-rate 2M --max-time 60 'http://{}/n2/10m.bin' | sha256sum",
         node_ip(1)
     );
-    let download = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("{}-client", tb.id),
-            "bash",
-            "-c",
-            &cmd,
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let download = tb.spawn_client(&["bash", "-c", &cmd]);
     assert!(
         tb.wait_for(10, || tb.counter(1, "handed_off") == 1),
         "the download was handed off"

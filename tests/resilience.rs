@@ -314,18 +314,7 @@ fn origin_restart_during_a_download(stop: impl Fn(&Testbed)) {
     let url = format!("http://{}/n2/50m.bin", node_ip(1));
     let cmd =
         format!("set -o pipefail; curl -sf --limit-rate 5M --max-time 90 '{url}' | sha256sum");
-    let download = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("{}-client", tb.id),
-            "bash",
-            "-c",
-            &cmd,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("curl");
+    let download = tb.spawn_client(&["bash", "-c", &cmd]);
     assert!(
         tb.wait_for(10, || tb.counter(1, "handed_off") == 1),
         "the download was handed off"

@@ -199,6 +199,17 @@ impl Testbed {
         })
     }
 
+    /// Starts `cmd` in the client namespace and returns at once, its
+    /// stdout piped: a download or a load that runs while the test acts.
+    pub fn spawn_client(&self, cmd: &[&str]) -> std::process::Child {
+        Command::new("ip")
+            .args(["netns", "exec", &format!("{}-client", self.id)])
+            .args(cmd)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?} in the client namespace: {e}"))
+    }
+
     /// Runs `cmd` in the LAN namespace (where the bridge is).
     pub fn on_lan(&self, cmd: &[&str]) -> Output {
         self.exec(&format!("{}-lan", self.id), cmd)
