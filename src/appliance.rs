@@ -123,6 +123,10 @@ pub fn run(cfg: &Config) -> Result<()> {
     );
 
     let started = Instant::now();
+    let host_kernel_iface = cfg
+        .host
+        .is_kernel_interface()
+        .then_some(cfg.host.name.as_str());
     let snapshot = || StatsSnapshot {
         node: cfg.node.name.clone(),
         uptime_secs: started.elapsed().as_secs(),
@@ -144,7 +148,10 @@ pub fn run(cfg: &Config) -> Result<()> {
                 .into(),
             })
             .collect(),
-        ports: vec![port_entry("wire", &wire), port_entry("host", &host)],
+        ports: vec![
+            port_entry("wire", &wire, None),
+            port_entry("host", &host, host_kernel_iface),
+        ],
         control: BTreeMap::new(),
         peers: BTreeMap::new(),
         peer_states: BTreeMap::new(),
@@ -392,7 +399,9 @@ fn with_control(mut snapshot: StatsSnapshot, control: &ControlPlane) -> StatsSna
     snapshot
 }
 
-fn port_entry(role: &str, port: &Port) -> PortStatsEntry {
+/// A port's counters; with `kernel_iface`, the kernel interface on the
+/// other side of it (the host port's), whose drops DPDK cannot see.
+fn port_entry(role: &str, port: &Port, kernel_iface: Option<&str>) -> PortStatsEntry {
     let PortStats {
         rx_packets,
         tx_packets,
@@ -415,6 +424,8 @@ fn port_entry(role: &str, port: &Port) -> PortStatsEntry {
                 PortCounter::RxErrors => rx_errors,
                 PortCounter::TxErrors => tx_errors,
                 PortCounter::RxNoMbuf => rx_no_mbuf,
+                PortCounter::KernelTxDropped => kernel_stat(kernel_iface, "tx_dropped"),
+                PortCounter::KernelRxDropped => kernel_stat(kernel_iface, "rx_dropped"),
             };
             (c.name().to_string(), value)
         })
@@ -424,6 +435,14 @@ fn port_entry(role: &str, port: &Port) -> PortStatsEntry {
         name: port.name().into(),
         counters,
     }
+}
+
+/// A kernel interface's statistic from sysfs (0 without one).
+fn kernel_stat(iface: Option<&str>, name: &str) -> u64 {
+    iface
+        .and_then(|i| std::fs::read_to_string(format!("/sys/class/net/{i}/statistics/{name}")).ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn format_counters(counters: &BTreeMap<String, u64>) -> String {

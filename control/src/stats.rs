@@ -92,6 +92,13 @@ baton_counters::counters! {
         TxErrors => "tx_errors", packets;
         /// Dropped by the port: no packet buffer to receive into.
         RxNoMbuf => "rx_no_mbuf", packets, drop;
+        /// Host port only: frames the kernel's side of it dropped on the
+        /// way to Baton (its `tx_dropped`: a TAP or veth queue the worker
+        /// did not drain in time; each is a retransmission for TCP).
+        KernelTxDropped => "kernel_tx_dropped", packets, drop;
+        /// Host port only: frames from Baton the kernel's side dropped
+        /// (its `rx_dropped`).
+        KernelRxDropped => "kernel_rx_dropped", packets, drop;
     }
 }
 
