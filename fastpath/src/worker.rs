@@ -92,7 +92,30 @@ impl Worker {
         let mut state = PollState::new(workers);
         while !self.stop.load(Ordering::Relaxed) {
             let moved = self.poll_once(&mut state, Instant::now());
-            backoff.wait(moved);
+            let pause = backoff.after_poll(moved);
+            if pause.is_zero() {
+                std::hint::spin_loop();
+            } else if self.idle_wait(pause) {
+                backoff.after_poll(1);
+            }
+        }
+    }
+
+    /// Sleeps up to `pause`, but a message from the control lcore (a
+    /// Handoff request to replay, a peer's state) ends the sleep at once
+    /// and is handled: the control path then costs no idle back-off.
+    /// Returns whether a message came.
+    fn idle_wait(&mut self, pause: std::time::Duration) -> bool {
+        let Some(link) = self.engine.as_mut() else {
+            std::thread::sleep(pause);
+            return false;
+        };
+        match link.inbox.recv_timeout(pause) {
+            Ok(event) => {
+                Self::on_event(link, event, Instant::now());
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -146,14 +169,18 @@ impl Worker {
         let mut n = 0;
         while let Ok(event) = link.inbox.try_recv() {
             n += 1;
-            match event {
-                ToWorker::Message { peer, msg } => link.engine.on_message(peer, msg, now),
-                ToWorker::PeerUp(peer) => link.engine.on_peer_up(peer),
-                ToWorker::PeerSuspect(peer, suspect) => link.engine.on_peer_suspect(peer, suspect),
-                ToWorker::PeerDown(peer) => link.engine.on_peer_down(peer, now),
-            }
+            Self::on_event(link, event, now);
         }
         n
+    }
+
+    fn on_event(link: &mut EngineLink, event: ToWorker, now: Instant) {
+        match event {
+            ToWorker::Message { peer, msg } => link.engine.on_message(peer, msg, now),
+            ToWorker::PeerUp(peer) => link.engine.on_peer_up(peer),
+            ToWorker::PeerSuspect(peer, suspect) => link.engine.on_peer_suspect(peer, suspect),
+            ToWorker::PeerDown(peer) => link.engine.on_peer_down(peer, now),
+        }
     }
 
     /// One pass through the engine, both directions, including the packets
