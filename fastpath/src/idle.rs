@@ -3,7 +3,11 @@
 //! On dedicated metal a worker busy-polls: the lowest latency, one core
 //! spent. On a shared machine (CI, a laptop, three nodes on two cores) a
 //! worker that finds its queues empty sleeps for a while, doubling the sleep
-//! up to a ceiling, and goes back to full speed on the first packet.
+//! up to a ceiling, and goes back to full speed on the first packet. A
+//! worker with a handoff engine sleeps on its control inbox, so that a
+//! message from the control lcore (a handoff to replay) ends the sleep at
+//! once; packets on the ports still wait out the sleep (the drivers used
+//! here give no wake-up).
 
 use std::time::Duration;
 
@@ -59,14 +63,16 @@ impl Backoff {
         now
     }
 
-    /// Waits as `after_poll` says.
+    /// Waits as `after_poll` says. `sleep` sleeps at most the pause it is
+    /// given and says whether work woke it early (a message to handle),
+    /// which counts as traffic: the next polls come at full speed.
     #[inline]
-    pub fn wait(&mut self, packets: usize) {
+    pub fn wait(&mut self, packets: usize, sleep: impl FnOnce(Duration) -> bool) {
         let pause = self.after_poll(packets);
         if pause.is_zero() {
             std::hint::spin_loop();
-        } else {
-            std::thread::sleep(pause);
+        } else if sleep(pause) {
+            self.after_poll(1);
         }
     }
 }
@@ -94,5 +100,21 @@ mod tests {
         assert_eq!(*sleeps.last().unwrap(), max);
         assert!(b.after_poll(5).is_zero());
         assert!(b.after_poll(0).is_zero(), "traffic restarts the spin phase");
+    }
+
+    #[test]
+    fn a_sleep_ended_by_work_restarts_the_spin_phase() {
+        let max = Duration::from_micros(200);
+        let mut b = Backoff::new(IdlePolicy::Sleep { max });
+        for _ in 0..SPINS_BEFORE_SLEEP - 1 {
+            b.wait(0, |_| unreachable!("no sleep while spinning"));
+        }
+        let mut slept = None;
+        b.wait(0, |pause| {
+            slept = Some(pause);
+            true
+        });
+        assert_eq!(slept, Some(FIRST_SLEEP));
+        assert!(b.after_poll(0).is_zero(), "woken by work: spinning again");
     }
 }

@@ -92,12 +92,7 @@ impl Worker {
         let mut state = PollState::new(workers);
         while !self.stop.load(Ordering::Relaxed) {
             let moved = self.poll_once(&mut state, Instant::now());
-            let pause = backoff.after_poll(moved);
-            if pause.is_zero() {
-                std::hint::spin_loop();
-            } else if self.idle_wait(pause) {
-                backoff.after_poll(1);
-            }
+            backoff.wait(moved, |pause| self.idle_wait(pause));
         }
     }
 

@@ -94,7 +94,7 @@ PY
 }
 
 echo "Baton handoff benchmark: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')"
-echo "(netns testbed: af_packet wire ports, TAP host ports; release build; idle back-off on)"
+echo "(netns testbed: af_packet wire and host ports, or HOST_KIND=tap; release build; idle back-off on)"
 echo
 echo "time to first byte, 1 KB object, $SAMPLES requests each   median   p90   p99 (µs)"
 direct=$(ttfb "http://$N2/n2/1k.bin" | stats "  node 2 directly                      ")
