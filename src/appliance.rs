@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use baton_config::{Config, HostPortKind, IdleMode, WirePort};
 use baton_control::plane::ControlPlane;
-use baton_control::stats::{PortCounter, PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats};
+use baton_control::stats::{
+    DrainAnswer, PortCounter, PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats,
+};
 use baton_fastpath::counters::{HandoffLatency, WorkerCounters};
 use baton_fastpath::engine::{Engine, EngineConfig};
 use baton_fastpath::idle::IdlePolicy;
@@ -155,15 +157,31 @@ pub fn run(cfg: &Config) -> Result<()> {
         control: BTreeMap::new(),
         peers: BTreeMap::new(),
         peer_states: BTreeMap::new(),
+        draining: false,
     };
     while !stop.load(Ordering::Relaxed) {
         match control.as_mut() {
             Some(control) => {
-                endpoints.serve_pending(|| with_control(snapshot(), control));
+                let shared = std::cell::RefCell::new(&mut *control);
+                endpoints.serve_pending(
+                    || with_control(snapshot(), &shared.borrow()),
+                    |drain| {
+                        shared.borrow_mut().set_draining(drain);
+                        let now = snapshot();
+                        Ok(DrainAnswer {
+                            node: now.node.clone(),
+                            draining: drain,
+                            flows_active: now.total("flows_active"),
+                            handed_in_active: now.total("handed_in_active"),
+                        })
+                    },
+                );
                 control.tick(CONTROL_TICK);
             }
             None => {
-                endpoints.serve_pending(snapshot);
+                endpoints.serve_pending(snapshot, |_| {
+                    Err("this node has no [cluster]: it takes no handoffs, so there is nothing to drain".into())
+                });
                 std::thread::sleep(CONTROL_TICK);
             }
         }
@@ -396,6 +414,7 @@ fn with_control(mut snapshot: StatsSnapshot, control: &ControlPlane) -> StatsSna
     snapshot.control = control.counters();
     snapshot.peers = control.peers_up().into_iter().collect();
     snapshot.peer_states = control.peer_states().into_iter().collect();
+    snapshot.draining = control.is_draining();
     snapshot
 }
 

@@ -63,6 +63,16 @@ pub enum Command {
         #[arg(long, value_parser = file_prefix)]
         file_prefix: Option<String>,
     },
+    /// Drain a running instance: it refuses new handoffs and tells its
+    /// peers, which stop choosing it; the connections it serves finish.
+    /// `baton stats` shows what is left.
+    Drain {
+        #[command(flatten)]
+        target: StatsTarget,
+        /// End draining: take handoffs again.
+        #[arg(long)]
+        undo: bool,
+    },
     /// Print the counters of a running instance.
     Stats {
         #[command(flatten)]

@@ -84,6 +84,32 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Drain { target, undo } => {
+            let socket = match target.socket_path() {
+                Ok(path) => path,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_BAD_CONFIG);
+                }
+            };
+            match baton_control::stats::request_drain(&socket, !undo) {
+                Ok(a) => {
+                    if a.draining {
+                        println!(
+                            "node {} draining: {} flows left ({} handed in)",
+                            a.node, a.flows_active, a.handed_in_active
+                        );
+                    } else {
+                        println!("node {} no longer draining", a.node);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            }
+        }
         Command::Stats { target, json } => {
             let socket = match target.socket_path() {
                 Ok(path) => path,

@@ -11,7 +11,7 @@ use baton_control::metrics::{
 };
 use baton_control::peers::PeerCounter;
 use baton_control::plane::ControlCounter;
-use baton_control::stats::{PortCounter, StatsServer, StatsSnapshot};
+use baton_control::stats::{DrainAnswer, PortCounter, StatsServer, StatsSnapshot};
 use baton_fastpath::counters::{Counter, HandoffLatency};
 
 pub struct Endpoints {
@@ -55,8 +55,13 @@ impl Endpoints {
     }
 
     /// Answers every stats and metrics client waiting now, without
-    /// blocking. `snapshot` is taken once per answer.
-    pub fn serve_pending(&mut self, snapshot: impl Fn() -> StatsSnapshot) {
+    /// blocking. `snapshot` is taken once per answer; `drain` starts or
+    /// ends draining, for `baton drain`.
+    pub fn serve_pending(
+        &mut self,
+        snapshot: impl Fn() -> StatsSnapshot,
+        drain: impl FnMut(bool) -> Result<DrainAnswer, String>,
+    ) {
         let own = self.metrics.as_ref().map(|m| Arc::clone(&m.counters));
         let full = || {
             let mut s = snapshot();
@@ -66,7 +71,7 @@ impl Endpoints {
             }
             s
         };
-        self.stats.serve_pending(full);
+        self.stats.serve_pending(full, drain);
         if let Some(m) = self.metrics.as_mut() {
             let (catalog, build) = (&m.catalog, &m.build);
             m.server.serve_pending(|| render(&full(), catalog, build));

@@ -1,8 +1,11 @@
 //! The stats socket: a running Baton serves a JSON snapshot of its counters
 //! on a unix socket; `baton stats` fetches it and prints a table or the JSON.
 //!
-//! Protocol: the client connects and writes one request line, `stats`; the
-//! server answers with one JSON document and closes the connection.
+//! Protocol: the client connects and writes one request line; the server
+//! answers with one JSON document and closes the connection. Requests:
+//! `stats` (the snapshot), `drain` and `undrain` (start or end draining;
+//! the answer is a [`DrainAnswer`]). An unknown request is answered with
+//! `{"error": ...}`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -35,6 +38,21 @@ pub struct StatsSnapshot {
     /// for `cluster.suspect_after_ms`: no new handoffs go to it) or `down`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub peer_states: BTreeMap<String, String>,
+    /// This node drains (`baton drain`): it refuses new handoffs, and the
+    /// workers' `flows_active` is what is left.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
+}
+
+/// The answer to `drain` and `undrain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainAnswer {
+    pub node: String,
+    pub draining: bool,
+    /// Flows the node still serves or forwards.
+    pub flows_active: u64,
+    /// Of those, connections handed to it by peers.
+    pub handed_in_active: u64,
 }
 
 /// One worker's counters, by name (names as in `fastpath::counters`).
@@ -163,11 +181,15 @@ impl StatsServer {
     /// Answers every client waiting now, without blocking when there is
     /// none. `snapshot` is called once per client. A misbehaving client is
     /// logged and dropped; it never stops the server.
-    pub fn serve_pending(&self, snapshot: impl Fn() -> StatsSnapshot) {
+    pub fn serve_pending(
+        &self,
+        snapshot: impl Fn() -> StatsSnapshot,
+        mut drain: impl FnMut(bool) -> Result<DrainAnswer, String>,
+    ) {
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    if let Err(e) = answer(stream, &snapshot) {
+                    if let Err(e) = answer(stream, &snapshot, &mut drain) {
                         tracing::debug!("stats client: {e}");
                     }
                 }
@@ -187,7 +209,11 @@ impl Drop for StatsServer {
     }
 }
 
-fn answer(stream: UnixStream, snapshot: &impl Fn() -> StatsSnapshot) -> io::Result<()> {
+fn answer(
+    stream: UnixStream,
+    snapshot: &impl Fn() -> StatsSnapshot,
+    drain: &mut impl FnMut(bool) -> Result<DrainAnswer, String>,
+) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
@@ -199,8 +225,17 @@ fn answer(stream: UnixStream, snapshot: &impl Fn() -> StatsSnapshot) -> io::Resu
             let body = serde_json::to_vec(&snapshot()).map_err(io::Error::other)?;
             out.write_all(&body)?;
         }
+        request @ ("drain" | "undrain") => {
+            let body = match drain(request == "drain") {
+                Ok(answer) => serde_json::to_vec(&answer).map_err(io::Error::other)?,
+                Err(error) => serde_json::json!({ "error": error })
+                    .to_string()
+                    .into_bytes(),
+            };
+            out.write_all(&body)?;
+        }
         other => {
-            let msg = serde_json::json!({ "error": format!("unknown request {other:?}; expected \"stats\"") });
+            let msg = serde_json::json!({ "error": format!("unknown request {other:?}; expected \"stats\", \"drain\" or \"undrain\"") });
             out.write_all(msg.to_string().as_bytes())?;
         }
     }
@@ -231,6 +266,49 @@ pub fn fetch(path: &Path) -> Result<StatsSnapshot, StatsError> {
     })
 }
 
+/// Asks the instance serving `path` to drain (`true`) or to stop
+/// draining (`false`).
+pub fn request_drain(path: &Path, drain: bool) -> Result<DrainAnswer, StatsError> {
+    let body = request(path, if drain { "drain" } else { "undrain" })?;
+    let bad = |reason: String| StatsError::BadAnswer {
+        path: path.to_owned(),
+        reason,
+    };
+    if let Ok(answer) = serde_json::from_str::<DrainAnswer>(&body) {
+        return Ok(answer);
+    }
+    match serde_json::from_str::<serde_json::Value>(&body) {
+        Ok(v) if v.get("error").is_some() => {
+            Err(bad(v["error"].as_str().unwrap_or("").to_string()))
+        }
+        Ok(_) => Err(bad("not a drain answer".into())),
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
+/// Sends one request line and reads the one-line answer.
+fn request(path: &Path, line: &str) -> Result<String, StatsError> {
+    let connect_err = |source| StatsError::Connect {
+        path: path.to_owned(),
+        source,
+    };
+    let stream = UnixStream::connect(path).map_err(connect_err)?;
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(connect_err)?;
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(connect_err)?;
+    (&stream)
+        .write_all(format!("{line}\n").as_bytes())
+        .map_err(connect_err)?;
+    let mut body = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut body)
+        .map_err(connect_err)?;
+    Ok(body)
+}
+
 impl StatsSnapshot {
     /// Total of one worker counter over all workers.
     pub fn total(&self, counter: &str) -> u64 {
@@ -245,6 +323,14 @@ impl StatsSnapshot {
     pub fn to_table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "node {}  up {}s", self.node, self.uptime_secs);
+        if self.draining {
+            let _ = writeln!(
+                out,
+                "draining: {} flows left ({} handed in)",
+                self.total("flows_active"),
+                self.total("handed_in_active")
+            );
+        }
         let names: Vec<&String> = self
             .workers
             .first()
@@ -349,6 +435,7 @@ mod tests {
                 ("n3".to_string(), "suspect".to_string()),
             ]
             .into(),
+            draining: true,
         }
     }
 
@@ -363,7 +450,7 @@ mod tests {
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while !client.is_finished() && std::time::Instant::now() < deadline {
-            server.serve_pending(sample);
+            server.serve_pending(sample, |_| Err("no".into()));
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(client.join().unwrap().unwrap(), sample());
@@ -392,7 +479,7 @@ mod tests {
         let server = StatsServer::bind(&path).unwrap();
         let mut stream = UnixStream::connect(&path).unwrap();
         stream.write_all(b"garbage\n").unwrap();
-        server.serve_pending(sample);
+        server.serve_pending(sample, |_| Err("no".into()));
         let mut body = String::new();
         BufReader::new(&stream).read_line(&mut body).unwrap();
         assert!(body.contains("unknown request"), "{body}");

@@ -109,6 +109,8 @@ baton_counters::counters! {
         TupleInUseUntracked => "tuple_in_use_untracked", connections;
         /// Handoffs refused because the flow table was full.
         HandoffsRefusedTableFull => "handoffs_refused_table_full", connections;
+        /// Handoffs refused because this node drains (`baton drain`).
+        HandoffsRefusedDraining => "handoffs_refused_draining", connections;
         /// Frames whose headers do not parse (truncated, bad lengths), passed
         /// through unchanged.
         MalformedPassed => "malformed_passed", packets;
@@ -120,6 +122,9 @@ baton_counters::counters! {
         HandedOffActive => "handed_off_active", gauge;
         /// Connections handed to this node, not yet over (a gauge).
         HandedInActive => "handed_in_active", gauge;
+        /// 1 while this node drains (`baton drain`): it refuses new
+        /// handoffs and its peers choose it for nothing new (a gauge).
+        Draining => "draining", gauge;
         /// Dropped: a client frame with a bad IPv4 or TCP checksum, as the NIC
         /// reports it, or as Baton finds it on a frame that would change a
         /// connection's state (a SYN, FIN or RST, request bytes to hold).
@@ -283,7 +288,8 @@ mod tests {
                 &Counter::FlowsActive,
                 &Counter::HandoffsPending,
                 &Counter::HandedOffActive,
-                &Counter::HandedInActive
+                &Counter::HandedInActive,
+                &Counter::Draining
             ]
         );
     }

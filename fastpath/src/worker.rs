@@ -175,6 +175,7 @@ impl Worker {
             ToWorker::PeerUp(peer) => link.engine.on_peer_up(peer),
             ToWorker::PeerSuspect(peer, suspect) => link.engine.on_peer_suspect(peer, suspect),
             ToWorker::PeerDown(peer) => link.engine.on_peer_down(peer, now),
+            ToWorker::Drain(draining) => link.engine.set_draining(draining),
         }
     }
 

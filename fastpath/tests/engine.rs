@@ -626,6 +626,70 @@ fn the_target_rejects_when_its_kernel_refuses_the_replayed_syn() {
     assert_eq!(b.load().active_connections, 0);
 }
 
+#[test]
+fn a_draining_target_refuses_new_handoffs_and_its_peers_stop_asking() {
+    let now = Instant::now();
+    let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
+    let (mut b, cb) = engine(B, MAC_B, ("a", MAC_A));
+    handshake(&mut a, now);
+    a.from_wire(&mut request_frame(), now);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!()
+    };
+    b.set_draining(true);
+    assert_eq!(cb.get(Counter::Draining), 1);
+    b.on_message(0, Message::HandoffRequest(req.clone()), now);
+    let [(0, Message::HandoffReject(r))] = b.take_output().messages[..] else {
+        panic!()
+    };
+    assert_eq!(r.reason, RejectReason::Draining);
+    assert_eq!(cb.get(Counter::HandoffsRefusedDraining), 1);
+    assert_eq!(b.load().active_connections, 0);
+    assert!(b.load().draining);
+    // Undone: the same request is taken (its SYN replayed to the kernel).
+    b.set_draining(false);
+    assert_eq!(cb.get(Counter::Draining), 0);
+    b.on_message(0, Message::HandoffRequest(req.clone()), now);
+    assert!(b.take_output().messages.is_empty());
+    assert_eq!(b.load().active_connections, 1);
+
+    // An origin that heard b drains chooses it for nothing new.
+    let (mut c, _) = engine(A, MAC_A, ("b", MAC_B));
+    c.on_message(
+        0,
+        Message::Load(Load {
+            draining: true,
+            ..Load::default()
+        }),
+        now,
+    );
+    handshake(&mut c, now);
+    c.from_wire(&mut request_frame(), now);
+    let asked = c
+        .take_output()
+        .messages
+        .iter()
+        .any(|(_, m)| matches!(m, Message::HandoffRequest(_)));
+    assert!(!asked, "a draining peer was asked to take a handoff");
+    // Its next Load says it no longer drains: it is chosen again.
+    let (mut d, _) = engine(A, MAC_A, ("b", MAC_B));
+    d.on_message(
+        0,
+        Message::Load(Load {
+            draining: true,
+            ..Load::default()
+        }),
+        now,
+    );
+    d.on_message(0, Message::Load(Load::default()), now);
+    handshake(&mut d, now);
+    d.from_wire(&mut request_frame(), now);
+    assert!(matches!(
+        &d.take_output().messages[..],
+        [(0, Message::HandoffRequest(_))]
+    ));
+}
+
 /// The messages `engine` sends while its timers run from `from` for
 /// `span`, polled every tick.
 fn messages_over(engine: &mut Engine, from: Instant, span: Duration) -> Vec<(usize, Message)> {

@@ -33,9 +33,9 @@ pub const MAGIC: [u8; 2] = *b"BT";
 /// The only format version this build speaks. Version 2 split the
 /// target's and the origin's ends of a handoff (HandoffClosed,
 /// HandoffCancel); version 3 added moves (Release, Released,
-/// ReleaseRefused). A peer of another version is refused at its first
-/// frame.
-pub const VERSION: u8 = 3;
+/// ReleaseRefused); version 4 added Load's flags (draining). A peer of
+/// another version is refused at its first frame.
+pub const VERSION: u8 = 4;
 /// Magic, version, type and body length.
 pub const HEADER_LEN: usize = 8;
 /// The largest body accepted: a full request (64 KiB of held bytes plus a
@@ -61,6 +61,13 @@ mod flag {
     pub const CLIENT_TSVAL: u8 = 0x01;
     pub const ORIGIN_TSVAL: u8 = 0x02;
     pub const KNOWN: u8 = CLIENT_TSVAL | ORIGIN_TSVAL;
+}
+
+/// Bits of the Load flags byte.
+mod load_flag {
+    /// The node is draining: it takes no new handoffs.
+    pub const DRAINING: u8 = 0x01;
+    pub const KNOWN: u8 = DRAINING;
 }
 
 /// Why a byte stream is not a valid sequence of frames.
@@ -149,6 +156,7 @@ pub fn try_encode(msg: &Message) -> Result<Vec<u8>, EncodeError> {
             put_u32(&mut out, m.active_connections);
             put_u32(&mut out, m.pending_handoffs);
             put_u32(&mut out, m.handed_in);
+            out.push(if m.draining { load_flag::DRAINING } else { 0 });
         }
         Message::Release(m) => {
             put_u64(&mut out, m.id);
@@ -265,7 +273,7 @@ fn body_len_hint(msg: &Message) -> usize {
         Message::HandoffClosed(_) => 14,
         Message::FlowsHeld(m) => 3 + m.flows.len() * HELD_FLOW_LEN,
         Message::HandoffCancel(_) => 14,
-        Message::Load(_) => 12,
+        Message::Load(_) => 13,
         Message::Release(_) => 22,
         Message::Released(m) => 19 + if m.tsval.is_some() { 4 } else { 0 },
         Message::ReleaseRefused(_) => 14,
@@ -467,11 +475,21 @@ fn decode_body(code: u8, body: &[u8]) -> Result<Message, DecodeError> {
             id: r.u64("id")?,
             client: r.addr("client")?,
         }),
-        kind::LOAD => Message::Load(Load {
-            active_connections: r.u32("active_connections")?,
-            pending_handoffs: r.u32("pending_handoffs")?,
-            handed_in: r.u32("handed_in")?,
-        }),
+        kind::LOAD => {
+            let active_connections = r.u32("active_connections")?;
+            let pending_handoffs = r.u32("pending_handoffs")?;
+            let handed_in = r.u32("handed_in")?;
+            let flags = r.u8("flags")?;
+            if flags & !load_flag::KNOWN != 0 {
+                return Err(DecodeError::UnknownFlags { message, flags });
+            }
+            Message::Load(Load {
+                active_connections,
+                pending_handoffs,
+                handed_in,
+                draining: flags & load_flag::DRAINING != 0,
+            })
+        }
         kind::RELEASE => Message::Release(Release {
             id: r.u64("id")?,
             client: r.addr("client")?,

@@ -210,6 +210,10 @@ pub struct Load {
     pub pending_handoffs: u32,
     /// Connections currently served here after a handoff from a peer.
     pub handed_in: u32,
+    /// The node is draining (`baton drain`): it refuses new handoffs, so
+    /// its peers choose it for nothing new, as if it were down, while the
+    /// connections it serves finish.
+    pub draining: bool,
 }
 
 impl Load {
@@ -233,6 +237,8 @@ pub enum RejectReason {
     BadRequest,
     /// The target is stopping and takes no new connections.
     ShuttingDown,
+    /// The target is draining (`baton drain`): it takes no new handoffs.
+    Draining,
     /// A reason this version does not know; kept so that newer peers can add
     /// reasons without breaking older ones.
     Unknown(u8),
@@ -247,6 +253,7 @@ impl RejectReason {
             RejectReason::Timeout => 3,
             RejectReason::BadRequest => 4,
             RejectReason::ShuttingDown => 5,
+            RejectReason::Draining => 6,
             RejectReason::Unknown(code) => code,
         }
     }
@@ -260,6 +267,7 @@ impl RejectReason {
             3 => RejectReason::Timeout,
             4 => RejectReason::BadRequest,
             5 => RejectReason::ShuttingDown,
+            6 => RejectReason::Draining,
             other => RejectReason::Unknown(other),
         }
     }
@@ -284,6 +292,7 @@ mod tests {
             RejectReason::Timeout,
             RejectReason::BadRequest,
             RejectReason::ShuttingDown,
+            RejectReason::Draining,
         ];
         for r in known {
             assert_eq!(RejectReason::from_code(r.code()), r);
@@ -297,6 +306,7 @@ mod tests {
             active_connections: u32::MAX,
             pending_handoffs: u32::MAX,
             handed_in: 0,
+            draining: false,
         };
         assert_eq!(load.weight(), 2 * u64::from(u32::MAX));
     }

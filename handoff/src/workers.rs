@@ -77,6 +77,9 @@ pub enum ToWorker {
     /// handoffs, and what was handed to it carries on.
     PeerSuspect(usize, bool),
     PeerDown(usize),
+    /// This node drains (`true`: it refuses new handoffs) or no longer
+    /// does (`false`).
+    Drain(bool),
 }
 
 /// From a worker to the control lcore.

@@ -79,11 +79,14 @@ fn message() -> impl Strategy<Value = Message> {
             })),
         (any::<u64>(), addr())
             .prop_map(|(id, client)| Message::HandoffCancel(HandoffCancel { id, client })),
-        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(a, p, h)| Message::Load(Load {
-            active_connections: a,
-            pending_handoffs: p,
-            handed_in: h,
-        })),
+        (any::<u32>(), any::<u32>(), any::<u32>(), any::<bool>()).prop_map(|(a, p, h, d)| {
+            Message::Load(Load {
+                active_connections: a,
+                pending_handoffs: p,
+                handed_in: h,
+                draining: d,
+            })
+        }),
     ]
 }
 

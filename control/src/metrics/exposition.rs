@@ -306,6 +306,7 @@ mod tests {
                 ("n3".to_string(), "down".to_string()),
             ]
             .into(),
+            draining: true,
         }
     }
 

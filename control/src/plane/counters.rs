@@ -18,6 +18,10 @@ baton_counters::counters! {
         SendFailures => "control_send_failures", messages, drop;
         /// Messages for a worker whose queue was full.
         WorkerQueueFull => "control_worker_queue_full", messages, drop;
+        /// Times this node began to drain (`baton drain`).
+        DrainsStarted => "control_drains_started", connections;
+        /// Times this node stopped draining (`baton drain --undo`).
+        DrainsEnded => "control_drains_ended", connections;
     }
 }
 

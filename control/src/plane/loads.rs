@@ -30,6 +30,7 @@ impl WorkerLoads {
             active_connections: sum.active_connections.saturating_add(l.active_connections),
             pending_handoffs: sum.pending_handoffs.saturating_add(l.pending_handoffs),
             handed_in: sum.handed_in.saturating_add(l.handed_in),
+            draining: sum.draining || l.draining,
         })
     }
 }
@@ -43,6 +44,7 @@ mod tests {
             active_connections,
             pending_handoffs,
             handed_in,
+            draining: false,
         }
     }
 

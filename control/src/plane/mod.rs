@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use baton_handoff::workers::{owner_of_client, route, FromWorker, ToWorker};
-use baton_handoff::{Decoder, FlowsHeld, HeldFlow, Message};
+use baton_handoff::{Decoder, FlowsHeld, HeldFlow, Load, Message};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::peers::{ChannelConfig, PeerChannels, PeerError, PeerEvent};
@@ -43,6 +43,10 @@ pub struct ControlPlane {
     heartbeat: Duration,
     next_load: Instant,
     counters: ControlCounters,
+    /// This node drains (`baton drain`): announced in its Load.
+    draining: bool,
+    /// Per peer, whether its last Load said it drains.
+    peers_draining: Vec<bool>,
 }
 
 impl ControlPlane {
@@ -67,6 +71,8 @@ impl ControlPlane {
         Ok(ControlPlane {
             channels,
             resyncing: vec![0; peers.len()],
+            peers_draining: vec![false; peers.len()],
+            draining: false,
             peers,
             loads: WorkerLoads::new(to_workers.len()),
             to_workers,
@@ -121,11 +127,44 @@ impl ControlPlane {
         let now = Instant::now();
         if now >= self.next_load {
             self.next_load = now + self.heartbeat;
-            let load = Message::Load(self.loads.node());
+            let load = Message::Load(Load {
+                draining: self.draining,
+                ..self.loads.node()
+            });
             for peer in 0..self.peers.len() {
                 self.send(peer, &load);
             }
         }
+    }
+
+    /// This node drains (`true`): the workers refuse new handoffs, and
+    /// the peers hear of it at once, in a Load, and stop choosing it; or
+    /// it takes them again (`false`). What it serves finishes either way.
+    pub fn set_draining(&mut self, draining: bool) {
+        if self.draining != draining {
+            let (change, log) = if draining {
+                (
+                    ControlCounter::DrainsStarted,
+                    "draining: new handoffs refused, peers told",
+                )
+            } else {
+                (
+                    ControlCounter::DrainsEnded,
+                    "no longer draining: handoffs taken again",
+                )
+            };
+            self.counters.add(change, 1);
+            tracing::info!("{log}");
+        }
+        self.draining = draining;
+        self.tell_all(|| ToWorker::Drain(draining));
+        // The next tick announces it.
+        self.next_load = Instant::now();
+    }
+
+    /// Whether this node drains.
+    pub fn is_draining(&self) -> bool {
+        self.draining
     }
 
     fn on_worker(&mut self, event: FromWorker) {
@@ -198,6 +237,17 @@ impl ControlPlane {
                 match decode_one(&frame) {
                     Ok(Message::Load(load)) => {
                         self.counters.add(ControlCounter::MessagesIn, 1);
+                        if self.peers_draining[i] != load.draining {
+                            tracing::info!(
+                                "peer {peer} {}",
+                                if load.draining {
+                                    "drains: no new handoffs to it"
+                                } else {
+                                    "no longer drains"
+                                }
+                            );
+                            self.peers_draining[i] = load.draining;
+                        }
                         self.tell_all(|| ToWorker::Message {
                             peer: i,
                             msg: Message::Load(load),
@@ -277,16 +327,23 @@ impl ControlPlane {
             .collect()
     }
 
-    /// Each peer's name and state: `up`, `suspect` or `down`.
+    /// Each peer's name and state: `up`, `suspect`, `draining` (up, but
+    /// it said it drains: no new handoffs go to it) or `down`.
     pub fn peer_states(&self) -> Vec<(String, String)> {
         self.channels
             .status()
             .into_iter()
             .map(|s| {
-                let state = match (s.up, s.suspect) {
-                    (true, false) => "up",
-                    (true, true) => "suspect",
-                    (false, _) => "down",
+                let draining = self
+                    .peers
+                    .iter()
+                    .position(|p| *p == s.name)
+                    .is_some_and(|i| self.peers_draining[i]);
+                let state = match (s.up, s.suspect, draining) {
+                    (true, false, false) => "up",
+                    (true, false, true) => "draining",
+                    (true, true, _) => "suspect",
+                    (false, _, _) => "down",
                 };
                 (s.name, state.to_string())
             })

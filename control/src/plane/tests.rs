@@ -279,6 +279,8 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
         names,
         [
             "control_bad_messages",
+            "control_drains_ended",
+            "control_drains_started",
             "control_messages_in",
             "control_messages_out",
             "control_send_failures",

@@ -1389,6 +1389,7 @@ fn forge(input: &mut Input<'_>) -> Message {
             active_connections: input.u32(),
             pending_handoffs: input.u32(),
             handed_in: input.u32(),
+            draining: input.u8() & 1 == 1,
         }),
         _ => {
             let client = SocketAddrV4::new(CLIENT, 40000 + u16::from(input.u8()) % CONNS as u16);

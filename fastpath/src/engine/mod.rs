@@ -87,7 +87,12 @@ pub struct Engine {
     by_id: HashMap<u64, FlowKey>,
     /// Handed-in flows, by origin peer and the origin's handoff id.
     by_origin: HashMap<(PeerIndex, u64), FlowKey>,
+    /// Per peer, whether it can take new handoffs now: what the placer is
+    /// told. Kept from `peer_health`.
     peers_up: Vec<bool>,
+    peer_health: Vec<PeerHealth>,
+    /// This node is draining (`baton drain`): it refuses new handoffs.
+    draining: bool,
     next_id: u64,
     out: Output,
     timers: timers::TimerWheel,
@@ -114,6 +119,7 @@ impl Engine {
             cfg.peers.len()
         );
         let peers_up = vec![false; cfg.peers.len()];
+        let peer_health = vec![PeerHealth::default(); cfg.peers.len()];
         let start = Instant::now();
         Engine {
             recovery: resync::Recovery::new(cfg.peers.len(), start, cfg.recovery_wait),
@@ -128,6 +134,8 @@ impl Engine {
             by_id: HashMap::new(),
             by_origin: HashMap::new(),
             peers_up,
+            peer_health,
+            draining: false,
             // Serials start at the clock (see `handoff_id`): a restarted
             // node never reuses a live id.
             next_id: std::time::SystemTime::now()
@@ -218,38 +226,62 @@ impl Engine {
             Message::Released(r) => origin::on_released(self, peer, r, now),
             Message::ReleaseRefused(r) => origin::on_release_refused(self, peer, r, now),
             Message::FlowsHeld(held) => self.on_flows_held(peer, held, now),
-            Message::Load(load) => self.placer.peer_load(peer, load),
+            Message::Load(load) => {
+                self.placer.peer_load(peer, load);
+                self.set_health(peer, |h| h.draining = load.draining);
+            }
+        }
+    }
+
+    /// This node drains (`true`): it refuses new handoffs, and serves
+    /// what it has until it is over; or it takes them again (`false`).
+    /// Its peers hear of it from its Load, and stop choosing it.
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
+        self.counters.set(Counter::Draining, u64::from(draining));
+    }
+
+    /// Whether this node is draining.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Changes what is known of `peer`'s health, and so whether it can
+    /// take new handoffs.
+    fn set_health(&mut self, peer: usize, change: impl FnOnce(&mut PeerHealth)) {
+        if let (Some(health), Some(up)) =
+            (self.peer_health.get_mut(peer), self.peers_up.get_mut(peer))
+        {
+            change(health);
+            *up = health.can_take();
         }
     }
 
     /// `peer`'s channel is up: it can take handoffs, and it hears of the
     /// connections it handed here (see `resync`).
     pub fn on_peer_up(&mut self, peer: usize) {
-        if let Some(up) = self.peers_up.get_mut(peer) {
-            *up = true;
-        }
+        self.set_health(peer, |h| {
+            h.up = true;
+            h.suspect = false;
+        });
         self.resync_to(peer);
     }
 
     /// `peer` has not been heard from for a while (`suspect`), or has been
     /// again: a suspect peer takes no new handoffs (the policy passes it
-    /// over, as it does a down one), and everything already handed to it
-    /// carries on; only its death resets those connections.
+    /// over, as it does a down or a draining one), and everything already
+    /// handed to it carries on; only its death resets those connections.
     pub fn on_peer_suspect(&mut self, peer: usize, suspect: bool) {
-        // Suspicion comes and goes only while the channel is up, so "can
-        // take handoffs" is exactly "not suspect" then.
-        if let Some(up) = self.peers_up.get_mut(peer) {
-            *up = !suspect;
-        }
+        self.set_health(peer, |h| h.suspect = suspect);
     }
 
     /// Handoffs pending to `peer` are decided again; connections handed
     /// to it are reset toward their clients; the connections it handed
     /// here are reset if it stays away.
     pub fn on_peer_down(&mut self, peer: usize, now: Instant) {
-        if let Some(up) = self.peers_up.get_mut(peer) {
-            *up = false;
-        }
+        // Whether it drains is kept: a channel that comes back up before
+        // the peer's next Load should not bring it new handoffs meanwhile.
+        self.set_health(peer, |h| h.up = false);
         origin::on_peer_down(self, peer, now);
         self.peer_away(peer, now);
     }
@@ -292,6 +324,7 @@ impl Engine {
             active_connections: u32::try_from(self.flows.len()).unwrap_or(u32::MAX),
             pending_handoffs: u32::try_from(self.gauges.handoffs_pending).unwrap_or(u32::MAX),
             handed_in: u32::try_from(self.gauges.handed_in).unwrap_or(u32::MAX),
+            draining: self.draining,
         }
     }
 
@@ -320,5 +353,24 @@ impl Engine {
 
     fn send(&mut self, peer: usize, msg: Message) {
         self.out.messages.push((peer, msg));
+    }
+}
+
+/// What an engine knows of a peer's health.
+#[derive(Debug, Clone, Copy, Default)]
+struct PeerHealth {
+    /// Its channel is up.
+    up: bool,
+    /// Not heard from for a while.
+    suspect: bool,
+    /// It said, in its Load, that it drains.
+    draining: bool,
+}
+
+impl PeerHealth {
+    /// Whether new handoffs may go to it: its channel is up, it is heard
+    /// from, and it does not drain.
+    fn can_take(self) -> bool {
+        self.up && !self.suspect && !self.draining
     }
 }

@@ -35,7 +35,7 @@ fn handoff_request_layout() {
     let frame = encode(&Message::HandoffRequest(request()));
     #[rustfmt::skip]
     let expected: Vec<u8> = [
-        &b"BT"[..], &[3, 1], &[0, 0, 0, 71],
+        &b"BT"[..], &[4, 1], &[0, 0, 0, 71],
         &[1, 2, 3, 4, 5, 6, 7, 8],                  // id
         &[198, 18, 0, 10], &[0x9c, 0x40],           // client
         &[198, 18, 1, 1], &[0, 80],                 // server
@@ -66,7 +66,7 @@ fn small_message_layouts() {
                 client: "198.18.0.100:40000".parse().unwrap(),
             }),
             &[
-                b'B', b'T', 3, 2, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef, 198,
+                b'B', b'T', 4, 2, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef, 198,
                 18, 0, 100, 0x9c, 0x40,
             ],
         ),
@@ -77,7 +77,7 @@ fn small_message_layouts() {
                 reason: RejectReason::KernelRefused,
             }),
             &[
-                b'B', b'T', 3, 3, 0, 0, 0, 15, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                b'B', b'T', 4, 3, 0, 0, 0, 15, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
                 2,
             ],
         ),
@@ -87,7 +87,7 @@ fn small_message_layouts() {
                 client: "198.18.0.100:40000".parse().unwrap(),
             }),
             &[
-                b'B', b'T', 3, 4, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                b'B', b'T', 4, 4, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
             ],
         ),
         (
@@ -103,7 +103,7 @@ fn small_message_layouts() {
                 last: true,
             }),
             &[
-                b'B', b'T', 3, 7, 0, 0, 0, 29, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100,
+                b'B', b'T', 4, 7, 0, 0, 0, 29, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100,
                 0x9c, 0x40, 198, 18, 0, 11, 0, 80, 2, 0, 0, 0, 0, 0x64,
             ],
         ),
@@ -113,7 +113,7 @@ fn small_message_layouts() {
                 client: "198.18.0.100:40000".parse().unwrap(),
             }),
             &[
-                b'B', b'T', 3, 6, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                b'B', b'T', 4, 6, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
             ],
         ),
         (
@@ -121,9 +121,10 @@ fn small_message_layouts() {
                 active_connections: 1,
                 pending_handoffs: 2,
                 handed_in: 3,
+                draining: true,
             }),
             &[
-                b'B', b'T', 3, 5, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3,
+                b'B', b'T', 4, 5, 0, 0, 0, 13, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 1,
             ],
         ),
         (
@@ -134,7 +135,7 @@ fn small_message_layouts() {
                 client_ack: SeqNum::new(0x0a0b_0c0d),
             }),
             &[
-                b'B', b'T', 3, 8, 0, 0, 0, 22, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                b'B', b'T', 4, 8, 0, 0, 0, 22, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
                 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d,
             ],
         ),
@@ -146,7 +147,7 @@ fn small_message_layouts() {
                 tsval: Some(TsVal::new(7)),
             }),
             &[
-                b'B', b'T', 3, 9, 0, 0, 0, 23, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                b'B', b'T', 4, 9, 0, 0, 0, 23, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
                 1, 2, 3, 4, 1, 0, 0, 0, 7,
             ],
         ),
@@ -158,7 +159,7 @@ fn small_message_layouts() {
                 tsval: None,
             }),
             &[
-                b'B', b'T', 3, 9, 0, 0, 0, 19, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                b'B', b'T', 4, 9, 0, 0, 0, 19, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
                 1, 2, 3, 4, 0,
             ],
         ),
@@ -168,7 +169,7 @@ fn small_message_layouts() {
                 client: "198.18.0.100:40000".parse().unwrap(),
             }),
             &[
-                b'B', b'T', 3, 10, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
+                b'B', b'T', 4, 10, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
             ],
         ),
     ];
@@ -203,16 +204,17 @@ fn partial_frames_wait_byte_by_byte() {
 
 #[test]
 fn header_errors_are_reported_as_soon_as_the_byte_arrives() {
-    let cases: [(&[u8], DecodeError); 7] = [
+    let cases: [(&[u8], DecodeError); 8] = [
         (b"X", DecodeError::BadMagic { found: [b'X', 0] }),
         (b"BX", DecodeError::BadMagic { found: *b"BX" }),
         (b"GET / HTTP/1.1", DecodeError::BadMagic { found: *b"GE" }),
         // Version 1 named both ends of a handoff HandoffClosed; version 2
-        // knew no moves.
+        // knew no moves; version 3's Load had no flags (draining).
         (b"BT\x01", DecodeError::UnsupportedVersion(1)),
         (b"BT\x02", DecodeError::UnsupportedVersion(2)),
-        (b"BT\x03\x00", DecodeError::UnknownType(0)),
-        (b"BT\x03\x0b", DecodeError::UnknownType(11)),
+        (b"BT\x03", DecodeError::UnsupportedVersion(3)),
+        (b"BT\x04\x00", DecodeError::UnknownType(0)),
+        (b"BT\x04\x0b", DecodeError::UnknownType(11)),
     ];
     for (bytes, err) in cases {
         assert_eq!(decode_all(bytes), Err(err), "{bytes:?}");
@@ -221,14 +223,14 @@ fn header_errors_are_reported_as_soon_as_the_byte_arrives() {
 
 #[test]
 fn oversize_length_is_refused_before_the_body_arrives() {
-    let mut bytes = b"BT\x03\x01".to_vec();
+    let mut bytes = b"BT\x04\x01".to_vec();
     bytes.extend_from_slice(&(MAX_BODY + 1).to_be_bytes());
     assert_eq!(
         decode_all(&bytes),
         Err(DecodeError::Oversize { len: MAX_BODY + 1 })
     );
     // Exactly the limit is a length we are willing to wait for.
-    let mut bytes = b"BT\x03\x01".to_vec();
+    let mut bytes = b"BT\x04\x01".to_vec();
     bytes.extend_from_slice(&MAX_BODY.to_be_bytes());
     assert_eq!(decode_all(&bytes), Ok(vec![]));
 }
@@ -303,10 +305,24 @@ fn body_errors() {
             },
         ),
         (
-            frame(kind::LOAD, &[0; 16]),
+            frame(kind::LOAD, &[0; 17]),
             DecodeError::TrailingBytes {
                 message: "Load",
                 extra: 4,
+            },
+        ),
+        (
+            frame(kind::LOAD, &[0; 12]),
+            DecodeError::Truncated {
+                message: "Load",
+                field: "flags",
+            },
+        ),
+        (
+            frame(kind::LOAD, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02]),
+            DecodeError::UnknownFlags {
+                message: "Load",
+                flags: 0x02,
             },
         ),
     ];

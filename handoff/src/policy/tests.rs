@@ -36,6 +36,7 @@ fn load(active: u32, pending: u32) -> Load {
         active_connections: active,
         pending_handoffs: pending,
         handed_in: 0,
+        draining: false,
     }
 }
 

@@ -43,8 +43,11 @@ pub(in crate::engine) fn on_request(
         .services
         .iter()
         .any(|(port, _)| *port == req.key.server.port());
-    let refusal = if !managed || e.flows.contains_key(&wire_key) || e.kernel_key_taken(&kernel_key)
-    {
+    let refusal = if e.draining {
+        // Its peers stop choosing it once they hear; until then, and for
+        // a peer that has not heard yet, the origin decides again.
+        Some((RejectReason::Draining, Counter::HandoffsRefusedDraining))
+    } else if !managed || e.flows.contains_key(&wire_key) || e.kernel_key_taken(&kernel_key) {
         // Not a service here, or the kernel already has this 4-tuple.
         Some((RejectReason::KernelRefused, Counter::KernelRefused))
     } else if !e.make_room() {
