@@ -353,6 +353,37 @@ impl Testbed {
         serde_json::from_slice(&out.stdout).expect("stats JSON")
     }
 
+    /// `baton drain` (or, with `undo`, `baton drain --undo`) on node `i`.
+    pub fn drain(&self, i: usize, undo: bool) {
+        let mut cmd = Command::new(baton_bin());
+        cmd.args(["drain", "--config"]).arg(self.config_path(i));
+        if undo {
+            cmd.arg("--undo");
+        }
+        let out = cmd.output().expect("baton drain");
+        assert!(
+            out.status.success(),
+            "baton drain failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The HTTP status curl gets for `url` from the client (000: none).
+    pub fn http_status(&self, url: &str) -> String {
+        let out = self.client(&[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "5",
+            "-w",
+            "%{http_code}",
+            url,
+        ]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     /// Total of a worker counter on node `i`.
     pub fn counter(&self, i: usize, name: &str) -> u64 {
         self.stats(i)["workers"]
