@@ -274,18 +274,8 @@ fn a_stopped_target_means_fallback_for_new_requests_and_resets_for_old_ones() {
         tb.wait_for(10, || !tb.peer_up(1, "n2")),
         "node 1 notices node 2 is down"
     );
-    let out = tb.client(&[
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "--max-time",
-        "5",
-        "-w",
-        "%{http_code}",
-        &url(1, "n2/whoami.txt"),
-    ]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "503");
+    let status = tb.http_status(&url(1, "n2/whoami.txt"));
+    assert_eq!(status, "503");
     assert_eq!(tb.counter(1, "refused_unavailable"), 1);
     assert_eq!(
         tb.counter(1, "handed_off"),
@@ -320,20 +310,9 @@ fn a_peer_with_the_wrong_key_is_rejected_and_gets_no_handoffs() {
         "node 1 counts the failed handshakes"
     );
     assert!(!tb.peer_up(1, "n2") && !tb.peer_up(2, "n1"));
-    let out = tb.client(&[
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "--max-time",
-        "5",
-        "-w",
-        "%{http_code}",
-        &url(1, "n2/whoami.txt"),
-    ]);
+    let status = tb.http_status(&url(1, "n2/whoami.txt"));
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "503",
+        status, "503",
         "node 2's content, and node 2 unreachable: nobody can serve it"
     );
     assert_eq!(tb.counter(1, "handed_off"), 0);

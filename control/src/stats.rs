@@ -244,22 +244,7 @@ fn answer(
 
 /// Fetches a snapshot from the instance serving `path`.
 pub fn fetch(path: &Path) -> Result<StatsSnapshot, StatsError> {
-    let connect_err = |source| StatsError::Connect {
-        path: path.to_owned(),
-        source,
-    };
-    let stream = UnixStream::connect(path).map_err(connect_err)?;
-    stream
-        .set_read_timeout(Some(IO_TIMEOUT))
-        .map_err(connect_err)?;
-    stream
-        .set_write_timeout(Some(IO_TIMEOUT))
-        .map_err(connect_err)?;
-    (&stream).write_all(b"stats\n").map_err(connect_err)?;
-    let mut body = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut body)
-        .map_err(connect_err)?;
+    let body = request(path, "stats")?;
     serde_json::from_str(&body).map_err(|e| StatsError::BadAnswer {
         path: path.to_owned(),
         reason: e.to_string(),

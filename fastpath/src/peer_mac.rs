@@ -87,11 +87,15 @@ impl PeerMac {
         let Some(learn) = &self.0.learn else {
             return false;
         };
+        // Every wire frame asks: the cheap tests first, and nothing more
+        // once the MAC is known.
         let of_channel = tcp.src_addr == learn.addr
             && (tcp.src_port == learn.control_port || tcp.dst_port == learn.control_port);
+        if !of_channel || self.0.mac.load(Ordering::Relaxed) != 0 {
+            return false;
+        }
         let mac = encode(tcp.src_mac);
-        of_channel
-            && mac != 0
+        mac != 0
             && tcp.src_mac.0[0] & 1 == 0
             && self
                 .0

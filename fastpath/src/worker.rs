@@ -127,7 +127,7 @@ impl Worker {
         if state.passes % TIMERS_EVERY == 0 {
             link.engine.poll_timers(now);
         }
-        if let Some(load) = state.load_report.due(link.engine.load(), now) {
+        if let Some(load) = state.load_report.due(now, || link.engine.load()) {
             let _ = link.outbox.try_send(FromWorker::Load {
                 worker: self.id,
                 load,
@@ -415,15 +415,17 @@ struct LoadReport {
 }
 
 impl LoadReport {
-    /// The load to report now, if any.
-    fn due(&mut self, load: Load, now: Instant) -> Option<Load> {
-        let due = match self.last {
-            None => true,
-            Some((last, at)) => {
-                let since = now.saturating_duration_since(at);
-                since >= LOAD_REPEAT_EVERY || (since >= LOAD_REPORT_EVERY && last != load)
-            }
-        };
+    /// The load to report now, if any; `load` is asked only when a report
+    /// may be due (every pass asks this).
+    fn due(&mut self, now: Instant, load: impl FnOnce() -> Load) -> Option<Load> {
+        let last = self
+            .last
+            .map(|(l, at)| (l, now.saturating_duration_since(at)));
+        if last.is_some_and(|(_, since)| since < LOAD_REPORT_EVERY) {
+            return None;
+        }
+        let load = load();
+        let due = last.is_none_or(|(l, since)| since >= LOAD_REPEAT_EVERY || l != load);
         due.then(|| {
             self.last = Some((load, now));
             load
@@ -517,10 +519,10 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut r = LoadReport::default();
-        assert_eq!(r.due(load(1), at(0)), Some(load(1)), "the first at once");
-        assert_eq!(r.due(load(2), at(5)), None, "a change waits its turn");
-        assert_eq!(r.due(load(2), at(10)), Some(load(2)));
-        assert_eq!(r.due(load(2), at(500)), None, "no change, no report");
-        assert_eq!(r.due(load(2), at(1010)), Some(load(2)), "repeated");
+        assert_eq!(r.due(at(0), || load(1)), Some(load(1)), "the first at once");
+        assert_eq!(r.due(at(5), || load(2)), None, "a change waits its turn");
+        assert_eq!(r.due(at(10), || load(2)), Some(load(2)));
+        assert_eq!(r.due(at(500), || load(2)), None, "no change, no report");
+        assert_eq!(r.due(at(1010), || load(2)), Some(load(2)), "repeated");
     }
 }

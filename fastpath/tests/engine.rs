@@ -17,7 +17,7 @@ use baton_fastpath::packet::tcp_options::{TcpOption, TcpOptions};
 use baton_fastpath::packet::{
     EthernetFrame, Ipv4Packet, MacAddr, SeqNum, TcpFlags, TcpFrameBuilder, TcpPacket, TsVal,
 };
-use baton_handoff::msg::{HandoffReject, Message, RejectReason};
+use baton_handoff::msg::{HandoffReject, HandoffRequest, Message, RejectReason};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
@@ -259,6 +259,17 @@ fn handshake(a: &mut Engine, now: Instant) {
         &[],
     );
     assert_eq!(a.from_wire(&mut ack, now), Verdict::ToHost);
+}
+
+/// Origin `a` after the handshake and the request for B's content: the
+/// HandoffRequest it sent.
+fn handoff_request(a: &mut Engine, now: Instant) -> HandoffRequest {
+    handshake(a, now);
+    a.from_wire(&mut request_frame(), now);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!("no HandoffRequest")
+    };
+    req.clone()
 }
 
 fn request_frame() -> Vec<u8> {
@@ -599,11 +610,7 @@ fn the_target_rejects_when_its_kernel_refuses_the_replayed_syn() {
     let now = Instant::now();
     let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
     let (mut b, cb) = engine(B, MAC_B, ("a", MAC_A));
-    handshake(&mut a, now);
-    a.from_wire(&mut request_frame(), now);
-    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
-        panic!()
-    };
+    let req = &handoff_request(&mut a, now);
     b.on_message(0, Message::HandoffRequest(req.clone()), now);
     b.take_output();
     let mut rst = frame(
@@ -631,11 +638,7 @@ fn a_draining_target_refuses_new_handoffs_and_its_peers_stop_asking() {
     let now = Instant::now();
     let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
     let (mut b, cb) = engine(B, MAC_B, ("a", MAC_A));
-    handshake(&mut a, now);
-    a.from_wire(&mut request_frame(), now);
-    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
-        panic!()
-    };
+    let req = &handoff_request(&mut a, now);
     b.set_draining(true);
     assert_eq!(cb.get(Counter::Draining), 1);
     b.on_message(0, Message::HandoffRequest(req.clone()), now);
@@ -708,11 +711,7 @@ fn a_replayed_syn_the_kernel_never_answers_is_rejected_as_timed_out() {
     let now = Instant::now();
     let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
     let (mut b, cb) = engine(B, MAC_B, ("a", MAC_A));
-    handshake(&mut a, now);
-    a.from_wire(&mut request_frame(), now);
-    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
-        panic!()
-    };
+    let req = &handoff_request(&mut a, now);
     b.on_message(0, Message::HandoffRequest(req.clone()), now);
     b.take_output();
     // Every retransmission goes unanswered too, until the budget ends.
@@ -735,11 +734,7 @@ fn an_unanswered_replay_is_sent_again_on_a_doubling_schedule_within_the_budget()
         handoff_timeout: Duration::from_secs(3),
         ..config(B, MAC_B, ("a", MAC_A))
     });
-    handshake(&mut a, now);
-    a.from_wire(&mut request_frame(), now);
-    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
-        panic!()
-    };
+    let req = &handoff_request(&mut a, now);
     b.on_message(0, Message::HandoffRequest(req.clone()), now);
     let syn = b.take_output().to_host;
     assert_eq!(syn.len(), 1);
@@ -785,11 +780,7 @@ fn an_unanswered_replay_is_sent_again_on_a_doubling_schedule_within_the_budget()
 fn client_packets_racing_the_accept_are_queued_and_forwarded_to_the_target() {
     let now = Instant::now();
     let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
-    handshake(&mut a, now);
-    a.from_wire(&mut request_frame(), now);
-    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
-        panic!()
-    };
+    let req = &handoff_request(&mut a, now);
     // The target answered the client before its accept reached us: the
     // client acknowledges data this node never sent.
     let ack = from_client(
@@ -1195,11 +1186,7 @@ fn a_full_table_evicts_undecided_connections_first_and_never_loses_bytes() {
         )
     };
     // Connection 1 is handed off (forwarding: never evicted).
-    handshake(&mut a, now);
-    a.from_wire(&mut request_frame(), now);
-    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
-        panic!()
-    };
+    let req = &handoff_request(&mut a, now);
     a.on_message(
         0,
         Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
@@ -1582,11 +1569,7 @@ fn a_handed_in_connection_lives_in_the_kernel_at_its_origins_handoff_address() {
         }),
         ..config(B, MAC_B, ("a", MAC_A))
     });
-    handshake(&mut a, now);
-    a.from_wire(&mut request_frame(), now);
-    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
-        panic!()
-    };
+    let req = &handoff_request(&mut a, now);
     b.on_message(0, Message::HandoffRequest(req.clone()), now);
     let syn = seen(&b.take_output().to_host[0]);
     assert_eq!((syn.src, syn.dst), (CLIENT, alias), "replayed to A's alias");

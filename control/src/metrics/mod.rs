@@ -175,19 +175,10 @@ fn answer_to(
     body: &impl Fn() -> String,
     counters: &MetricsCounters,
 ) -> Option<Vec<u8>> {
-    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
-        if request.len() > MAX_REQUEST {
-            counters.add(MetricsCounter::BadRequests, 1);
-            return Some(response(
-                431,
-                "Request Header Fields Too Large",
-                "text/plain",
-                "request head too long\n",
-            ));
-        }
-        return None;
-    };
-    if end > MAX_REQUEST {
+    let end = request.windows(4).position(|w| w == b"\r\n\r\n");
+    // Too long whether whole or not: a head still unfinished past the
+    // limit will not get shorter.
+    if end.unwrap_or(request.len()) > MAX_REQUEST {
         counters.add(MetricsCounter::BadRequests, 1);
         return Some(response(
             431,
@@ -196,6 +187,7 @@ fn answer_to(
             "request head too long\n",
         ));
     }
+    let end = end?;
     let head = String::from_utf8_lossy(&request[..end]);
     let line = head.lines().next().unwrap_or_default();
     let mut parts = line.split(' ');
