@@ -235,11 +235,12 @@ fn run_and_bench_leave_no_hugepage_or_runtime_file() {
         let mut child = bench(&prefix, "30");
         wait_pages_taken(free_before, "baton bench");
         kill(&mut child, signal);
-        let files = hugepage_files(&prefix);
-        assert!(
-            files.is_empty(),
-            "baton bench killed ({signal}): {} hugepage files left",
-            files.len()
+        // A bench grows its memory while it runs; killed between creating
+        // a page's file and unlinking it (DPDK's --huge-unlink), it leaves
+        // that one file, which the next start removes (checked below).
+        println!(
+            "baton bench killed ({signal}): {} hugepage files left until the next start",
+            hugepage_files(&prefix).len()
         );
         let out = bench(&prefix, "0.2").wait_with_output().expect("bench");
         assert!(
