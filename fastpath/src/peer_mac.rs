@@ -80,6 +80,12 @@ impl PeerMac {
         }
     }
 
+    /// The control port whose frames teach this MAC; None for a
+    /// configured one.
+    pub fn learns_on(&self) -> Option<u16> {
+        self.0.learn.as_ref().map(|l| l.control_port)
+    }
+
     /// Learns the MAC from `tcp` if it is a frame of this peer's control
     /// channel and the MAC is not known yet; true if it was learned now.
     #[inline]

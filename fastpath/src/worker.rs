@@ -282,7 +282,7 @@ impl Worker {
 
     /// Runs one packet, and its parse when it is IPv4/TCP, through the
     /// engine and queues it where it goes.
-    #[inline]
+    #[inline(always)]
     fn process(
         &mut self,
         link: &mut EngineLink,

@@ -91,6 +91,11 @@ pub struct Engine {
     /// told. Kept from `peer_health`.
     peers_up: Vec<bool>,
     peer_health: Vec<PeerHealth>,
+    /// The control port, while some peer's MAC is to be learned from the
+    /// frames of its channel: every wire frame is tested against it before
+    /// any peer is looked at (a walk of the peers per frame cost a third
+    /// of a local flow's forwarding).
+    learn_port: Option<u16>,
     /// This node is draining (`baton drain`): it refuses new handoffs.
     draining: bool,
     next_id: u64,
@@ -121,6 +126,7 @@ impl Engine {
         let peers_up = vec![false; cfg.peers.len()];
         let peer_health = vec![PeerHealth::default(); cfg.peers.len()];
         let start = Instant::now();
+        let learn_port = cfg.peers.iter().find_map(|p| p.mac.learns_on());
         Engine {
             recovery: resync::Recovery::new(cfg.peers.len(), start, cfg.recovery_wait),
             kernel_addrs: KernelAddrs::new(&cfg),
@@ -135,6 +141,7 @@ impl Engine {
             by_origin: HashMap::new(),
             peers_up,
             peer_health,
+            learn_port,
             draining: false,
             // Serials start at the clock (see `handoff_id`): a restarted
             // node never reuses a live id.
@@ -187,6 +194,12 @@ impl Engine {
     /// where the config gave none ([`crate::peer_mac`]).
     #[inline]
     pub fn learn_peer_mac(&self, tcp: &TcpFrame) {
+        let Some(port) = self.learn_port else {
+            return;
+        };
+        if tcp.src_port != port && tcp.dst_port != port {
+            return;
+        }
         for p in &self.cfg.peers {
             if p.mac.learn_from(tcp) {
                 tracing::info!(
