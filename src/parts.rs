@@ -195,6 +195,7 @@ pub fn preload(
                     FlowKey::new(addr, port, p.server, p.port),
                     target,
                     mac,
+                    None,
                     now,
                 );
                 count += 1;

@@ -7,9 +7,9 @@ use baton_fastpath::counters::WorkerCounters;
 use baton_fastpath::engine::{
     Engine, EngineConfig, FlowKey, Load, PeerInfo, Placement, Placer, ServiceKind,
 };
-use baton_fastpath::packet::{SeqDelta, Translation, TsOffset};
+use baton_fastpath::packet::{SeqDelta, SeqNum, Translation, TsOffset};
 
-use crate::traffic::{client, CLIENT_MAC, ORIGIN, OWN, OWN_MAC, PEER_MAC, SEQ_DELTA};
+use crate::traffic::{client, CLIENT_MAC, CLIENT_SEQ, ORIGIN, OWN, OWN_MAC, PEER_MAC, SEQ_DELTA};
 use crate::Path;
 
 /// The engine of `path` with `flows` flows preloaded, or None for the
@@ -51,7 +51,13 @@ pub(crate) fn engine_for(
         let (caddr, cport) = client(i);
         match path {
             Path::OriginForward => {
-                engine.preload_forwarding(FlowKey::new(caddr, cport, OWN, 80), 0, CLIENT_MAC, now);
+                engine.preload_forwarding(
+                    FlowKey::new(caddr, cport, OWN, 80),
+                    0,
+                    CLIENT_MAC,
+                    Some(SeqNum::new(CLIENT_SEQ)),
+                    now,
+                );
             }
             Path::TargetC2s | Path::TargetS2c => {
                 let translation = Translation {

@@ -49,6 +49,8 @@ pub(crate) fn client(i: usize) -> (Ipv4Addr, u16) {
 /// handoff would have set up.
 pub(crate) const ISN_KERNEL: u32 = 1_000_000;
 pub(crate) const SEQ_DELTA: u32 = 77_777;
+/// Where every client's stream stands (the generator's frames repeat it).
+pub(crate) const CLIENT_SEQ: u32 = 5001;
 
 pub(crate) fn templates(path: Path, flows: usize) -> Templates {
     let mut bytes = Vec::new();
@@ -76,7 +78,7 @@ pub(crate) fn templates(path: Path, flows: usize) -> Templates {
                 src_port: 80,
                 dst_port: cport,
                 seq: SeqNum::new(ISN_KERNEL + 1),
-                ack: SeqNum::new(5001),
+                ack: SeqNum::new(CLIENT_SEQ),
                 ..b
             },
             _ => TcpFrameBuilder {
@@ -86,7 +88,7 @@ pub(crate) fn templates(path: Path, flows: usize) -> Templates {
                 dst_addr: if path == Path::TargetC2s { ORIGIN } else { OWN },
                 src_port: cport,
                 dst_port: 80,
-                seq: SeqNum::new(5001),
+                seq: SeqNum::new(CLIENT_SEQ),
                 ack: SeqNum::new(ISN_KERNEL.wrapping_add(SEQ_DELTA) + 1),
                 ..b
             },

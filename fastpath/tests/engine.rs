@@ -1243,6 +1243,7 @@ fn a_table_full_of_handed_off_connections_serves_new_ones_untracked() {
         baton_fastpath::engine::FlowKey::new(CLIENT, 50000, A, 80),
         0,
         MAC_C,
+        None,
         now,
     );
     let mut syn = from_client(ISN_C, 0, TcpFlags::SYN, syn_options(7, 100, 0), &[]);

@@ -203,6 +203,13 @@ pub(super) struct Handoff {
 }
 
 impl OriginFlow {
+    /// The watch of a connection whose requests are not routed: a
+    /// gigabyte past `client_at`, the client's latest byte, so that the
+    /// fast path passes its segments without a look until then.
+    pub fn unrouted_watch(client_at: SeqNum) -> SeqNum {
+        client_at + (1 << 30)
+    }
+
     /// The handoff under way or done: its peer and id.
     pub fn handoff(&self) -> Option<Handoff> {
         Some(Handoff {

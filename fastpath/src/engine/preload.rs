@@ -11,15 +11,18 @@ use super::Engine;
 impl Engine {
     /// Adds an origin connection already handed to peer `peer`, as a
     /// completed handoff leaves it: client packets go to that peer.
+    /// `client_next`, the client's next sequence number when the caller
+    /// knows it, lets even the first of them take the fast path.
     pub fn preload_forwarding(
         &mut self,
         key: FlowKey,
         peer: usize,
         client_mac: MacAddr,
+        client_next: Option<SeqNum>,
         now: Instant,
     ) {
         let id = self.next_id();
-        self.install_forwarding(key, peer, id, client_mac, now);
+        self.install_forwarding(key, peer, id, client_mac, client_next, now);
     }
 
     /// Adds a connection handed to this node by peer `origin` (its handoff

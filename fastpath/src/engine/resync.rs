@@ -114,7 +114,7 @@ impl Engine {
             if self.flows.contains_key(&key) || self.by_id.contains_key(&flow.id) {
                 continue; // still known here
             }
-            self.install_forwarding(key, peer, id, MacAddr(flow.client_mac), now);
+            self.install_forwarding(key, peer, id, MacAddr(flow.client_mac), None, now);
             self.count(Counter::FlowsRecovered, 1);
         }
         if held.last {
@@ -135,15 +135,18 @@ impl Engine {
         peer: usize,
         id: NonZeroU64,
         client_mac: MacAddr,
+        client_next: Option<SeqNum>,
         now: Instant,
     ) {
         // Its requests are not routed any more: where they stand in the
-        // client's stream is lost with the state that knew it.
+        // client's stream is lost with the state that knew it. Where the
+        // client's stream stands is not known either: its first segment
+        // takes the general path, which moves the watch past it.
         let mut flow = OriginFlow {
             state: OriginState::Forwarding,
             peer: None,
             client_ack: SeqNum::default(),
-            watch: SeqNum::default(),
+            watch: client_next.map_or(SeqNum::default(), OriginFlow::unrouted_watch),
             setup: Box::new(OriginSetup {
                 isn_origin: Some(SeqNum::default()),
                 ..OriginSetup::new(ServiceKind::Http, client_mac)

@@ -233,7 +233,7 @@ pub(in crate::engine) fn settle(e: &mut Engine, key: FlowKey, now: Instant) {
 /// routed passes a gigabyte at a time past `client_at`, the client's
 /// latest byte.
 pub(super) fn watch_of(o: &OriginFlow, client_at: SeqNum) -> SeqNum {
-    let far = |at: SeqNum| at + (1 << 30);
+    let far = OriginFlow::unrouted_watch;
     match (&o.setup.route, o.state) {
         (Some(route), OriginState::Forwarding) if route.pinned.is_none() => route.requests.next(),
         (Some(route), OriginState::Serving) => route
