@@ -134,6 +134,7 @@ pub(super) fn complete(
 
 /// A replayed connection's kernel packet, into the client's space, sent to
 /// the client from the address it connected to.
+#[inline]
 pub(super) fn to_client(
     offsets: Offsets,
     parts: &Parts<'_>,
@@ -158,6 +159,7 @@ pub(super) fn to_client(
 }
 
 /// A client packet of a replayed connection, into the kernel's space.
+#[inline]
 pub(super) fn to_kernel(
     offsets: Offsets,
     parts: &Parts<'_>,

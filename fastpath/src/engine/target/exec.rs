@@ -269,6 +269,7 @@ fn complete_handshake(
     Some(())
 }
 
+#[inline]
 pub(in crate::engine) fn translate_to_client(
     t: &TargetFlow,
     parts: &Parts<'_>,
@@ -291,6 +292,7 @@ pub(in crate::engine) fn translate_to_client(
     )
 }
 
+#[inline]
 pub(in crate::engine) fn translate_to_kernel(
     t: &TargetFlow,
     parts: &Parts<'_>,
