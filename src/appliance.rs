@@ -18,7 +18,7 @@ use baton_control::stats::{
 use baton_fastpath::counters::{HandoffLatency, WorkerCounters};
 use baton_fastpath::engine::{Engine, EngineConfig};
 use baton_fastpath::idle::IdlePolicy;
-use baton_fastpath::worker::{EngineLink, FromWorker, Steering, ToWorker, Worker};
+use baton_fastpath::worker::{inbox, EngineLink, FromWorker, Steering, ToWorkerRx, Worker};
 use baton_handoff::placement::PolicyPlacer;
 use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats, Ring};
 
@@ -89,7 +89,7 @@ pub fn run(cfg: &Config) -> Result<()> {
             let mut to_workers = Vec::new();
             let mut links = Vec::new();
             for worker in 0..cfg.lcores.workers.len() {
-                let (to_worker, inbox) = crossbeam_channel::bounded(WORKER_QUEUE);
+                let (to_worker, worker_inbox) = inbox(WORKER_QUEUE);
                 to_workers.push(to_worker);
                 links.push((
                     EngineConfig {
@@ -97,7 +97,7 @@ pub fn run(cfg: &Config) -> Result<()> {
                         ..engine_cfg.clone()
                     },
                     parts::placer(cfg, cluster, handoff)?,
-                    inbox,
+                    worker_inbox,
                     outbox.clone(),
                 ));
             }
@@ -277,7 +277,7 @@ type WorkerHandles = Vec<(u32, Arc<WorkerCounters>)>;
 type EngineParts = (
     EngineConfig,
     PolicyPlacer,
-    crossbeam_channel::Receiver<ToWorker>,
+    ToWorkerRx,
     crossbeam_channel::Sender<FromWorker>,
 );
 

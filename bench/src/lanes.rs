@@ -164,7 +164,7 @@ fn run_lane(
             engine: engine.map(|engine| EngineLink {
                 engine,
                 pool: Arc::clone(pool),
-                inbox: crossbeam_channel::never(),
+                inbox: baton_fastpath::worker::inbox(1).1,
                 outbox: crossbeam_channel::bounded(1).0,
             }),
             steering: None,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use baton_handoff::Load;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Sender, TrySendError};
 use dpdk_ffi::{Burst, Mbuf, Mempool, Queue, Ring};
 
 use crate::counters::{Counter, WorkerCounters};
@@ -47,7 +47,7 @@ const LOAD_REPEAT_EVERY: Duration = Duration::from_secs(1);
 
 // What the control lcore and a worker tell each other: defined with the
 // protocol, so that the control plane needs no data-plane crate.
-pub use baton_handoff::workers::{FromWorker, ToWorker};
+pub use baton_handoff::workers::{inbox, FromWorker, ToWorker, ToWorkerRx};
 
 /// How workers pass each other the packets of flows they do not own.
 pub struct Steering {
@@ -65,7 +65,7 @@ pub struct EngineLink {
     pub engine: Engine,
     /// Buffers for the frames the engine builds.
     pub pool: Arc<Mempool>,
-    pub inbox: Receiver<ToWorker>,
+    pub inbox: ToWorkerRx,
     pub outbox: Sender<FromWorker>,
 }
 
@@ -106,11 +106,11 @@ impl Worker {
             return false;
         };
         match link.inbox.recv_timeout(pause) {
-            Ok(event) => {
+            Some(event) => {
                 Self::on_event(link, event, Instant::now());
                 true
             }
-            Err(_) => false,
+            None => false,
         }
     }
 

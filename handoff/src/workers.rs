@@ -6,6 +6,10 @@
 //! client's flow. It is plain data and a pure function, so it lives with
 //! the protocol rather than with either side.
 
+mod inbox;
+
+pub use inbox::{inbox, ToWorkerRx, ToWorkerTx, TryRecvError, TrySendError};
+
 use crate::msg::{Load, Message};
 
 /// The most workers a node may run: a handoff id names its worker in one

@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use baton_handoff::workers::{owner_of_client, route, FromWorker, ToWorker};
+use baton_handoff::workers::{owner_of_client, route, FromWorker, ToWorker, ToWorkerTx};
 use baton_handoff::{Decoder, FlowsHeld, HeldFlow, Load, Message};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 
 use crate::peers::{ChannelConfig, PeerChannels, PeerError, PeerEvent};
 pub use counters::ControlCounter;
@@ -32,7 +32,7 @@ pub struct ControlPlane {
     channels: PeerChannels,
     /// Peer names, by the workers' peer index.
     peers: Vec<String>,
-    to_workers: Vec<Sender<ToWorker>>,
+    to_workers: Vec<ToWorkerTx>,
     from_worker: Receiver<FromWorker>,
     loads: WorkerLoads,
     /// Per peer, the workers yet to name, since its Up, the connections
@@ -56,7 +56,7 @@ impl ControlPlane {
     /// heartbeat.
     pub fn start(
         channel: ChannelConfig,
-        to_workers: Vec<Sender<ToWorker>>,
+        to_workers: Vec<ToWorkerTx>,
         from_worker: Receiver<FromWorker>,
     ) -> Result<ControlPlane, PeerError> {
         let peers: Vec<String> = channel.peers.iter().map(|p| p.name.clone()).collect();

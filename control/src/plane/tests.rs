@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use baton_handoff::msg::SeqNum;
-use baton_handoff::workers::{handoff_id, owner_of, FromWorker, ToWorker};
+use baton_handoff::workers::{handoff_id, inbox, owner_of, FromWorker, ToWorker, ToWorkerRx};
 use baton_handoff::{
     FlowKey, FlowsHeld, HandoffAccept, HandoffCancel, HandoffClosed, HandoffRequest, HeldFlow,
     Load, Message,
@@ -44,13 +44,13 @@ fn unused() -> SocketAddr {
 /// A node's control plane and its workers' ends of the queues.
 struct Node {
     plane: ControlPlane,
-    inboxes: Vec<Receiver<ToWorker>>,
+    inboxes: Vec<ToWorkerRx>,
     outbox: Sender<FromWorker>,
 }
 
 fn node(channel: ChannelConfig, workers: usize, queue: usize) -> Node {
     let (outbox, from_worker) = bounded(64);
-    let (to_workers, inboxes) = (0..workers).map(|_| bounded(queue)).unzip();
+    let (to_workers, inboxes) = (0..workers).map(|_| inbox(queue)).unzip();
     let plane = ControlPlane::start(channel, to_workers, from_worker).unwrap();
     Node {
         plane,

@@ -1,0 +1,134 @@
+//! A worker's inbox: the queue from the control lcore, and a doorbell that
+//! wakes the worker when something arrives while it sleeps.
+//!
+//! An idle worker sleeps between polls (`poll.idle = "sleep"`), and a
+//! handoff request must not wait for the sleep to end. Sleeping on the
+//! queue itself (a channel's `recv_timeout`) would do, but a channel spins
+//! and yields the CPU several times before it blocks, on every sleep: most
+//! of an idle worker's CPU time. Here the worker parks (one futex wait)
+//! and every message sent unparks it.
+
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, Thread};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+pub use crossbeam_channel::{TryRecvError, TrySendError};
+
+use super::ToWorker;
+
+/// A worker's inbox of `capacity` messages: the control lcore's end and the
+/// worker's.
+pub fn inbox(capacity: usize) -> (ToWorkerTx, ToWorkerRx) {
+    let (queue, rx) = crossbeam_channel::bounded(capacity);
+    let bell = Arc::new(Doorbell::default());
+    (
+        ToWorkerTx {
+            queue,
+            bell: Arc::clone(&bell),
+        },
+        ToWorkerRx { queue: rx, bell },
+    )
+}
+
+/// The thread that sleeps on an inbox, once it has slept there.
+#[derive(Debug, Default)]
+struct Doorbell {
+    sleeper: OnceLock<Thread>,
+}
+
+/// The control lcore's end of a worker's inbox.
+#[derive(Debug, Clone)]
+pub struct ToWorkerTx {
+    queue: Sender<ToWorker>,
+    bell: Arc<Doorbell>,
+}
+
+impl ToWorkerTx {
+    /// Queues `event` and wakes the worker if it sleeps.
+    pub fn try_send(&self, event: ToWorker) -> Result<(), TrySendError<ToWorker>> {
+        self.queue.try_send(event)?;
+        // A token for the worker's next park if it is not parked now:
+        // that park then returns at once and the worker finds the message.
+        if let Some(worker) = self.bell.sleeper.get() {
+            worker.unpark();
+        }
+        Ok(())
+    }
+}
+
+/// A worker's end of its inbox.
+#[derive(Debug)]
+pub struct ToWorkerRx {
+    queue: Receiver<ToWorker>,
+    bell: Arc<Doorbell>,
+}
+
+impl ToWorkerRx {
+    pub fn try_recv(&self) -> Result<ToWorker, TryRecvError> {
+        self.queue.try_recv()
+    }
+
+    /// The next message, waiting up to `timeout` for one. Call it from one
+    /// thread only: the first call makes it the one a message wakes.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<ToWorker> {
+        // Known to senders before the queue is looked at: a message sent
+        // after the look finds the sleeper and leaves a token.
+        self.bell.sleeper.get_or_init(thread::current);
+        if let Ok(event) = self.queue.try_recv() {
+            return Some(event);
+        }
+        thread::park_timeout(timeout);
+        self.queue.try_recv().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_message_wakes_a_sleeping_worker_at_once() {
+        let (tx, rx) = inbox(4);
+        let worker = thread::spawn(move || {
+            // Registers, then sleeps at most 10 s waiting.
+            assert!(rx.recv_timeout(Duration::from_millis(1)).is_none());
+            let start = Instant::now();
+            let got = rx.recv_timeout(Duration::from_secs(10));
+            (got, start.elapsed())
+        });
+        // Until the worker has registered, a message would only be found
+        // at its next poll; send a few until one wakes it.
+        let (got, waited) = loop {
+            thread::sleep(Duration::from_millis(20));
+            tx.try_send(ToWorker::PeerUp(7)).ok();
+            if worker.is_finished() {
+                break worker.join().unwrap();
+            }
+        };
+        assert!(matches!(got, Some(ToWorker::PeerUp(7))), "{got:?}");
+        assert!(waited < Duration::from_secs(10), "woken, not timed out");
+    }
+
+    #[test]
+    fn a_message_sent_before_the_sleep_is_found_without_sleeping() {
+        let (tx, rx) = inbox(4);
+        tx.try_send(ToWorker::Drain(true)).unwrap();
+        assert!(matches!(
+            rx.recv_timeout(Duration::from_secs(10)),
+            Some(ToWorker::Drain(true))
+        ));
+        assert!(rx.recv_timeout(Duration::from_millis(1)).is_none());
+    }
+
+    #[test]
+    fn a_full_inbox_refuses_and_hands_the_message_back() {
+        let (tx, _rx) = inbox(1);
+        tx.try_send(ToWorker::PeerDown(1)).unwrap();
+        assert!(matches!(
+            tx.try_send(ToWorker::PeerDown(2)),
+            Err(TrySendError::Full(ToWorker::PeerDown(2)))
+        ));
+    }
+}
