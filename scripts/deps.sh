@@ -12,6 +12,7 @@ PACKAGES=(
     iproute2 nftables ethtool  # namespaces, veths, the wire port's ingress drop
     curl wrk iputils-ping tcpdump procps openssl python3
     prometheus                 # scrapes the testbed's /metrics; promtool checks them
+    haproxy                    # `make bench-handoff`: the L7 proxy Baton is measured against
 )
 
 missing=()
@@ -32,8 +33,9 @@ fi
 
 # The package starts nginx on the host; Baton's testbed runs its own per
 # node, so the host's copy is not needed.
-# The same for Prometheus: the metrics test starts its own.
-for service in nginx prometheus; do
+# The same for Prometheus (the metrics test starts its own) and HAProxy
+# (`make bench-handoff` starts its own).
+for service in nginx prometheus haproxy; do
     if systemctl is-active --quiet "$service" 2>/dev/null; then
         systemctl stop "$service" || true
     fi
