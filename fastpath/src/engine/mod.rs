@@ -185,7 +185,9 @@ impl Engine {
 
     /// [`Engine::from_wire`] for an IPv4/TCP frame the caller parsed
     /// ([`TcpFrame::parse`], [`managed`]): each frame is parsed once.
-    #[inline]
+    /// Inlined into the poll loop: a call per packet cost more than a
+    /// twentieth of a handed-in connection's packet.
+    #[inline(always)]
     pub fn from_wire_parsed(&mut self, frame: &mut [u8], tcp: &TcpFrame, now: Instant) -> Verdict {
         dispatch::from_wire(self, frame, tcp, now)
     }
@@ -211,8 +213,9 @@ impl Engine {
         }
     }
 
-    /// [`Engine::from_host`] for an IPv4/TCP frame the caller parsed.
-    #[inline]
+    /// [`Engine::from_host`] for an IPv4/TCP frame the caller parsed
+    /// (inlined as [`Engine::from_wire_parsed`] is).
+    #[inline(always)]
     pub fn from_host_parsed(&mut self, frame: &mut [u8], tcp: &TcpFrame, now: Instant) -> Verdict {
         dispatch::from_host(self, frame, tcp, now)
     }
