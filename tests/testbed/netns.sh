@@ -364,7 +364,7 @@ up() { # ID NODES BATON WORKDIR
             -keyout "$w/tls.key" -out "$w/tls.crt" 2>/dev/null
     fi
     lan_and_client "$id"
-    local client="$id-client"
+    local lan="$id-lan" client="$id-client"
 
     for i in $(seq "$n"); do
         local ns="$id-n$i" d="$w/n$i"
