@@ -11,6 +11,7 @@ PACKAGES=(
     nginx-light                # the web server on each testbed node
     iproute2 nftables ethtool  # namespaces, veths, the wire port's ingress drop
     curl wrk iputils-ping tcpdump procps openssl python3
+    python3-yaml               # reads docker/compose.yaml for the container test
     prometheus                 # scrapes the testbed's /metrics; promtool checks them
     haproxy                    # `make bench-handoff`: the L7 proxy Baton is measured against
 )

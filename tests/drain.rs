@@ -39,6 +39,7 @@ fn a_draining_node_finishes_its_download_gets_no_new_handoffs_and_undo_restores_
         tb.wait_for(5, || tb.peer_state(1, "n2") == "draining"),
         "node 1 hears that node 2 drains"
     );
+    assert_eq!(peer_draining_gauge(&tb, 1, "n2"), "1");
     // Node 2 alone serves /n2/: with it draining, node 1 gives the pool's
     // fallback, a 503, and hands nothing more to it.
     let handed_off = tb.counter(1, "handed_off");
@@ -70,8 +71,21 @@ fn a_draining_node_finishes_its_download_gets_no_new_handoffs_and_undo_restores_
         tb.wait_for(5, || tb.peer_state(1, "n2") == "up"),
         "node 1 hears that node 2 takes handoffs again"
     );
+    assert_eq!(peer_draining_gauge(&tb, 1, "n2"), "0");
     let body = tb.client(&["curl", "-sf", "--max-time", "5", &whoami]);
     assert_eq!(String::from_utf8_lossy(&body.stdout), "n2 content\n");
     assert_eq!(tb.counter(1, "handed_off"), handed_off + 1);
     assert_eq!(tb.counter(2, "handoffs_refused_draining"), 0);
+}
+
+/// `baton_peer_draining{peer="PEER"}` as node `i` serves it on /metrics
+/// (port 9100 on its address, see netns.sh).
+fn peer_draining_gauge(tb: &Testbed, i: usize, peer: &str) -> String {
+    let url = format!("http://{}:9100/metrics", node_ip(i));
+    let text = tb.fetch(&url, 5).expect("GET /metrics");
+    let prefix = format!("baton_peer_draining{{peer=\"{peer}\"}} ");
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {prefix:?} on node {i}'s /metrics"))
 }

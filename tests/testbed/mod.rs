@@ -69,6 +69,7 @@ pub struct Testbed {
     workers: usize,
     hugepages: bool,
     peer_macs: bool,
+    containers: bool,
 }
 
 impl Testbed {
@@ -106,6 +107,17 @@ impl Testbed {
         Self::start_with(nodes, true, 1, false, false)
     }
 
+    /// The cluster of docker/compose.yaml without Docker: namespaces made
+    /// like its containers (a veth `eth0` with the node's address and a
+    /// default route), each running docker/node.sh with the environment the
+    /// compose file gives it (netns.sh `CONTAINERS=1`).
+    pub fn up_containers(nodes: usize) -> Testbed {
+        let mut tb = Self::new(nodes, 1, false, true);
+        tb.containers = true;
+        tb.bring_up(true);
+        tb
+    }
+
     fn start(nodes: usize, handoff: bool, workers: usize, hugepages: bool) -> Testbed {
         Self::start_with(nodes, handoff, workers, hugepages, true)
     }
@@ -117,6 +129,12 @@ impl Testbed {
         hugepages: bool,
         peer_macs: bool,
     ) -> Testbed {
+        let tb = Self::new(nodes, workers, hugepages, peer_macs);
+        tb.bring_up(handoff);
+        tb
+    }
+
+    fn new(nodes: usize, workers: usize, hugepages: bool, peer_macs: bool) -> Testbed {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let id = format!(
             "bt{}x{}",
@@ -127,20 +145,25 @@ impl Testbed {
             .prefix(&format!("baton-{id}-"))
             .tempdir()
             .expect("temp dir");
-        let tb = Testbed {
+        Testbed {
             id,
             nodes,
             workdir,
             workers,
             hugepages,
             peer_macs,
-        };
+            containers: false,
+        }
+    }
+
+    fn bring_up(&self, handoff: bool) {
+        let tb = self;
         let out = tb.script_env(
             handoff,
             &[
                 "up",
                 &tb.id,
-                &nodes.to_string(),
+                &tb.nodes.to_string(),
                 baton_bin().to_str().expect("utf-8 path"),
                 tb.workdir().to_str().expect("utf-8 path"),
             ],
@@ -150,7 +173,6 @@ impl Testbed {
             "testbed did not come up:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        tb
     }
 
     pub fn workdir(&self) -> &Path {
@@ -169,6 +191,7 @@ impl Testbed {
             .env("WORKERS", self.workers.to_string())
             .env("HUGEPAGES", if self.hugepages { "1" } else { "0" })
             .env("PEER_MACS", if self.peer_macs { "1" } else { "0" })
+            .env("CONTAINERS", if self.containers { "1" } else { "0" })
             .output()
             .expect("run netns.sh")
     }

@@ -31,6 +31,15 @@
 # 64 pages of 2 MiB per node); otherwise on ordinary memory.
 # HOST_KIND picks the host port: af-packet (default; the fastest here) or
 # tap.
+# With CONTAINERS=1, `up` mimics the containers of docker/compose.yaml
+# instead: each node namespace gets a veth eth0 on the bridge carrying the
+# node's address and a default route to the bridge's 198.18.0.1, as Docker
+# gives a container, and runs docker/node.sh with the environment the
+# compose file gives that node (its 172.30./172.31. addresses translated to
+# 198.18./198.19.), paths pointed into WORKDIR: node.sh writes the Baton
+# config (WORKDIR/nI.toml), the content (/nI/ on node I, sums in
+# WORKDIR/nI/www/nI/sha256.txt), takes eth0 as the wire port and starts
+# nginx and Baton. Its output goes to WORKDIR/nI.log; `down` stops it.
 #
 # Namespaces: ID-lan (bridge br0), ID-client (c0, 198.18.0.100/24) and
 # ID-nI (I = 1..N). In node I, Baton's wire port is the veth wire0, which the
@@ -203,14 +212,54 @@ $rules$( ((n > 1)) && echo "    { path_prefix = \"/shared/\", pool = \"shared\" 
 TOML
 }
 
-start_baton() { # ID WORKDIR I
-    local id=$1 w=$2 i=$3 ns="$1-n$3"
-    local baton
-    baton=$(cat "$w/baton.path")
-    ip netns exec "$ns" "$baton" run --config "$w/n$i.toml" >>"$w/n$i.log" 2>&1 &
+# The environment docker/compose.yaml gives service nI, one KEY=VALUE a
+# line, its addresses translated into 198.18.0.0/15; then ADDRESS= (the
+# service's ipv4_address) and GATEWAY= (the network's).
+compose_env() { # I
+    python3 - "$(dirname "${BASH_SOURCE[0]}")/../../docker/compose.yaml" "$1" <<'PY'
+import re, sys, yaml
+compose = yaml.safe_load(open(sys.argv[1]))
+service = compose["services"]["n" + sys.argv[2]]
+net = compose["networks"]["lan"]["ipam"]["config"][0]
+def tr(v):
+    return re.sub(r"\b172\.3([01])\.", lambda m: "198.1%d." % (8 + int(m.group(1))), str(v))
+for k, v in service["environment"].items():
+    print(f"{k}={tr(v)}")
+print("ADDRESS=" + tr(service["networks"]["lan"]["ipv4_address"]))
+print("GATEWAY=" + tr(net["gateway"]))
+PY
+}
+
+container_node() { # ID WORKDIR I: the namespace as Docker makes a container, then node.sh
+    local id=$1 w=$2 i=$3 ns="$1-n$3" d="$2/n$3"
+    local env=() line address="" gateway=""
+    while IFS= read -r line; do
+        case $line in
+            ADDRESS=*) address=${line#ADDRESS=} ;;
+            GATEWAY=*) gateway=${line#GATEWAY=} ;;
+            *) env+=("$line") ;;
+        esac
+    done < <(compose_env "$i")
+    [[ $address == "$(node_ip "$i")" ]] || die "compose.yaml gives n$i $address, the testbed $(node_ip "$i")"
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    ip link add eth0 netns "$ns" type veth peer name "ln$i" netns "$1-lan"
+    ip -n "$ns" link set eth0 address "$(node_mac "$i")"
+    ip -n "$ns" addr add "$address/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" route add default via "$gateway"
+    ip -n "$1-lan" link set "ln$i" master br0 up
+    mkdir -p "$d"
+    ip netns exec "$ns" env "${env[@]}" \
+        BATON="$(cat "$w/baton.path")" BATON_ETC="$d/etc" BATON_CONFIG="$w/n$i.toml" \
+        BATON_RUN="$d/run" WWW_ROOT="$d/www" FILE_PREFIX="baton-$id-n$i" \
+        bash "$(dirname "${BASH_SOURCE[0]}")/../../docker/node.sh" >>"$w/n$i.log" 2>&1 &
     echo $! >"$w/n$i.pid"
-    # Ready when the host port carries the node's address.
-    local deadline=$((SECONDS + 30))
+    wait_host_port "$ns" "$w" "$i"
+}
+
+wait_host_port() { # NS WORKDIR I: until Baton's host port carries the node's address
+    local ns=$1 w=$2 i=$3 deadline=$((SECONDS + 30))
     until ip -n "$ns" -4 addr show dev baton0 2>/dev/null | grep -q "$(node_ip "$i")/"; do
         if ! kill -0 "$(cat "$w/n$i.pid")" 2>/dev/null; then
             tail -n 20 "$w/n$i.log" >&2
@@ -219,6 +268,16 @@ start_baton() { # ID WORKDIR I
         ((SECONDS < deadline)) || die "Baton on node $i not up after 30 s (log: $w/n$i.log)"
         sleep 0.2
     done
+}
+
+start_baton() { # ID WORKDIR I
+    local id=$1 w=$2 i=$3 ns="$1-n$3"
+    local baton
+    baton=$(cat "$w/baton.path")
+    ip netns exec "$ns" "$baton" run --config "$w/n$i.toml" >>"$w/n$i.log" 2>&1 &
+    echo $! >"$w/n$i.pid"
+    # Ready when the host port carries the node's address.
+    wait_host_port "$ns" "$w" "$i"
 }
 
 wait_peers_up() { # WORKDIR NODES: until every node sees every peer up
@@ -258,20 +317,8 @@ kill_baton() { # WORKDIR I
     rm -f "$pidfile"
 }
 
-up() { # ID NODES BATON WORKDIR
-    local id=$1 n=$2 baton=$3 w=$4
-    [[ $(id -u) == 0 ]] || die "needs root (network namespaces)"
-    [[ -x $baton ]] || die "no Baton binary at $baton"
-    mkdir -p "$w"
-    readlink -f "$baton" >"$w/baton.path"
-    if [[ ${HANDOFF:-0} == 1 ]]; then
-        head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$w/cluster.key"
-        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=baton.test \
-            -addext "subjectAltName=DNS:*.baton.test" \
-            -keyout "$w/tls.key" -out "$w/tls.crt" 2>/dev/null
-    fi
-    local lan="$id-lan" client="$id-client"
-
+lan_and_client() { # ID: the LAN bridge and the client on it
+    local lan="$1-lan" client="$1-client"
     ip netns add "$lan"
     ip -n "$lan" link set lo up
     ip -n "$lan" link add br0 type bridge
@@ -286,6 +333,38 @@ up() { # ID NODES BATON WORKDIR
     ip -n "$lan" link set lc master br0 up
     no_offloads "$client" c0
     no_offloads "$lan" lc
+}
+
+containers_up() { # ID NODES WORKDIR: the compose cluster (CONTAINERS=1)
+    local id=$1 n=$2 w=$3 i
+    lan_and_client "$id"
+    # The bridge is the containers' gateway, as Docker's is.
+    ip -n "$id-lan" addr add 198.18.0.1/24 dev br0
+    for i in $(seq "$n"); do
+        container_node "$id" "$w" "$i"
+    done
+    wait_peers_up "$w" "$n"
+    log "up: $n container-like node(s) running docker/node.sh; client $CLIENT_IP"
+}
+
+up() { # ID NODES BATON WORKDIR
+    local id=$1 n=$2 baton=$3 w=$4
+    [[ $(id -u) == 0 ]] || die "needs root (network namespaces)"
+    [[ -x $baton ]] || die "no Baton binary at $baton"
+    mkdir -p "$w"
+    readlink -f "$baton" >"$w/baton.path"
+    if [[ ${CONTAINERS:-0} == 1 ]]; then
+        containers_up "$id" "$n" "$w"
+        return
+    fi
+    if [[ ${HANDOFF:-0} == 1 ]]; then
+        head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$w/cluster.key"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=baton.test \
+            -addext "subjectAltName=DNS:*.baton.test" \
+            -keyout "$w/tls.key" -out "$w/tls.crt" 2>/dev/null
+    fi
+    lan_and_client "$id"
+    local lan="$id-lan" client="$id-client"
 
     for i in $(seq "$n"); do
         local ns="$id-n$i" d="$w/n$i"

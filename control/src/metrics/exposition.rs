@@ -4,7 +4,7 @@
 //! (seconds, bytes) in the name, `_total` on counters, none on gauges.
 //! Help texts are the counters' own doc comments ([`CounterSet::help`]).
 //! The only labels are `worker` (per-worker counters and the handoff
-//! latency histogram) and `peer` (peer up/down); `baton_build_info` carries
+//! latency histogram) and `peer` (peer up, suspect, draining); `baton_build_info` carries
 //! the version, as is customary.
 
 use std::fmt::Write as _;
@@ -190,6 +190,20 @@ pub fn render(snapshot: &StatsSnapshot, catalog: &Catalog, build: &BuildInfo) ->
                 u8::from(state == "suspect")
             );
         }
+        family(
+            &mut out,
+            "baton_peer_draining",
+            "Whether the peer announced it drains (1, `baton drain` on it): up, but it gets no new handoffs.",
+            "gauge",
+        );
+        for (peer, state) in &snapshot.peer_states {
+            let _ = writeln!(
+                out,
+                "baton_peer_draining{{peer=\"{}\"}} {}",
+                escape_label(peer),
+                u8::from(state == "draining")
+            );
+        }
     }
     out
 }
@@ -304,6 +318,7 @@ mod tests {
             peer_states: [
                 ("n2".to_string(), "suspect".to_string()),
                 ("n3".to_string(), "down".to_string()),
+                ("n4".to_string(), "draining".to_string()),
             ]
             .into(),
             draining: true,
@@ -356,6 +371,8 @@ mod tests {
             "baton_peer_up{peer=\"n3\"} 0",
             "baton_peer_suspect{peer=\"n2\"} 1",
             "baton_peer_suspect{peer=\"n3\"} 0",
+            "baton_peer_draining{peer=\"n2\"} 0",
+            "baton_peer_draining{peer=\"n4\"} 1",
             "baton_build_info{version=\"0.1.0\",commit=\"abc\",dpdk=\"DPDK 22.11.11\"} 1",
             "baton_uptime_seconds 5",
         ] {
