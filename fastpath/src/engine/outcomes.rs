@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use baton_counters::RateLimit;
 use baton_handoff::state::Note;
 
 use super::flow::FlowKey;
@@ -13,37 +14,32 @@ use super::flow::FlowKey;
 const INTERVAL: Duration = Duration::from_secs(1);
 
 /// What has been logged of each kind, and what was left out since.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct OutcomeLog {
-    kinds: [Kind; 3],
+    kinds: RateLimit<&'static str>,
 }
 
-#[derive(Debug, Default)]
-struct Kind {
-    last: Option<Instant>,
-    suppressed: u64,
+impl Default for OutcomeLog {
+    fn default() -> Self {
+        OutcomeLog {
+            kinds: RateLimit::new(INTERVAL),
+        }
+    }
 }
 
 impl OutcomeLog {
     /// Logs `note` for `key`, unless one of its kind was logged less than
     /// a second ago (then it is only counted, for the next line).
     pub fn note(&mut self, note: Note, key: &FlowKey, now: Instant) {
-        let (slot, what) = match note {
-            Note::FellBack => (0, "a handoff failed; served here, a member of its pool"),
-            Note::Refused => (1, "no node can serve it; refused (503, or a reset for TLS)"),
-            Note::MoveRefused => (2, "no node can serve a later request; refused (503)"),
+        let what = match note {
+            Note::FellBack => "a handoff failed; served here, a member of its pool",
+            Note::Refused => "no node can serve it; refused (503, or a reset for TLS)",
+            Note::MoveRefused => "no node can serve a later request; refused (503)",
             _ => return,
         };
-        let kind = &mut self.kinds[slot];
-        if kind
-            .last
-            .is_some_and(|t| now.saturating_duration_since(t) < INTERVAL)
-        {
-            kind.suppressed += 1;
+        let Some(more) = self.kinds.allow(what, now) else {
             return;
-        }
-        let more = std::mem::take(&mut kind.suppressed);
-        kind.last = Some(now);
+        };
         let client = key.client();
         let server = key.server();
         if more == 0 {
