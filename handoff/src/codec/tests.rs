@@ -56,9 +56,10 @@ fn handoff_request_layout() {
     );
 }
 
-#[test]
-fn small_message_layouts() {
-    let cases: [(Message, &[u8]); 10] = [
+/// Every message but the request, with the layout documented in
+/// docs/handoff.md.
+fn small_message_cases() -> [(Message, &'static [u8]); 10] {
+    [
         (
             Message::HandoffAccept(HandoffAccept {
                 id: 9,
@@ -172,11 +173,76 @@ fn small_message_layouts() {
                 b'B', b'T', 4, 10, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 9, 198, 18, 0, 100, 0x9c, 0x40,
             ],
         ),
-    ];
-    for (msg, bytes) in cases {
+    ]
+}
+
+#[test]
+fn small_message_layouts() {
+    for (msg, bytes) in small_message_cases() {
         assert_eq!(encode(&msg), bytes, "{msg:?}");
         assert_eq!(decode_all(bytes), Ok(vec![msg]));
     }
+}
+
+/// The decode fuzz target's seeds (`fuzz/corpus/decode`: a piece size, then
+/// a byte stream) are whole messages of this version, so that fuzzing
+/// starts from frames the decoder accepts rather than from a version
+/// error. After a change of the codec, `BATON_WRITE_FUZZ_SEEDS=1 cargo test
+/// -p baton-handoff fuzz_seeds` writes them anew: one per message, and all
+/// of them in one stream cut in 7-byte pieces.
+#[test]
+fn fuzz_seeds_are_messages_of_this_version() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode");
+    let is_seed = |p: &std::path::Path| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("seed_")
+    };
+    if std::env::var_os("BATON_WRITE_FUZZ_SEEDS").is_some() {
+        let mut messages: Vec<Message> =
+            small_message_cases().into_iter().map(|(m, _)| m).collect();
+        messages.push(Message::HandoffRequest(request()));
+        for old in std::fs::read_dir(&dir).unwrap() {
+            let old = old.unwrap().path();
+            if is_seed(&old) {
+                std::fs::remove_file(old).unwrap();
+            }
+        }
+        let mut stream = vec![7];
+        for (i, msg) in messages.iter().enumerate() {
+            let bytes = encode(msg);
+            let kind: String = format!("{msg:?}")
+                .chars()
+                .take_while(|c| c.is_alphanumeric())
+                .collect();
+            let mut seed = vec![0xff];
+            seed.extend_from_slice(&bytes);
+            std::fs::write(
+                dir.join(format!("seed_{i:02}_{}", kind.to_lowercase())),
+                seed,
+            )
+            .unwrap();
+            stream.extend_from_slice(&bytes);
+        }
+        std::fs::write(dir.join("seed_stream"), stream).unwrap();
+    }
+    let mut seeds = 0;
+    for seed in std::fs::read_dir(&dir).unwrap() {
+        let path = seed.unwrap().path();
+        if !is_seed(&path) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let decoded = decode_all(&bytes[1..]);
+        assert!(
+            decoded.as_ref().is_ok_and(|m| !m.is_empty()),
+            "{}: {decoded:?} (rewrite the seeds: BATON_WRITE_FUZZ_SEEDS=1)",
+            path.display()
+        );
+        seeds += 1;
+    }
+    assert!(seeds > 0, "no seeds in {}", dir.display());
 }
 
 #[test]
