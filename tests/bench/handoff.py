@@ -231,12 +231,14 @@ def run(work):
     for name, _, tool, _ in WORKLOADS:
         unit = "MB/s" if name.startswith("1 MiB") else "req/s" if tool == "wrk" else "ms"
         h, p, d = (mean(name, w, unit) for w in ("handoff", "haproxy", "direct"))
-        fe = mean(name, "handoff", "fe_ms") / max(mean(name, "haproxy", "fe_ms"), 1e-9)
-        mc = mean(name, "handoff", "machine_ms") / max(mean(name, "haproxy", "machine_ms"), 1e-9)
+        # A ratio to less than one clock tick of CPU would be noise.
+        ratio = lambda k: (f"{mean(name, 'handoff', k) / mean(name, 'haproxy', k):.2f}×"
+                           if mean(name, "haproxy", k) > 0 else "n/a")
+        fe, mc = ratio("fe_ms"), ratio("machine_ms")
         if unit == "ms":
-            print(f"{name:<36}{'':>12}{fe:>14.2f}×{mc:>12.2f}×   a handoff adds {(h - d) * 1000:.0f} µs over direct")
+            print(f"{name:<36}{'':>12}{fe:>15}{mc:>13}   a handoff adds {(h - d) * 1000:.0f} µs over direct")
         else:
-            print(f"{name:<36}{h / p:>11.2f}×{fe:>14.2f}×{mc:>12.2f}×{h / d:>9.2f}×")
+            print(f"{name:<36}{h / p:>11.2f}×{fe:>15}{mc:>13}{h / d:>9.2f}×")
     print()
     print("CPU per request, ms (front-end / whole machine; means of the rounds)")
     for name, _, _, _ in WORKLOADS:
