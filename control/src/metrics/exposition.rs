@@ -176,33 +176,28 @@ pub fn render(snapshot: &StatsSnapshot, catalog: &Catalog, build: &BuildInfo) ->
         }
     }
     if !snapshot.peer_states.is_empty() {
-        family(
-            &mut out,
-            "baton_peer_suspect",
-            "Whether the peer is suspect (1): up, but not heard from for cluster.suspect_after_ms, so it gets no new handoffs.",
-            "gauge",
-        );
-        for (peer, state) in &snapshot.peer_states {
-            let _ = writeln!(
-                out,
-                "baton_peer_suspect{{peer=\"{}\"}} {}",
-                escape_label(peer),
-                u8::from(state == "suspect")
-            );
-        }
-        family(
-            &mut out,
-            "baton_peer_draining",
-            "Whether the peer announced it drains (1, `baton drain` on it): up, but it gets no new handoffs.",
-            "gauge",
-        );
-        for (peer, state) in &snapshot.peer_states {
-            let _ = writeln!(
-                out,
-                "baton_peer_draining{{peer=\"{}\"}} {}",
-                escape_label(peer),
-                u8::from(state == "draining")
-            );
+        // One gauge per state a peer can be in while up, 1 in its state.
+        for (state_name, name, help) in [
+            (
+                "suspect",
+                "baton_peer_suspect",
+                "Whether the peer is suspect (1): up, but not heard from for cluster.suspect_after_ms, so it gets no new handoffs.",
+            ),
+            (
+                "draining",
+                "baton_peer_draining",
+                "Whether the peer announced it drains (1, `baton drain` on it): up, but it gets no new handoffs.",
+            ),
+        ] {
+            family(&mut out, name, help, "gauge");
+            for (peer, state) in &snapshot.peer_states {
+                let _ = writeln!(
+                    out,
+                    "{name}{{peer=\"{}\"}} {}",
+                    escape_label(peer),
+                    u8::from(state == state_name)
+                );
+            }
         }
     }
     out
