@@ -42,6 +42,7 @@ mod outcomes;
 mod owner;
 mod parts;
 mod preload;
+mod reload;
 mod replay;
 mod resync;
 mod table;
@@ -93,6 +94,8 @@ pub struct Engine {
     peer_health: Vec<PeerHealth>,
     /// This node is draining (`baton drain`): it refuses new handoffs.
     draining: bool,
+    /// Peers removed by a reload that connections are still left with.
+    releasing: Vec<usize>,
     next_id: u64,
     out: Output,
     timers: timers::TimerWheel,
@@ -136,6 +139,7 @@ impl Engine {
             peers_up,
             peer_health,
             draining: false,
+            releasing: Vec::new(),
             // Serials start at the clock (see `handoff_id`): a restarted
             // node never reuses a live id.
             next_id: std::time::SystemTime::now()
@@ -315,6 +319,7 @@ impl Engine {
         }
         self.due = due;
         self.poll_recovery(now);
+        self.poll_released();
         self.publish_gauges();
     }
 
@@ -365,12 +370,14 @@ struct PeerHealth {
     suspect: bool,
     /// It said, in its Load, that it drains.
     draining: bool,
+    /// A reload removed it from the config.
+    removed: bool,
 }
 
 impl PeerHealth {
     /// Whether new handoffs may go to it: its channel is up, it is heard
-    /// from, and it does not drain.
+    /// from, it does not drain, and it is still configured.
     fn can_take(self) -> bool {
-        self.up && !self.suspect && !self.draining
+        self.up && !self.suspect && !self.draining && !self.removed
     }
 }
