@@ -66,7 +66,7 @@ fn a_reload_moves_a_rule_under_load_refuses_a_typo_and_sighup_reloads_too() {
     let to_n2 = rule("/n2/", "n2");
     let to_n3 = rule("/n2/", "n3");
     edit_config(&tb, 1, |t| t.replace(&to_n2, &to_n3));
-    let out = tb.reload(1, &[]);
+    let out = tb.reload(&tb.config_path(1), &[]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -81,12 +81,13 @@ fn a_reload_moves_a_rule_under_load_refuses_a_typo_and_sighup_reloads_too() {
     assert_eq!(tb.counter(3, "handed_in"), handed_in + 1);
 
     // A typo: refused, by the file's line and key, and nothing changes.
+    // (In a copy: `baton stats --config` reads the file in place.)
     let good = std::fs::read_to_string(tb.config_path(1)).unwrap();
-    edit_config(&tb, 1, |t| {
-        t.replace(&to_n3, &to_n3.replace("path_prefix", "path_prefx"))
-    });
+    let typo = tb.workdir().join("n1-typo.toml");
+    let typo_text = good.replace(&to_n3, &to_n3.replace("path_prefix", "path_prefx"));
+    std::fs::write(&typo, typo_text).unwrap();
     let line = good.lines().position(|l| l.contains(&to_n3)).unwrap() + 1;
-    let file = tb.config_path(1).display().to_string();
+    let file = typo.display().to_string();
     for via_socket in [false, true] {
         let socket = tb.workdir().join("n1.sock");
         let extra: &[&str] = if via_socket {
@@ -94,7 +95,7 @@ fn a_reload_moves_a_rule_under_load_refuses_a_typo_and_sighup_reloads_too() {
         } else {
             &[]
         };
-        let out = tb.reload(1, extra);
+        let out = tb.reload(&typo, extra);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(
@@ -102,6 +103,7 @@ fn a_reload_moves_a_rule_under_load_refuses_a_typo_and_sighup_reloads_too() {
             "file, line and key: {err}"
         );
         assert!(err.contains("the running configuration stays"), "{err}");
+        eprintln!("refused: {}", err.lines().next().unwrap_or_default());
     }
     // Asked through its socket, the instance itself refused it.
     assert_eq!(tb.control_counter(1, "control_reloads_refused"), 1);
@@ -172,7 +174,7 @@ fn a_peer_removed_by_reload_is_no_longer_chosen_and_one_added_is_used_at_once() 
         .map(|l| l.replace(", \"n3\"]", "]") + "\n")
         .collect();
     std::fs::write(tb.config_path(1), &without_n3).unwrap();
-    let out = tb.reload(1, &[]);
+    let out = tb.reload(&tb.config_path(1), &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -205,7 +207,7 @@ fn a_peer_removed_by_reload_is_no_longer_chosen_and_one_added_is_used_at_once() 
     // Back in: used for handoffs within 2 s.
     std::fs::write(tb.config_path(1), &full).unwrap();
     let reloaded = Instant::now();
-    let out = tb.reload(1, &[]);
+    let out = tb.reload(&tb.config_path(1), &[]);
     assert!(
         out.status.success(),
         "{}",

@@ -368,12 +368,12 @@ impl Testbed {
         );
     }
 
-    /// `baton reload --config` on node `i`, with `extra` arguments: what
-    /// it printed, and whether it succeeded.
-    pub fn reload(&self, i: usize, extra: &[&str]) -> Output {
+    /// `baton reload --config CONFIG`, with `extra` arguments: what it
+    /// printed, and whether it succeeded.
+    pub fn reload(&self, config: &Path, extra: &[&str]) -> Output {
         Command::new(baton_bin())
             .args(["reload", "--config"])
-            .arg(self.config_path(i))
+            .arg(config)
             .args(extra)
             .output()
             .expect("baton reload")
