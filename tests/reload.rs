@@ -157,14 +157,24 @@ fn a_reload_moves_a_rule_under_load_refuses_a_typo_and_sighup_reloads_too() {
 }
 
 #[test]
-fn a_peer_removed_by_reload_is_no_longer_chosen_and_one_added_is_used_at_once() {
+fn a_removed_peer_finishes_its_download_is_no_longer_chosen_and_added_back_is_used_at_once() {
     if !testbed::available(
-        "a_peer_removed_by_reload_is_no_longer_chosen_and_one_added_is_used_at_once",
+        "a_removed_peer_finishes_its_download_is_no_longer_chosen_and_added_back_is_used_at_once",
     ) {
         return;
     }
     let tb = Testbed::up_cluster(3);
     let url = |path: &str| format!("http://{}/{path}", node_ip(1));
+    // A download handed to node 3, under way when node 3 is removed.
+    let cmd = format!(
+        "set -o pipefail; curl -sf --limit-rate 2M --max-time 60 '{}' | sha256sum",
+        url("n3/10m.bin")
+    );
+    let download = tb.spawn_client(&["bash", "-c", &cmd]);
+    assert!(
+        tb.wait_for(10, || tb.counter(3, "handed_in") == 1),
+        "the download was handed to node 3"
+    );
     let full = std::fs::read_to_string(tb.config_path(1)).unwrap();
     // Node 3 leaves node 1's config: its peer entry, its pool and rules,
     // and its place in the shared pool.
@@ -185,9 +195,17 @@ fn a_peer_removed_by_reload_is_no_longer_chosen_and_one_added_is_used_at_once() 
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    // Nothing was left with it: its channel closes.
+    // The download holds node 3's channel open, and finishes intact.
+    assert_eq!(tb.peer_state(1, "n3"), "up", "kept while the download runs");
+    let (ok, out) = output_of(download);
+    assert!(ok, "the download failed: {out}");
+    assert_eq!(
+        out.split_whitespace().next(),
+        Some(tb.sha256_of(3, "n3/10m.bin").as_str())
+    );
+    // Then nothing is left with it: its channel closes.
     assert!(
-        tb.wait_for(5, || tb.stats(1)["peer_states"].get("n3").is_none()),
+        tb.wait_for(10, || tb.stats(1)["peer_states"].get("n3").is_none()),
         "node 1 no longer lists n3: {}",
         tb.stats(1)["peer_states"]
     );

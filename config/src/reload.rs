@@ -101,6 +101,19 @@ rules = [{ path_prefix = "/b/", pool = "b" }]
     }
 
     #[test]
+    fn the_docs_name_every_key_a_reload_applies() {
+        let doc = include_str!("../../docs/config.md");
+        let section = &doc[doc.find("## Reload").expect("a Reload section")..];
+        for key in RELOADABLE {
+            let short = key.rsplit('.').next().unwrap();
+            assert!(
+                section.contains(&format!("`{key}`")) || section.contains(&format!("`{short}`")),
+                "docs/config.md, Reload, lacks {key}"
+            );
+        }
+    }
+
+    #[test]
     fn the_same_config_changes_nothing() {
         assert!(changes(|t| t.to_string()).is_empty());
     }
