@@ -4,7 +4,9 @@
 //! watches for SIGINT/SIGTERM. Each worker lcore polls one queue pair on the
 //! wire port and one on the host port.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +15,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use baton_config::{Config, HostPortKind, IdleMode, WirePort};
 use baton_control::plane::ControlPlane;
 use baton_control::stats::{
-    DrainAnswer, PortCounter, PortStatsEntry, StatsServer, StatsSnapshot, WorkerStats,
+    DrainAnswer, PortCounter, PortStatsEntry, ReloadAnswer, Requests, StatsServer, StatsSnapshot,
+    WorkerStats,
 };
 use baton_fastpath::counters::{HandoffLatency, WorkerCounters};
 use baton_fastpath::engine::{Engine, EngineConfig};
@@ -23,6 +26,7 @@ use baton_handoff::placement::PolicyPlacer;
 use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats, Ring};
 
 use crate::metrics::Endpoints;
+use crate::reload::Reloader;
 use crate::{eal_args, host_iface, parts};
 
 /// How often the control lcore looks at its stats socket and the stop
@@ -38,11 +42,16 @@ const CLOSE_LINGER: Duration = Duration::from_millis(300);
 /// Packets queued for a worker by the other workers, per side.
 const STEER_RING: u32 = 4096;
 
-pub fn run(cfg: &Config) -> Result<()> {
+/// Runs the node `cfg`, read from the file at `config_path` (which
+/// SIGHUP reads again: see `reload`).
+pub fn run(cfg: &Config, config_path: &Path) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("install signal handler")?;
     }
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
+        .context("install signal handler")?;
     // Bound before EAL init: a second instance of this config stops here,
     // with a clear message, before it can disturb the first one's ports.
     let mut endpoints = Endpoints::new(StatsServer::bind(&cfg.stats_socket())?);
@@ -78,7 +87,7 @@ pub fn run(cfg: &Config) -> Result<()> {
     // With a cluster, the worker runs the handoff engine and the control
     // lcore carries its messages to and from the peers.
     let mut handoff_addresses = None;
-    let (mut control, links) = match (&cfg.cluster, &cfg.handoff) {
+    let (control, links) = match (&cfg.cluster, &cfg.handoff) {
         (Some(cluster), Some(handoff)) => {
             let (outbox, from_worker) = crossbeam_channel::bounded(WORKER_QUEUE);
             let engine_cfg = parts::engine_config(cfg, cluster, handoff, wire.mac()?.0)?;
@@ -159,33 +168,34 @@ pub fn run(cfg: &Config) -> Result<()> {
         peer_states: BTreeMap::new(),
         draining: false,
     };
+    let mut reloader = Reloader::new(config_path, cfg);
+    let control = RefCell::new(control);
+    let full_snapshot = || match control.borrow().as_ref() {
+        Some(control) => with_control(snapshot(), control),
+        None => snapshot(),
+    };
     while !stop.load(Ordering::Relaxed) {
-        match control.as_mut() {
-            Some(control) => {
-                let shared = std::cell::RefCell::new(&mut *control);
-                endpoints.serve_pending(
-                    || with_control(snapshot(), &shared.borrow()),
-                    |drain| {
-                        shared.borrow_mut().set_draining(drain);
-                        let now = snapshot();
-                        Ok(DrainAnswer {
-                            node: now.node.clone(),
-                            draining: drain,
-                            flows_active: now.total("flows_active"),
-                            handed_in_active: now.total("handed_in_active"),
-                        })
-                    },
-                );
-                control.tick(CONTROL_TICK);
-            }
-            None => {
-                endpoints.serve_pending(snapshot, |_| {
-                    Err("this node has no [cluster]: it takes no handoffs, so there is nothing to drain".into())
-                });
-                std::thread::sleep(CONTROL_TICK);
-            }
+        if hangup.swap(false, Ordering::Relaxed) {
+            let path = reloader.path.clone();
+            let _ = reloader.reload(
+                &path,
+                control.borrow_mut().as_mut(),
+                handoff_addresses.as_mut(),
+            );
+        }
+        let mut requests = Live {
+            control: &control,
+            reloader: &mut reloader,
+            addresses: &mut handoff_addresses,
+            snapshot: &snapshot,
+        };
+        endpoints.serve_pending(full_snapshot, &mut requests);
+        match control.borrow_mut().as_mut() {
+            Some(control) => control.tick(CONTROL_TICK),
+            None => std::thread::sleep(CONTROL_TICK),
         }
     }
+    let mut control = control.into_inner();
 
     tracing::info!("shutting down");
     // Peers see this node Down now rather than after `dead_after_ms`.
@@ -406,6 +416,48 @@ fn idle_description(cfg: &Config) -> String {
     match cfg.poll.idle {
         IdleMode::Busy => "busy-poll".into(),
         IdleMode::Sleep => format!("sleep up to {}us", cfg.poll.idle_sleep_max_us),
+    }
+}
+
+/// What the running node does for `baton drain` and `baton reload`.
+struct Live<'a, S> {
+    control: &'a RefCell<Option<ControlPlane>>,
+    reloader: &'a mut Reloader,
+    addresses: &'a mut Option<host_iface::HandoffAddresses>,
+    /// The workers' counters, for the drain's answer.
+    snapshot: &'a S,
+}
+
+impl<S: Fn() -> StatsSnapshot> Requests for Live<'_, S> {
+    fn drain(&mut self, drain: bool) -> Result<DrainAnswer, String> {
+        let mut control = self.control.borrow_mut();
+        let Some(control) = control.as_mut() else {
+            return Err(
+                "this node has no [cluster]: it takes no handoffs, so there is nothing to drain"
+                    .into(),
+            );
+        };
+        control.set_draining(drain);
+        let now = (self.snapshot)();
+        Ok(DrainAnswer {
+            node: now.node.clone(),
+            draining: drain,
+            flows_active: now.total("flows_active"),
+            handed_in_active: now.total("handed_in_active"),
+        })
+    }
+
+    fn reload(&mut self, path: &Path) -> Result<ReloadAnswer, String> {
+        let changed = self.reloader.reload(
+            path,
+            self.control.borrow_mut().as_mut(),
+            self.addresses.as_mut(),
+        )?;
+        Ok(ReloadAnswer {
+            node: (self.snapshot)().node,
+            file: path.display().to_string(),
+            changed,
+        })
     }
 }
 

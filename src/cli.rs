@@ -73,6 +73,21 @@ pub enum Command {
         #[arg(long)]
         undo: bool,
     },
+    /// Make a running instance apply a config file: rules, pools, peers,
+    /// `[handoff]` timeouts and limits, the log level (SIGHUP to `baton
+    /// run` rereads its own file). Connections already decided keep their
+    /// node. An invalid file, or one that changes what only a restart
+    /// changes (ports, lcores, EAL, addresses), is refused, saying why,
+    /// with exit code 2; the running configuration stays.
+    Reload {
+        /// The file to apply; unless `--socket` is given, its
+        /// `stats.socket` names the instance.
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The running instance's stats socket.
+        #[arg(short, long)]
+        socket: Option<PathBuf>,
+    },
     /// Print the counters of a running instance.
     Stats {
         #[command(flatten)]

@@ -161,6 +161,23 @@ impl HandoffAddresses {
     }
 }
 
+impl HandoffAddresses {
+    /// Installs those of `addrs` not yet installed (peers added by a
+    /// reload). A removed peer's stays: connections it handed here may
+    /// still live there.
+    pub fn add(&mut self, host: &HostConfig, addrs: &[Ipv4Addr]) -> Result<()> {
+        let new: Vec<Ipv4Addr> = addrs
+            .iter()
+            .filter(|a| !self.added.contains(a))
+            .copied()
+            .collect();
+        // Taken over: `more` drops with nothing to remove.
+        let mut more = Self::install(host, &new)?;
+        self.added.append(&mut more.added);
+        Ok(())
+    }
+}
+
 impl Drop for HandoffAddresses {
     fn drop(&mut self) {
         for addr in &self.added {

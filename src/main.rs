@@ -9,6 +9,7 @@ mod host_iface;
 mod logging;
 mod metrics;
 mod parts;
+mod reload;
 
 use std::process::ExitCode;
 
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
                 }
             };
             logging::init(cfg.node.log_level.as_str());
-            match appliance::run(&cfg) {
+            match appliance::run(&cfg, &config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
@@ -110,6 +111,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Reload { config, socket } => reload(&config, socket),
         Command::Stats { target, json } => {
             let socket = match target.socket_path() {
                 Ok(path) => path,
@@ -135,6 +137,49 @@ fn main() -> ExitCode {
                     ExitCode::from(EXIT_FAILURE)
                 }
             }
+        }
+    }
+}
+
+/// `baton reload`: the running instance applies `config`, or refuses it
+/// (exit 2: an invalid file, or a change only a restart makes).
+fn reload(config: &std::path::Path, socket: Option<std::path::PathBuf>) -> ExitCode {
+    let refused = |why: &dyn std::fmt::Display| {
+        eprintln!("error: {why}");
+        eprintln!("reload refused: the running configuration stays");
+        ExitCode::from(EXIT_BAD_CONFIG)
+    };
+    // Without `--socket`, the file says where the instance is: it must
+    // load, as for `baton check`.
+    let socket = match socket {
+        Some(socket) => socket,
+        None => match baton_config::load(config) {
+            Ok(cfg) => cfg.stats_socket(),
+            Err(e) => return refused(&e),
+        },
+    };
+    let path = std::path::absolute(config).unwrap_or_else(|_| config.to_owned());
+    match baton_control::stats::request_reload(&socket, &path) {
+        Ok(answer) if answer.changed.is_empty() => {
+            println!(
+                "node {}: {} read, nothing changed",
+                answer.node, answer.file
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(answer) => {
+            println!(
+                "node {}: {} applied ({})",
+                answer.node,
+                answer.file,
+                answer.changed.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(baton_control::stats::StatsError::Refused(why)) => refused(&why),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
         }
     }
 }

@@ -11,7 +11,7 @@ use baton_control::metrics::{
 };
 use baton_control::peers::PeerCounter;
 use baton_control::plane::ControlCounter;
-use baton_control::stats::{DrainAnswer, PortCounter, StatsServer, StatsSnapshot};
+use baton_control::stats::{PortCounter, Requests, StatsServer, StatsSnapshot};
 use baton_fastpath::counters::{Counter, HandoffLatency};
 
 pub struct Endpoints {
@@ -55,12 +55,12 @@ impl Endpoints {
     }
 
     /// Answers every stats and metrics client waiting now, without
-    /// blocking. `snapshot` is taken once per answer; `drain` starts or
-    /// ends draining, for `baton drain`.
+    /// blocking. `snapshot` is taken once per answer; `requests` does what
+    /// `baton drain` and `baton reload` ask.
     pub fn serve_pending(
         &mut self,
         snapshot: impl Fn() -> StatsSnapshot,
-        drain: impl FnMut(bool) -> Result<DrainAnswer, String>,
+        requests: &mut impl Requests,
     ) {
         let own = self.metrics.as_ref().map(|m| Arc::clone(&m.counters));
         let full = || {
@@ -71,7 +71,7 @@ impl Endpoints {
             }
             s
         };
-        self.stats.serve_pending(full, drain);
+        self.stats.serve_pending(full, requests);
         if let Some(m) = self.metrics.as_mut() {
             let (catalog, build) = (&m.catalog, &m.build);
             m.server.serve_pending(|| render(&full(), catalog, build));

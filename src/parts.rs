@@ -12,6 +12,7 @@ use baton_fastpath::engine::{EngineConfig, HandoffNet, KernelAddrs, PeerInfo};
 use baton_fastpath::packet::{MacAddr, SeqDelta, TsOffset};
 use baton_fastpath::peer_mac::PeerMac;
 use baton_handoff::placement::PolicyPlacer;
+use baton_handoff::workers::Limits;
 
 /// Builds every part `baton run` builds from `cfg` that needs no device:
 /// the engine's configuration and the placement policy. `baton check` does,
@@ -37,6 +38,7 @@ pub fn engine_config(
         bail!("a cluster node needs `host.address`");
     };
     let ms = |v: u32| Duration::from_millis(v.into());
+    let limits = limits(handoff);
     Ok(EngineConfig {
         worker: 0,
         workers: cfg.lcores.workers.len(),
@@ -63,19 +65,34 @@ pub fn engine_config(
                 },
             })
             .collect(),
+        hold_bytes: limits.hold_bytes,
+        hold_segments: limits.hold_segments,
+        hold_timeout: limits.hold_timeout,
+        handoff_timeout: limits.handoff_timeout,
+        linger: limits.linger,
+        idle_timeout: limits.idle_timeout,
+        // Peers come up within a couple of heartbeats of each other, or are
+        // not answering: waiting twice the silence that makes one suspect
+        // is enough.
+        recovery_wait: 2 * ms(cluster.suspect_after_ms),
+        orphan_timeout: limits.orphan_timeout,
+        max_flows: limits.max_flows,
+    })
+}
+
+/// The limits and timeouts of `[handoff]` (what a reload may change).
+pub fn limits(handoff: &HandoffConfig) -> Limits {
+    let ms = |v: u32| Duration::from_millis(v.into());
+    Limits {
         hold_bytes: handoff.hold_bytes as usize,
         hold_segments: handoff.hold_segments as usize,
         hold_timeout: ms(handoff.hold_timeout_ms),
         handoff_timeout: ms(handoff.handoff_timeout_ms),
         linger: ms(handoff.linger_ms),
         idle_timeout: Duration::from_secs(handoff.idle_timeout_s.into()),
-        // Peers come up within a couple of heartbeats of each other, or are
-        // not answering: waiting twice the silence that makes one suspect
-        // is enough.
-        recovery_wait: 2 * ms(cluster.suspect_after_ms),
         orphan_timeout: ms(handoff.orphan_timeout_ms),
         max_flows: handoff.max_flows as usize,
-    })
+    }
 }
 
 /// The handoff addresses this node's kernel must own: every peer's, where
@@ -106,9 +123,19 @@ pub fn placer(
     cluster: &ClusterConfig,
     handoff: &HandoffConfig,
 ) -> Result<PolicyPlacer> {
+    let peers = cluster.peers.iter().map(|p| p.name.clone()).collect();
+    placer_over(cfg, handoff, peers)
+}
+
+/// The same over `peers`, the workers' peer names by index (after a
+/// reload, removed peers stay in their places).
+pub fn placer_over(
+    cfg: &Config,
+    handoff: &HandoffConfig,
+    peers: Vec<String>,
+) -> Result<PolicyPlacer> {
     // The very conversion `baton check` validated (see baton_config::policy).
     let (rules, pools) = baton_config::rules_and_pools(handoff).map_err(anyhow::Error::msg)?;
-    let peers = cluster.peers.iter().map(|p| p.name.clone()).collect();
     PolicyPlacer::new(rules, pools, cfg.node.name.clone(), peers).context("handoff policy")
 }
 
@@ -121,23 +148,27 @@ pub fn channel_config(cfg: &Config, cluster: &ClusterConfig) -> Result<ChannelCo
         .map(|a| a.addr())
         .context("a cluster node needs `host.address`")?;
     let psk = read_psk(&cluster.psk_file)?;
-    let peers = cluster
+    Ok(ChannelConfig {
+        node: cfg.node.name.clone(),
+        listen: SocketAddr::V4(SocketAddrV4::new(own, cluster.control_port)),
+        psk,
+        peers: channel_peers(cluster),
+        heartbeat_interval: Duration::from_millis(cluster.heartbeat_ms.into()),
+        suspect_after: Duration::from_millis(cluster.suspect_after_ms.into()),
+        dead_after: Duration::from_millis(cluster.dead_after_ms.into()),
+    })
+}
+
+/// Each peer at its address on the control port.
+pub fn channel_peers(cluster: &ClusterConfig) -> Vec<PeerConfig> {
+    cluster
         .peers
         .iter()
         .map(|p| PeerConfig {
             name: p.name.clone(),
             addr: SocketAddr::V4(SocketAddrV4::new(p.address, cluster.control_port)),
         })
-        .collect();
-    Ok(ChannelConfig {
-        node: cfg.node.name.clone(),
-        listen: SocketAddr::V4(SocketAddrV4::new(own, cluster.control_port)),
-        psk,
-        peers,
-        heartbeat_interval: Duration::from_millis(cluster.heartbeat_ms.into()),
-        suspect_after: Duration::from_millis(cluster.suspect_after_ms.into()),
-        dead_after: Duration::from_millis(cluster.dead_after_ms.into()),
-    })
+        .collect()
 }
 
 /// Sets up the `[preload]` flows this worker owns (load tests only).

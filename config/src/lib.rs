@@ -19,6 +19,7 @@ pub mod mac;
 mod parse;
 mod pci;
 mod policy;
+mod reload;
 mod schema;
 mod spans;
 mod validate;
@@ -36,6 +37,7 @@ pub use error::{ConfigError, ValueError};
 pub use mac::MacAddr;
 pub use pci::PciAddress;
 pub use policy::rules_and_pools;
+pub use reload::{Changes, RELOADABLE};
 pub use schema::{
     Config, DpdkConfig, HostConfig, HostPortKind, IdleMode, LcoreConfig, LogLevel, MetricsConfig,
     NodeConfig, PollConfig, StatsConfig, WireConfig, WirePort, DEFAULT_VHOST_PATH,

@@ -4,8 +4,9 @@
 //! Protocol: the client connects and writes one request line; the server
 //! answers with one JSON document and closes the connection. Requests:
 //! `stats` (the snapshot), `drain` and `undrain` (start or end draining;
-//! the answer is a [`DrainAnswer`]). An unknown request is answered with
-//! `{"error": ...}`.
+//! the answer is a [`DrainAnswer`]), `reload PATH` (apply the config file
+//! at PATH; the answer is a [`ReloadAnswer`]). A refusal, and an unknown
+//! request, is answered with `{"error": ...}`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 /// How long either side waits on the other before giving up.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
-/// The largest request line the server reads.
-const MAX_REQUEST: u64 = 256;
+/// The largest request line the server reads (a reload names a file).
+const MAX_REQUEST: u64 = 4096;
 
 /// Everything `baton stats` shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +54,24 @@ pub struct DrainAnswer {
     pub flows_active: u64,
     /// Of those, connections handed to it by peers.
     pub handed_in_active: u64,
+}
+
+/// The answer to `reload`: the configuration is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadAnswer {
+    pub node: String,
+    /// The file read.
+    pub file: String,
+    /// The keys whose values changed (none: the file was as running).
+    pub changed: Vec<String>,
+}
+
+/// What a running instance does for its clients besides the snapshot.
+pub trait Requests {
+    /// Starts draining (`true`) or ends it.
+    fn drain(&mut self, drain: bool) -> Result<DrainAnswer, String>;
+    /// Reads the config file at `path` and applies it, or says why not.
+    fn reload(&mut self, path: &Path) -> Result<ReloadAnswer, String>;
 }
 
 /// One worker's counters, by name (names as in `fastpath::counters`).
@@ -140,6 +159,9 @@ pub enum StatsError {
     Connect { path: PathBuf, source: io::Error },
     #[error("bad answer from {path}: {reason}")]
     BadAnswer { path: PathBuf, reason: String },
+    /// The instance understood and said no.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The listening side, owned by the control lcore. Removes its socket file
@@ -184,12 +206,12 @@ impl StatsServer {
     pub fn serve_pending(
         &self,
         snapshot: impl Fn() -> StatsSnapshot,
-        mut drain: impl FnMut(bool) -> Result<DrainAnswer, String>,
+        requests: &mut impl Requests,
     ) {
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    if let Err(e) = answer(stream, &snapshot, &mut drain) {
+                    if let Err(e) = answer(stream, &snapshot, requests) {
                         tracing::debug!("stats client: {e}");
                     }
                 }
@@ -212,7 +234,7 @@ impl Drop for StatsServer {
 fn answer(
     stream: UnixStream,
     snapshot: &impl Fn() -> StatsSnapshot,
-    drain: &mut impl FnMut(bool) -> Result<DrainAnswer, String>,
+    requests: &mut impl Requests,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -220,26 +242,31 @@ fn answer(
     let mut line = String::new();
     BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line)?;
     let mut out = &stream;
-    match line.trim() {
-        "stats" => {
-            let body = serde_json::to_vec(&snapshot()).map_err(io::Error::other)?;
-            out.write_all(&body)?;
+    let body = |answer: Result<Vec<u8>, String>| match answer {
+        Ok(body) => body,
+        Err(error) => serde_json::json!({ "error": error })
+            .to_string()
+            .into_bytes(),
+    };
+    let line = line.trim();
+    let answer = match line.split_once(' ').unwrap_or((line, "")) {
+        ("stats", "") => json(&snapshot()),
+        (request @ ("drain" | "undrain"), "") => {
+            requests.drain(request == "drain").and_then(|a| json(&a))
         }
-        request @ ("drain" | "undrain") => {
-            let body = match drain(request == "drain") {
-                Ok(answer) => serde_json::to_vec(&answer).map_err(io::Error::other)?,
-                Err(error) => serde_json::json!({ "error": error })
-                    .to_string()
-                    .into_bytes(),
-            };
-            out.write_all(&body)?;
+        ("reload", path) if !path.is_empty() => {
+            requests.reload(Path::new(path)).and_then(|a| json(&a))
         }
-        other => {
-            let msg = serde_json::json!({ "error": format!("unknown request {other:?}; expected \"stats\", \"drain\" or \"undrain\"") });
-            out.write_all(msg.to_string().as_bytes())?;
-        }
-    }
+        _ => Err(format!(
+            "unknown request {line:?}; expected \"stats\", \"drain\", \"undrain\" or \"reload PATH\""
+        )),
+    };
+    out.write_all(&body(answer))?;
     out.write_all(b"\n")
+}
+
+fn json(value: &impl Serialize) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(value).map_err(|e| e.to_string())
 }
 
 /// Fetches a snapshot from the instance serving `path`.
@@ -255,18 +282,33 @@ pub fn fetch(path: &Path) -> Result<StatsSnapshot, StatsError> {
 /// draining (`false`).
 pub fn request_drain(path: &Path, drain: bool) -> Result<DrainAnswer, StatsError> {
     let body = request(path, if drain { "drain" } else { "undrain" })?;
+    answer_or_refusal(path, &body)
+}
+
+/// Asks the instance serving `path` to apply the config file `config`
+/// (an absolute path: the instance reads it).
+pub fn request_reload(path: &Path, config: &Path) -> Result<ReloadAnswer, StatsError> {
+    let body = request(path, &format!("reload {}", config.display()))?;
+    answer_or_refusal(path, &body)
+}
+
+/// An answer of type `T`, or the instance's `{"error": ...}`.
+fn answer_or_refusal<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    body: &str,
+) -> Result<T, StatsError> {
+    if let Ok(answer) = serde_json::from_str::<T>(body) {
+        return Ok(answer);
+    }
     let bad = |reason: String| StatsError::BadAnswer {
         path: path.to_owned(),
         reason,
     };
-    if let Ok(answer) = serde_json::from_str::<DrainAnswer>(&body) {
-        return Ok(answer);
-    }
-    match serde_json::from_str::<serde_json::Value>(&body) {
-        Ok(v) if v.get("error").is_some() => {
-            Err(bad(v["error"].as_str().unwrap_or("").to_string()))
-        }
-        Ok(_) => Err(bad("not a drain answer".into())),
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) if v.get("error").is_some() => Err(StatsError::Refused(
+            v["error"].as_str().unwrap_or("").to_string(),
+        )),
+        Ok(_) => Err(bad(format!("not the answer expected: {}", body.trim()))),
         Err(e) => Err(bad(e.to_string())),
     }
 }
@@ -424,6 +466,38 @@ mod tests {
         }
     }
 
+    /// An instance that refuses every request but `stats`.
+    struct Nothing;
+
+    impl Requests for Nothing {
+        fn drain(&mut self, _: bool) -> Result<DrainAnswer, String> {
+            Err("no".into())
+        }
+        fn reload(&mut self, path: &Path) -> Result<ReloadAnswer, String> {
+            Err(format!("{}: no", path.display()))
+        }
+    }
+
+    #[test]
+    fn a_refused_reload_comes_back_as_the_instances_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baton.sock");
+        let server = StatsServer::bind(&path).unwrap();
+        let client = std::thread::spawn({
+            let path = path.clone();
+            move || request_reload(&path, Path::new("/etc/baton/n1.toml"))
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !client.is_finished() && std::time::Instant::now() < deadline {
+            server.serve_pending(sample, &mut Nothing);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        match client.join().unwrap() {
+            Err(StatsError::Refused(why)) => assert_eq!(why, "/etc/baton/n1.toml: no"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn fetch_round_trips_a_snapshot_over_the_socket() {
         let dir = tempfile::tempdir().unwrap();
@@ -435,7 +509,7 @@ mod tests {
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while !client.is_finished() && std::time::Instant::now() < deadline {
-            server.serve_pending(sample, |_| Err("no".into()));
+            server.serve_pending(sample, &mut Nothing);
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(client.join().unwrap().unwrap(), sample());
@@ -464,7 +538,7 @@ mod tests {
         let server = StatsServer::bind(&path).unwrap();
         let mut stream = UnixStream::connect(&path).unwrap();
         stream.write_all(b"garbage\n").unwrap();
-        server.serve_pending(sample, |_| Err("no".into()));
+        server.serve_pending(sample, &mut Nothing);
         let mut body = String::new();
         BufReader::new(&stream).read_line(&mut body).unwrap();
         assert!(body.contains("unknown request"), "{body}");

@@ -71,6 +71,16 @@ impl PeerMac {
         }))
     }
 
+    /// Whether this is the MAC a config giving `mac` (or none) for the
+    /// peer at `addr` makes: a reload keeps it, and what was learned.
+    pub fn is(&self, mac: Option<[u8; 6]>, addr: Ipv4Addr) -> bool {
+        match (&self.0.learn, mac) {
+            (None, Some(mac)) => self.get() == Some(MacAddr(mac)),
+            (Some(learn), None) => learn.addr == addr,
+            _ => false,
+        }
+    }
+
     /// The MAC, if known.
     #[inline]
     pub fn get(&self) -> Option<MacAddr> {

@@ -176,6 +176,7 @@ impl Worker {
             ToWorker::PeerSuspect(peer, suspect) => link.engine.on_peer_suspect(peer, suspect),
             ToWorker::PeerDown(peer) => link.engine.on_peer_down(peer, now),
             ToWorker::Drain(draining) => link.engine.set_draining(draining),
+            ToWorker::Reload(reload) => link.engine.reload(*reload),
         }
     }
 
@@ -322,6 +323,7 @@ impl Worker {
             to_wire,
             messages,
             resync_done,
+            released,
         } = link.engine.take_output();
         let n = to_host.len() + to_wire.len() + messages.len();
         for (port, frames) in [(Port::Host, to_host), (Port::Wire, to_wire)] {
@@ -347,6 +349,17 @@ impl Worker {
                 .try_send(FromWorker::ResyncDone { peer })
                 .is_err()
             {
+                self.counters.add(Counter::DropControlQueueFull, 1);
+            }
+        }
+        for peer in released {
+            if link
+                .outbox
+                .try_send(FromWorker::PeerReleased { peer })
+                .is_err()
+            {
+                // Told again at the next timer run.
+                link.engine.still_releasing(peer);
                 self.counters.add(Counter::DropControlQueueFull, 1);
             }
         }

@@ -2004,3 +2004,67 @@ fn a_keep_alive_connection_moves_to_the_node_of_each_request_and_back() {
         "the clock goes on"
     );
 }
+
+#[test]
+fn a_reload_places_by_the_new_policy_and_a_removed_peer_is_released_once_nothing_is_left() {
+    use baton_handoff::placement::PolicyPlacer;
+    use baton_handoff::policy::{Pool, Rule, Strategy};
+    use baton_handoff::workers::{Limits, Reload, ReloadPeer};
+    let now = Instant::now();
+    let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
+    // A handoff to b under way.
+    let req = handoff_request(&mut a, now);
+    // /b/ now goes to c, a new peer; b is removed.
+    let placer = PolicyPlacer::new(
+        vec![Rule::to_pool("c").path_prefix("/b/")],
+        vec![Pool {
+            name: "c".into(),
+            nodes: vec!["c".into()],
+            strategy: Strategy::LocalFirst,
+        }],
+        "a",
+        vec!["b".into(), "c".into()],
+    )
+    .unwrap();
+    let peer = |name: &str, last: u8, removed| ReloadPeer {
+        name: name.into(),
+        address: Ipv4Addr::new(198, 18, 0, last),
+        control_port: 7300,
+        mac: Some([2, 0, 0, 0, 0, last]),
+        removed,
+    };
+    let cfg = config(A, MAC_A, ("b", MAC_B));
+    a.reload(Reload {
+        placer,
+        peers: vec![peer("b", 0x12, true), peer("c", 0x13, false)],
+        limits: Limits {
+            hold_bytes: cfg.hold_bytes,
+            hold_segments: cfg.hold_segments,
+            hold_timeout: cfg.hold_timeout,
+            handoff_timeout: cfg.handoff_timeout,
+            linger: cfg.linger,
+            idle_timeout: cfg.idle_timeout,
+            orphan_timeout: cfg.orphan_timeout,
+            max_flows: cfg.max_flows,
+        },
+    });
+    assert_eq!(a.peer_index("c"), Some(1));
+    a.on_peer_up(1);
+    assert_eq!(a.take_output().resync_done, [1]);
+    // The handoff to b holds b.
+    a.poll_timers(now);
+    assert!(a.take_output().released.is_empty());
+    // b refuses it: decided again, by the new policy, to c.
+    a.on_message(0, reject(req.id), now);
+    let out = a.take_output();
+    assert!(
+        matches!(&out.messages[..], [(1, Message::HandoffRequest(_))]),
+        "{:?}",
+        out.messages
+    );
+    // Nothing is left with b.
+    a.poll_timers(now + Duration::from_secs(1));
+    assert_eq!(a.take_output().released, [0]);
+    a.poll_timers(now + Duration::from_secs(2));
+    assert!(a.take_output().released.is_empty(), "told once");
+}

@@ -36,6 +36,7 @@ pub trait Placer: Send {
 
 /// The [`Placer`] of a cluster node: the request classified, then the
 /// selection policy asked, with the cluster as this worker last heard of it.
+#[derive(Debug)]
 pub struct PolicyPlacer {
     policy: Policy,
     view: ClusterView,

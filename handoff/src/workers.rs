@@ -10,7 +10,11 @@ mod inbox;
 
 pub use inbox::{inbox, ToWorkerRx, ToWorkerTx, TryRecvError, TrySendError};
 
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
 use crate::msg::{Load, Message};
+use crate::placement::PolicyPlacer;
 
 /// The most workers a node may run: a handoff id names its worker in one
 /// byte.
@@ -84,6 +88,46 @@ pub enum ToWorker {
     /// This node drains (`true`: it refuses new handoffs) or no longer
     /// does (`false`).
     Drain(bool),
+    /// A new configuration (`baton reload`): policy, peers and limits.
+    Reload(Box<Reload>),
+}
+
+/// What a reload changes in a worker. Connections already decided keep
+/// their node; only new decisions follow the new policy.
+#[derive(Debug)]
+pub struct Reload {
+    /// The new rules and pools, over `peers`.
+    pub placer: PolicyPlacer,
+    /// Every peer, by index: those the worker had, in their places, then
+    /// those added. A removed peer keeps its place, marked `removed`: it
+    /// gets no new handoffs, and what it was handed or handed here
+    /// finishes (the worker says when nothing is left: `PeerReleased`).
+    pub peers: Vec<ReloadPeer>,
+    pub limits: Limits,
+}
+
+/// A peer, as a reload gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadPeer {
+    pub name: String,
+    pub address: Ipv4Addr,
+    /// Its control port, whose frames teach its MAC when `mac` is None.
+    pub control_port: u16,
+    pub mac: Option<[u8; 6]>,
+    pub removed: bool,
+}
+
+/// The `[handoff]` limits and timeouts a reload may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub hold_bytes: usize,
+    pub hold_segments: usize,
+    pub hold_timeout: Duration,
+    pub handoff_timeout: Duration,
+    pub linger: Duration,
+    pub idle_timeout: Duration,
+    pub orphan_timeout: Duration,
+    pub max_flows: usize,
 }
 
 /// From a worker to the control lcore.
@@ -97,6 +141,9 @@ pub enum FromWorker {
     ResyncDone { peer: usize },
     /// A worker's load, reported now and then.
     Load { worker: usize, load: Load },
+    /// The worker holds no connection with `peer`, removed by a reload:
+    /// handed to it or by it (see [`Reload::peers`]).
+    PeerReleased { peer: usize },
 }
 
 #[cfg(test)]

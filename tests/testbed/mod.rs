@@ -391,6 +391,28 @@ impl Testbed {
         );
     }
 
+    /// `baton reload --config CONFIG`, with `extra` arguments: what it
+    /// printed, and whether it succeeded.
+    pub fn reload(&self, config: &Path, extra: &[&str]) -> Output {
+        Command::new(baton_bin())
+            .args(["reload", "--config"])
+            .arg(config)
+            .args(extra)
+            .output()
+            .expect("baton reload")
+    }
+
+    /// Sends `signal` (e.g. "HUP") to Baton on node `i`.
+    pub fn signal_baton(&self, i: usize, signal: &str) {
+        let pid = std::fs::read_to_string(self.workdir().join(format!("n{i}.pid")))
+            .expect("Baton's pid file");
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), pid.trim()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// The HTTP status curl gets for `url` from the client (000: none).
     pub fn http_status(&self, url: &str) -> String {
         let out = self.client(&[

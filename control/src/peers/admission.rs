@@ -108,6 +108,12 @@ impl Admission {
         })
     }
 
+    /// The configured peers' addresses are now `peers` (a reload).
+    pub fn set_peers(&self, peers: impl IntoIterator<Item = IpAddr>) {
+        let mut busy = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        busy.peers = peers.into_iter().collect();
+    }
+
     /// A slot for a handshake with `source`, or why there is none.
     pub fn admit(self: &Arc<Self>, source: IpAddr) -> Result<Slot, Refusal> {
         let mut busy = self.inner.lock().unwrap_or_else(PoisonError::into_inner);

@@ -39,7 +39,7 @@ const WRITE_TIMEOUT_FLOOR: Duration = Duration::from_secs(10);
 pub enum LinkCtl {
     /// The peer dialed us and passed the handshake.
     Inbound(Session),
-    /// Wake up: shutdown has begun.
+    /// Wake up: shutdown has begun, or the peer was removed.
     Shutdown,
     /// Close the current connection (the application rejected what came
     /// over it); the link then reconnects as after any other failure.
@@ -60,7 +60,7 @@ impl Link {
         let mut generation = 0u64;
         let mut backoff = Backoff::default();
         let mut next: Option<Session> = None;
-        while !self.shared.is_closing() {
+        while !self.shared.is_closing() && !self.peer.is_removed() {
             let session = match next.take() {
                 Some(s) => s,
                 None => match self.establish(&mut backoff) {
@@ -78,7 +78,7 @@ impl Link {
     /// peer, or waits for the listener to hand one over. None at shutdown.
     fn establish(&self, backoff: &mut Backoff) -> Option<Session> {
         loop {
-            if self.shared.is_closing() {
+            if self.shared.is_closing() || self.peer.is_removed() {
                 return None;
             }
             let wait = if self.peer.we_dial {
@@ -197,7 +197,7 @@ impl Link {
         // Always collect the reader's report, so none is left queued.
         let reader_reason = self.take_reader_reason(generation);
         let mut reason = reason.unwrap_or(reader_reason);
-        if self.shared.is_closing() {
+        if self.shared.is_closing() || peer.is_removed() {
             // This node closed it; the peer closing its side is the answer.
             reason = EndReason::Shutdown;
         }

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -72,9 +72,12 @@ impl PortLog {
     }
 }
 
-pub fn run(shared: Arc<Shared>, listener: TcpListener, routes: Arc<HashMap<String, Route>>) {
+/// The configured peers by name, as the listener routes their sessions:
+/// changed by a reload.
+pub type Routes = Arc<RwLock<HashMap<String, Route>>>;
+
+pub fn run(shared: Arc<Shared>, listener: TcpListener, routes: Routes, admission: Arc<Admission>) {
     let mut pending: Vec<JoinHandle<()>> = Vec::new();
-    let admission = Admission::new(routes.values().map(|r| r.peer.addr.ip()));
     while !shared.is_closing() {
         match listener.accept() {
             Ok((stream, from)) => {
@@ -126,7 +129,7 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, routes: Arc<HashMap<Strin
 
 fn accept_one(
     shared: &Shared,
-    routes: &HashMap<String, Route>,
+    routes: &RwLock<HashMap<String, Route>>,
     mut stream: TcpStream,
     from: SocketAddr,
     slot: Slot,
@@ -142,14 +145,20 @@ fn accept_one(
         return;
     }
     let _ = stream.set_nodelay(true);
-    let expects = |name: &str| routes.get(name).is_some_and(|r| !r.peer.we_dial);
+    let route = |name: &str| {
+        let routes = routes.read().unwrap_or_else(PoisonError::into_inner);
+        routes.get(name).cloned()
+    };
+    let expects = |name: &str| route(name).is_some_and(|r| !r.peer.we_dial);
     let deadline = Instant::now() + slot.timeout();
     let accepted = noise::accept(&mut stream, &shared.psk, &shared.node, expects, deadline);
     // The handshake is over: its place is free for the next.
     drop(slot);
     match accepted {
         Ok((name, sealer, opener)) => {
-            let route = &routes[&name];
+            let Some(route) = route(&name) else {
+                return; // removed meanwhile (a reload)
+            };
             let session = Session {
                 stream,
                 sealer,
@@ -174,7 +183,7 @@ fn accept_one(
             }
             // Count against the peer only once it has proved the PSK and
             // named a configured node; anything else is anonymous.
-            match failure.claimed.as_deref().and_then(|n| routes.get(n)) {
+            match failure.claimed.as_deref().and_then(route) {
                 Some(route) => route.peer.counters.add(PeerCounter::HandshakeFailures, 1),
                 None => shared.unattributed.add(PeerCounter::HandshakeFailures, 1),
             }

@@ -44,7 +44,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
 
@@ -54,8 +54,9 @@ pub use counters::{PeerCounter, PeerValues};
 pub use noise::NOISE_PARAMS;
 pub use wire::MAX_FRAME_LEN;
 
+use admission::Admission;
 use link::{Link, LinkCtl};
-use listener::Route;
+use listener::{Route, Routes};
 use state::{PeerState, Shared, SocketRegistry};
 
 /// Frames waiting to be written to one peer. `send` fails when it is full.
@@ -179,6 +180,9 @@ pub struct PeerChannels {
     peers: HashMap<String, PeerHandle>,
     /// In config order, for `status`.
     order: Vec<String>,
+    /// What the listener needs of the peers.
+    routes: Routes,
+    admission: Arc<Admission>,
     /// An `Option` so that `Drop` can close it first: background threads
     /// blocked on a full queue then give up at once.
     events: Option<Receiver<PeerEvent>>,
@@ -225,52 +229,102 @@ impl PeerChannels {
             shared: Arc::clone(&shared),
             peers: HashMap::new(),
             order: Vec::new(),
+            routes: Default::default(),
+            admission: Admission::new([]),
             events: Some(events_rx),
             local_addr,
             threads: Vec::new(),
         };
-        let mut routes = HashMap::new();
         for p in &cfg.peers {
-            let state = Arc::new(PeerState::new(
-                p.name.clone(),
-                p.addr,
-                cfg.node.as_str() < p.name.as_str(),
-            ));
-            let (outbox_tx, outbox_rx) = bounded(OUTBOX_FRAMES);
-            let (link_tx, link_rx) = bounded(4);
-            let (done_tx, done_rx) = bounded(4);
-            let link = Link {
-                shared: Arc::clone(&shared),
-                peer: Arc::clone(&state),
-                outbox: outbox_rx,
-                ctl: link_rx,
-                reader_done_tx: done_tx,
-                reader_done: done_rx,
-            };
             // On error, `channels` is dropped, which stops what was started.
-            channels.spawn(format!("peer-link-{}", p.name), move || link.run())?;
-            routes.insert(
+            channels.add(p.clone())?;
+        }
+        let (routes, admission) = (
+            Arc::clone(&channels.routes),
+            Arc::clone(&channels.admission),
+        );
+        channels.spawn("peer-listener".into(), move || {
+            listener::run(shared, listener, routes, admission)
+        })?;
+        Ok(channels)
+    }
+
+    /// Starts the channel to one more peer (at start, or a reload): it
+    /// comes Up asynchronously, as the others did.
+    pub fn add(&mut self, p: PeerConfig) -> Result<(), PeerError> {
+        if p.name == self.shared.node || self.peers.contains_key(&p.name) {
+            return Err(PeerError::Config(format!(
+                "peer {:?} is listed twice, or is this node",
+                p.name
+            )));
+        }
+        let state = Arc::new(PeerState::new(
+            p.name.clone(),
+            p.addr,
+            self.shared.node.as_str() < p.name.as_str(),
+        ));
+        let (outbox_tx, outbox_rx) = bounded(OUTBOX_FRAMES);
+        let (link_tx, link_rx) = bounded(4);
+        let (done_tx, done_rx) = bounded(4);
+        let link = Link {
+            shared: Arc::clone(&self.shared),
+            peer: Arc::clone(&state),
+            outbox: outbox_rx,
+            ctl: link_rx,
+            reader_done_tx: done_tx,
+            reader_done: done_rx,
+        };
+        self.spawn(format!("peer-link-{}", p.name), move || link.run())?;
+        self.routes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
                 p.name.clone(),
                 Route {
                     peer: Arc::clone(&state),
                     link: link_tx.clone(),
                 },
             );
-            channels.order.push(p.name.clone());
-            channels.peers.insert(
-                p.name.clone(),
-                PeerHandle {
-                    state,
-                    outbox: outbox_tx,
-                    link: link_tx,
-                },
-            );
+        self.order.push(p.name.clone());
+        self.peers.insert(
+            p.name,
+            PeerHandle {
+                state,
+                outbox: outbox_tx,
+                link: link_tx,
+            },
+        );
+        self.admit_peers();
+        Ok(())
+    }
+
+    /// Closes the channel to `peer` for good (a reload removed it): it
+    /// goes Down, if it was Up, and is no longer dialed or accepted. What
+    /// it counted stays in the totals.
+    pub fn remove(&mut self, peer: &str) {
+        let Some(handle) = self.peers.remove(peer) else {
+            return;
+        };
+        self.routes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(peer);
+        self.order.retain(|p| p != peer);
+        self.admit_peers();
+        handle.state.set_removed();
+        let _ = handle.link.try_send(LinkCtl::Shutdown);
+        let counted = handle.state.counters.read();
+        for &counter in PeerCounter::ALL {
+            if counter.kind() != baton_counters::Kind::Gauge {
+                self.shared.unattributed.add(counter, counted.get(counter));
+            }
         }
-        let routes = Arc::new(routes);
-        channels.spawn("peer-listener".into(), move || {
-            listener::run(shared, listener, routes)
-        })?;
-        Ok(channels)
+        self.threads.retain(|t| !t.is_finished());
+    }
+
+    fn admit_peers(&self) {
+        self.admission
+            .set_peers(self.peers.values().map(|h| h.state.addr.ip()));
     }
 
     fn spawn(&mut self, name: String, f: impl FnOnce() + Send + 'static) -> Result<(), PeerError> {

@@ -75,6 +75,8 @@ pub struct PeerState {
     pub we_dial: bool,
     up: AtomicBool,
     suspect: AtomicBool,
+    /// Removed from the peers (a reload): its link stops for good.
+    removed: AtomicBool,
     since: Mutex<SystemTime>,
     pub counters: PeerCells,
 }
@@ -87,6 +89,7 @@ impl PeerState {
             we_dial,
             up: AtomicBool::new(false),
             suspect: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
             since: Mutex::new(SystemTime::now()),
             counters: PeerCells::default(),
         };
@@ -106,6 +109,14 @@ impl PeerState {
         self.counters.set(PeerCounter::PeersSuspect, 0);
         self.up.store(up, Ordering::Release);
         self.counters.set(PeerCounter::PeersUp, u64::from(up));
+    }
+
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    pub fn set_removed(&self) {
+        self.removed.store(true, Ordering::Release);
     }
 
     pub fn is_suspect(&self) -> bool {

@@ -22,6 +22,11 @@ baton_counters::counters! {
         DrainsStarted => "control_drains_started", connections;
         /// Times this node stopped draining (`baton drain --undo`).
         DrainsEnded => "control_drains_ended", connections;
+        /// Configurations applied by `baton reload` or SIGHUP.
+        ReloadsApplied => "control_reloads_applied", messages;
+        /// Reloads refused: the file was invalid, or changed what only a
+        /// restart changes; the running configuration stayed.
+        ReloadsRefused => "control_reloads_refused", messages;
     }
 }
 

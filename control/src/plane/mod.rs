@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use baton_handoff::workers::{owner_of_client, route, FromWorker, ToWorker, ToWorkerTx};
+use baton_handoff::workers::{owner_of_client, route, FromWorker, Reload, ToWorker, ToWorkerTx};
 use baton_handoff::{Decoder, FlowsHeld, HeldFlow, Load, Message};
 use crossbeam_channel::Receiver;
 
-use crate::peers::{ChannelConfig, PeerChannels, PeerError, PeerEvent};
+use crate::peers::{ChannelConfig, PeerChannels, PeerConfig, PeerError, PeerEvent};
 pub use counters::ControlCounter;
 use counters::ControlCounters;
 use loads::WorkerLoads;
@@ -47,6 +47,9 @@ pub struct ControlPlane {
     draining: bool,
     /// Per peer, whether its last Load said it drains.
     peers_draining: Vec<bool>,
+    /// Per peer removed by a reload, the workers yet to say they hold no
+    /// connection with it; when none is left, its channel is closed.
+    releasing: Vec<usize>,
 }
 
 impl ControlPlane {
@@ -72,6 +75,7 @@ impl ControlPlane {
             channels,
             resyncing: vec![0; peers.len()],
             peers_draining: vec![false; peers.len()],
+            releasing: vec![0; peers.len()],
             draining: false,
             peers,
             loads: WorkerLoads::new(to_workers.len()),
@@ -162,6 +166,83 @@ impl ControlPlane {
         self.next_load = Instant::now();
     }
 
+    /// The workers' peer indices after a reload to `names`: each peer
+    /// keeps the index it has for the life of the node (flows name their
+    /// peer by it), and a new one comes after all the others. Removed
+    /// peers keep theirs too.
+    pub fn peer_slots<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut slots = self.peers.clone();
+        for name in names {
+            if !slots.iter().any(|p| p == name) {
+                slots.push(name.to_string());
+            }
+        }
+        slots
+    }
+
+    /// Applies a reload: `peers` are the peers now configured, and
+    /// `workers` each worker's new policy, peers (as [`Self::peer_slots`]
+    /// gives them) and limits. A new peer's channel starts; a removed
+    /// peer gets no new handoffs, and its channel closes once the workers
+    /// hold no connection with it (if it goes down first, its connections
+    /// are handled as for any dead peer).
+    pub fn reload(&mut self, peers: Vec<PeerConfig>, workers: Vec<Reload>) {
+        let slots = self.peer_slots(peers.iter().map(|p| p.name.as_str()));
+        for name in &slots[self.peers.len()..] {
+            tracing::info!("peer {name} added");
+        }
+        self.resyncing.resize(slots.len(), 0);
+        self.peers_draining.resize(slots.len(), false);
+        self.releasing.resize(slots.len(), 0);
+        self.peers = slots;
+        // First: a new peer's Up must find its index known.
+        for (worker, reload) in workers.into_iter().enumerate() {
+            self.tell_worker(worker, ToWorker::Reload(Box::new(reload)));
+        }
+        let channels: Vec<_> = self.channels.status();
+        for peer in &peers {
+            let i = self.index(&peer.name).expect("a slot for every peer");
+            self.releasing[i] = 0;
+            match channels.iter().find(|s| s.name == peer.name) {
+                Some(s) if s.addr == peer.addr => continue,
+                Some(_) => {
+                    tracing::info!("peer {} moved to {}", peer.name, peer.addr);
+                    self.channels.remove(&peer.name);
+                }
+                None => {}
+            }
+            if let Err(e) = self.channels.add(peer.clone()) {
+                tracing::error!("peer {}: {e}", peer.name);
+            }
+        }
+        for s in channels {
+            if !peers.iter().any(|p| p.name == s.name) {
+                let i = self.index(&s.name).expect("a slot for every peer");
+                if self.releasing[i] == 0 {
+                    tracing::info!(
+                        "peer {} removed: no new handoffs to it; its channel closes once no connection is left with it",
+                        s.name
+                    );
+                    self.releasing[i] = self.to_workers.len();
+                }
+            }
+        }
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.peers.iter().position(|p| p == name)
+    }
+
+    /// Counts a reload applied (`true`) or refused.
+    pub fn count_reload(&mut self, applied: bool) {
+        let counter = if applied {
+            ControlCounter::ReloadsApplied
+        } else {
+            ControlCounter::ReloadsRefused
+        };
+        self.counters.add(counter, 1);
+    }
+
     /// Whether this node drains.
     pub fn is_draining(&self) -> bool {
         self.draining
@@ -171,6 +252,22 @@ impl ControlPlane {
         match event {
             FromWorker::Message { peer, msg } => self.send(peer, &msg),
             FromWorker::Load { worker, load } => self.loads.report(worker, load),
+            FromWorker::PeerReleased { peer } => {
+                let Some(left) = self.releasing.get_mut(peer) else {
+                    return;
+                };
+                if *left == 0 {
+                    return; // added again meanwhile
+                }
+                *left -= 1;
+                if *left == 0 {
+                    tracing::info!(
+                        "peer {} removed: no connection left with it, channel closed",
+                        self.peers[peer]
+                    );
+                    self.channels.remove(&self.peers[peer]);
+                }
+            }
             FromWorker::ResyncDone { peer } => {
                 let Some(left) = self.resyncing.get_mut(peer) else {
                     return;

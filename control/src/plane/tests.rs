@@ -283,6 +283,8 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
             "control_drains_started",
             "control_messages_in",
             "control_messages_out",
+            "control_reloads_applied",
+            "control_reloads_refused",
             "control_send_failures",
             "control_worker_queue_full",
             "peer_accept_failures",

@@ -128,6 +128,9 @@ pub struct Output {
     /// Peers this engine has named, in `messages`, every connection they
     /// handed it (on their Up).
     pub resync_done: Vec<usize>,
+    /// Peers removed by a reload that this engine holds no connection
+    /// with any more.
+    pub released: Vec<usize>,
 }
 
 impl Output {
@@ -136,5 +139,6 @@ impl Output {
             && self.to_wire.is_empty()
             && self.messages.is_empty()
             && self.resync_done.is_empty()
+            && self.released.is_empty()
     }
 }

@@ -42,6 +42,7 @@ mod outcomes;
 mod owner;
 mod parts;
 mod preload;
+mod reload;
 mod replay;
 mod resync;
 mod table;
@@ -98,6 +99,8 @@ pub struct Engine {
     learn_port: Option<u16>,
     /// This node is draining (`baton drain`): it refuses new handoffs.
     draining: bool,
+    /// Peers removed by a reload that connections are still left with.
+    releasing: Vec<usize>,
     next_id: u64,
     out: Output,
     timers: timers::TimerWheel,
@@ -143,6 +146,7 @@ impl Engine {
             peer_health,
             learn_port,
             draining: false,
+            releasing: Vec::new(),
             // Serials start at the clock (see `handoff_id`): a restarted
             // node never reuses a live id.
             next_id: std::time::SystemTime::now()
@@ -331,6 +335,7 @@ impl Engine {
         }
         self.due = due;
         self.poll_recovery(now);
+        self.poll_released();
         self.publish_gauges();
     }
 
@@ -381,12 +386,14 @@ struct PeerHealth {
     suspect: bool,
     /// It said, in its Load, that it drains.
     draining: bool,
+    /// A reload removed it from the config.
+    removed: bool,
 }
 
 impl PeerHealth {
     /// Whether new handoffs may go to it: its channel is up, it is heard
-    /// from, and it does not drain.
+    /// from, it does not drain, and it is still configured.
     fn can_take(self) -> bool {
-        self.up && !self.suspect && !self.draining
+        self.up && !self.suspect && !self.draining && !self.removed
     }
 }

@@ -54,6 +54,12 @@ impl Recovery {
         }
     }
 
+    /// One more peer, added by a reload: it handed nothing here.
+    pub fn add_peer(&mut self) {
+        self.resynced.push(true);
+        self.gone_at.push(None);
+    }
+
     /// Whether segments of no flow are still held back from the kernel.
     #[inline]
     pub fn recovering(&self) -> bool {
