@@ -75,6 +75,8 @@ pub fn engine_config(
         recovery_wait: 2 * ms(cluster.suspect_after_ms),
         orphan_timeout: ms(handoff.orphan_timeout_ms),
         max_flows: handoff.max_flows as usize,
+        half_open: handoff.half_open as usize,
+        half_open_timeout: ms(handoff.half_open_ms),
     })
 }
 

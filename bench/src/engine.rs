@@ -44,6 +44,8 @@ pub(crate) fn engine_for(
         recovery_wait: Duration::ZERO,
         orphan_timeout: Duration::from_secs(10),
         max_flows: flows,
+        half_open: 65_536,
+        half_open_timeout: Duration::from_secs(3),
     };
     let mut engine = Engine::new(cfg, Box::new(ServeHere), Arc::clone(counters));
     let now = Instant::now();
