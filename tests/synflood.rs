@@ -113,7 +113,7 @@ fn rss_kib(tb: &Testbed, i: usize) -> u64 {
 
 /// What the half-open table may take per worker at the default
 /// `handoff.half_open` (65,536): docs/config.md gives the figure.
-const HALF_OPEN_BOUND_MIB: u64 = 21;
+const HALF_OPEN_BOUND_MIB: u64 = 20;
 /// The bound on Baton's growth during the flood: the half-open table, and
 /// what DPDK's packet buffers touch for the first time under a burst
 /// (`dpdk.mbufs` = 8191 buffers of about 2.3 KiB in the testbed).
@@ -138,8 +138,11 @@ fn a_spoofed_syn_flood_costs_a_bounded_half_open_table_and_no_connection() {
         let path = tb.config_path(i);
         let config = std::fs::read_to_string(&path).expect("config");
         assert!(config.contains("dead_after_ms = 3000"), "{config}");
-        std::fs::write(&path, config.replace("dead_after_ms = 3000", "dead_after_ms = 10000"))
-            .expect("config");
+        std::fs::write(
+            &path,
+            config.replace("dead_after_ms = 3000", "dead_after_ms = 10000"),
+        )
+        .expect("config");
         tb.stop_baton(i);
         tb.start_baton(i);
     }
@@ -152,8 +155,14 @@ fn a_spoofed_syn_flood_costs_a_bounded_half_open_table_and_no_connection() {
     let peer_downs_at_start = tb.log(1).matches("peer down").count();
     // Warm: a request each way, so that what serving allocates is counted
     // before the flood.
-    assert_eq!(tb.http_status(&format!("http://{}/n1/1k.bin", node_ip(1))), "200");
-    assert_eq!(tb.http_status(&format!("http://{}/n3/1k.bin", node_ip(1))), "200");
+    assert_eq!(
+        tb.http_status(&format!("http://{}/n1/1k.bin", node_ip(1))),
+        "200"
+    );
+    assert_eq!(
+        tb.http_status(&format!("http://{}/n3/1k.bin", node_ip(1))),
+        "200"
+    );
     let rss_before = rss_kib(&tb, 1);
 
     // A download handed from node 1 to node 2, rate-limited so that it
@@ -244,7 +253,11 @@ fn a_spoofed_syn_flood_costs_a_bounded_half_open_table_and_no_connection() {
         .read_to_string(&mut sha)
         .expect("download output");
     let download_ok = download.wait().expect("download").success();
-    let sha = sha.split_whitespace().next().unwrap_or_default().to_string();
+    let sha = sha
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
 
     let c = |name: &str| tb.counter(1, name);
     eprintln!(
@@ -289,7 +302,11 @@ fn a_spoofed_syn_flood_costs_a_bounded_half_open_table_and_no_connection() {
     );
     assert!(download_ok, "the handed-off download completes");
     assert_eq!(sha, tb.sha256_of(2, "n2/10m.bin"), "intact");
-    assert_eq!(c("peer_down_resets"), 0, "no handed-off connection was reset");
+    assert_eq!(
+        c("peer_down_resets"),
+        0,
+        "no handed-off connection was reset"
+    );
     assert_eq!(
         tb.control_counter(1, "peer_dead_timeouts"),
         0,
@@ -300,7 +317,10 @@ fn a_spoofed_syn_flood_costs_a_bounded_half_open_table_and_no_connection() {
         peer_downs_at_start,
         "node 1 logged no peer down"
     );
-    assert!(reached[0] > 0 && reached[1] > 0, "legitimate requests reached node 1");
+    assert!(
+        reached[0] > 0 && reached[1] > 0,
+        "legitimate requests reached node 1"
+    );
     assert!(
         ok[0] * 100 >= reached[0] * 99,
         "{} of {} requests for node 1's content that reached it were served",

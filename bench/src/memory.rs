@@ -88,9 +88,13 @@ pub fn measure(connections: usize) -> Result<Memory> {
         let (caddr, cport) = client(i);
         let b = TcpFrameBuilder::default();
         if from_client {
-            b.macs(CLIENT_MAC, OWN_MAC).addrs(caddr, OWN).ports(cport, 80)
+            b.macs(CLIENT_MAC, OWN_MAC)
+                .addrs(caddr, OWN)
+                .ports(cport, 80)
         } else {
-            b.macs(OWN_MAC, CLIENT_MAC).addrs(OWN, caddr).ports(80, cport)
+            b.macs(OWN_MAC, CLIENT_MAC)
+                .addrs(OWN, caddr)
+                .ports(80, cport)
         }
     };
     let start = resident_bytes()?;
