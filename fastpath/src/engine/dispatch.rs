@@ -37,6 +37,9 @@ pub(super) fn from_wire(e: &mut Engine, frame: &mut [u8], tcp: &TcpFrame, now: I
         // a connection a peer holds and has not yet named (see `resync`).
         Fast::Unknown => match e.new_connection(tcp) {
             Some(kind) => Stage::Opens(kind),
+            // A second lookup for a packet of no flow, while any
+            // connection is half-open: the price of keeping half-open ones
+            // out of the flow table (see `half_open`).
             None if e.half_open.contains(&key) => Stage::HalfOpen,
             None if e.recovery.recovering() && e.to_service(tcp) => {
                 e.count(Counter::DropRecovering, 1);
