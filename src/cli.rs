@@ -62,6 +62,12 @@ pub enum Command {
         /// benchmark with the same prefix left is removed at start.
         #[arg(long, value_parser = file_prefix)]
         file_prefix: Option<String>,
+        /// Instead of packet rates, measure the memory a connection costs
+        /// (half-open, established, handed off) at each `--flows` count:
+        /// the growth of the resident set while an engine takes that many
+        /// connections through real frames. Needs neither root nor DPDK.
+        #[arg(long)]
+        memory: bool,
     },
     /// Drain a running instance: it refuses new handoffs and tells its
     /// peers, which stop choosing it; the connections it serves finish.

@@ -66,8 +66,20 @@ fn main() -> ExitCode {
             json,
             hugepages,
             file_prefix,
+            memory,
         } => {
             logging::init("warn");
+            if memory {
+                for &n in &flows {
+                    let measured = baton_bench::memory::measure(n)
+                        .and_then(|m| baton_bench::memory::print(&m, json));
+                    if let Err(e) = measured {
+                        eprintln!("error: {e:#}");
+                        return ExitCode::from(EXIT_FAILURE);
+                    }
+                }
+                return ExitCode::SUCCESS;
+            }
             let args = baton_bench::BenchArgs {
                 workers,
                 flows,

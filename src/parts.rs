@@ -77,6 +77,9 @@ pub fn engine_config(
         recovery_wait: 2 * ms(cluster.suspect_after_ms),
         orphan_timeout: limits.orphan_timeout,
         max_flows: limits.max_flows,
+        // Not in `limits`: the half-open table is sized at start.
+        half_open: handoff.half_open as usize,
+        half_open_timeout: ms(handoff.half_open_ms),
     })
 }
 

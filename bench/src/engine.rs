@@ -22,29 +22,7 @@ pub(crate) fn engine_for(
     if matches!(path, Path::Bare | Path::Passthrough) {
         return None;
     }
-    let cfg = EngineConfig {
-        worker: 0,
-        workers: 1,
-        own_addr: OWN,
-        own_mac: OWN_MAC,
-        vip: None,
-        handoff_net: None,
-        services: vec![(80, ServiceKind::Http)],
-        peers: vec![PeerInfo {
-            name: "peer".into(),
-            mac: baton_fastpath::peer_mac::PeerMac::fixed(PEER_MAC),
-        }],
-        hold_bytes: 16384,
-        hold_segments: 8,
-        hold_timeout: Duration::from_millis(200),
-        handoff_timeout: Duration::from_millis(500),
-        linger: Duration::from_secs(2),
-        // Nothing expires during a run.
-        idle_timeout: Duration::from_secs(3600),
-        recovery_wait: Duration::ZERO,
-        orphan_timeout: Duration::from_secs(10),
-        max_flows: flows,
-    };
+    let cfg = config(flows);
     let mut engine = Engine::new(cfg, Box::new(ServeHere), Arc::clone(counters));
     let now = Instant::now();
     for i in 0..flows {
@@ -81,6 +59,35 @@ pub(crate) fn engine_for(
         }
     }
     Some(engine)
+}
+
+/// The engine configuration of a run with `flows` flows.
+pub(crate) fn config(flows: usize) -> EngineConfig {
+    EngineConfig {
+        worker: 0,
+        workers: 1,
+        own_addr: OWN,
+        own_mac: OWN_MAC,
+        vip: None,
+        handoff_net: None,
+        services: vec![(80, ServiceKind::Http)],
+        peers: vec![PeerInfo {
+            name: "peer".into(),
+            mac: baton_fastpath::peer_mac::PeerMac::fixed(PEER_MAC),
+        }],
+        hold_bytes: 16384,
+        hold_segments: 8,
+        hold_timeout: Duration::from_millis(200),
+        handoff_timeout: Duration::from_millis(500),
+        linger: Duration::from_secs(2),
+        // Nothing expires during a run.
+        idle_timeout: Duration::from_secs(3600),
+        recovery_wait: Duration::ZERO,
+        orphan_timeout: Duration::from_secs(10),
+        max_flows: flows,
+        half_open: 65_536,
+        half_open_timeout: Duration::from_secs(3),
+    }
 }
 
 /// Requests never reach the placer in a benchmark: its flows are

@@ -22,6 +22,7 @@
 
 mod engine;
 mod lanes;
+pub mod memory;
 mod traffic;
 
 use std::sync::Arc;

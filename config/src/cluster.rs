@@ -127,6 +127,15 @@ pub struct HandoffConfig {
     /// served locally, untracked.
     #[serde(default = "default_max_flows")]
     pub max_flows: u32,
+    /// The most half-open connections (a client's SYN seen, its handshake
+    /// not done) each worker remembers, apart from its flows. When full,
+    /// the oldest is forgotten, and that connection, should it complete,
+    /// is served locally, untracked. A SYN flood costs this much, no more.
+    #[serde(default = "default_half_open")]
+    pub half_open: u32,
+    /// How long a half-open connection is remembered.
+    #[serde(default = "default_half_open_ms")]
+    pub half_open_ms: u32,
     /// Ordered rules; the first that matches picks the pool. No match: local.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
@@ -158,6 +167,14 @@ fn default_idle_timeout_s() -> u32 {
 }
 fn default_max_flows() -> u32 {
     1_000_000
+}
+fn default_half_open() -> u32 {
+    65_536
+}
+fn default_half_open_ms() -> u32 {
+    // The kernel sends its SYN-ACK again after 1 s, then 2 s more: a
+    // handshake that needs both retransmissions still completes tracked.
+    3000
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

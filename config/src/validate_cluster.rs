@@ -237,6 +237,18 @@ pub(crate) fn check_handoff(config: &Config) -> Check {
         16,
         100_000_000,
     )?;
+    check_range(
+        path.clone().key("half_open"),
+        handoff.half_open,
+        16,
+        10_000_000,
+    )?;
+    check_range(
+        path.clone().key("half_open_ms"),
+        handoff.half_open_ms,
+        100,
+        60_000,
+    )?;
     check_pools(config, handoff, cluster)?;
     check_rules(handoff)?;
     crate::policy::check(handoff, &config.node.name)

@@ -23,7 +23,7 @@ baton_counters::counters! {
         DropWireTxFull => "drop_wire_tx_full", packets, drop;
         /// Dropped: the host port's TX ring stayed full (the kernel is not reading).
         DropHostTxFull => "drop_host_tx_full", packets, drop;
-        /// New client connections to a managed service (SYNs that made a flow).
+        /// New client connections to a managed service (handshakes that made a flow).
         ConnsSeen => "conns_seen", connections;
         /// Connections whose first request was served by this node's own kernel.
         ServedLocal => "served_local", connections;
@@ -114,8 +114,24 @@ baton_counters::counters! {
         /// Frames whose headers do not parse (truncated, bad lengths), passed
         /// through unchanged.
         MalformedPassed => "malformed_passed", packets;
+        /// Client SYNs to a managed service remembered as half-open
+        /// connections (apart from the flow table) until their handshake
+        /// completes.
+        HalfOpenCreated => "half_open_created", connections;
+        /// Half-open connections whose handshake completed (the client
+        /// acknowledged the kernel's SYN-ACK): they became flows.
+        HalfOpenPromoted => "half_open_promoted", connections;
+        /// Half-open connections forgotten after `handoff.half_open_ms`
+        /// without completing their handshake (spoofed SYNs, mostly).
+        HalfOpenExpired => "half_open_expired", connections;
+        /// Half-open connections forgotten to make room for newer ones (the
+        /// table held `handoff.half_open`): should one still complete, the
+        /// local kernel serves it, untracked.
+        HalfOpenDropped => "half_open_dropped", connections;
         /// Flows in the table now (a gauge).
         FlowsActive => "flows_active", gauge;
+        /// Half-open connections remembered now (a gauge).
+        HalfOpenActive => "half_open_active", gauge;
         /// Handoffs waiting for an answer now (a gauge).
         HandoffsPending => "handoffs_pending", gauge;
         /// Connections this node handed off and forwards now (a gauge).
@@ -286,6 +302,7 @@ mod tests {
             gauges,
             [
                 &Counter::FlowsActive,
+                &Counter::HalfOpenActive,
                 &Counter::HandoffsPending,
                 &Counter::HandedOffActive,
                 &Counter::HandedInActive,

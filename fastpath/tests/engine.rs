@@ -102,6 +102,8 @@ fn config(own: Ipv4Addr, mac: MacAddr, peer: (&str, MacAddr)) -> EngineConfig {
         recovery_wait: Duration::ZERO,
         orphan_timeout: Duration::from_secs(10),
         max_flows: 1000,
+        half_open: 1000,
+        half_open_timeout: Duration::from_secs(3),
     }
 }
 
@@ -259,6 +261,47 @@ fn handshake(a: &mut Engine, now: Instant) {
         &[],
     );
     assert_eq!(a.from_wire(&mut ack, now), Verdict::ToHost);
+}
+
+/// The handshake of a connection from the client's `port` to A, as the
+/// wire and A's kernel carry it: SYN, SYN-ACK, ACK. The ACK's verdict.
+fn open_tracked(a: &mut Engine, port: u16, now: Instant) -> Verdict {
+    let mut syn = frame(
+        (MAC_C, MAC_A),
+        (CLIENT, port),
+        (A, 80),
+        ISN_C,
+        0,
+        TcpFlags::SYN,
+        502,
+        syn_options(7, 100, 0),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut syn, now), Verdict::ToHost);
+    let mut synack = frame(
+        (MAC_A, MAC_C),
+        (A, 80),
+        (CLIENT, port),
+        ISN_A,
+        ISN_C.wrapping_add(1),
+        TcpFlags::SYN | TcpFlags::ACK,
+        65160,
+        syn_options(9, 7000, 100),
+        &[],
+    );
+    assert_eq!(a.from_host(&mut synack, now), Verdict::ToWire);
+    let mut ack = frame(
+        (MAC_C, MAC_A),
+        (CLIENT, port),
+        (A, 80),
+        ISN_C.wrapping_add(1),
+        ISN_A + 1,
+        TcpFlags::ACK,
+        502,
+        ts(101, 7000),
+        &[],
+    );
+    a.from_wire(&mut ack, now)
 }
 
 /// Origin `a` after the handshake and the request for B's content: the
@@ -1172,19 +1215,8 @@ fn the_target_rejects_when_its_kernel_never_answers() {
 fn a_full_table_evicts_undecided_connections_first_and_never_loses_bytes() {
     let now = Instant::now();
     let (mut a, counters) = engine_with_capacity(A, MAC_A, ("b", MAC_B), 2);
-    let syn_from = |port: u16| {
-        frame(
-            (MAC_C, MAC_A),
-            (CLIENT, port),
-            (A, 80),
-            ISN_C,
-            0,
-            TcpFlags::SYN,
-            502,
-            syn_options(7, 100, 0),
-            &[],
-        )
-    };
+    // A connection from `port` completes its handshake: a flow.
+    let open_from = |a: &mut Engine, port: u16| open_tracked(a, port, now);
     // Connection 1 is handed off (forwarding: never evicted).
     let req = &handoff_request(&mut a, now);
     a.on_message(
@@ -1198,7 +1230,7 @@ fn a_full_table_evicts_undecided_connections_first_and_never_loses_bytes() {
     );
     a.take_output();
     // Connection 2 holds part of a request.
-    a.from_wire(&mut syn_from(40001), now);
+    assert_eq!(open_from(&mut a, 40001), Verdict::ToHost);
     let partial = frame(
         (MAC_C, MAC_A),
         (CLIENT, 40001),
@@ -1214,12 +1246,12 @@ fn a_full_table_evicts_undecided_connections_first_and_never_loses_bytes() {
     assert_eq!(a.load().active_connections, 2);
     // Connection 3 needs room: connection 2 is evicted, its held bytes go
     // to the local kernel, which will serve it.
-    assert_eq!(a.from_wire(&mut syn_from(40002), now), Verdict::ToHost);
+    assert_eq!(open_from(&mut a, 40002), Verdict::ToHost);
     assert_eq!(a.take_output().to_host, vec![partial]);
     assert_eq!(counters.get(Counter::FlowsEvicted), 1);
     // Connection 4: only established ones left... connection 3 is
     // undecided, so it goes; the handed-off one stays.
-    a.from_wire(&mut syn_from(40003), now);
+    open_from(&mut a, 40003);
     assert_eq!(counters.get(Counter::FlowsEvicted), 2);
     let mut ack = from_client(
         ISN_C.wrapping_add(1 + REQUEST.len() as u32),
@@ -1246,8 +1278,7 @@ fn a_table_full_of_handed_off_connections_serves_new_ones_untracked() {
         None,
         now,
     );
-    let mut syn = from_client(ISN_C, 0, TcpFlags::SYN, syn_options(7, 100, 0), &[]);
-    assert_eq!(a.from_wire(&mut syn, now), Verdict::ToHost);
+    assert_eq!(open_tracked(&mut a, 50001, now), Verdict::ToHost);
     assert_eq!(counters.get(Counter::TableFullUntracked), 1);
     assert_eq!(a.load().active_connections, 1);
 }
@@ -1635,7 +1666,7 @@ fn a_handed_in_connection_lives_in_the_kernel_at_its_origins_handoff_address() {
     );
     assert_eq!(b.from_wire(&mut direct, now), Verdict::ToHost);
     assert_eq!(cb.get(Counter::TupleInUseUntracked), 0);
-    assert_eq!(cb.get(Counter::ConnsSeen), 1);
+    assert_eq!(cb.get(Counter::HalfOpenCreated), 1);
 }
 
 /// An origin that restarted forgot where its connections went: until its
@@ -2067,4 +2098,159 @@ fn a_reload_places_by_the_new_policy_and_a_removed_peer_is_released_once_nothing
     assert_eq!(a.take_output().released, [0]);
     a.poll_timers(now + Duration::from_secs(2));
     assert!(a.take_output().released.is_empty(), "told once");
+}
+
+/// A client SYN from `addr` (a spoofed one, never followed by an ACK).
+fn spoofed_syn(addr: Ipv4Addr, port: u16) -> Vec<u8> {
+    frame(
+        (MAC_C, MAC_A),
+        (addr, port),
+        (A, 80),
+        1234,
+        0,
+        TcpFlags::SYN,
+        1024,
+        syn_options(7, 100, 0),
+        &[],
+    )
+}
+
+/// A SYN flood fills the bounded half-open table, never the flow table:
+/// the oldest half-open entries give way, a handed-off connection is
+/// untouched, and a connection whose half-open entry went is served by the
+/// kernel here, untracked, rather than broken.
+#[test]
+fn a_syn_flood_costs_the_half_open_table_only_and_breaks_no_connection() {
+    let now = Instant::now();
+    let (mut a, counters) = engine_from(EngineConfig {
+        max_flows: 16,
+        half_open: 16,
+        ..config(A, MAC_A, ("b", MAC_B))
+    });
+    let req = handoff_request(&mut a, now);
+    a.on_message(
+        0,
+        Message::HandoffAccept(baton_handoff::msg::HandoffAccept {
+            id: req.id,
+            isn_target: SeqNum::new(ISN_B),
+            client: std::net::SocketAddrV4::new(CLIENT, CPORT),
+        }),
+        now,
+    );
+    a.take_output();
+    // A legitimate SYN first, then the flood.
+    let mut legit = frame(
+        (MAC_C, MAC_A),
+        (CLIENT, 41000),
+        (A, 80),
+        ISN_C,
+        0,
+        TcpFlags::SYN,
+        502,
+        syn_options(7, 100, 0),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut legit, now), Verdict::ToHost);
+    for i in 0..1000u32 {
+        let mut syn = spoofed_syn(Ipv4Addr::from(0xc613_0000 + i), 1024);
+        assert_eq!(a.from_wire(&mut syn, now), Verdict::ToHost, "to the kernel");
+    }
+    a.poll_timers(now);
+    assert_eq!(
+        counters.get(Counter::HalfOpenCreated),
+        1002,
+        "the handed-off one too"
+    );
+    assert_eq!(counters.get(Counter::HalfOpenDropped), 1001 - 16);
+    assert_eq!(counters.get(Counter::HalfOpenActive), 16);
+    assert_eq!(a.load().active_connections, 1, "only the handed-off flow");
+    assert_eq!(counters.get(Counter::ConnsSeen), 1);
+    // The handed-off connection is still forwarded.
+    let mut ack = from_client(
+        ISN_C.wrapping_add(1 + REQUEST.len() as u32),
+        ISN_A + 10,
+        TcpFlags::ACK,
+        ts(103, 7010),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::ToWire);
+    // The legitimate connection's entry went: its kernel SYN-ACK and ACK
+    // pass, and it is served here untracked; its request is not held.
+    let mut synack = frame(
+        (MAC_A, MAC_C),
+        (A, 80),
+        (CLIENT, 41000),
+        ISN_A,
+        ISN_C.wrapping_add(1),
+        TcpFlags::SYN | TcpFlags::ACK,
+        65160,
+        syn_options(9, 7000, 100),
+        &[],
+    );
+    assert_eq!(a.from_host(&mut synack, now), Verdict::ToWire);
+    let mut request = frame(
+        (MAC_C, MAC_A),
+        (CLIENT, 41000),
+        (A, 80),
+        ISN_C.wrapping_add(1),
+        ISN_A + 1,
+        TcpFlags::ACK | TcpFlags::PSH,
+        502,
+        ts(102, 7000),
+        REQUEST,
+    );
+    assert_eq!(a.from_wire(&mut request, now), Verdict::ToHost);
+    assert!(a.take_output().messages.is_empty(), "no handoff");
+    assert_eq!(a.load().active_connections, 1);
+}
+
+/// Half-open entries live `half_open_timeout`; an ACK that does not
+/// acknowledge the kernel's SYN-ACK makes no flow; the one that does makes
+/// the flow a SYN used to, and its handoff request carries the handshake.
+#[test]
+fn half_open_entries_expire_and_only_the_handshakes_own_ack_promotes() {
+    let now = Instant::now();
+    let (mut a, counters) = engine_from(EngineConfig {
+        half_open_timeout: Duration::from_millis(500),
+        ..config(A, MAC_A, ("b", MAC_B))
+    });
+    let mut syn = spoofed_syn(Ipv4Addr::new(198, 19, 1, 1), 999);
+    a.from_wire(&mut syn, now);
+    a.poll_timers(now + Duration::from_millis(300));
+    assert_eq!(counters.get(Counter::HalfOpenActive), 1);
+    a.poll_timers(now + Duration::from_millis(600));
+    assert_eq!(counters.get(Counter::HalfOpenExpired), 1);
+    assert_eq!(counters.get(Counter::HalfOpenActive), 0);
+
+    let mut syn = from_client(ISN_C, 0, TcpFlags::SYN, syn_options(7, 100, 0), &[]);
+    a.from_wire(&mut syn, now);
+    a.from_host(&mut origin_kernel_synack(), now);
+    // A blind ACK, guessing the kernel's ISN wrong.
+    let mut blind = from_client(
+        ISN_C.wrapping_add(1),
+        ISN_A + 77,
+        TcpFlags::ACK,
+        ts(101, 7000),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut blind, now), Verdict::ToHost);
+    assert_eq!(a.load().active_connections, 0);
+    let mut ack = from_client(
+        ISN_C.wrapping_add(1),
+        ISN_A + 1,
+        TcpFlags::ACK,
+        ts(101, 7000),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::ToHost);
+    assert_eq!(a.load().active_connections, 1);
+    assert_eq!(counters.get(Counter::HalfOpenPromoted), 1);
+    assert_eq!(a.from_wire(&mut request_frame(), now), Verdict::Consumed);
+    let [(0, Message::HandoffRequest(req))] = &a.take_output().messages[..] else {
+        panic!("a handoff request")
+    };
+    assert_eq!(req.isn_client, SeqNum::new(ISN_C));
+    assert_eq!(req.isn_origin, SeqNum::new(ISN_A));
+    assert_eq!(req.client_syn_options, syn_options(7, 100, 0));
+    assert_eq!(req.origin_synack_options, syn_options(9, 7000, 100));
 }

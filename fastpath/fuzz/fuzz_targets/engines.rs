@@ -994,6 +994,8 @@ impl Node {
             orphan_timeout: Duration::from_secs(2),
             // Small, so that eviction and a full table are reached.
             max_flows: 3,
+            half_open: 3,
+            half_open_timeout: Duration::from_millis(500),
         };
         let mut engine = Engine::new(cfg, Box::new(ByPath), Arc::clone(&counters));
         engine.on_peer_up(0);

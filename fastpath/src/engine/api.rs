@@ -66,6 +66,12 @@ pub struct EngineConfig {
     /// yet decided are evicted (oldest first); established and handed-off
     /// ones are never evicted.
     pub max_flows: usize,
+    /// The most half-open connections (a SYN seen, the handshake not done)
+    /// this engine remembers, apart from its flows; under pressure the
+    /// oldest is forgotten, and that connection is served here untracked.
+    pub half_open: usize,
+    /// How long a half-open connection is remembered.
+    pub half_open_timeout: Duration,
 }
 
 /// The handoff network (`cluster.handoff_net`): a peer's address, by its

@@ -20,6 +20,8 @@ enum Stage {
     Target,
     /// No flow: a SYN that opens one, for this kind of service.
     Opens(ServiceKind),
+    /// No flow: a segment of a half-open connection (see `half_open`).
+    HalfOpen,
 }
 
 /// An IPv4/TCP frame received on the wire port: from a client (or another
@@ -35,6 +37,10 @@ pub(super) fn from_wire(e: &mut Engine, frame: &mut [u8], tcp: &TcpFrame, now: I
         // a connection a peer holds and has not yet named (see `resync`).
         Fast::Unknown => match e.new_connection(tcp) {
             Some(kind) => Stage::Opens(kind),
+            // A second lookup for a packet of no flow, while any
+            // connection is half-open: the price of keeping half-open ones
+            // out of the flow table (see `half_open`).
+            None if e.half_open.contains(&key) => Stage::HalfOpen,
             None if e.recovery.recovering() && e.to_service(tcp) => {
                 e.count(Counter::DropRecovering, 1);
                 return Verdict::Drop;
@@ -57,7 +63,36 @@ pub(super) fn from_wire(e: &mut Engine, frame: &mut [u8], tcp: &TcpFrame, now: I
             Verdict::ToHost
         }
         Stage::Opens(kind) => origin::on_syn(e, key, kind, frame, tcp, now),
+        Stage::HalfOpen => half_open_from_client(e, key, frame, tcp, now),
     }
+}
+
+/// A client segment of a half-open connection: the one that completes its
+/// handshake makes it a flow; a RST ends it; anything else (a SYN again,
+/// an ACK of no SYN-ACK this node saw) is the kernel's to answer.
+fn half_open_from_client(
+    e: &mut Engine,
+    key: FlowKey,
+    frame: &mut [u8],
+    tcp: &TcpFrame,
+    now: Instant,
+) -> Verdict {
+    if tcp.flags.contains(TcpFlags::RST) {
+        e.half_open.remove(&key);
+        return Verdict::ToHost;
+    }
+    if tcp.flags.contains(TcpFlags::SYN) {
+        return Verdict::ToHost;
+    }
+    let Some(half_open) = e.half_open.promote(&key, tcp) else {
+        return Verdict::ToHost;
+    };
+    if e.kernel_key_taken(&key) {
+        // Taken meanwhile by a handed-in connection's kernel side.
+        e.count(Counter::TupleInUseUntracked, 1);
+        return Verdict::ToHost;
+    }
+    origin::on_handshake_done(e, key, &half_open, frame, tcp, now)
 }
 
 /// An IPv4/TCP frame the host kernel sent.
@@ -69,7 +104,15 @@ pub(super) fn from_host(e: &mut Engine, frame: &mut [u8], tcp: &TcpFrame, now: I
         (_, Fast::Done(verdict)) => verdict,
         (key, Fast::Origin) => origin::from_kernel(e, key, frame, tcp, now),
         (wire_key, Fast::Target) => target::from_kernel(e, wire_key, frame, tcp, now),
-        (_, Fast::Unknown) => Verdict::ToWire,
+        (key, Fast::Unknown) => {
+            // The kernel's SYN-ACK or RST for a half-open connection.
+            if tcp.flags.contains(TcpFlags::SYN | TcpFlags::ACK) {
+                e.half_open.synack(&key, frame, tcp);
+            } else if tcp.flags.contains(TcpFlags::RST) {
+                e.half_open.remove(&key);
+            }
+            Verdict::ToWire
+        }
     }
 }
 

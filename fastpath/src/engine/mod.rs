@@ -37,6 +37,7 @@ mod evict;
 mod fast;
 mod flow;
 mod frames;
+mod half_open;
 mod origin;
 mod outcomes;
 mod owner;
@@ -66,6 +67,7 @@ pub use baton_handoff::placement::{Placement, Placer};
 pub use baton_handoff::ServiceKind;
 pub use dispatch::managed;
 pub use flow::FlowKey;
+pub use half_open::ENTRY_BYTES as HALF_OPEN_ENTRY_BYTES;
 
 use flow::{PeerIndex, Role};
 use parts::Gauges;
@@ -76,6 +78,9 @@ pub struct Engine {
     placer: Box<dyn Placer>,
     counters: Arc<WorkerCounters>,
     flows: table::FlowTable,
+    /// Connections whose handshake is not done yet: bounded, short-lived,
+    /// and apart from the flow table (see `half_open`).
+    half_open: half_open::HalfOpenTable,
     /// Kept from the states flows enter and leave (see `drive`).
     gauges: Gauges,
     /// Outcomes an operator should hear of, logged at a bounded rate.
@@ -133,6 +138,7 @@ impl Engine {
         Engine {
             recovery: resync::Recovery::new(cfg.peers.len(), start, cfg.recovery_wait),
             kernel_addrs: KernelAddrs::new(&cfg),
+            half_open: half_open::HalfOpenTable::new(cfg.half_open, cfg.half_open_timeout),
             cfg,
             placer,
             counters,
@@ -334,6 +340,8 @@ impl Engine {
             }
         }
         self.due = due;
+        let expired = self.half_open.expire(&mut self.timers, now);
+        self.count(Counter::HalfOpenExpired, expired as u64);
         self.poll_recovery(now);
         self.poll_released();
         self.publish_gauges();
@@ -353,6 +361,7 @@ impl Engine {
         let g = &self.gauges;
         for (counter, n) in [
             (Counter::FlowsActive, self.flows.len()),
+            (Counter::HalfOpenActive, self.half_open.len()),
             (Counter::HandoffsPending, g.handoffs_pending),
             (Counter::HandedOffActive, g.forwarding),
             (Counter::HandedInActive, g.handed_in),

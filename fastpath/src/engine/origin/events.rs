@@ -11,11 +11,14 @@ use super::route::Dest;
 use crate::counters::Counter;
 use crate::engine::api::Verdict;
 use crate::engine::drive::Input;
-use crate::engine::flow::{Flow, FlowKey, OriginFlow, OriginSetup, OriginState, Role};
+use crate::engine::flow::{Flow, FlowKey, OriginFlow, OriginState, Role};
+use crate::engine::half_open::{Added, HalfOpen};
 use crate::engine::{Engine, ServiceKind};
 use crate::packet::{SeqNum, TcpFlags, TcpFrame};
 
-/// A client's SYN to a managed service: a new flow, passed to the kernel.
+/// A client's SYN to a managed service, of no flow: passed to the kernel,
+/// and remembered as a half-open connection (see `half_open`). It becomes
+/// a flow when its handshake completes ([`on_handshake_done`]).
 pub(in crate::engine) fn on_syn(
     e: &mut Engine,
     key: FlowKey,
@@ -28,6 +31,29 @@ pub(in crate::engine) fn on_syn(
     if seg.payload_len() != 0 {
         return Verdict::ToHost;
     }
+    match e.half_open.syn(key, kind, frame, seg, &mut e.timers, now) {
+        Added::New { dropped } => {
+            e.count(Counter::HalfOpenCreated, 1);
+            e.count(Counter::HalfOpenDropped, u64::from(dropped));
+        }
+        Added::Again => {}
+    }
+    Verdict::ToHost
+}
+
+/// A client segment of a half-open connection that acknowledges the
+/// kernel's SYN-ACK: the connection becomes a flow, in the state a flow
+/// opened at its SYN would be in by now (the machine's start, with what
+/// the handshake told), and the segment is that flow's.
+pub(in crate::engine) fn on_handshake_done(
+    e: &mut Engine,
+    key: FlowKey,
+    half_open: &HalfOpen,
+    frame: &mut [u8],
+    seg: &TcpFrame,
+    now: Instant,
+) -> Verdict {
+    e.count(Counter::HalfOpenPromoted, 1);
     e.count(Counter::ConnsSeen, 1);
     if !e.make_room() {
         // Every tracked connection is established or handed off: this one
@@ -35,27 +61,21 @@ pub(in crate::engine) fn on_syn(
         e.count(Counter::TableFullUntracked, 1);
         return Verdict::ToHost;
     }
-    let setup = OriginSetup {
-        syn_isn: seg.seq,
-        isn_client: seg.seq,
-        client_syn_options: seg.options(frame).to_vec(),
-        client_window: seg.window,
-        client_tsval: seg.tsval(frame),
-        ..OriginSetup::new(kind, seg.src_mac)
-    };
+    let setup = Box::new(half_open.setup());
     let make = |state| {
         Role::Origin(OriginFlow {
             state,
             peer: None,
             client_ack: SeqNum::default(),
             watch: SeqNum::default(),
-            setup: Box::new(setup),
+            setup,
         })
     };
-    // The machine starts by passing the SYN to the kernel.
-    let verdict = e.open::<OriginFlow>(key, make, Input::Packet(frame, seg, Side::Client), now);
+    // The machine's start passes the SYN to the kernel: that was done when
+    // it came, so its verdict has nothing left to say.
+    e.open::<OriginFlow>(key, make, Input::Nothing, now);
     e.note_embryonic(key);
-    verdict
+    from_client(e, key, frame, seg, now)
 }
 
 /// The event a client segment is, for a flow the client opened with ISN

@@ -25,7 +25,7 @@ use super::flow::{FlowKey, OriginFlow, Role};
 use super::parts::Parts;
 use super::replay;
 
-pub(super) use events::{from_client, from_kernel, on_syn};
+pub(super) use events::{from_client, from_kernel, on_handshake_done, on_syn};
 pub(super) use exec::{redirect, target_mac};
 pub(super) use moves::{on_release_refused, on_released};
 pub(in crate::engine) use route::{Replay, Route};
