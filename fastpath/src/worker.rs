@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use baton_handoff::Load;
 use crossbeam_channel::{Sender, TrySendError};
-use dpdk_ffi::{Burst, Mbuf, Mempool, Queue, Ring};
+use dpdk_ffi::{Burst, Mbuf, Mempool, PacketWake, Queue, Ring};
 
 use crate::counters::{Counter, WorkerCounters};
 use crate::engine::{managed, Engine, Output, Verdict};
@@ -76,6 +76,9 @@ pub struct Worker {
     pub host: Queue,
     pub burst: usize,
     pub idle: IdlePolicy,
+    /// With `poll.wake = "packets"`: the sockets on the ports' interfaces
+    /// (and the inbox's bell) a sleep waits on.
+    pub wake: Option<PacketWake>,
     pub counters: Arc<WorkerCounters>,
     /// Set by the control lcore to stop every worker.
     pub stop: Arc<AtomicBool>,
@@ -92,7 +95,54 @@ impl Worker {
         let mut state = PollState::new(workers);
         while !self.stop.load(Ordering::Relaxed) {
             let moved = self.poll_once(&mut state, Instant::now());
-            backoff.wait(moved, |pause| self.idle_wait(pause));
+            backoff.wait(moved, |pause| self.idle_wait(&mut state, pause));
+        }
+    }
+
+    /// Sleeps up to `pause` in the wake sockets' wait, if the worker has
+    /// them, else as [`Self::timed_wait`]. Returns whether work came.
+    fn idle_wait(&mut self, state: &mut PollState, pause: Duration) -> bool {
+        let Some(mut wake) = self.wake.take() else {
+            return self.timed_wait(pause);
+        };
+        let woke = self.packet_wait(&mut wake, state, pause);
+        self.wake = Some(wake);
+        woke
+    }
+
+    /// Arms the wake sockets, polls once more (a frame that came before
+    /// the arming is in a queue now; one that comes after wakes the wait),
+    /// and sleeps until a frame, a message or the end of `pause`.
+    fn packet_wait(
+        &mut self,
+        wake: &mut PacketWake,
+        state: &mut PollState,
+        pause: Duration,
+    ) -> bool {
+        if wake.arm().is_err() {
+            self.counters.add(Counter::WakeErrors, 1);
+            return self.timed_wait(pause);
+        }
+        if self.poll_once(state, Instant::now()) > 0 {
+            if wake.disarm().is_err() {
+                self.counters.add(Counter::WakeErrors, 1);
+            }
+            return true;
+        }
+        match wake.wait(pause) {
+            Ok(woken) => {
+                if woken.packet {
+                    self.counters.add(Counter::WokenByPacket, 1);
+                }
+                if woken.bell {
+                    self.counters.add(Counter::WokenByMessage, 1);
+                }
+                woken.packet || woken.bell
+            }
+            Err(_) => {
+                self.counters.add(Counter::WakeErrors, 1);
+                false
+            }
         }
     }
 
@@ -100,7 +150,7 @@ impl Worker {
     /// Handoff request to replay, a peer's state) ends the sleep at once
     /// and is handled: the control path then costs no idle back-off.
     /// Returns whether a message came.
-    fn idle_wait(&mut self, pause: std::time::Duration) -> bool {
+    fn timed_wait(&mut self, pause: Duration) -> bool {
         let Some(link) = self.engine.as_mut() else {
             std::thread::sleep(pause);
             return false;
