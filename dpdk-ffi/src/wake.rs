@@ -128,28 +128,36 @@ impl PacketWake {
     }
 
     /// Before a sleep: incoming frames are queued (one byte each) from
-    /// now on. Look at the queues once more after this and before
-    /// [`wait`](Self::wait): a frame that came before is there, one that
-    /// comes after wakes the wait.
-    pub fn arm(&mut self) -> io::Result<()> {
-        if !self.armed {
-            for socket in &self.sockets {
-                attach(socket, &WAKE_ON_RX)?;
-            }
-            self.armed = true;
+    /// now on, until a wake-up or [`disarm`](Self::disarm). Returns whether
+    /// it was not armed already: then look at the queues once more before
+    /// [`wait`](Self::wait) (a frame that came before is there, one that
+    /// comes after wakes the wait).
+    pub fn arm(&mut self) -> io::Result<bool> {
+        if self.armed {
+            return Ok(false);
         }
-        Ok(())
+        for socket in &self.sockets {
+            attach(socket, &WAKE_ON_RX)?;
+        }
+        self.armed = true;
+        Ok(true)
     }
 
-    /// Sleeps up to `timeout` or until a frame comes (after
-    /// [`arm`](Self::arm)) or the doorbell rings; then silences the
-    /// sockets again.
+    /// Whether frames are being queued.
+    pub fn is_armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Sleeps up to `timeout` or until a frame comes (when armed) or the
+    /// doorbell rings. A wake-up disarms; a timeout leaves it armed for
+    /// the next sleep, which then costs one system call.
     pub fn wait(&mut self, timeout: Duration) -> io::Result<Woken> {
+        let bell = self.bell.fd();
         let mut fds: Vec<libc::pollfd> = self
             .sockets
             .iter()
             .map(|s| s.as_raw_fd())
-            .chain([self.bell.fd()])
+            .chain([bell])
             .map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
@@ -159,36 +167,39 @@ impl PacketWake {
         let timeout_ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
         // SAFETY: `fds` is a live array of `fds.len()` pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-        let polled = if n < 0 {
+        if n < 0 {
             let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                Ok(())
+            return if err.kind() == io::ErrorKind::Interrupted {
+                Ok(Woken::default())
             } else {
                 Err(err)
-            }
-        } else {
-            Ok(())
+            };
+        }
+        let ready = |fd: &libc::pollfd| fd.revents != 0;
+        let woken = Woken {
+            packet: fds[..fds.len() - 1].iter().any(ready),
+            bell: ready(&fds[fds.len() - 1]) && self.bell.clear(),
         };
-        let bell = self.bell.clear();
-        let packet = self.disarm()?;
-        polled?;
-        Ok(Woken { packet, bell })
+        if woken.packet || woken.bell {
+            self.disarm()?;
+        }
+        Ok(woken)
     }
 
-    /// Silences the sockets and drains what they queued; returns whether
-    /// they had queued a frame.
-    pub fn disarm(&mut self) -> io::Result<bool> {
-        let mut any = false;
-        if self.armed {
-            for socket in &self.sockets {
-                attach(socket, &DROP_ALL)?;
-            }
-            self.armed = false;
+    /// Silences the sockets and drains what they queued (nothing to do
+    /// when not armed).
+    pub fn disarm(&mut self) -> io::Result<()> {
+        if !self.armed {
+            return Ok(());
         }
         for socket in &self.sockets {
-            any |= drain(socket) > 0;
+            attach(socket, &DROP_ALL)?;
         }
-        Ok(any)
+        self.armed = false;
+        for socket in &self.sockets {
+            drain(socket);
+        }
+        Ok(())
     }
 }
 
@@ -355,8 +366,17 @@ mod tests {
         let to = udp.local_addr().unwrap();
         // Disarmed: a frame is dropped by the filter, the wait times out.
         udp.send_to(b"x", to).unwrap();
-        assert!(!wake.disarm().unwrap());
-        wake.arm().unwrap();
+        assert_eq!(
+            wake.wait(Duration::from_millis(20)).unwrap(),
+            Woken::default()
+        );
+        assert!(wake.arm().unwrap());
+        assert!(!wake.arm().unwrap(), "armed already");
+        assert_eq!(
+            wake.wait(Duration::from_millis(1)).unwrap(),
+            Woken::default()
+        );
+        assert!(wake.is_armed(), "a timeout leaves it armed");
         let sender = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
             udp.send_to(b"y", to).unwrap();
@@ -366,6 +386,7 @@ mod tests {
         sender.join().unwrap();
         assert!(woken.packet, "{woken:?} after {:?}", start.elapsed());
         assert!(!woken.bell);
+        assert!(!wake.is_armed(), "a wake-up disarms");
         // Disarmed again: nothing queued, a short wait times out.
         assert_eq!(
             wake.wait(Duration::from_millis(1)).unwrap(),

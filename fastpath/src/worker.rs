@@ -34,6 +34,9 @@ const LOOKAHEAD: usize = 2 * PREFETCH_AHEAD;
 /// full for this long is not draining, and holding packets stalls RX.
 const TX_RETRIES: u32 = 4;
 
+/// The shortest idle sleep for which the wake sockets are armed.
+const ARM_FROM: Duration = Duration::from_micros(50);
+
 /// Passes between engine timer runs.
 const TIMERS_EVERY: u32 = 256;
 /// How often a worker may report its load to the control lcore. On a
@@ -95,6 +98,12 @@ impl Worker {
         let mut state = PollState::new(workers);
         while !self.stop.load(Ordering::Relaxed) {
             let moved = self.poll_once(&mut state, Instant::now());
+            if moved > 0 {
+                // Traffic: no frame copies for the wake sockets while it lasts.
+                if let Some(Err(_)) = self.wake.as_mut().map(PacketWake::disarm) {
+                    self.counters.add(Counter::WakeErrors, 1);
+                }
+            }
             backoff.wait(moved, |pause| self.idle_wait(&mut state, pause));
         }
     }
@@ -110,24 +119,29 @@ impl Worker {
         woke
     }
 
-    /// Arms the wake sockets, polls once more (a frame that came before
-    /// the arming is in a queue now; one that comes after wakes the wait),
-    /// and sleeps until a frame, a message or the end of `pause`.
+    /// Sleeps until a frame, a message or the end of `pause`. Sleeps of
+    /// [`ARM_FROM`] or more arm the wake sockets first (shorter ones, at the
+    /// start of a back-off, are over before a frame would wait long, and
+    /// arming costs system calls); on a fresh arming it polls once more,
+    /// since a frame that came before the arming is in a queue and wakes
+    /// nothing.
     fn packet_wait(
         &mut self,
         wake: &mut PacketWake,
         state: &mut PollState,
         pause: Duration,
     ) -> bool {
-        if wake.arm().is_err() {
-            self.counters.add(Counter::WakeErrors, 1);
-            return self.timed_wait(pause);
-        }
-        if self.poll_once(state, Instant::now()) > 0 {
-            if wake.disarm().is_err() {
-                self.counters.add(Counter::WakeErrors, 1);
+        if pause >= ARM_FROM {
+            match wake.arm() {
+                Ok(true) if self.poll_once(state, Instant::now()) > 0 => {
+                    if wake.disarm().is_err() {
+                        self.counters.add(Counter::WakeErrors, 1);
+                    }
+                    return true;
+                }
+                Ok(_) => {}
+                Err(_) => self.counters.add(Counter::WakeErrors, 1),
             }
-            return true;
         }
         match wake.wait(pause) {
             Ok(woken) => {
