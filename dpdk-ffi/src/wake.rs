@@ -8,7 +8,7 @@
 //! silent while the worker polls (every frame dropped in the kernel, no
 //! copy); [`PacketWake::arm`] switches it, just before a sleep, to a filter
 //! that queues the first byte of each incoming frame, and
-//! [`PacketWake::wait`] sleeps in poll(2) on those sockets and the doorbell.
+//! [`PacketWake::wait`] sleeps in ppoll(2) on those sockets and the doorbell.
 //! The frames themselves are still received by the PMD's own socket: the
 //! wake socket only says that one came.
 
@@ -164,9 +164,22 @@ impl PacketWake {
                 revents: 0,
             })
             .collect();
-        let timeout_ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-        // SAFETY: `fds` is a live array of `fds.len()` pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        // ppoll: a timeout in nanoseconds (poll(2)'s milliseconds would
+        // turn the back-off's first sleeps of a few µs into 1 ms).
+        let timeout = libc::timespec {
+            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+        };
+        // SAFETY: `fds` is a live array of `fds.len()` pollfds, `timeout` a
+        // live timespec; no signal mask is given.
+        let n = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                &timeout,
+                std::ptr::null(),
+            )
+        };
         if n < 0 {
             let err = io::Error::last_os_error();
             return if err.kind() == io::ErrorKind::Interrupted {
