@@ -23,7 +23,9 @@ use baton_fastpath::engine::{Engine, EngineConfig};
 use baton_fastpath::idle::IdlePolicy;
 use baton_fastpath::worker::{inbox, EngineLink, FromWorker, Steering, ToWorkerRx, Worker};
 use baton_handoff::placement::PolicyPlacer;
-use dpdk_ffi::{lcore, DpdkError, Eal, Mempool, Port, PortConfig, PortStats, Ring};
+use dpdk_ffi::{
+    lcore, DpdkError, Eal, Mempool, PacketWake, Port, PortConfig, PortStats, Ring, WakeBell,
+};
 
 use crate::metrics::Endpoints;
 use crate::reload::Reloader;
@@ -327,7 +329,26 @@ fn launch_workers(
     for (i, &lcore_id) in cfg.lcores.workers.iter().enumerate() {
         let q = u16::try_from(i).context("too many workers")?;
         let counters = Arc::new(WorkerCounters::default());
+        let wake = match cfg
+            .af_packet_interfaces()
+            .filter(|_| cfg.wakes_on_packets())
+        {
+            Some(ifaces) => {
+                let bell = WakeBell::new().context("opening a worker's wake-up eventfd")?;
+                Some(PacketWake::new(&ifaces, bell).with_context(|| {
+                    format!(
+                        "opening wake-up sockets on {} (poll.wake)",
+                        ifaces.join(", ")
+                    )
+                })?)
+            }
+            None => None,
+        };
         let engine = engines.next().map(|(engine_cfg, placer, inbox, outbox)| {
+            if let Some(wake) = &wake {
+                let bell = wake.bell().clone();
+                inbox.ring_with(Box::new(move || bell.ring()));
+            }
             let mut engine = Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters));
             parts::preload(&mut engine, cfg, i, workers);
             EngineLink {
@@ -343,6 +364,7 @@ fn launch_workers(
             host: host.take_queue(q).expect("one queue pair per worker"),
             burst: cfg.poll.burst as usize,
             idle,
+            wake,
             counters: Arc::clone(&counters),
             stop: Arc::clone(stop),
             engine,
@@ -415,6 +437,10 @@ fn explain_eal_error(e: DpdkError, cfg: &Config) -> anyhow::Error {
 fn idle_description(cfg: &Config) -> String {
     match cfg.poll.idle {
         IdleMode::Busy => "busy-poll".into(),
+        IdleMode::Sleep if cfg.wakes_on_packets() => format!(
+            "sleep up to {}us, woken by packets",
+            cfg.poll.idle_sleep_max_us
+        ),
         IdleMode::Sleep => format!("sleep up to {}us", cfg.poll.idle_sleep_max_us),
     }
 }

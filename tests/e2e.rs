@@ -197,3 +197,38 @@ fn a_second_instance_and_a_missing_port_get_one_clear_error() {
         .fetch(&format!("http://{}/node.txt", node_ip(1)), 10)
         .is_some());
 }
+
+/// With `poll.wake = "packets"` (the testbed's default, `WAKE=auto` on
+/// af_packet ports), a frame ends an idle worker's sleep: each ping, sent
+/// while the worker sleeps (200 ms apart, the sleep ceiling 10 ms), is
+/// counted as a wake-up by a packet, not left to the timer.
+#[test]
+fn a_frame_wakes_a_sleeping_worker() {
+    if !testbed::available("a_frame_wakes_a_sleeping_worker") {
+        return;
+    }
+    let tb = Testbed::up(1);
+    let ip = node_ip(1);
+    assert!(
+        tb.log(1).contains("woken by packets"),
+        "packet wake-ups not on:\n{}",
+        tb.log(1)
+    );
+    let before = tb.counter(1, "woken_by_packet");
+    let ping = tb.client(&["ping", "-c", "20", "-i", "0.2", "-W", "2", &ip]);
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    let woken = tb.counter(1, "woken_by_packet") - before;
+    println!(
+        "20 pings: {woken} sleeps ended by a frame; {}",
+        String::from_utf8_lossy(&ping.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+    );
+    assert!(woken >= 10, "only {woken} of 20 pings woke the worker");
+    assert_eq!(tb.counter(1, "wake_errors"), 0);
+}

@@ -159,6 +159,7 @@ fn run_lane(
             host,
             burst: BURST,
             idle: IdlePolicy::Busy,
+            wake: None,
             counters: Arc::clone(&counters),
             stop: Arc::new(AtomicBool::new(false)),
             engine: engine.map(|engine| EngineLink {

@@ -40,7 +40,7 @@ pub use policy::rules_and_pools;
 pub use reload::{Changes, RELOADABLE};
 pub use schema::{
     Config, DpdkConfig, HostConfig, HostPortKind, IdleMode, LcoreConfig, LogLevel, MetricsConfig,
-    NodeConfig, PollConfig, StatsConfig, WireConfig, WirePort, DEFAULT_VHOST_PATH,
+    NodeConfig, PollConfig, StatsConfig, WakeMode, WireConfig, WirePort, DEFAULT_VHOST_PATH,
 };
 
 /// Reads, parses and validates the config file at `path`. Messages name

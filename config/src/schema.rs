@@ -57,6 +57,33 @@ impl Config {
         }
     }
 
+    /// The interfaces behind the ports when every port is an af_packet
+    /// one (the wire's `iface=`, the host's veth end): where a frame can
+    /// wake a sleeping worker. `None` when a port is of another kind.
+    pub fn af_packet_interfaces(&self) -> Option<Vec<String>> {
+        let WirePort::Vdev(spec) = &self.wire.port else {
+            return None;
+        };
+        if !vdev_name(spec).starts_with("net_af_packet") || self.host.kind != HostPortKind::AfPacket
+        {
+            return None;
+        }
+        let wire = spec
+            .split(',')
+            .skip(1)
+            .find_map(|arg| arg.strip_prefix("iface="))?;
+        Some(vec![wire.to_owned(), self.host.veth_peer()])
+    }
+
+    /// Whether frames wake sleeping workers: `poll.wake` resolved.
+    pub fn wakes_on_packets(&self) -> bool {
+        self.poll.idle == IdleMode::Sleep
+            && match self.poll.wake {
+                WakeMode::Timer => false,
+                WakeMode::Packets | WakeMode::Auto => self.af_packet_interfaces().is_some(),
+            }
+    }
+
     /// The stats socket: `stats.socket`, or `/run/baton/<node.name>.sock`.
     pub fn stats_socket(&self) -> PathBuf {
         match &self.stats.socket {
@@ -452,6 +479,10 @@ pub struct PollConfig {
     /// With `idle = "sleep"`: the longest sleep between empty polls, in µs.
     #[serde(default = "default_idle_sleep_max_us")]
     pub idle_sleep_max_us: u32,
+    /// With `idle = "sleep"`: what ends a sleep early besides a message
+    /// from the control lcore.
+    #[serde(default)]
+    pub wake: WakeMode,
     /// Packets per RX/TX burst, at most 64.
     #[serde(default = "default_burst")]
     pub burst: u16,
@@ -470,6 +501,7 @@ impl Default for PollConfig {
         PollConfig {
             idle: IdleMode::default(),
             idle_sleep_max_us: default_idle_sleep_max_us(),
+            wake: WakeMode::default(),
             burst: default_burst(),
         }
     }
@@ -484,6 +516,22 @@ pub enum IdleMode {
     Busy,
     /// Back off to short sleeps: for machines shared with other work.
     Sleep,
+}
+
+/// What wakes a sleeping worker before its sleep ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WakeMode {
+    /// `packets` where every port can wake a worker (af_packet ports:
+    /// the wire as `net_af_packet…,iface=…`, the host as `af-packet`),
+    /// else `timer`.
+    #[default]
+    Auto,
+    /// A frame arriving on a port: each worker watches the ports'
+    /// interfaces with sockets of its own (af_packet ports only).
+    Packets,
+    /// Only the end of the sleep: a frame waits for it.
+    Timer,
 }
 
 /// `[stats]`: where `baton stats` finds the running instance.

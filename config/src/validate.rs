@@ -7,8 +7,8 @@ use std::path::Path;
 
 use crate::eal;
 use crate::schema::{
-    vdev_name, Config, DpdkConfig, HostConfig, HostPortKind, LcoreConfig, NodeConfig, PollConfig,
-    StatsConfig, WireConfig, WirePort, VETH_PEER_SUFFIX, WIRE_BOTH, WIRE_NEITHER,
+    vdev_name, Config, DpdkConfig, HostConfig, HostPortKind, LcoreConfig, NodeConfig, StatsConfig,
+    WakeMode, WireConfig, WirePort, VETH_PEER_SUFFIX, WIRE_BOTH, WIRE_NEITHER,
 };
 use crate::spans::{KeyPath, Kind, SpanIndex};
 
@@ -80,7 +80,7 @@ pub(crate) fn check(config: &Config) -> Check {
     check_lcores(&config.lcores)?;
     check_wire(&config.wire, &config.host)?;
     check_host(&config.host)?;
-    check_poll(&config.poll)?;
+    check_poll(config)?;
     check_stats(&config.stats)?;
     check_metrics(config)?;
     crate::validate_cluster::check_cluster(config)?;
@@ -410,8 +410,16 @@ pub(crate) fn check_absolute(path: KeyPath, value: &Path, example: &str) -> Chec
     Ok(())
 }
 
-fn check_poll(poll: &PollConfig) -> Check {
+fn check_poll(config: &Config) -> Check {
+    let poll = &config.poll;
     let path = KeyPath::dotted("poll");
+    if poll.wake == WakeMode::Packets && config.af_packet_interfaces().is_none() {
+        return Err(invalid(
+            path.key("wake"),
+            "\"packets\" needs af_packet ports: a wire `vdev = \"net_af_packet0,iface=…\"` \
+             and `host.kind = \"af-packet\"`; use \"timer\" or \"auto\"",
+        ));
+    }
     check_range(
         path.clone().key("idle_sleep_max_us"),
         poll.idle_sleep_max_us,

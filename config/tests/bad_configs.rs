@@ -81,7 +81,7 @@ fn cases() -> Vec<Case> {
             with("\n[poll]\nspin = true\n"),
             (11, 1),
             Some("poll.spin"),
-            "(expected one of `idle`, `idle_sleep_max_us`, `burst`)",
+            "(expected one of `idle`, `idle_sleep_max_us`, `wake`, `burst`)",
         ),
         case(
             "typo'd section",
@@ -410,6 +410,13 @@ fn cases() -> Vec<Case> {
             (12, 21),
             Some("poll.idle_sleep_max_us"),
             "0 is out of range: must be from 1 to 100000",
+        ),
+        case(
+            "packet wake-ups without af_packet ports",
+            with("\n[poll]\nidle = \"sleep\"\nwake = \"packets\"\n"),
+            (12, 8),
+            Some("poll.wake"),
+            "\"packets\" needs af_packet ports",
         ),
         case(
             "burst too large",

@@ -2,7 +2,7 @@
 
 use baton_config::{
     parse, Config, DpdkConfig, HostConfig, HostPortKind, IdleMode, Ipv4Cidr, LcoreConfig, LogLevel,
-    NodeConfig, PciAddress, PollConfig, StatsConfig, WireConfig, WirePort,
+    NodeConfig, PciAddress, PollConfig, StatsConfig, WakeMode, WireConfig, WirePort,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -98,6 +98,7 @@ fn config() -> impl Strategy<Value = Config> {
                     IdleMode::Busy
                 },
                 idle_sleep_max_us: poll.1,
+                wake: WakeMode::Auto,
                 burst: poll.2,
             },
             stats: StatsConfig {

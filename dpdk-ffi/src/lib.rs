@@ -13,6 +13,8 @@
 //! - [`lcore`]: running closures on EAL worker lcores;
 //! - [`prefetch`] and [`advise_huge_pages`]: cache and page hints for the
 //!   flow table;
+//! - [`PacketWake`] and [`WakeBell`]: a sleeping worker woken by frames on
+//!   af_packet interfaces (which have no RX interrupts) or another thread;
 //! - [`runtime`]: the files a DPDK process leaves on disk (hugepages,
 //!   runtime directory), removed before EAL starts and after it stops.
 
@@ -42,6 +44,7 @@ mod mempool;
 mod port;
 mod ring;
 pub mod runtime;
+mod wake;
 
 pub use eal::{tsc, tsc_hz, Eal};
 pub use error::{errno_string, DpdkError};
@@ -50,3 +53,4 @@ pub use memory::{advise_huge_pages, prefetch};
 pub use mempool::Mempool;
 pub use port::{MacAddress, Port, PortConfig, PortStats, Queue};
 pub use ring::Ring;
+pub use wake::{PacketWake, WakeBell, Woken};

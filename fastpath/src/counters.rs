@@ -188,6 +188,13 @@ baton_counters::counters! {
         /// Dropped: a message for the control lcore found its queue full (the
         /// handoff it belongs to times out and is decided again).
         DropControlQueueFull => "drop_control_queue_full", messages, drop;
+        /// Idle sleeps a frame on a port ended (`poll.wake = "packets"`).
+        WokenByPacket => "woken_by_packet", packets;
+        /// Idle sleeps of the packet wait a message from the control lcore
+        /// ended.
+        WokenByMessage => "woken_by_message", messages;
+        /// Packet-wait system calls that failed: that sleep was a timed one.
+        WakeErrors => "wake_errors", messages;
     }
 }
 

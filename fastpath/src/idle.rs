@@ -6,8 +6,9 @@
 //! up to a ceiling, and goes back to full speed on the first packet. A
 //! worker with a handoff engine sleeps on its control inbox, so that a
 //! message from the control lcore (a handoff to replay) ends the sleep at
-//! once; packets on the ports still wait out the sleep (the drivers used
-//! here give no wake-up).
+//! once; with `poll.wake = "packets"` a frame arriving on an af_packet
+//! port ends it too (`dpdk_ffi::PacketWake`), else packets wait out the
+//! sleep.
 
 use std::time::Duration;
 

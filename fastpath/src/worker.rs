@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use baton_handoff::Load;
 use crossbeam_channel::{Sender, TrySendError};
-use dpdk_ffi::{Burst, Mbuf, Mempool, Queue, Ring};
+use dpdk_ffi::{Burst, Mbuf, Mempool, PacketWake, Queue, Ring};
 
 use crate::counters::{Counter, WorkerCounters};
 use crate::engine::{managed, Engine, Output, Verdict};
@@ -33,6 +33,9 @@ const LOOKAHEAD: usize = 2 * PREFETCH_AHEAD;
 /// Extra TX attempts before a burst's remainder is dropped: a ring that is
 /// full for this long is not draining, and holding packets stalls RX.
 const TX_RETRIES: u32 = 4;
+
+/// The shortest idle sleep for which the wake sockets are armed.
+const ARM_FROM: Duration = Duration::from_micros(50);
 
 /// Passes between engine timer runs.
 const TIMERS_EVERY: u32 = 256;
@@ -76,6 +79,9 @@ pub struct Worker {
     pub host: Queue,
     pub burst: usize,
     pub idle: IdlePolicy,
+    /// With `poll.wake = "packets"`: the sockets on the ports' interfaces
+    /// (and the inbox's bell) a sleep waits on.
+    pub wake: Option<PacketWake>,
     pub counters: Arc<WorkerCounters>,
     /// Set by the control lcore to stop every worker.
     pub stop: Arc<AtomicBool>,
@@ -92,7 +98,65 @@ impl Worker {
         let mut state = PollState::new(workers);
         while !self.stop.load(Ordering::Relaxed) {
             let moved = self.poll_once(&mut state, Instant::now());
-            backoff.wait(moved, |pause| self.idle_wait(pause));
+            if moved > 0 {
+                // Traffic: no frame copies for the wake sockets while it lasts.
+                if let Some(Err(_)) = self.wake.as_mut().map(PacketWake::disarm) {
+                    self.counters.add(Counter::WakeErrors, 1);
+                }
+            }
+            backoff.wait(moved, |pause| self.idle_wait(&mut state, pause));
+        }
+    }
+
+    /// Sleeps up to `pause` in the wake sockets' wait, if the worker has
+    /// them, else as [`Self::timed_wait`]. Returns whether work came.
+    fn idle_wait(&mut self, state: &mut PollState, pause: Duration) -> bool {
+        let Some(mut wake) = self.wake.take() else {
+            return self.timed_wait(pause);
+        };
+        let woke = self.packet_wait(&mut wake, state, pause);
+        self.wake = Some(wake);
+        woke
+    }
+
+    /// Sleeps until a frame, a message or the end of `pause`. Sleeps of
+    /// [`ARM_FROM`] or more arm the wake sockets first (shorter ones, at the
+    /// start of a back-off, are over before a frame would wait long, and
+    /// arming costs system calls); on a fresh arming it polls once more,
+    /// since a frame that came before the arming is in a queue and wakes
+    /// nothing.
+    fn packet_wait(
+        &mut self,
+        wake: &mut PacketWake,
+        state: &mut PollState,
+        pause: Duration,
+    ) -> bool {
+        if pause >= ARM_FROM {
+            match wake.arm() {
+                Ok(true) if self.poll_once(state, Instant::now()) > 0 => {
+                    if wake.disarm().is_err() {
+                        self.counters.add(Counter::WakeErrors, 1);
+                    }
+                    return true;
+                }
+                Ok(_) => {}
+                Err(_) => self.counters.add(Counter::WakeErrors, 1),
+            }
+        }
+        match wake.wait(pause) {
+            Ok(woken) => {
+                if woken.packet {
+                    self.counters.add(Counter::WokenByPacket, 1);
+                }
+                if woken.bell {
+                    self.counters.add(Counter::WokenByMessage, 1);
+                }
+                woken.packet || woken.bell
+            }
+            Err(_) => {
+                self.counters.add(Counter::WakeErrors, 1);
+                false
+            }
         }
     }
 
@@ -100,7 +164,7 @@ impl Worker {
     /// Handoff request to replay, a peer's state) ends the sleep at once
     /// and is handled: the control path then costs no idle back-off.
     /// Returns whether a message came.
-    fn idle_wait(&mut self, pause: std::time::Duration) -> bool {
+    fn timed_wait(&mut self, pause: Duration) -> bool {
         let Some(link) = self.engine.as_mut() else {
             std::thread::sleep(pause);
             return false;

@@ -31,6 +31,9 @@
 # 64 pages of 2 MiB per node); otherwise on ordinary memory.
 # HOST_KIND picks the host port: af-packet (default; the fastest here) or
 # tap.
+# Idle workers sleep up to IDLE_SLEEP_MAX_US (default 10000), woken early by
+# frames on the ports with WAKE=auto (default; packets where every port is
+# af_packet) or only by the timer with WAKE=timer.
 # With CONTAINERS=1, `up` mimics the containers of docker/compose.yaml
 # instead: each node namespace gets a veth eth0 on the bridge carrying the
 # node's address and a default route to the bridge's 198.18.0.1, as Docker
@@ -165,7 +168,8 @@ address = "$(node_ip "$i")/24"
 
 [poll]
 idle = "sleep"
-idle_sleep_max_us = 500
+idle_sleep_max_us = ${IDLE_SLEEP_MAX_US:-10000}
+wake = "${WAKE:-auto}"
 
 [stats]
 socket = "$w/n$i.sock"

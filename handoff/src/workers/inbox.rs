@@ -6,7 +6,9 @@
 //! queue itself (a channel's `recv_timeout`) would do, but a channel spins
 //! and yields the CPU several times before it blocks, on every sleep: most
 //! of an idle worker's CPU time. Here the worker parks (one futex wait)
-//! and every message sent unparks it.
+//! and every message sent unparks it; or, when the worker sleeps in a wait
+//! of its own (one that frames on its ports also end), every message rings
+//! the bell the worker gave ([`ToWorkerRx::ring_with`]).
 
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, Thread};
@@ -31,10 +33,24 @@ pub fn inbox(capacity: usize) -> (ToWorkerTx, ToWorkerRx) {
     )
 }
 
-/// The thread that sleeps on an inbox, once it has slept there.
-#[derive(Debug, Default)]
+/// How a sender wakes the worker: another thread's bell.
+pub type Ring = Box<dyn Fn() + Send + Sync>;
+
+/// The thread that sleeps on an inbox, once it has slept there; or the bell
+/// it sleeps on.
+#[derive(Default)]
 struct Doorbell {
     sleeper: OnceLock<Thread>,
+    ring: OnceLock<Ring>,
+}
+
+impl std::fmt::Debug for Doorbell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Doorbell")
+            .field("sleeper", &self.sleeper)
+            .field("ring", &self.ring.get().is_some())
+            .finish()
+    }
 }
 
 /// The control lcore's end of a worker's inbox.
@@ -48,6 +64,10 @@ impl ToWorkerTx {
     /// Queues `event` and wakes the worker if it sleeps.
     pub fn try_send(&self, event: ToWorker) -> Result<(), TrySendError<ToWorker>> {
         self.queue.try_send(event)?;
+        if let Some(ring) = self.bell.ring.get() {
+            ring();
+            return Ok(());
+        }
         // A token for the worker's next park if it is not parked now:
         // that park then returns at once and the worker finds the message.
         if let Some(worker) = self.bell.sleeper.get() {
@@ -67,6 +87,18 @@ pub struct ToWorkerRx {
 impl ToWorkerRx {
     pub fn try_recv(&self) -> Result<ToWorker, TryRecvError> {
         self.queue.try_recv()
+    }
+
+    /// Whether a message waits.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// From now on every message sent calls `ring` (the worker's own wait
+    /// wakes on it) instead of unparking the worker. Call it before the
+    /// worker first sleeps; a second call is ignored.
+    pub fn ring_with(&self, ring: Ring) {
+        let _ = self.bell.ring.set(ring);
     }
 
     /// The next message, waiting up to `timeout` for one. Call it from one
@@ -120,6 +152,20 @@ mod tests {
             Some(ToWorker::Drain(true))
         ));
         assert!(rx.recv_timeout(Duration::from_millis(1)).is_none());
+    }
+
+    #[test]
+    fn a_message_rings_the_bell_the_worker_gave() {
+        let (tx, rx) = inbox(4);
+        let rung = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&rung);
+        rx.ring_with(Box::new(move || {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }));
+        assert!(rx.is_empty());
+        tx.try_send(ToWorker::PeerUp(1)).unwrap();
+        assert_eq!(rung.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(!rx.is_empty());
     }
 
     #[test]
