@@ -8,7 +8,7 @@
 
 mod inbox;
 
-pub use inbox::{inbox, ToWorkerRx, ToWorkerTx, TryRecvError, TrySendError};
+pub use inbox::{inbox, NotQueued, ToWorkerRx, ToWorkerTx, TryRecvError};
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

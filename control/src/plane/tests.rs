@@ -10,7 +10,7 @@ use baton_handoff::{
     FlowKey, FlowsHeld, HandoffAccept, HandoffCancel, HandoffClosed, HandoffRequest, HeldFlow,
     Load, Message,
 };
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Sender};
 
 use super::{decode_one, ControlPlane};
 use crate::peers::{ChannelConfig, PeerChannels, PeerConfig, PeerEvent};
