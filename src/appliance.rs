@@ -24,7 +24,8 @@ use baton_fastpath::idle::IdlePolicy;
 use baton_fastpath::worker::{inbox, EngineLink, FromWorker, Steering, ToWorkerRx, Worker};
 use baton_handoff::placement::PolicyPlacer;
 use dpdk_ffi::{
-    lcore, DpdkError, Eal, Mempool, PacketWake, Port, PortConfig, PortStats, Ring, WakeBell,
+    lcore, DpdkError, Eal, Mempool, PacketWake, Port, PortConfig, PortStats, Ring, RingDrops,
+    WakeBell,
 };
 
 use crate::metrics::Endpoints;
@@ -140,6 +141,8 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<()> {
         .host
         .is_kernel_interface()
         .then_some(cfg.host.name.as_str());
+    let wire_ring = ring_drops(cfg.wire_af_packet_interface());
+    let host_ring = ring_drops(cfg.host_af_packet_interface().as_deref());
     let snapshot = || StatsSnapshot {
         node: cfg.node.name.clone(),
         uptime_secs: started.elapsed().as_secs(),
@@ -162,8 +165,8 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<()> {
             })
             .collect(),
         ports: vec![
-            port_entry("wire", &wire, None),
-            port_entry("host", &host, host_kernel_iface),
+            port_entry("wire", &wire, wire_ring.as_ref(), None),
+            port_entry("host", &host, host_ring.as_ref(), host_kernel_iface),
         ],
         control: BTreeMap::new(),
         peers: BTreeMap::new(),
@@ -496,9 +499,29 @@ fn with_control(mut snapshot: StatsSnapshot, control: &ControlPlane) -> StatsSna
     snapshot
 }
 
-/// A port's counters; with `kernel_iface`, the kernel interface on the
-/// other side of it (the host port's), whose drops DPDK cannot see.
-fn port_entry(role: &str, port: &Port, kernel_iface: Option<&str>) -> PortStatsEntry {
+/// The RX-ring drops of an af_packet port on `iface`, which its PMD does not
+/// count; `None` for other ports (their PMD counts `rx_missed` itself).
+fn ring_drops(iface: Option<&str>) -> Option<RingDrops> {
+    let iface = iface?;
+    RingDrops::new(iface)
+        .map_err(|e| {
+            tracing::warn!(
+                "rx_missed of the port on {iface} will miss the kernel's ring drops: {e}"
+            )
+        })
+        .ok()
+}
+
+/// A port's counters; with `ring`, the kernel's drops on the rings of an
+/// af_packet port, which are its `rx_missed`; with `kernel_iface`, the
+/// kernel interface on the other side of it (the host port's), whose drops
+/// DPDK cannot see.
+fn port_entry(
+    role: &str,
+    port: &Port,
+    ring: Option<&RingDrops>,
+    kernel_iface: Option<&str>,
+) -> PortStatsEntry {
     let PortStats {
         rx_packets,
         tx_packets,
@@ -517,7 +540,7 @@ fn port_entry(role: &str, port: &Port, kernel_iface: Option<&str>) -> PortStatsE
                 PortCounter::TxPackets => tx_packets,
                 PortCounter::RxBytes => rx_bytes,
                 PortCounter::TxBytes => tx_bytes,
-                PortCounter::RxMissed => rx_missed,
+                PortCounter::RxMissed => rx_missed + ring.map_or(0, RingDrops::total),
                 PortCounter::RxErrors => rx_errors,
                 PortCounter::TxErrors => tx_errors,
                 PortCounter::RxNoMbuf => rx_no_mbuf,

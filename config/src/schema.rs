@@ -61,18 +61,29 @@ impl Config {
     /// one (the wire's `iface=`, the host's veth end): where a frame can
     /// wake a sleeping worker. `None` when a port is of another kind.
     pub fn af_packet_interfaces(&self) -> Option<Vec<String>> {
+        Some(vec![
+            self.wire_af_packet_interface()?.to_owned(),
+            self.host_af_packet_interface()?,
+        ])
+    }
+
+    /// The wire port's interface when it is an af_packet vdev (`iface=`).
+    pub fn wire_af_packet_interface(&self) -> Option<&str> {
         let WirePort::Vdev(spec) = &self.wire.port else {
             return None;
         };
-        if !vdev_name(spec).starts_with("net_af_packet") || self.host.kind != HostPortKind::AfPacket
-        {
+        if !vdev_name(spec).starts_with("net_af_packet") {
             return None;
         }
-        let wire = spec
-            .split(',')
+        spec.split(',')
             .skip(1)
-            .find_map(|arg| arg.strip_prefix("iface="))?;
-        Some(vec![wire.to_owned(), self.host.veth_peer()])
+            .find_map(|arg| arg.strip_prefix("iface="))
+    }
+
+    /// The host port's interface (Baton's end of the veth pair) when it is
+    /// an af_packet one.
+    pub fn host_af_packet_interface(&self) -> Option<String> {
+        (self.host.kind == HostPortKind::AfPacket).then(|| self.host.veth_peer())
     }
 
     /// Whether frames wake sleeping workers: `poll.wake` resolved.

@@ -121,7 +121,9 @@ baton_counters::counters! {
         RxBytes => "rx_bytes", bytes;
         /// Bytes of the frames sent.
         TxBytes => "tx_bytes", bytes;
-        /// Dropped by the port: its RX ring was full (the worker did not keep up).
+        /// Dropped by the port: its RX ring was full (the worker did not keep
+        /// up). For an af_packet port, the kernel's drops on the PMD's full
+        /// rings, which the PMD does not count.
         RxMissed => "rx_missed", packets, drop;
         /// Frames received with errors.
         RxErrors => "rx_errors", packets;

@@ -15,6 +15,8 @@
 //!   flow table;
 //! - [`PacketWake`] and [`WakeBell`]: a sleeping worker woken by frames on
 //!   af_packet interfaces (which have no RX interrupts) or another thread;
+//! - [`RingDrops`]: the kernel's drops on an af_packet port's full RX rings,
+//!   which its PMD does not report;
 //! - [`runtime`]: the files a DPDK process leaves on disk (hugepages,
 //!   runtime directory), removed before EAL starts and after it stops.
 
@@ -43,6 +45,7 @@ mod memory;
 mod mempool;
 mod port;
 mod ring;
+mod ring_drops;
 pub mod runtime;
 mod wake;
 
@@ -53,4 +56,5 @@ pub use memory::{advise_huge_pages, prefetch};
 pub use mempool::Mempool;
 pub use port::{MacAddress, Port, PortConfig, PortStats, Queue};
 pub use ring::Ring;
+pub use ring_drops::RingDrops;
 pub use wake::{PacketWake, WakeBell, Woken};
