@@ -62,6 +62,11 @@ fn content_on_b_requested_at_a_comes_from_b_directly() {
                     "-i",
                     link,
                     "-U",
+                    // A large capture buffer: on a busy machine tcpdump
+                    // falls behind 50 MB at wire speed and the kernel
+                    // drops what it has not read.
+                    "-B",
+                    "32768",
                     "-w",
                 ])
                 .arg(pcap(link))
@@ -97,9 +102,12 @@ fn content_on_b_requested_at_a_comes_from_b_directly() {
         String::from_utf8_lossy(&out.stdout).lines().count()
     };
     let (via_a, via_b) = (packets("ln1"), packets("ln2"));
+    // 61 MiB is about 44,000 full frames; a capture may still miss some
+    // under load, so this asks for most of them. Node 2's own count of
+    // translated packets, below, is exact.
     assert!(
-        via_b > 40_000,
-        "response data should leave node 2's wire port: {via_b} full frames"
+        via_b > 30_000,
+        "response data should leave node 2's wire port: {via_b} full frames captured"
     );
     assert_eq!(via_a, 0, "no response data may pass through node 1");
 
