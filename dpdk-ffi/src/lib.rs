@@ -43,6 +43,7 @@ pub mod lcore;
 mod mbuf;
 mod memory;
 mod mempool;
+mod packet_socket;
 mod port;
 mod ring;
 mod ring_drops;

@@ -9,12 +9,11 @@
 //! sums what they report. Reading the statistics resets them, so the sum is
 //! kept here: one `RingDrops` per interface, read from one thread.
 
-// The kernel ABI's struct sizes, far below socklen_t.
-#![allow(clippy::cast_possible_truncation)]
-
 use std::cell::Cell;
 use std::io;
 use std::os::fd::RawFd;
+
+use crate::packet_socket::{bound_ifindex, get_option, ifindex};
 
 /// `TPACKET_V2`, the ring version the af_packet PMD sets.
 const TPACKET_V2: libc::c_int = 1;
@@ -36,19 +35,8 @@ pub struct RingDrops {
 impl RingDrops {
     /// For the interface named `iface`; an error if there is none.
     pub fn new(iface: &str) -> io::Result<RingDrops> {
-        let name = std::ffi::CString::new(iface)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
-        // SAFETY: `name` is a NUL-terminated string alive for the call.
-        let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        let ifindex = libc::c_int::try_from(index).unwrap_or(0);
-        if ifindex == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no interface {iface}"),
-            ));
-        }
         Ok(RingDrops {
-            ifindex,
+            ifindex: ifindex(iface)?,
             total: Cell::new(0),
         })
     }
@@ -81,116 +69,43 @@ fn socket_fds() -> impl Iterator<Item = RawFd> {
 /// ring. A descriptor closed meanwhile (or reused by another socket) fails
 /// one of the checks.
 fn is_ring_socket_on(fd: RawFd, ifindex: libc::c_int) -> bool {
-    // SAFETY: sockaddr_ll is plain data; all zeroes is a valid value.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    // SAFETY: passes a live sockaddr_ll and its size; the kernel writes at
-    // most `len` bytes. A stale `fd` only makes the call fail.
-    let rc =
-        unsafe { libc::getsockname(fd, (&mut addr as *mut libc::sockaddr_ll).cast(), &mut len) };
-    if rc < 0 || addr.sll_family != libc::AF_PACKET as u16 || addr.sll_ifindex != ifindex {
-        return false;
-    }
-    let mut version: libc::c_int = -1;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: passes a live c_int and its size.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_PACKET,
-            libc::PACKET_VERSION,
-            (&mut version as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    rc == 0 && version == TPACKET_V2
+    bound_ifindex(fd) == Some(ifindex)
+        && get_option::<libc::c_int>(fd, libc::SOL_PACKET, libc::PACKET_VERSION)
+            .is_ok_and(|version| version == TPACKET_V2)
 }
 
 /// The drops `fd` counted since it was last asked (the kernel resets them).
 fn take_drops(fd: RawFd) -> u64 {
-    let mut stats = TpacketStats::default();
-    let mut len = std::mem::size_of::<TpacketStats>() as libc::socklen_t;
-    // SAFETY: passes a live tpacket_stats and its size.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_PACKET,
-            libc::PACKET_STATISTICS,
-            (&mut stats as *mut TpacketStats).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        return 0;
-    }
-    u64::from(stats.drops)
+    get_option::<TpacketStats>(fd, libc::SOL_PACKET, libc::PACKET_STATISTICS)
+        .map_or(0, |stats| u64::from(stats.drops))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use crate::packet_socket::{bind_all, set_option};
+    use std::os::fd::{FromRawFd, OwnedFd};
 
     /// A TPACKET_V2 socket with a ring of two frames on `lo`, as the PMD
     /// opens them.
     fn tiny_ring_on_lo() -> io::Result<OwnedFd> {
+        // Protocol 0: no frames until bound, with its ring in place.
         // SAFETY: socket takes no pointers; a negative result is an error.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                i32::from((libc::ETH_P_ALL as u16).to_be()),
-            )
-        };
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `fd` was just opened and is owned by nothing else.
         let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-        let set = |opt: libc::c_int, value: *const libc::c_void, len: usize| {
-            // SAFETY: `value` points at a live value of `len` bytes.
-            let rc = unsafe {
-                libc::setsockopt(fd, libc::SOL_PACKET, opt, value, len as libc::socklen_t)
-            };
-            if rc < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(())
-            }
-        };
-        set(
-            libc::PACKET_VERSION,
-            (&TPACKET_V2 as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>(),
-        )?;
+        set_option(fd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V2)?;
         let req = libc::tpacket_req {
             tp_block_size: 4096,
             tp_block_nr: 1,
             tp_frame_size: 2048,
             tp_frame_nr: 2,
         };
-        set(
-            libc::PACKET_RX_RING,
-            (&req as *const libc::tpacket_req).cast(),
-            std::mem::size_of::<libc::tpacket_req>(),
-        )?;
-        // SAFETY: sockaddr_ll is plain data; all zeroes is a valid value.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: "lo" is a NUL-terminated literal.
-        addr.sll_ifindex = unsafe { libc::if_nametoindex(c"lo".as_ptr()) } as i32;
-        // SAFETY: passes a live sockaddr_ll and its size.
-        let rc = unsafe {
-            libc::bind(
-                socket.as_raw_fd(),
-                (&addr as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set_option(fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
+        bind_all(fd, ifindex("lo")?)?;
         Ok(socket)
     }
 

@@ -21,6 +21,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::packet_socket;
+
 /// Frames drained from one wake socket per wake-up at most; any left make
 /// the next sleep end at once, and are drained then.
 const DRAIN_MAX: usize = 64;
@@ -223,16 +225,7 @@ fn last_error<T>() -> io::Result<T> {
 /// An AF_PACKET socket on `iface` that drops everything: the filter is in
 /// place before the socket is bound, so nothing is queued unfiltered.
 fn open_socket(iface: &str) -> io::Result<OwnedFd> {
-    let name = std::ffi::CString::new(iface)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
-    // SAFETY: `name` is a NUL-terminated string alive for the call.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if index == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no interface {iface}: {}", io::Error::last_os_error()),
-        ));
-    }
+    let index = packet_socket::ifindex(iface)?;
     // Protocol 0: no frames at all until bound with a protocol below.
     // SAFETY: socket takes no pointers; a negative result is an error.
     let fd = unsafe {
@@ -250,58 +243,25 @@ fn open_socket(iface: &str) -> io::Result<OwnedFd> {
     attach(&socket, &DROP_ALL)?;
     // A small receive buffer: it only ever holds one-byte frames.
     let rcvbuf: libc::c_int = 4096;
-    // SAFETY: passes a live c_int and its size.
-    if unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&rcvbuf as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    } < 0
-    {
-        return last_error();
-    }
-    // SAFETY: sockaddr_ll is plain data; all zeroes is a valid value.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-    addr.sll_ifindex = index as i32;
-    // SAFETY: passes a live sockaddr_ll and its size.
-    if unsafe {
-        libc::bind(
-            fd,
-            (&addr as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    } < 0
-    {
-        return last_error();
-    }
+    packet_socket::set_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &rcvbuf)?;
+    packet_socket::bind_all(fd, index)?;
     Ok(socket)
 }
 
+/// Puts `program` on the socket in place of its filter. The kernel copies
+/// the program; `program` is static, so the pointer in the sock_fprog
+/// stays valid for the call.
 fn attach(socket: &OwnedFd, program: &'static Program) -> io::Result<()> {
     let prog = libc::sock_fprog {
         len: program.len() as u16,
         filter: program.as_ptr().cast_mut(),
     };
-    // SAFETY: passes a live sock_fprog whose filter points at `program`
-    // (static); the kernel copies it and never writes through it.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&prog as *const libc::sock_fprog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return last_error();
-    }
-    Ok(())
+    packet_socket::set_option(
+        socket.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_FILTER,
+        &prog,
+    )
 }
 
 /// Reads queued frames without waiting, at most [`DRAIN_MAX`]; returns how
