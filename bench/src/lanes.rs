@@ -56,7 +56,7 @@ pub(crate) fn lane(eal: &Eal, pool: &Mempool, w: usize) -> Result<Lane> {
 }
 
 /// Runs `path` with `flows` flows on every lane at once; returns the mean
-/// Mpps per worker and ns per packet.
+/// Mpps per worker, ns per packet, and the packets through all lanes.
 pub(crate) fn measure(
     eal: &Eal,
     pool: &Arc<Mempool>,
@@ -64,7 +64,7 @@ pub(crate) fn measure(
     path: Path,
     flows: usize,
     seconds: f64,
-) -> Result<(f64, f64)> {
+) -> Result<(f64, f64, u64)> {
     let templates = Arc::new(templates(path, flows));
     let (tx, rx) = std::sync::mpsc::channel();
     let taken: Vec<Lane> = std::mem::take(lanes);
@@ -108,7 +108,8 @@ pub(crate) fn measure(
         .map(|(p, t)| *p as f64 / t.as_secs_f64() / 1e6)
         .sum::<f64>()
         / count as f64;
-    Ok((mpps, 1e3 / mpps))
+    let packets = results.iter().map(|(p, _)| p).sum();
+    Ok((mpps, 1e3 / mpps, packets))
 }
 
 /// One lane's run: returns (packets through, time taken).

@@ -100,6 +100,9 @@ pub struct Row {
     pub ns_per_packet: f64,
     /// This path's rate over the bare forwarder's, same flows and workers.
     pub ratio_to_bare: f64,
+    /// Packets through all workers: divides an instruction count of the
+    /// run (`valgrind --tool=callgrind`) into a cost per packet.
+    pub packets: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -160,7 +163,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .into_iter()
             .filter(|&p| p == Path::Bare || args.paths.is_empty() || args.paths.contains(&p));
         for path in chosen {
-            let (mpps, ns) = measure(&eal, &pool, &mut lanes, path, flows, args.seconds)?;
+            let (mpps, ns, packets) = measure(&eal, &pool, &mut lanes, path, flows, args.seconds)?;
             if path == Path::Bare {
                 bare = mpps;
             }
@@ -171,6 +174,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 mpps_per_worker: mpps,
                 ns_per_packet: ns,
                 ratio_to_bare: if bare > 0.0 { mpps / bare } else { 0.0 },
+                packets,
             };
             if !args.json {
                 print_row(&row, rows.is_empty());
