@@ -93,32 +93,35 @@ pub struct HandoffNet {
 /// handoff. Arithmetic only, on every translated packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelAddrs {
-    own: Ipv4Addr,
     vip: Option<Ipv4Addr>,
-    net: Option<HandoffNet>,
+    /// Outside the VIP, the kernel's address is `base | (server &
+    /// host_mask)`: with a handoff network, its address and host part;
+    /// without one, this node's own address and no host part. One formula
+    /// for both, without a branch on the lookup of every kernel packet.
+    base: u32,
+    host_mask: u32,
 }
 
 impl KernelAddrs {
     pub fn new(cfg: &EngineConfig) -> KernelAddrs {
+        let (base, host_mask) = match cfg.handoff_net {
+            Some(net) => (u32::from(net.network), net.host_mask),
+            None => (u32::from(cfg.own_addr), 0),
+        };
         KernelAddrs {
-            own: cfg.own_addr,
             vip: cfg.vip,
-            net: cfg.handoff_net,
+            base,
+            host_mask,
         }
     }
 
     /// The kernel's address for a connection the client opened to `server`.
-    #[inline]
+    #[inline(always)]
     pub fn kernel_of(&self, server: Ipv4Addr) -> Ipv4Addr {
         if Some(server) == self.vip {
             return server;
         }
-        match self.net {
-            Some(net) => {
-                Ipv4Addr::from(u32::from(net.network) | (u32::from(server) & net.host_mask))
-            }
-            None => self.own,
-        }
+        Ipv4Addr::from(self.base | (u32::from(server) & self.host_mask))
     }
 }
 

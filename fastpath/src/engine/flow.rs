@@ -47,6 +47,7 @@ impl FlowKey {
 
     /// The same connection with another server address: what the local
     /// kernel sees of a connection handed here (its own address).
+    #[inline(always)]
     pub fn with_server_addr(self, server_addr: Ipv4Addr) -> FlowKey {
         FlowKey {
             server_addr,

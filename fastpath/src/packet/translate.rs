@@ -203,7 +203,9 @@ impl Translation {
         }
     }
 
-    #[inline]
+    /// Inlined, as `Located::of` is, for the same reason: a call passes
+    /// the offsets through memory.
+    #[inline(always)]
     fn client_to_target_at(&self, frame: &mut [u8], loc: Located) -> Verdict {
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[loc.l3..loc.end]);
         let mut delta = ip.rewrite_dst_addr(self.target_kernel_addr);
@@ -254,7 +256,8 @@ impl Translation {
         }
     }
 
-    #[inline]
+    /// Inlined (see `client_to_target_at`).
+    #[inline(always)]
     fn target_to_client_at(&self, frame: &mut [u8], loc: Located) -> Verdict {
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[loc.l3..loc.end]);
         let mut delta = ip.rewrite_src_addr(self.client_visible_addr);

@@ -280,12 +280,12 @@ pub(in crate::engine) fn translate_to_client(
     let Some(offsets) = t.offsets else {
         return Err(Verdict::Drop);
     };
-    let kernel_addr = kernel_key(parts, wire_key).server_addr();
+    // The kernel's address is the packet's source: no need to work it out.
     replay::to_client(
         offsets,
         parts,
         wire_key,
-        kernel_addr,
+        seg.src_addr,
         t.client_mac,
         frame,
         seg,
