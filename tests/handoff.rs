@@ -135,6 +135,77 @@ fn content_local_to_a_stays_local_with_no_translation() {
     }
 }
 
+/// One of node `i`'s kernel TCP counters (`nstat` names).
+fn kernel_counter(tb: &Testbed, i: usize, name: &str) -> u64 {
+    let out = tb.on_node(i, &["nstat", "-asz", name]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("nstat has no {name} on node {i}: {text}"))
+}
+
+/// The origin's kernel completes a connection with its request, not with
+/// the handshake ACK: a connection handed off never becomes a socket
+/// there (its SYN queue entry is reset), and one served there, or from a
+/// client slow to send its request, still completes and is answered.
+#[test]
+fn a_handed_off_connection_never_reaches_the_origins_web_server() {
+    if !testbed::available("a_handed_off_connection_never_reaches_the_origins_web_server") {
+        return;
+    }
+    let tb = Testbed::up_cluster(2);
+    let opens = |tb: &Testbed| kernel_counter(tb, 1, "TcpPassiveOpens");
+    let embryonic_resets = |tb: &Testbed| kernel_counter(tb, 1, "TcpExtEmbryonicRsts");
+    let (opens0, resets0) = (opens(&tb), embryonic_resets(&tb));
+    for _ in 0..20 {
+        let got = tb.fetch_sha256(&url(1, "n2/1k.bin"), 10);
+        assert_eq!(got.as_deref(), Some(tb.sha256_of(2, "n2/1k.bin").as_str()));
+    }
+    assert_eq!(tb.counter(1, "handed_off"), 20);
+    assert_eq!(tb.counter(1, "handshakes_deferred"), 20);
+    assert_eq!(
+        opens(&tb) - opens0,
+        0,
+        "node 1's kernel made no socket for them"
+    );
+    assert_eq!(
+        embryonic_resets(&tb) - resets0,
+        20,
+        "each left node 1's SYN queue at its RST"
+    );
+
+    // Served here: the request completes the kernel's handshake.
+    let got = tb.fetch_sha256(&url(1, "n1/1k.bin"), 10);
+    assert_eq!(got.as_deref(), Some(tb.sha256_of(1, "n1/1k.bin").as_str()));
+    assert_eq!(opens(&tb) - opens0, 1);
+
+    // A client that waits past the kernel's first SYN-ACK retransmission
+    // (1 s) completes the handshake with its answer to it, and is handed
+    // off as any other.
+    let slow = format!(
+        r#"
+import socket, time
+s = socket.create_connection(("{ip}", 80), timeout=10)
+time.sleep(1.5)
+s.sendall(b"GET /n2/1k.bin HTTP/1.1\r\nHost: n\r\nConnection: close\r\n\r\n")
+body = b""
+while chunk := s.recv(65536):
+    body += chunk
+print(body.split(b"\r\n")[0].decode(), len(body.split(b"\r\n\r\n", 1)[1]))
+"#,
+        ip = node_ip(1)
+    );
+    assert_eq!(tb.client_python(&slow).trim(), "HTTP/1.1 200 OK 1024");
+    assert_eq!(tb.counter(1, "handed_off"), 21);
+    assert_eq!(tb.counter(1, "fell_back"), 0);
+}
+
 #[test]
 fn keep_alive_requests_are_all_answered_by_the_target() {
     if !testbed::available("keep_alive_requests_are_all_answered_by_the_target") {

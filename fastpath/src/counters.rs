@@ -121,6 +121,10 @@ baton_counters::counters! {
         /// Half-open connections whose handshake completed (the client
         /// acknowledged the kernel's SYN-ACK): they became flows.
         HalfOpenPromoted => "half_open_promoted", connections;
+        /// Connections whose handshake ACK the local kernel did not get: its
+        /// connection completes with the request's first segment instead, so
+        /// one handed off never reaches this node's web server.
+        HandshakesDeferred => "handshakes_deferred", connections;
         /// Half-open connections forgotten after `handoff.half_open_ms`
         /// without completing their handshake (spoofed SYNs, mostly).
         HalfOpenExpired => "half_open_expired", connections;

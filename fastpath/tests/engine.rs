@@ -260,7 +260,8 @@ fn handshake(a: &mut Engine, now: Instant) {
         ts(101, 7000),
         &[],
     );
-    assert_eq!(a.from_wire(&mut ack, now), Verdict::ToHost);
+    // Withheld: A's kernel completes the connection with the request.
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::Drop);
 }
 
 /// The handshake of a connection from the client's `port` to A, as the
@@ -374,17 +375,19 @@ fn a_connection_is_handed_off_and_translated_both_ways() {
     let mut kernel_synack = target_kernel_synack();
     assert_eq!(b.from_host(&mut kernel_synack, now), Verdict::Consumed);
     let out = b.take_output();
-    let ack = seen(&out.to_host[0]);
+    // One segment: the request completes the kernel's handshake.
+    assert_eq!(out.to_host.len(), 1);
+    let data = seen(&out.to_host[0]);
     assert_eq!(
-        (ack.seq, ack.ack, ack.flags),
-        (ISN_C.wrapping_add(1), ISN_B + 1, TcpFlags::ACK)
+        (data.seq, data.ack, data.flags, &data.payload[..]),
+        (
+            ISN_C.wrapping_add(1),
+            ISN_B + 1,
+            TcpFlags::ACK | TcpFlags::PSH,
+            REQUEST
+        )
     );
-    assert_eq!(ack.ts, Some((102, 50)));
-    let data = seen(&out.to_host[1]);
-    assert_eq!(
-        (data.seq, &data.payload[..]),
-        (ISN_C.wrapping_add(1), REQUEST)
-    );
+    assert_eq!(data.ts, Some((102, 50)));
     let [(0, Message::HandoffAccept(accept))] = out.messages[..] else {
         panic!("{:?}", out.messages)
     };
@@ -504,6 +507,36 @@ fn a_connection_is_handed_off_and_translated_both_ways() {
     a.on_message(0, closed.clone(), now);
     assert_eq!(a.load().active_connections, 0);
     assert_eq!(b.load().active_connections, 0);
+}
+
+/// The kernel here completes a connection with its request's first
+/// segment, not with the handshake ACK: a connection handed off never
+/// reaches its web server. A client that waits so long before its request
+/// that the kernel sends its SYN-ACK again completes it with its answer.
+#[test]
+fn the_handshake_ack_is_withheld_until_the_request_or_another_ack_comes() {
+    let now = Instant::now();
+    let (mut a, counters) = engine(A, MAC_A, ("b", MAC_B));
+    handshake(&mut a, now);
+    assert_eq!(counters.get(Counter::HandshakesDeferred), 1);
+    assert!(a.take_output().to_host.is_empty());
+    let mut again = origin_kernel_synack();
+    assert_eq!(a.from_host(&mut again, now), Verdict::ToWire);
+    let mut ack = from_client(
+        ISN_C.wrapping_add(1),
+        ISN_A + 1,
+        TcpFlags::ACK,
+        ts(102, 7000),
+        &[],
+    );
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::ToHost);
+    assert_eq!(counters.get(Counter::HandshakesDeferred), 1);
+    // Still tracked: the request is decided as any other.
+    assert_eq!(a.from_wire(&mut request_frame(), now), Verdict::Consumed);
+    assert!(matches!(
+        &a.take_output().messages[..],
+        [(0, Message::HandoffRequest(_))]
+    ));
 }
 
 #[test]
@@ -1229,8 +1262,8 @@ fn a_full_table_evicts_undecided_connections_first_and_never_loses_bytes() {
         now,
     );
     a.take_output();
-    // Connection 2 holds part of a request.
-    assert_eq!(open_from(&mut a, 40001), Verdict::ToHost);
+    // Connection 2 holds part of a request (its handshake ACK withheld).
+    assert_eq!(open_from(&mut a, 40001), Verdict::Drop);
     let partial = frame(
         (MAC_C, MAC_A),
         (CLIENT, 40001),
@@ -1245,8 +1278,9 @@ fn a_full_table_evicts_undecided_connections_first_and_never_loses_bytes() {
     assert_eq!(a.from_wire(&mut partial.clone(), now), Verdict::Consumed);
     assert_eq!(a.load().active_connections, 2);
     // Connection 3 needs room: connection 2 is evicted, its held bytes go
-    // to the local kernel, which will serve it.
-    assert_eq!(open_from(&mut a, 40002), Verdict::ToHost);
+    // to the local kernel, which will serve it (that segment completes its
+    // handshake).
+    assert_eq!(open_from(&mut a, 40002), Verdict::Drop);
     assert_eq!(a.take_output().to_host, vec![partial]);
     assert_eq!(counters.get(Counter::FlowsEvicted), 1);
     // Connection 4: only established ones left... connection 3 is
@@ -1943,7 +1977,7 @@ fn a_keep_alive_connection_moves_to_the_node_of_each_request_and_back() {
     );
     assert_eq!(b.from_host(&mut synack, now), Verdict::Consumed);
     let out = b.take_output();
-    assert_eq!(seen(&out.to_host[1]).payload, REQUEST);
+    assert_eq!(seen(&out.to_host[0]).payload, REQUEST);
     let [(0, accept @ Message::HandoffAccept(_))] = &out.messages[..] else {
         panic!()
     };
@@ -2016,7 +2050,7 @@ fn a_keep_alive_connection_moves_to_the_node_of_each_request_and_back() {
     );
     assert_eq!(a.from_host(&mut synack, now), Verdict::Consumed);
     let out = a.take_output();
-    assert_eq!(seen(&out.to_host[1]).payload, req3);
+    assert_eq!(seen(&out.to_host[0]).payload, req3);
     assert_eq!(ca.get(Counter::MovesCompleted), 2);
     // Its response is translated into the client's sequence.
     let mut r = from_kernel(
@@ -2242,7 +2276,7 @@ fn half_open_entries_expire_and_only_the_handshakes_own_ack_promotes() {
         ts(101, 7000),
         &[],
     );
-    assert_eq!(a.from_wire(&mut ack, now), Verdict::ToHost);
+    assert_eq!(a.from_wire(&mut ack, now), Verdict::Drop, "withheld");
     assert_eq!(a.load().active_connections, 1);
     assert_eq!(counters.get(Counter::HalfOpenPromoted), 1);
     assert_eq!(a.from_wire(&mut request_frame(), now), Verdict::Consumed);

@@ -2,7 +2,7 @@
 //!
 //! It sees every IPv4/TCP frame a worker receives, from the wire and from
 //! the host, and says where it goes ([`Verdict`]). It also builds the
-//! frames Baton injects (the replayed SYN, the ACK and held request, RSTs)
+//! frames Baton injects (the replayed SYN, the held request, RSTs)
 //! and the control messages to peers ([`Output`]). It has no DPDK and no
 //! I/O: the worker feeds it, and tests drive it with byte arrays.
 //!

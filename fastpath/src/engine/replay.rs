@@ -1,7 +1,8 @@
 //! A connection replayed into the local kernel at its current sequence
 //! numbers: the client's SYN (its ISN, or one before the held request, and
-//! its original options), the kernel's SYN-ACK, and the ACK and request
-//! bytes Baton injects in the client's place; then every packet translated
+//! its original options), the kernel's SYN-ACK, and the request bytes Baton
+//! injects in the client's place (their first segment acknowledges the
+//! SYN-ACK); then every packet translated
 //! between the kernel's space and the client's. A target does it for every
 //! connection handed in; an origin does it when a connection moves back to
 //! it.
@@ -75,7 +76,8 @@ pub(super) fn syn(req: &HandoffRequest, ends: Ends) -> Vec<u8> {
 
 /// The kernel answered the replayed SYN with `synack` (parsed as `seg`):
 /// the translation between its space and the client's, and the frames to
-/// inject in the client's place (its ACK, and the request bytes).
+/// inject in the client's place (the request bytes; a bare ACK when there
+/// are none).
 pub(super) fn complete(
     req: &HandoffRequest,
     synack: &[u8],
@@ -124,10 +126,19 @@ pub(super) fn complete(
         })
     };
     let first = req.isn_client + 1;
-    let mut out = vec![segment(first, TcpFlags::ACK, &[])];
-    for (i, chunk) in req.held.chunks(SEGMENT_PAYLOAD).enumerate() {
-        let seq = first.add_len(i * SEGMENT_PAYLOAD);
-        out.push(segment(seq, TcpFlags::ACK | TcpFlags::PSH, chunk));
+    // The request's first segment completes the kernel's handshake: a bare
+    // ACK before it would only be one more packet for the kernel to take.
+    let mut out: Vec<Vec<u8>> = req
+        .held
+        .chunks(SEGMENT_PAYLOAD)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let seq = first.add_len(i * SEGMENT_PAYLOAD);
+            segment(seq, TcpFlags::ACK | TcpFlags::PSH, chunk)
+        })
+        .collect();
+    if out.is_empty() {
+        out.push(segment(first, TcpFlags::ACK, &[]));
     }
     (offsets, out)
 }

@@ -148,6 +148,9 @@ pub enum OriginEvent {
     FinFromKernel,
     /// A kernel segment with RST.
     RstFromKernel,
+    /// The segment that made the flow, when it carries nothing but its
+    /// acknowledgement of the kernel's SYN-ACK (no payload, FIN or RST).
+    HandshakeAck,
     /// A client segment with nothing to hold: no payload, no FIN, no RST;
     /// or a repeated SYN, whatever it carries.
     AckFromClient,
@@ -215,6 +218,11 @@ pub enum OriginAction {
     /// request carries (the SYN-ACK's ISN and options, the latest timestamp)
     /// and, for a routed connection, where its responses end.
     PassToClient,
+    /// Keep the client's handshake ACK from the local kernel: its
+    /// connection then completes with the request's first segment (as with
+    /// `TCP_DEFER_ACCEPT`), so a connection handed off never reaches this
+    /// node's web server. Any later client segment completes it as well.
+    Withhold,
     /// Append the packet's payload to the held bytes; do not pass it on.
     Hold,
     /// Keep the client's packet for the target, up to a bound (beyond it,
@@ -270,7 +278,8 @@ pub enum OriginAction {
     /// client's original options, into the local kernel.
     ReplaySyn,
     /// From the local kernel's SYN-ACK to the replay, learn the translation
-    /// and inject the client's ACK and the held request in its place.
+    /// and inject the held request in the client's place (its first segment
+    /// acknowledges the SYN-ACK).
     CompleteReplay,
     /// Translate the client's packet into the replayed connection's space,
     /// and give it to the local kernel.
@@ -429,6 +438,11 @@ impl Machine for OriginState {
             E::AckFromClient | E::DataFromClient | E::FinFromClient
         );
 
+        // Only the segment that makes a flow is its handshake ACK; in any
+        // other state such a segment is a client ACK like the rest.
+        if event == E::HandshakeAck && self != S::Handshake {
+            return self.on(E::AckFromClient);
+        }
         match (self, event) {
             // A forgotten flow: its packets pass through, and only a late
             // Accept needs an answer, or the target would keep its copy.
@@ -607,6 +621,7 @@ impl Machine for OriginState {
 
             // Before a decision (and, for the one step it lasts, while one
             // is taken again).
+            (S::Handshake, E::HandshakeAck) => stay(&[Withhold]),
             (S::Handshake | S::Held | S::Retrying, E::AckFromClient) => stay(&[PassToKernel]),
             (S::Handshake | S::Held, E::DataFromClient) => go(S::Held, &[Hold]),
             (S::Retrying, E::DataFromClient) => stay(&[Hold]),
@@ -787,6 +802,7 @@ impl Event for OriginEvent {
         OriginEvent::SynAckFromKernel,
         OriginEvent::FinFromKernel,
         OriginEvent::RstFromKernel,
+        OriginEvent::HandshakeAck,
         OriginEvent::AckFromClient,
         OriginEvent::DataFromClient,
         OriginEvent::FinFromClient,
@@ -817,6 +833,7 @@ impl Event for OriginEvent {
                 | OriginEvent::SynAckFromKernel
                 | OriginEvent::FinFromKernel
                 | OriginEvent::RstFromKernel
+                | OriginEvent::HandshakeAck
                 | OriginEvent::AckFromClient
                 | OriginEvent::DataFromClient
                 | OriginEvent::FinFromClient
@@ -836,6 +853,7 @@ impl Event for OriginEvent {
             E::SynAckFromKernel => "SynAckFromKernel",
             E::FinFromKernel => "FinFromKernel",
             E::RstFromKernel => "RstFromKernel",
+            E::HandshakeAck => "HandshakeAck",
             E::AckFromClient => "AckFromClient",
             E::DataFromClient => "DataFromClient",
             E::FinFromClient => "FinFromClient",

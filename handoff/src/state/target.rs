@@ -148,8 +148,8 @@ pub enum TargetAction {
     InjectSyn,
     /// From the kernel's SYN-ACK, learn the translation (sequence delta
     /// isn_origin − isn_target, timestamp offset, window shifts), and inject
-    /// the client's ACK of it and the held request bytes into the kernel.
-    /// The SYN-ACK itself goes no further.
+    /// the held request bytes into the kernel, their first segment
+    /// acknowledging it. The SYN-ACK itself goes no further.
     CompleteHandshake,
     /// Send HandoffAccept (with the kernel's ISN) to the origin.
     SendAccept,

@@ -33,12 +33,13 @@ fn origin_states() -> [OS; 17] {
         OS::Closed,
     ]
 }
-fn origin_events() -> [OE; 26] {
+fn origin_events() -> [OE; 27] {
     [
         OE::FromKernel,
         OE::SynAckFromKernel,
         OE::FinFromKernel,
         OE::RstFromKernel,
+        OE::HandshakeAck,
         OE::AckFromClient,
         OE::DataFromClient,
         OE::FinFromClient,
@@ -109,7 +110,7 @@ fn check_table<M: Machine>(states: &[M], events: &[M::Event], table: &[&[Expect<
 /// Origin: one row per state, one column per event, in the order of
 /// `origin_states()` × `origin_events()`.
 #[rustfmt::skip]
-fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
+fn origin_table() -> [[Expect<OS, OA>; 27]; 17] {
     use OA::*;
     [
         // Handshake
@@ -118,6 +119,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Handshake, &[PassToClient]), // SynAckFromKernel
             Go(OS::Handshake, &[PassToClient]), // FinFromKernel
             Go(OS::Handshake, &[PassToClient]), // RstFromKernel
+            Go(OS::Handshake, &[Withhold]), // HandshakeAck
             Go(OS::Handshake, &[PassToKernel]), // AckFromClient
             Go(OS::Held, &[Hold]), // DataFromClient
             Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], Note::NoRequest), // FinFromClient
@@ -147,6 +149,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Held, &[PassToClient]), // SynAckFromKernel
             Go(OS::Held, &[PassToClient]), // FinFromKernel
             Go(OS::Held, &[PassToClient]), // RstFromKernel
+            Go(OS::Held, &[PassToKernel]), // HandshakeAck
             Go(OS::Held, &[PassToKernel]), // AckFromClient
             Go(OS::Held, &[Hold]), // DataFromClient
             Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], Note::HoldUndecided), // FinFromClient
@@ -176,6 +179,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::HandoffPending, &[PassToClient]), // SynAckFromKernel
             Go(OS::HandoffPending, &[PassToClient]), // FinFromKernel
             Go(OS::HandoffPending, &[PassToClient]), // RstFromKernel
+            Go(OS::HandoffPending, &[Queue]), // HandshakeAck
             Go(OS::HandoffPending, &[Queue]), // AckFromClient
             Go(OS::HandoffPending, &[Hold]), // DataFromClient
             Go(OS::HandoffPending, &[Queue]), // FinFromClient
@@ -205,6 +209,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Retrying, &[PassToClient]), // SynAckFromKernel
             Go(OS::Retrying, &[PassToClient]), // FinFromKernel
             Go(OS::Retrying, &[PassToClient]), // RstFromKernel
+            Go(OS::Retrying, &[PassToKernel]), // HandshakeAck
             Go(OS::Retrying, &[PassToKernel]), // AckFromClient
             Go(OS::Retrying, &[Hold]), // DataFromClient
             Noted(OS::Local, &[ReleaseHeldToKernel, PassToKernel], Note::FellBack), // FinFromClient
@@ -234,6 +239,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Refusing, &[Drop]), // SynAckFromKernel
             Go(OS::Refusing, &[Drop]), // FinFromKernel
             Go(OS::Refusing, &[Drop]), // RstFromKernel
+            Go(OS::Refusing, &[Drop]), // HandshakeAck
             Go(OS::Refusing, &[Drop]), // AckFromClient
             Go(OS::Refusing, &[Drop]), // DataFromClient
             Go(OS::Closed, &[Drop, AckClient]), // FinFromClient
@@ -263,6 +269,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Forwarding, &[Drop]), // SynAckFromKernel
             Go(OS::Forwarding, &[Drop]), // FinFromKernel
             Go(OS::Forwarding, &[Drop]), // RstFromKernel
+            Go(OS::Forwarding, &[ForwardToTarget]), // HandshakeAck
             Go(OS::Forwarding, &[ForwardToTarget]), // AckFromClient
             Go(OS::Forwarding, &[ForwardToTarget]), // DataFromClient
             Go(OS::Forwarding, &[ForwardToTarget]), // FinFromClient
@@ -292,6 +299,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Serving, &[PassToClient]), // SynAckFromKernel
             Go(OS::Local, &[PassToClient]), // FinFromKernel
             Go(OS::Closed, &[PassToClient]), // RstFromKernel
+            Go(OS::Serving, &[PassToKernel]), // HandshakeAck
             Go(OS::Serving, &[PassToKernel]), // AckFromClient
             Go(OS::Serving, &[PassToKernel]), // DataFromClient
             Go(OS::Local, &[PassToKernel]), // FinFromClient
@@ -321,6 +329,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::ServingReplayed, &[TranslateToClient]), // SynAckFromKernel
             Go(OS::Closing, &[TranslateToClient]), // FinFromKernel
             Go(OS::Closing, &[TranslateToClient]), // RstFromKernel
+            Go(OS::ServingReplayed, &[TranslateToKernel]), // HandshakeAck
             Go(OS::ServingReplayed, &[TranslateToKernel]), // AckFromClient
             Go(OS::ServingReplayed, &[TranslateToKernel]), // DataFromClient
             Go(OS::ServingReplayed, &[TranslateToKernel]), // FinFromClient
@@ -350,6 +359,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Quiescing(Owner::Kernel), &[PassToClient]), // SynAckFromKernel
             Go(OS::Local, &[PassToClient]), // FinFromKernel
             Go(OS::Closed, &[PassToClient]), // RstFromKernel
+            Go(OS::Quiescing(Owner::Kernel), &[ToOwner]), // HandshakeAck
             Go(OS::Quiescing(Owner::Kernel), &[ToOwner]), // AckFromClient
             Go(OS::Quiescing(Owner::Kernel), &[HoldForMove, AckOwner]), // DataFromClient
             Go(OS::Quiescing(Owner::Kernel), &[Drop]), // FinFromClient
@@ -379,6 +389,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Quiescing(Owner::Replayed), &[TranslateToClient]), // SynAckFromKernel
             Go(OS::Closing, &[TranslateToClient]), // FinFromKernel
             Go(OS::Closing, &[TranslateToClient]), // RstFromKernel
+            Go(OS::Quiescing(Owner::Replayed), &[ToOwner]), // HandshakeAck
             Go(OS::Quiescing(Owner::Replayed), &[ToOwner]), // AckFromClient
             Go(OS::Quiescing(Owner::Replayed), &[HoldForMove, AckOwner]), // DataFromClient
             Go(OS::Quiescing(Owner::Replayed), &[Drop]), // FinFromClient
@@ -408,6 +419,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Quiescing(Owner::Peer), &[Drop]), // SynAckFromKernel
             Go(OS::Quiescing(Owner::Peer), &[Drop]), // FinFromKernel
             Go(OS::Quiescing(Owner::Peer), &[Drop]), // RstFromKernel
+            Go(OS::Quiescing(Owner::Peer), &[ToOwner]), // HandshakeAck
             Go(OS::Quiescing(Owner::Peer), &[ToOwner]), // AckFromClient
             Go(OS::Quiescing(Owner::Peer), &[HoldForMove, AckOwner]), // DataFromClient
             Go(OS::Quiescing(Owner::Peer), &[Drop]), // FinFromClient
@@ -437,6 +449,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Moving, &[Drop]), // SynAckFromKernel
             Go(OS::Moving, &[Drop]), // FinFromKernel
             Go(OS::Moving, &[Drop]), // RstFromKernel
+            Go(OS::Moving, &[Queue]), // HandshakeAck
             Go(OS::Moving, &[Queue]), // AckFromClient
             Go(OS::Moving, &[HoldForMove]), // DataFromClient
             Go(OS::Moving, &[Queue]), // FinFromClient
@@ -466,6 +479,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::MovePending, &[Drop]), // SynAckFromKernel
             Go(OS::MovePending, &[Drop]), // FinFromKernel
             Go(OS::MovePending, &[Drop]), // RstFromKernel
+            Go(OS::MovePending, &[Queue]), // HandshakeAck
             Go(OS::MovePending, &[Queue]), // AckFromClient
             Go(OS::MovePending, &[HoldForMove]), // DataFromClient
             Go(OS::MovePending, &[Queue]), // FinFromClient
@@ -495,6 +509,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Noted(OS::ServingReplayed, &[CompleteReplay, QueuedToKernel], Note::MoveCompleted), // SynAckFromKernel
             Go(OS::Replaying, &[Drop]), // FinFromKernel
             Go(OS::Moving, &[Drop, ClearQueue]), // RstFromKernel
+            Go(OS::Replaying, &[Queue]), // HandshakeAck
             Go(OS::Replaying, &[Queue]), // AckFromClient
             Go(OS::Replaying, &[HoldForMove]), // DataFromClient
             Go(OS::Replaying, &[Queue]), // FinFromClient
@@ -524,6 +539,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Closing, &[TranslateToClient]), // SynAckFromKernel
             Go(OS::Closing, &[TranslateToClient]), // FinFromKernel
             Go(OS::Closing, &[TranslateToClient]), // RstFromKernel
+            Go(OS::Closing, &[TranslateToKernel]), // HandshakeAck
             Go(OS::Closing, &[TranslateToKernel]), // AckFromClient
             Go(OS::Closing, &[TranslateToKernel]), // DataFromClient
             Go(OS::Closing, &[TranslateToKernel]), // FinFromClient
@@ -553,6 +569,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Local, &[PassToClient]), // SynAckFromKernel
             Go(OS::Local, &[PassToClient]), // FinFromKernel
             Go(OS::Local, &[PassToClient]), // RstFromKernel
+            Go(OS::Local, &[PassToKernel]), // HandshakeAck
             Go(OS::Local, &[PassToKernel]), // AckFromClient
             Go(OS::Local, &[PassToKernel]), // DataFromClient
             Go(OS::Local, &[PassToKernel]), // FinFromClient
@@ -582,6 +599,7 @@ fn origin_table() -> [[Expect<OS, OA>; 26]; 17] {
             Go(OS::Closed, &[PassToClient]), // SynAckFromKernel
             Go(OS::Closed, &[PassToClient]), // FinFromKernel
             Go(OS::Closed, &[PassToClient]), // RstFromKernel
+            Go(OS::Closed, &[PassToKernel]), // HandshakeAck
             Go(OS::Closed, &[PassToKernel]), // AckFromClient
             Go(OS::Closed, &[PassToKernel]), // DataFromClient
             Go(OS::Closed, &[PassToKernel]), // FinFromClient
@@ -835,6 +853,7 @@ fn packet_events_are_the_segments() {
             OE::SynAckFromKernel,
             OE::FinFromKernel,
             OE::RstFromKernel,
+            OE::HandshakeAck,
             OE::AckFromClient,
             OE::DataFromClient,
             OE::FinFromClient,
@@ -943,6 +962,7 @@ fn origin_invariants() {
                             a,
                             OA::PassToKernel
                                 | OA::PassToClient
+                                | OA::Withhold
                                 | OA::Hold
                                 | OA::Queue
                                 | OA::Drop

@@ -75,7 +75,14 @@ pub(in crate::engine) fn on_handshake_done(
     // it came, so its verdict has nothing left to say.
     e.open::<OriginFlow>(key, make, Input::Nothing, now);
     e.note_embryonic(key);
-    from_client(e, key, frame, seg, now)
+    client_segment(e, key, frame, seg, now, Segment::MadeTheFlow)
+}
+
+/// Whether a client segment is the one that made its flow.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    MadeTheFlow,
+    Later,
 }
 
 /// The event a client segment is, for a flow the client opened with ISN
@@ -109,6 +116,17 @@ pub(in crate::engine) fn from_client(
     tcp: &TcpFrame,
     now: Instant,
 ) -> Verdict {
+    client_segment(e, key, frame, tcp, now, Segment::Later)
+}
+
+fn client_segment(
+    e: &mut Engine,
+    key: FlowKey,
+    frame: &mut [u8],
+    tcp: &TcpFrame,
+    now: Instant,
+    segment: Segment,
+) -> Verdict {
     let Some(Flow {
         role: Role::Origin(o),
         ..
@@ -116,7 +134,10 @@ pub(in crate::engine) fn from_client(
     else {
         return Verdict::ToHost;
     };
-    let event = client_event(tcp, o.setup.syn_isn);
+    let event = match client_event(tcp, o.setup.syn_isn) {
+        OriginEvent::AckFromClient if segment == Segment::MadeTheFlow => OriginEvent::HandshakeAck,
+        event => event,
+    };
     let kind = o.setup.kind;
     // What a handoff request or a RST toward the client needs.
     if tcp.flags.contains(TcpFlags::ACK) {

@@ -39,6 +39,10 @@ pub(super) fn carry_out(
             }
             Ok(Some(Verdict::ToWire))
         }
+        OriginAction::Withhold => {
+            parts.count(Counter::HandshakesDeferred, 1);
+            Ok(Some(Verdict::Drop))
+        }
         OriginAction::Hold => match input {
             Input::Packet(frame, seg, _) => {
                 hold(o, parts, frame, seg).map(|()| Some(Verdict::Consumed))
