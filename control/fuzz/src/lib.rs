@@ -40,7 +40,7 @@ impl Reader {
     }
 }
 
-/// What `session::write_frame` puts on the stream for `frame`, with the
+/// What `session::write_frames` puts on the stream for `frame`, with the
 /// reader's stand-in for the cipher.
 pub fn write_frame(frame: &[u8], out: &mut Vec<u8>) {
     for chunk in wire::chunks(frame) {

@@ -34,6 +34,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The shortest time a write may block before the connection is given up.
 const WRITE_TIMEOUT_FLOOR: Duration = Duration::from_secs(10);
+/// The most queued frames sealed into one write.
+const BATCH_FRAMES: usize = 64;
 
 /// Messages to a link thread from the listener and from the API.
 pub enum LinkCtl {
@@ -234,6 +236,7 @@ impl Link {
             return (None, Some(EndReason::Io(e)));
         }
         let mut out = Vec::new();
+        let mut batch = Vec::with_capacity(BATCH_FRAMES);
         let mut last_sent = Instant::now();
         loop {
             if self.shared.is_shutting_down() {
@@ -245,10 +248,17 @@ impl Link {
             let written: io::Result<()> = select! {
                 recv(self.outbox) -> frame => match frame {
                     Ok(frame) => {
-                        let r = session::write_frame(stream, sealer, &frame, &mut out);
+                        // What is queued behind it goes in the same write;
+                        // nothing waits for frames still to come.
+                        batch.clear();
+                        batch.push(frame);
+                        batch.extend(self.outbox.try_iter().take(BATCH_FRAMES - 1));
+                        let frames = batch.iter().map(Vec::as_slice);
+                        let r = session::write_frames(stream, sealer, frames, &mut out);
                         if r.is_ok() {
-                            peer.counters.add(PeerCounter::FramesOut, 1);
-                            peer.counters.add(PeerCounter::BytesOut, frame.len() as u64);
+                            let bytes: usize = batch.iter().map(Vec::len).sum();
+                            peer.counters.add(PeerCounter::FramesOut, batch.len() as u64);
+                            peer.counters.add(PeerCounter::BytesOut, bytes as u64);
                         }
                         r
                     }

@@ -190,19 +190,33 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// Encrypts and writes one application frame, in as many chunks as it
-/// needs. Each chunk is written as soon as it is sealed, so that a large
-/// frame keeps bytes flowing (and the peer's liveness clock fed) instead of
-/// going quiet while the whole frame is encrypted.
-pub fn write_frame(
+/// Sealed bytes written at once: a batch of small frames goes out in one
+/// write, a large frame in pieces of about this size, so that bytes keep
+/// flowing (and the peer's liveness clock fed) while it is encrypted.
+const WRITE_AT: usize = 16 * 1024;
+
+/// Encrypts and writes application frames, each in as many chunks as it
+/// needs, in as few writes as `WRITE_AT` allows: frames queued together
+/// (the answers to one burst of packets, say) leave in one TCP segment
+/// rather than one each, which the channel sends without delay
+/// (`TCP_NODELAY`).
+pub fn write_frames<'a>(
     stream: &mut TcpStream,
     sealer: &mut Sealer,
-    frame: &[u8],
+    frames: impl IntoIterator<Item = &'a [u8]>,
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
-    for chunk in wire::chunks(frame) {
-        out.clear();
-        sealer.seal_into(chunk, out).map_err(io::Error::other)?;
+    out.clear();
+    for frame in frames {
+        for chunk in wire::chunks(frame) {
+            sealer.seal_into(chunk, out).map_err(io::Error::other)?;
+            if out.len() >= WRITE_AT {
+                stream.write_all(out)?;
+                out.clear();
+            }
+        }
+    }
+    if !out.is_empty() {
         stream.write_all(out)?;
     }
     Ok(())

@@ -179,3 +179,58 @@ fn handshake_without_confirmation_never_comes_up() {
     assert!(!b.status()[0].up);
     assert_eq!(NOISE_PARAMS, "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s");
 }
+
+/// Frames queued together leave in shared writes, a large one among them
+/// in pieces: each arrives whole, once, in order, and is counted.
+#[test]
+fn frames_queued_together_arrive_whole_and_in_order() {
+    let config = |node: &str, peer: &str, addr: SocketAddr| ChannelConfig {
+        node: node.into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        psk: PSK,
+        peers: vec![PeerConfig {
+            name: peer.into(),
+            addr,
+        }],
+        heartbeat_interval: Duration::from_millis(50),
+        suspect_after: Duration::from_secs(5),
+        dead_after: Duration::from_secs(10),
+    };
+    let b = PeerChannels::start(config("b", "a", "127.0.0.1:9".parse().unwrap())).unwrap();
+    let a = PeerChannels::start(config("a", "b", b.local_addr())).unwrap();
+    eventually("a sees b up", || a.status().iter().all(|p| p.up));
+    // Small frames around ones larger than a write and than a chunk.
+    let frames: Vec<Vec<u8>> = (0..300u32)
+        .map(|i| {
+            let len = match i % 100 {
+                50 => wire::MAX_FRAME_LEN,
+                99 => 20_000,
+                _ => 40 + i as usize % 60,
+            };
+            (0..len)
+                .map(|j| (i as usize + j).to_le_bytes()[0])
+                .collect()
+        })
+        .collect();
+    for frame in &frames {
+        while a.send("b", frame.clone()).is_err() {
+            assert!(Instant::now() < deadline(), "a's queue never drained");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let mut got = Vec::new();
+    let until = deadline();
+    while got.len() < frames.len() {
+        assert!(
+            Instant::now() < until,
+            "{} of {} frames",
+            got.len(),
+            frames.len()
+        );
+        if let Some(PeerEvent::Frame { frame, .. }) = b.recv_timeout(WAIT) {
+            got.push(frame);
+        }
+    }
+    assert!(got == frames, "the frames arrived changed or out of order");
+    assert_eq!(a.counters().get(C::FramesOut), 300);
+}
