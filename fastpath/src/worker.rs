@@ -131,6 +131,7 @@ impl Worker {
         state: &mut PollState,
         pause: Duration,
     ) -> bool {
+        let mut pause = pause;
         if pause >= ARM_FROM {
             match wake.arm() {
                 Ok(true) if self.poll_once(state, Instant::now()) > 0 => {
@@ -139,7 +140,15 @@ impl Worker {
                     }
                     return true;
                 }
-                Ok(_) => {}
+                Ok(_) => {
+                    // Armed, a frame or a message ends the sleep at once:
+                    // waking sooner than the ceiling would find nothing
+                    // (the engine's timers are coarser), so the back-off
+                    // goes there in one step rather than in doublings.
+                    if let IdlePolicy::Sleep { max } = self.idle {
+                        pause = pause.max(max);
+                    }
+                }
                 Err(_) => self.counters.add(Counter::WakeErrors, 1),
             }
         }
