@@ -129,9 +129,8 @@ impl Worker {
         &mut self,
         wake: &mut PacketWake,
         state: &mut PollState,
-        pause: Duration,
+        mut pause: Duration,
     ) -> bool {
-        let mut pause = pause;
         if pause >= ARM_FROM {
             match wake.arm() {
                 Ok(true) if self.poll_once(state, Instant::now()) > 0 => {
