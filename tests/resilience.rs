@@ -167,6 +167,9 @@ fn a_target_whose_accept_queue_overflows_still_answers_every_request_itself() {
         overflows() - before,
         tb.counter(2, "replays_retransmitted")
     );
+    for i in [1, 2] {
+        eprintln!("node {i}: {}", tb.nonzero_counters(i));
+    }
     assert!(wrk.requests() > 100, "{}", wrk.report);
     // Every answer is node 2's 200: node 1 has a server too, whose 404s
     // would be answers from the wrong node, and a 503 a handoff given up.

@@ -439,6 +439,22 @@ impl Testbed {
             .sum()
     }
 
+    /// Every worker counter of node `i` that is not zero, summed over its
+    /// workers, as `name=value` pairs: what a failing test prints.
+    pub fn nonzero_counters(&self, i: usize) -> String {
+        let mut sums = std::collections::BTreeMap::<String, u64>::new();
+        for w in self.stats(i)["workers"].as_array().expect("workers") {
+            for (name, v) in w["counters"].as_object().expect("counters") {
+                *sums.entry(name.clone()).or_default() += v.as_u64().unwrap_or(0);
+            }
+        }
+        sums.iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     pub fn stop_baton(&self, i: usize) {
         let wd = self.workdir().to_str().unwrap().to_string();
         let out = self.script(&["stop-baton", &self.id, &wd, &i.to_string()]);
