@@ -103,7 +103,7 @@ pub struct HandoffConfig {
     #[serde(default = "default_hold_timeout_ms")]
     pub hold_timeout_ms: u32,
     /// Longest a handoff may take at the target: its replayed SYN goes again
-    /// after 250 ms, then at doubling intervals, while this lasts,
+    /// after 100 ms, then at intervals doubling up to 400 ms, while this lasts,
     /// then the target refuses. The origin waits half a second longer for
     /// the answer, so that it never gives up first.
     #[serde(default = "default_handoff_timeout_ms")]

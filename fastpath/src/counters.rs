@@ -82,7 +82,7 @@ baton_counters::counters! {
         /// replayed SYN in time.
         ReplayTimedOut => "replay_timed_out", connections;
         /// Replayed SYNs sent again because the local kernel did not answer
-        /// (its accept queue was full, say): after 250 ms, then doubling.
+        /// (its accept queue was full, say): after 100 ms, then doubling up to 400 ms.
         ReplaysRetransmitted => "replays_retransmitted", packets;
         /// Handed-off connections this node forgot (it restarted) and
         /// learned again from the peer that holds them.

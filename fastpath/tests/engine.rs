@@ -803,7 +803,7 @@ fn a_replayed_syn_the_kernel_never_answers_is_rejected_as_timed_out() {
 }
 
 #[test]
-fn an_unanswered_replay_is_sent_again_on_a_doubling_schedule_within_the_budget() {
+fn an_unanswered_replay_is_sent_again_on_a_capped_doubling_schedule_within_the_budget() {
     let now = Instant::now();
     let (mut a, _) = engine(A, MAC_A, ("b", MAC_B));
     let (mut b, cb) = engine_from(EngineConfig {
@@ -815,21 +815,24 @@ fn an_unanswered_replay_is_sent_again_on_a_doubling_schedule_within_the_budget()
     let syn = b.take_output().to_host;
     assert_eq!(syn.len(), 1);
     // A full accept queue drops the SYN without a word; the same SYN goes
-    // again at 250 ms, 750 ms and 1.75 s (a local port's schedule, see
-    // REPLAY_RTO), then nothing: the next would be at 3.75 s, past the
-    // budget, which ends the replay with a Reject the origin gets in time.
-    // (Each wait runs from when the last SYN went; timers fire up to one
-    // 50 ms tick late.)
-    for (quiet, again) in [(200, 300), (750, 850), (1800, 1900)] {
-        b.poll_timers(now + Duration::from_millis(quiet));
+    // again 100 ms later, then at waits doubling up to 400 ms (a local
+    // port's schedule, see REPLAY_RTO): eight more SYNs, the last at
+    // 2.7 s; the next would be past the budget, which ends the replay with
+    // a Reject the origin gets in time. (Each wait runs from when the last
+    // SYN went; timers fire up to one 50 ms tick late.)
+    let ms = Duration::from_millis;
+    let mut last = now;
+    for wait in [100, 200, 400, 400, 400, 400, 400, 400] {
+        b.poll_timers(last + ms(wait - 60));
         assert!(b.take_output().is_empty());
-        b.poll_timers(now + Duration::from_millis(again));
+        last += ms(wait + 60);
+        b.poll_timers(last);
         assert_eq!(b.take_output().to_host, syn, "the SYN again");
     }
-    assert_eq!(cb.get(Counter::ReplaysRetransmitted), 3);
-    b.poll_timers(now + Duration::from_millis(2900));
+    assert_eq!(cb.get(Counter::ReplaysRetransmitted), 8);
+    b.poll_timers(last + ms(300 - 60));
     assert!(b.take_output().is_empty());
-    b.poll_timers(now + Duration::from_millis(3200));
+    b.poll_timers(last + ms(300 + 60));
     let [(0, Message::HandoffReject(r))] = b.take_output().messages[..] else {
         panic!()
     };
