@@ -529,6 +529,19 @@ impl Wrk {
 
 impl Drop for Testbed {
     fn drop(&mut self) {
+        // A failing test's output carries the end of every node's log: the
+        // workdir goes with the testbed, and a CI run's output is all that
+        // is left of it.
+        if std::thread::panicking() {
+            for i in 1..=self.nodes {
+                let log = self.log(i);
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                eprintln!("--- node {i}'s log, last {} lines:", tail.len());
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
         let wd = self.workdir().to_str().unwrap_or_default().to_string();
         let out = self.script(&["down", &self.id, &wd]);
         if !out.status.success() {
