@@ -431,24 +431,25 @@ impl Testbed {
 
     /// Total of a worker counter on node `i`.
     pub fn counter(&self, i: usize, name: &str) -> u64 {
-        self.stats(i)["workers"]
-            .as_array()
-            .expect("workers")
-            .iter()
-            .map(|w| w["counters"][name].as_u64().unwrap_or(0))
-            .sum()
+        self.counters(i).get(name).copied().unwrap_or(0)
     }
 
-    /// Every worker counter of node `i` that is not zero, summed over its
-    /// workers, as `name=value` pairs: what a failing test prints.
-    pub fn nonzero_counters(&self, i: usize) -> String {
-        let mut sums = std::collections::BTreeMap::<String, u64>::new();
+    /// Every worker counter of node `i`, summed over its workers.
+    pub fn counters(&self, i: usize) -> std::collections::BTreeMap<String, u64> {
+        let mut sums = std::collections::BTreeMap::new();
         for w in self.stats(i)["workers"].as_array().expect("workers") {
             for (name, v) in w["counters"].as_object().expect("counters") {
                 *sums.entry(name.clone()).or_default() += v.as_u64().unwrap_or(0);
             }
         }
-        sums.iter()
+        sums
+    }
+
+    /// [`Testbed::counters`] that are not zero, as `name=value` pairs: what
+    /// a failing test prints.
+    pub fn nonzero_counters(&self, i: usize) -> String {
+        self.counters(i)
+            .iter()
             .filter(|(_, v)| **v > 0)
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
