@@ -273,9 +273,11 @@ fn two_workers_per_node_route_every_message_of_tens_of_thousands_of_handoffs() {
     assert!(
         tb.wait_for(10, || tb.counter(1, "flows_active") == 0
             && tb.counter(2, "flows_active") == 0),
-        "flows left: node 1: {}; node 2: {}",
+        "flows left: node 1: {}; node 2: {}\nnode 1: {}\nnode 2: {}",
         gauges(1),
-        gauges(2)
+        gauges(2),
+        tb.nonzero_counters(1),
+        tb.nonzero_counters(2)
     );
     let handed_off = tb.counter(1, "handed_off");
     // A client that resets while its handoff is pending (wrk does, as each

@@ -345,22 +345,31 @@ impl PeerChannels {
     /// unknown or Down (frames are never kept for a later connection), if
     /// its queue is full, or if the frame is larger than [`MAX_FRAME_LEN`].
     pub fn send(&self, peer: &str, frame: Vec<u8>) -> Result<(), SendError> {
-        let handle = self
-            .peers
-            .get(peer)
-            .ok_or_else(|| SendError::UnknownPeer(peer.to_owned()))?;
+        self.offer(peer, frame).map_err(|(e, _)| e)
+    }
+
+    /// [`PeerChannels::send`], giving the frame back when it fails, so that
+    /// it may be offered again once the queue has room.
+    pub fn offer(&self, peer: &str, frame: Vec<u8>) -> Result<(), (SendError, Vec<u8>)> {
+        let Some(handle) = self.peers.get(peer) else {
+            return Err((SendError::UnknownPeer(peer.to_owned()), frame));
+        };
         if frame.len() > MAX_FRAME_LEN {
-            return Err(SendError::TooLarge {
-                len: frame.len(),
-                max: MAX_FRAME_LEN,
-            });
+            let len = frame.len();
+            return Err((
+                SendError::TooLarge {
+                    len,
+                    max: MAX_FRAME_LEN,
+                },
+                frame,
+            ));
         }
         if !handle.state.is_up() {
-            return Err(SendError::PeerDown(peer.to_owned()));
+            return Err((SendError::PeerDown(peer.to_owned()), frame));
         }
         handle.outbox.try_send(frame).map_err(|e| match e {
-            TrySendError::Full(_) => SendError::QueueFull(peer.to_owned()),
-            TrySendError::Disconnected(_) => SendError::PeerDown(peer.to_owned()),
+            TrySendError::Full(f) => (SendError::QueueFull(peer.to_owned()), f),
+            TrySendError::Disconnected(f) => (SendError::PeerDown(peer.to_owned()), f),
         })
     }
 

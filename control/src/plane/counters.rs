@@ -13,9 +13,15 @@ baton_counters::counters! {
         /// Frames from a peer that decrypted but are not one valid message:
         /// the peer is reset.
         BadMessages => "control_bad_messages", messages, drop;
-        /// Messages for a peer that could not be queued (down, or its queue
-        /// full), load announcements included.
+        /// Messages for a peer that could not be queued: it was down, or
+        /// its backlog was full too; a load announcement that found its
+        /// queue full.
         SendFailures => "control_send_failures", messages, drop;
+        /// Messages that found their peer's send queue full, and waited in
+        /// its backlog (they are in `messages_out` once queued).
+        SendsDeferred => "control_sends_deferred", messages;
+        /// Messages waiting in the peers' backlogs now.
+        Backlog => "control_backlog", gauge;
         /// Messages for a worker whose queue was full.
         WorkerQueueFull => "control_worker_queue_full", messages, drop;
         /// Times this node began to drain (`baton drain`).

@@ -8,6 +8,7 @@
 //! handoff, on a target it holds the connection. So routing keeps no
 //! table; a Load goes to every worker, and so do a peer's Up and Down.
 
+mod backlog;
 mod counters;
 mod loads;
 
@@ -22,7 +23,9 @@ use baton_handoff::workers::{owner_of_client, route, FromWorker, Reload, ToWorke
 use baton_handoff::{Decoder, FlowsHeld, HeldFlow, Load, Message};
 use crossbeam_channel::Receiver;
 
-use crate::peers::{ChannelConfig, PeerChannels, PeerConfig, PeerError, PeerEvent};
+use crate::peers::{ChannelConfig, PeerChannels, PeerConfig, PeerError, PeerEvent, SendError};
+use backlog::{Backlog, Refused, Sent, BACKLOG_MESSAGES};
+use baton_counters::RateLimit;
 pub use counters::ControlCounter;
 use counters::ControlCounters;
 use loads::WorkerLoads;
@@ -50,7 +53,17 @@ pub struct ControlPlane {
     /// Per peer removed by a reload, the workers yet to say they hold no
     /// connection with it; when none is left, its channel is closed.
     releasing: Vec<usize>,
+    /// Per peer, the messages its full send queue did not take yet.
+    backlogs: Vec<Backlog<Vec<u8>>>,
+    /// Messages lost, logged per peer at a bounded rate.
+    lost_log: RateLimit<usize>,
 }
+
+/// While messages wait in a backlog, how often the loop offers them again.
+const BACKLOG_RETRY: Duration = Duration::from_millis(1);
+
+/// At most one line a peer this often about the messages lost for it.
+const LOST_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 impl ControlPlane {
     /// Starts the peer channels of `channel` (whose peers, in order, are the
@@ -76,6 +89,11 @@ impl ControlPlane {
             resyncing: vec![0; peers.len()],
             peers_draining: vec![false; peers.len()],
             releasing: vec![0; peers.len()],
+            backlogs: peers
+                .iter()
+                .map(|_| Backlog::new(BACKLOG_MESSAGES))
+                .collect(),
+            lost_log: RateLimit::new(LOST_LOG_INTERVAL),
             draining: false,
             peers,
             loads: WorkerLoads::new(to_workers.len()),
@@ -106,7 +124,10 @@ impl ControlPlane {
     /// must not sleep through one, and an idle node need not wake for
     /// nothing.
     pub fn tick(&mut self, wait: Duration) {
-        let wait = wait.min(self.next_load.saturating_duration_since(Instant::now()));
+        let mut wait = wait.min(self.next_load.saturating_duration_since(Instant::now()));
+        if self.flush_backlogs() {
+            wait = wait.min(BACKLOG_RETRY);
+        }
         if let Some(events) = self.channels.events().cloned() {
             crossbeam_channel::select! {
                 recv(self.from_worker) -> event => {
@@ -194,6 +215,8 @@ impl ControlPlane {
         self.resyncing.resize(slots.len(), 0);
         self.peers_draining.resize(slots.len(), false);
         self.releasing.resize(slots.len(), 0);
+        self.backlogs
+            .resize_with(slots.len(), || Backlog::new(BACKLOG_MESSAGES));
         self.peers = slots;
         // First: a new peer's Up must find its index known.
         for (worker, reload) in workers.into_iter().enumerate() {
@@ -287,19 +310,70 @@ impl ControlPlane {
         }
     }
 
+    /// Queues `msg` for `peer`, or keeps it in the peer's backlog while
+    /// its queue is full. A load announcement is not kept: the next one
+    /// says more.
     fn send(&mut self, peer: usize, msg: &Message) {
         let Some(name) = self.peers.get(peer) else {
             return;
         };
-        match self.channels.send(name, baton_handoff::encode(msg)) {
-            Ok(()) => self.counters.add(ControlCounter::MessagesOut, 1),
-            Err(e) => {
-                self.counters.add(ControlCounter::SendFailures, 1);
-                if !matches!(msg, Message::Load(_)) {
-                    tracing::debug!("message to {name} not sent: {e}");
-                }
+        let is_load = matches!(msg, Message::Load(_));
+        let sent = {
+            let backlog = &mut self.backlogs[peer];
+            let mut offer = offer(&self.channels, name);
+            let frame = baton_handoff::encode(msg);
+            match is_load {
+                false => backlog.send(frame, offer),
+                true if backlog.is_empty() && offer(frame).is_ok() => Sent::Now,
+                true => Sent::Dropped(1),
             }
+        };
+        match sent {
+            Sent::Now => self.counters.add(ControlCounter::MessagesOut, 1),
+            Sent::Later => self.counters.add(ControlCounter::SendsDeferred, 1),
+            Sent::Dropped(lost) => self.lost(peer, lost, !is_load),
         }
+        self.set_backlog_gauge();
+    }
+
+    /// Offers every backlog's messages to its peer again: whether any
+    /// still wait.
+    fn flush_backlogs(&mut self) -> bool {
+        let mut waiting = false;
+        for peer in 0..self.backlogs.len() {
+            if self.backlogs[peer].is_empty() {
+                continue;
+            }
+            let name = &self.peers[peer];
+            match self.backlogs[peer].flush(offer(&self.channels, name)) {
+                Ok(sent) => self.counters.add(ControlCounter::MessagesOut, sent as u64),
+                Err(lost) => self.lost(peer, lost, true),
+            }
+            waiting |= !self.backlogs[peer].is_empty();
+        }
+        self.set_backlog_gauge();
+        waiting
+    }
+
+    /// `lost` messages for `peer` could not be queued: logged (at a
+    /// bounded rate) when `tell`, since a handoff message lost leaves a
+    /// connection known to one node only until a timeout.
+    fn lost(&mut self, peer: usize, lost: usize, tell: bool) {
+        self.counters.add(ControlCounter::SendFailures, lost as u64);
+        if !tell {
+            return;
+        }
+        if let Some(left_out) = self.lost_log.allow(peer, Instant::now()) {
+            tracing::warn!(
+                "{lost} message(s) to peer {} lost (down, or {BACKLOG_MESSAGES} waiting for its send queue); {left_out} more lost since the last line",
+                self.peers[peer]
+            );
+        }
+    }
+
+    fn set_backlog_gauge(&mut self) {
+        let waiting: usize = self.backlogs.iter().map(Backlog::len).sum();
+        self.counters.set(ControlCounter::Backlog, waiting as u64);
     }
 
     fn on_event(&mut self, event: PeerEvent) {
@@ -326,6 +400,11 @@ impl ControlPlane {
                 tracing::warn!("peer {peer} down");
                 if let Some(i) = index(&peer) {
                     self.resyncing[i] = 0;
+                    // Messages are never kept for a later connection.
+                    let lost = self.backlogs[i].clear();
+                    if lost > 0 {
+                        self.lost(i, lost, true);
+                    }
                     self.tell_all(|| ToWorker::PeerDown(i));
                 }
             }
@@ -454,6 +533,18 @@ impl ControlPlane {
             .into_iter()
             .map(|s| (s.name, s.up))
             .collect()
+    }
+}
+
+/// Offers a frame to `peer`'s send queue: [`Refused::Full`] gives it back.
+fn offer<'a>(
+    channels: &'a PeerChannels,
+    peer: &'a str,
+) -> impl FnMut(Vec<u8>) -> Result<(), Refused<Vec<u8>>> + 'a {
+    move |frame| match channels.offer(peer, frame) {
+        Ok(()) => Ok(()),
+        Err((SendError::QueueFull(_), frame)) => Err(Refused::Full(frame)),
+        Err(_) => Err(Refused::Closed),
     }
 }
 

@@ -278,6 +278,7 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
     assert_eq!(
         names,
         [
+            "control_backlog",
             "control_bad_messages",
             "control_drains_ended",
             "control_drains_started",
@@ -286,6 +287,7 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
             "control_reloads_applied",
             "control_reloads_refused",
             "control_send_failures",
+            "control_sends_deferred",
             "control_worker_queue_full",
             "peer_accept_failures",
             "peer_bad_frames",
@@ -382,5 +384,63 @@ fn the_control_channel_doc_describes_every_counter() {
     assert!(
         missing.is_empty(),
         "docs/control-channel.md lacks {missing:?}"
+    );
+}
+
+#[test]
+fn a_stalled_peer_delays_messages_and_loses_none() {
+    let mut b = node(channel("b", "a", unused()), 1, 1 << 16);
+    let mut a = node(channel("a", "b", b.plane.local_addr()), 1, 64);
+    until(&mut [&mut a, &mut b], (1, 0), |e| {
+        matches!(e, ToWorker::PeerUp(0)).then_some(())
+    });
+    let closed = |id: u64| {
+        Message::HandoffClosed(HandoffClosed {
+            id,
+            client: SocketAddrV4::new(CLIENT, 40000),
+        })
+    };
+    // b's loop stops: its readers stop reading once its event queue is
+    // full, TCP pushes back, and a's send queue to b fills.
+    let deadline = Instant::now() + WAIT;
+    let mut sent = 0;
+    while a.plane.counters()["control_sends_deferred"] < 10_000 {
+        assert!(Instant::now() < deadline, "a's send queue never filled");
+        while a
+            .outbox
+            .try_send(FromWorker::Message {
+                peer: 0,
+                msg: closed(sent),
+            })
+            .is_ok()
+        {
+            sent += 1;
+        }
+        a.plane.tick(Duration::ZERO);
+    }
+    assert!(a.plane.counters()["control_backlog"] > 0);
+    // b's loop runs again: every message arrives, in order.
+    let mut next = 0;
+    let deadline = Instant::now() + WAIT;
+    while next < sent {
+        assert!(Instant::now() < deadline, "{next} of {sent} arrived");
+        a.plane.tick(Duration::ZERO);
+        b.plane.tick(Duration::from_millis(1));
+        while let Ok(event) = b.inboxes[0].try_recv() {
+            if let ToWorker::Message { msg, .. } = event {
+                if !matches!(msg, Message::Load(_)) {
+                    assert_eq!(msg, closed(next));
+                    next += 1;
+                }
+            }
+        }
+    }
+    let counters = a.plane.counters();
+    assert_eq!(counters["control_backlog"], 0);
+    assert_eq!(b.plane.counters()["control_worker_queue_full"], 0);
+    // Only load announcements may have found the queue full.
+    assert!(
+        counters["control_messages_out"] >= sent,
+        "{sent} sent: {counters:?}"
     );
 }
