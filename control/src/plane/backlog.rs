@@ -33,10 +33,8 @@ pub enum Sent {
     Now,
     /// Kept, behind what already waits.
     Later,
-    /// Lost, with this many messages in all: the backlog is full too
-    /// (this one), or the peer's queue is closed (this one and all that
-    /// waited).
-    Dropped(usize),
+    /// Lost: the backlog is full too, or the peer's queue is closed.
+    Dropped,
 }
 
 /// The messages waiting for one peer, oldest first.
@@ -53,29 +51,26 @@ impl<T> Backlog<T> {
         }
     }
 
-    /// Queues `message` with `try_send`, after whatever waits; keeps it
-    /// when the queue has no room.
+    /// Queues `message` with `try_send` unless older messages wait (offer
+    /// them first, with [`Backlog::flush`]); keeps it when it cannot go.
     pub fn send(
         &mut self,
         message: T,
         mut try_send: impl FnMut(T) -> Result<(), Refused<T>>,
     ) -> Sent {
-        if let Err(lost) = self.flush(&mut try_send) {
-            return Sent::Dropped(lost + 1);
-        }
         if !self.waiting.is_empty() {
             return self.keep(message);
         }
         match try_send(message) {
             Ok(()) => Sent::Now,
             Err(Refused::Full(message)) => self.keep(message),
-            Err(Refused::Closed) => Sent::Dropped(1),
+            Err(Refused::Closed) => Sent::Dropped,
         }
     }
 
     fn keep(&mut self, message: T) -> Sent {
         if self.waiting.len() >= self.max {
-            return Sent::Dropped(1);
+            return Sent::Dropped;
         }
         self.waiting.push_back(message);
         Sent::Later
@@ -146,8 +141,10 @@ mod tests {
         let sent: Vec<Sent> = (1..=4).map(|m| backlog.send(m, into(&mut q))).collect();
         assert_eq!(sent, [Sent::Now, Sent::Now, Sent::Later, Sent::Later]);
         assert_eq!(backlog.len(), 2);
-        // The peer reads one; the next message goes behind the waiting ones.
+        // The peer reads one: a waiting message takes its place, and the
+        // next one goes behind the others.
         q.0.remove(0);
+        assert_eq!(backlog.flush(into(&mut q)), Ok(1));
         assert_eq!(backlog.send(5, into(&mut q)), Sent::Later);
         assert_eq!(q.0, [2, 3]);
         q.1 = 10;
@@ -162,12 +159,12 @@ mod tests {
         let mut backlog = Backlog::new(1);
         let mut q = queue(0);
         assert_eq!(backlog.send(1, into(&mut q)), Sent::Later);
-        assert_eq!(backlog.send(2, into(&mut q)), Sent::Dropped(1));
-        // The one waiting is lost with it.
-        assert_eq!(backlog.send(3, |_| Err(Refused::Closed)), Sent::Dropped(2));
-        assert!(backlog.is_empty());
-        assert_eq!(backlog.send(4, into(&mut q)), Sent::Later);
+        assert_eq!(backlog.send(2, into(&mut q)), Sent::Dropped);
+        // What waits is lost when the queue closes.
         assert_eq!(backlog.flush(|_| Err(Refused::Closed)), Err(1));
+        assert!(backlog.is_empty());
+        assert_eq!(backlog.send(3, |_| Err(Refused::Closed)), Sent::Dropped);
+        assert!(backlog.is_empty());
         assert_eq!(backlog.send(5, into(&mut q)), Sent::Later);
         assert_eq!(backlog.clear(), 1);
     }

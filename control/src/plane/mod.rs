@@ -314,24 +314,25 @@ impl ControlPlane {
     /// its queue is full. A load announcement is not kept: the next one
     /// says more.
     fn send(&mut self, peer: usize, msg: &Message) {
-        let Some(name) = self.peers.get(peer) else {
+        if peer >= self.peers.len() {
             return;
-        };
+        }
         let is_load = matches!(msg, Message::Load(_));
+        let waiting = self.flush_backlog(peer);
         let sent = {
             let backlog = &mut self.backlogs[peer];
-            let mut offer = offer(&self.channels, name);
+            let mut offer = offer(&self.channels, &self.peers[peer]);
             let frame = baton_handoff::encode(msg);
             match is_load {
                 false => backlog.send(frame, offer),
-                true if backlog.is_empty() && offer(frame).is_ok() => Sent::Now,
-                true => Sent::Dropped(1),
+                true if !waiting && offer(frame).is_ok() => Sent::Now,
+                true => Sent::Dropped,
             }
         };
         match sent {
             Sent::Now => self.counters.add(ControlCounter::MessagesOut, 1),
             Sent::Later => self.counters.add(ControlCounter::SendsDeferred, 1),
-            Sent::Dropped(lost) => self.lost(peer, lost, !is_load),
+            Sent::Dropped => self.lost(peer, 1, !is_load),
         }
         self.set_backlog_gauge();
     }
@@ -341,18 +342,24 @@ impl ControlPlane {
     fn flush_backlogs(&mut self) -> bool {
         let mut waiting = false;
         for peer in 0..self.backlogs.len() {
-            if self.backlogs[peer].is_empty() {
-                continue;
-            }
-            let name = &self.peers[peer];
-            match self.backlogs[peer].flush(offer(&self.channels, name)) {
-                Ok(sent) => self.counters.add(ControlCounter::MessagesOut, sent as u64),
-                Err(lost) => self.lost(peer, lost, true),
-            }
-            waiting |= !self.backlogs[peer].is_empty();
+            waiting |= self.flush_backlog(peer);
         }
         self.set_backlog_gauge();
         waiting
+    }
+
+    /// Offers `peer`'s waiting messages to it again: whether any still
+    /// wait.
+    fn flush_backlog(&mut self, peer: usize) -> bool {
+        if self.backlogs[peer].is_empty() {
+            return false;
+        }
+        let name = &self.peers[peer];
+        match self.backlogs[peer].flush(offer(&self.channels, name)) {
+            Ok(sent) => self.counters.add(ControlCounter::MessagesOut, sent as u64),
+            Err(lost) => self.lost(peer, lost, true),
+        }
+        !self.backlogs[peer].is_empty()
     }
 
     /// `lost` messages for `peer` could not be queued: logged (at a
