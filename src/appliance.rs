@@ -356,12 +356,7 @@ fn launch_workers(
             }
             let mut engine = Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters));
             parts::preload(&mut engine, cfg, i, workers);
-            EngineLink {
-                engine,
-                pool: Arc::clone(pool),
-                inbox,
-                outbox,
-            }
+            EngineLink::new(engine, Arc::clone(pool), inbox, outbox)
         });
         let worker = Worker {
             id: i,

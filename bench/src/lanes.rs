@@ -163,11 +163,13 @@ fn run_lane(
             wake: None,
             counters: Arc::clone(&counters),
             stop: Arc::new(AtomicBool::new(false)),
-            engine: engine.map(|engine| EngineLink {
-                engine,
-                pool: Arc::clone(pool),
-                inbox: baton_fastpath::worker::inbox(1).1,
-                outbox: crossbeam_channel::bounded(1).0,
+            engine: engine.map(|engine| {
+                EngineLink::new(
+                    engine,
+                    Arc::clone(pool),
+                    baton_fastpath::worker::inbox(1).1,
+                    crossbeam_channel::bounded(1).0,
+                )
             }),
             steering: None,
         };

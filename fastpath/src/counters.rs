@@ -189,8 +189,12 @@ baton_counters::counters! {
         SteeredIn => "steered_in", packets;
         /// Dropped: the owning worker's steering ring was full.
         DropSteerRingFull => "drop_steer_ring_full", packets, drop;
-        /// Dropped: a message for the control lcore found its queue full (the
-        /// handoff it belongs to times out and is decided again).
+        /// Messages for the control lcore that found its queue full, and
+        /// waited in the worker's backlog.
+        MessagesDeferred => "messages_deferred", messages;
+        /// Dropped: a message for the control lcore found its queue full and
+        /// the worker's backlog of 65,536 full too (the handoff it belongs
+        /// to times out and is decided again).
         DropControlQueueFull => "drop_control_queue_full", messages, drop;
         /// Idle sleeps a frame on a port ended (`poll.wake = "packets"`).
         WokenByPacket => "woken_by_packet", packets;

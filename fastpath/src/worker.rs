@@ -51,6 +51,7 @@ const LOAD_REPEAT_EVERY: Duration = Duration::from_secs(1);
 // What the control lcore and a worker tell each other: defined with the
 // protocol, so that the control plane needs no data-plane crate.
 pub use baton_handoff::workers::{inbox, FromWorker, ToWorker, ToWorkerRx};
+use baton_handoff::workers::{Backlog, Offered, Sent};
 
 /// How workers pass each other the packets of flows they do not own.
 pub struct Steering {
@@ -70,6 +71,73 @@ pub struct EngineLink {
     pub pool: Arc<Mempool>,
     pub inbox: ToWorkerRx,
     pub outbox: Sender<FromWorker>,
+    /// Messages the control lcore's full queue did not take yet: offered
+    /// again at every pass, so they wait at most one idle sleep once it
+    /// has room.
+    waiting: Backlog<FromWorker>,
+}
+
+/// Messages that may wait for the control lcore, per worker: seconds of a
+/// stalled control lcore at 10,000 handoffs a second.
+const CONTROL_BACKLOG: usize = 65_536;
+
+impl EngineLink {
+    pub fn new(
+        engine: Engine,
+        pool: Arc<Mempool>,
+        inbox: ToWorkerRx,
+        outbox: Sender<FromWorker>,
+    ) -> EngineLink {
+        EngineLink {
+            engine,
+            pool,
+            inbox,
+            outbox,
+            waiting: Backlog::new(CONTROL_BACKLOG),
+        }
+    }
+
+    /// Queues `event` for the control lcore, behind any that wait: false
+    /// when it is lost (counted).
+    fn send_to_control(&mut self, event: FromWorker, counters: &WorkerCounters) -> bool {
+        let outbox = &self.outbox;
+        match self.waiting.send(event, |e| offer(outbox, e)) {
+            Sent::Now => true,
+            Sent::Later => {
+                counters.add(Counter::MessagesDeferred, 1);
+                true
+            }
+            Sent::Dropped => {
+                counters.add(Counter::DropControlQueueFull, 1);
+                false
+            }
+        }
+    }
+
+    /// Offers the waiting messages to the control lcore again: how many
+    /// went.
+    fn flush_waiting(&mut self, counters: &WorkerCounters) -> usize {
+        if self.waiting.is_empty() {
+            return 0;
+        }
+        let outbox = &self.outbox;
+        match self.waiting.flush(|e| offer(outbox, e)) {
+            Ok(sent) => sent,
+            Err(lost) => {
+                // The control lcore is gone: the node is stopping.
+                counters.add(Counter::DropControlQueueFull, lost as u64);
+                0
+            }
+        }
+    }
+}
+
+fn offer(outbox: &Sender<FromWorker>, event: FromWorker) -> Offered<FromWorker> {
+    match outbox.try_send(event) {
+        Ok(()) => Offered::Taken,
+        Err(TrySendError::Full(e)) => Offered::Full(e),
+        Err(TrySendError::Disconnected(_)) => Offered::Closed,
+    }
 }
 
 /// What a worker is given to run.
@@ -194,16 +262,21 @@ impl Worker {
             return self.pass_through(&mut state.rx);
         };
         let mut moved = self.control_inbox(&mut link, now);
+        moved += link.flush_waiting(&self.counters);
         moved += self.through_engine(&mut link, state, now);
         state.passes = state.passes.wrapping_add(1);
         if state.passes % TIMERS_EVERY == 0 {
             link.engine.poll_timers(now);
         }
+        // A load report does not wait behind others: the next one says
+        // more.
         if let Some(load) = state.load_report.due(now, || link.engine.load()) {
-            let _ = link.outbox.try_send(FromWorker::Load {
-                worker: self.id,
-                load,
-            });
+            if link.waiting.is_empty() {
+                let _ = link.outbox.try_send(FromWorker::Load {
+                    worker: self.id,
+                    load,
+                });
+            }
         }
         moved += self.send_output(&mut link, &mut state.out);
         self.engine = Some(link);
@@ -408,31 +481,16 @@ impl Worker {
             self.flush(b, port);
         }
         for (peer, msg) in messages {
-            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                link.outbox.try_send(FromWorker::Message { peer, msg })
-            {
-                self.counters.add(Counter::DropControlQueueFull, 1);
-            }
+            link.send_to_control(FromWorker::Message { peer, msg }, &self.counters);
         }
         // After the messages it concludes, on the same queue.
         for peer in resync_done {
-            if link
-                .outbox
-                .try_send(FromWorker::ResyncDone { peer })
-                .is_err()
-            {
-                self.counters.add(Counter::DropControlQueueFull, 1);
-            }
+            link.send_to_control(FromWorker::ResyncDone { peer }, &self.counters);
         }
         for peer in released {
-            if link
-                .outbox
-                .try_send(FromWorker::PeerReleased { peer })
-                .is_err()
-            {
+            if !link.send_to_control(FromWorker::PeerReleased { peer }, &self.counters) {
                 // Told again at the next timer run.
                 link.engine.still_releasing(peer);
-                self.counters.add(Counter::DropControlQueueFull, 1);
             }
         }
         n

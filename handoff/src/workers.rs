@@ -6,8 +6,10 @@
 //! client's flow. It is plain data and a pure function, so it lives with
 //! the protocol rather than with either side.
 
+mod backlog;
 mod inbox;
 
+pub use backlog::{Backlog, Offered, Sent};
 pub use inbox::{inbox, NotQueued, ToWorkerRx, ToWorkerTx, TryRecvError};
 
 use std::net::Ipv4Addr;

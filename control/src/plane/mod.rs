@@ -8,7 +8,6 @@
 //! handoff, on a target it holds the connection. So routing keeps no
 //! table; a Load goes to every worker, and so do a peer's Up and Down.
 
-mod backlog;
 mod counters;
 mod loads;
 
@@ -19,12 +18,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use baton_handoff::workers::{owner_of_client, route, FromWorker, Reload, ToWorker, ToWorkerTx};
+use baton_handoff::workers::{
+    owner_of_client, route, Backlog, FromWorker, Offered, Reload, Sent, ToWorker, ToWorkerTx,
+};
 use baton_handoff::{Decoder, FlowsHeld, HeldFlow, Load, Message};
 use crossbeam_channel::Receiver;
 
 use crate::peers::{ChannelConfig, PeerChannels, PeerConfig, PeerError, PeerEvent, SendError};
-use backlog::{Backlog, Refused, Sent, BACKLOG_MESSAGES};
 use baton_counters::RateLimit;
 pub use counters::ControlCounter;
 use counters::ControlCounters;
@@ -58,6 +58,11 @@ pub struct ControlPlane {
     /// Messages lost, logged per peer at a bounded rate.
     lost_log: RateLimit<usize>,
 }
+
+/// Messages that may wait for one peer whose send queue is full (see
+/// `Backlog`): about five seconds of a stalled channel at 10,000 handoffs
+/// a second, and a few MiB at most.
+pub const BACKLOG_MESSAGES: usize = 65_536;
 
 /// While messages wait in a backlog, how often the loop offers them again.
 const BACKLOG_RETRY: Duration = Duration::from_millis(1);
@@ -325,7 +330,7 @@ impl ControlPlane {
             let frame = baton_handoff::encode(msg);
             match is_load {
                 false => backlog.send(frame, offer),
-                true if !waiting && offer(frame).is_ok() => Sent::Now,
+                true if !waiting && matches!(offer(frame), Offered::Taken) => Sent::Now,
                 true => Sent::Dropped,
             }
         };
@@ -543,15 +548,15 @@ impl ControlPlane {
     }
 }
 
-/// Offers a frame to `peer`'s send queue: [`Refused::Full`] gives it back.
+/// Offers a frame to `peer`'s send queue.
 fn offer<'a>(
     channels: &'a PeerChannels,
     peer: &'a str,
-) -> impl FnMut(Vec<u8>) -> Result<(), Refused<Vec<u8>>> + 'a {
+) -> impl FnMut(Vec<u8>) -> Offered<Vec<u8>> + 'a {
     move |frame| match channels.offer(peer, frame) {
-        Ok(()) => Ok(()),
-        Err((SendError::QueueFull(_), frame)) => Err(Refused::Full(frame)),
-        Err(_) => Err(Refused::Closed),
+        Ok(()) => Offered::Taken,
+        Err((SendError::QueueFull(_), frame)) => Offered::Full(frame),
+        Err(_) => Offered::Closed,
     }
 }
 

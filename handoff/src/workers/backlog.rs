@@ -1,43 +1,42 @@
-//! Messages that found their peer's send queue full, kept in order until
-//! it has room.
+//! Messages that found their queue full, kept in order until it has
+//! room: a worker's messages for the control lcore, and the control
+//! lcore's for a peer.
 //!
-//! The queue fills when the channel stalls: a lost segment of the
-//! channel's TCP connection waits for a retransmission timeout (200 ms or
-//! more), or the peer's control loop falls behind and TCP pushes back,
-//! while a busy node sends thousands of handoff messages a second. A
-//! message dropped there leaves a connection known to one node only: an
-//! origin that never hears HandoffClosed forwards for a target that has
-//! forgotten the connection until the idle timeout; one that never hears
-//! HandoffAccept gives up on a handoff the target took. So what does not
-//! fit waits here, and everything after it waits behind it: the peer sees
-//! the messages in the order they were sent, as the channel promises.
+//! A queue fills when whoever reads it stalls: the control lcore is not
+//! scheduled for a while, or the channel to a peer waits out a lost
+//! segment's retransmission timeout (200 ms or more), or the peer's control
+//! loop falls behind and TCP pushes back, while a busy node sends
+//! thousands of handoff messages a second. A message dropped there leaves
+//! a connection known to one node only: an origin that never hears
+//! HandoffClosed forwards for a target that has forgotten the connection
+//! until the idle timeout; one that never hears HandoffAccept gives up on
+//! a handoff the target took. So what does not fit waits here, and
+//! everything after it waits behind it: the reader sees the messages in
+//! the order they were sent.
 
 use std::collections::VecDeque;
 
-/// Messages that may wait for one peer: about five seconds of a stalled
-/// channel at 10,000 handoffs a second, and a few MiB at most.
-pub const BACKLOG_MESSAGES: usize = 65_536;
-
-/// Why a queue did not take a message.
-pub enum Refused<T> {
+/// What a queue did with a message offered to it.
+pub enum Offered<T> {
+    Taken,
     /// It is full for now: the message is given back.
     Full(T),
-    /// It takes nothing any more (the peer is down, or gone).
+    /// It takes nothing any more (its reader is gone, or the peer down).
     Closed,
 }
 
 /// What became of a message given to [`Backlog::send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
-    /// Queued for the peer.
+    /// Queued.
     Now,
     /// Kept, behind what already waits.
     Later,
-    /// Lost: the backlog is full too, or the peer's queue is closed.
+    /// Lost: the backlog is full too, or the queue is closed.
     Dropped,
 }
 
-/// The messages waiting for one peer, oldest first.
+/// The messages waiting for one queue, oldest first.
 pub struct Backlog<T> {
     waiting: VecDeque<T>,
     max: usize,
@@ -53,18 +52,14 @@ impl<T> Backlog<T> {
 
     /// Queues `message` with `try_send` unless older messages wait (offer
     /// them first, with [`Backlog::flush`]); keeps it when it cannot go.
-    pub fn send(
-        &mut self,
-        message: T,
-        mut try_send: impl FnMut(T) -> Result<(), Refused<T>>,
-    ) -> Sent {
+    pub fn send(&mut self, message: T, mut try_send: impl FnMut(T) -> Offered<T>) -> Sent {
         if !self.waiting.is_empty() {
             return self.keep(message);
         }
         match try_send(message) {
-            Ok(()) => Sent::Now,
-            Err(Refused::Full(message)) => self.keep(message),
-            Err(Refused::Closed) => Sent::Dropped,
+            Offered::Taken => Sent::Now,
+            Offered::Full(message) => self.keep(message),
+            Offered::Closed => Sent::Dropped,
         }
     }
 
@@ -79,26 +74,23 @@ impl<T> Backlog<T> {
     /// Queues what waits, oldest first, until the queue is full: how many
     /// went. When the queue is closed, what waits is forgotten: Err with
     /// how many were lost.
-    pub fn flush(
-        &mut self,
-        mut try_send: impl FnMut(T) -> Result<(), Refused<T>>,
-    ) -> Result<usize, usize> {
+    pub fn flush(&mut self, mut try_send: impl FnMut(T) -> Offered<T>) -> Result<usize, usize> {
         let mut sent = 0;
         while let Some(message) = self.waiting.pop_front() {
             match try_send(message) {
-                Ok(()) => sent += 1,
-                Err(Refused::Full(message)) => {
+                Offered::Taken => sent += 1,
+                Offered::Full(message) => {
                     self.waiting.push_front(message);
                     break;
                 }
-                Err(Refused::Closed) => return Err(1 + self.clear()),
+                Offered::Closed => return Err(1 + self.clear()),
             }
         }
         Ok(sent)
     }
 
-    /// Forgets what waits (the peer went down: messages are never kept
-    /// for a later connection): how many were lost.
+    /// Forgets what waits (a peer went down: messages are never kept for
+    /// a later connection): how many were lost.
     pub fn clear(&mut self) -> usize {
         let lost = self.waiting.len();
         self.waiting.clear();
@@ -123,13 +115,13 @@ mod tests {
         (Vec::new(), room)
     }
 
-    fn into(q: &mut (Vec<u32>, usize)) -> impl FnMut(u32) -> Result<(), Refused<u32>> + '_ {
+    fn into(q: &mut (Vec<u32>, usize)) -> impl FnMut(u32) -> Offered<u32> + '_ {
         |m| {
             if q.0.len() < q.1 {
                 q.0.push(m);
-                Ok(())
+                Offered::Taken
             } else {
-                Err(Refused::Full(m))
+                Offered::Full(m)
             }
         }
     }
@@ -161,9 +153,9 @@ mod tests {
         assert_eq!(backlog.send(1, into(&mut q)), Sent::Later);
         assert_eq!(backlog.send(2, into(&mut q)), Sent::Dropped);
         // What waits is lost when the queue closes.
-        assert_eq!(backlog.flush(|_| Err(Refused::Closed)), Err(1));
+        assert_eq!(backlog.flush(|_| Offered::Closed), Err(1));
         assert!(backlog.is_empty());
-        assert_eq!(backlog.send(3, |_| Err(Refused::Closed)), Sent::Dropped);
+        assert_eq!(backlog.send(3, |_| Offered::Closed), Sent::Dropped);
         assert!(backlog.is_empty());
         assert_eq!(backlog.send(5, into(&mut q)), Sent::Later);
         assert_eq!(backlog.clear(), 1);
