@@ -20,10 +20,14 @@ baton_counters::counters! {
         /// Messages that found their peer's send queue full, and waited in
         /// its backlog (they are in `messages_out` once queued).
         SendsDeferred => "control_sends_deferred", messages;
-        /// Messages waiting in the peers' backlogs now.
+        /// Messages waiting in the peers' and the workers' backlogs now.
         Backlog => "control_backlog", gauge;
-        /// Messages for a worker whose queue was full.
+        /// Messages for a worker lost: its inbox was full, and so was its
+        /// backlog; or a peer's load that found the inbox full.
         WorkerQueueFull => "control_worker_queue_full", messages, drop;
+        /// Messages for a worker that found its inbox full, and waited in
+        /// its backlog.
+        WorkerQueueDeferred => "control_worker_queue_deferred", messages;
         /// Times this node began to drain (`baton drain`).
         DrainsStarted => "control_drains_started", connections;
         /// Times this node stopped draining (`baton drain --undo`).

@@ -55,14 +55,16 @@ pub struct ControlPlane {
     releasing: Vec<usize>,
     /// Per peer, the messages its full send queue did not take yet.
     backlogs: Vec<Backlog<Vec<u8>>>,
+    /// Per worker, the messages its full inbox did not take yet.
+    worker_backlogs: Vec<Backlog<ToWorker>>,
     /// Messages lost, logged per peer at a bounded rate.
     lost_log: RateLimit<usize>,
 }
 
-/// Messages that may wait for one peer whose send queue is full (see
-/// `Backlog`): about five seconds of a stalled channel at 10,000 handoffs
-/// a second, and a few MiB at most.
-pub const BACKLOG_MESSAGES: usize = 65_536;
+/// Messages that may wait for one peer whose send queue is full, or one
+/// worker whose inbox is (see `Backlog`): about five seconds of a stalled
+/// channel at 10,000 handoffs a second, and a few MiB at most.
+const BACKLOG_MESSAGES: usize = 65_536;
 
 /// While messages wait in a backlog, how often the loop offers them again.
 const BACKLOG_RETRY: Duration = Duration::from_millis(1);
@@ -99,6 +101,10 @@ impl ControlPlane {
                 .map(|_| Backlog::new(BACKLOG_MESSAGES))
                 .collect(),
             lost_log: RateLimit::new(LOST_LOG_INTERVAL),
+            worker_backlogs: to_workers
+                .iter()
+                .map(|_| Backlog::new(BACKLOG_MESSAGES))
+                .collect(),
             draining: false,
             peers,
             loads: WorkerLoads::new(to_workers.len()),
@@ -342,15 +348,36 @@ impl ControlPlane {
         self.set_backlog_gauge();
     }
 
-    /// Offers every backlog's messages to its peer again: whether any
-    /// still wait.
+    /// Offers every backlog's messages to its peer or worker again:
+    /// whether any still wait.
     fn flush_backlogs(&mut self) -> bool {
         let mut waiting = false;
         for peer in 0..self.backlogs.len() {
             waiting |= self.flush_backlog(peer);
         }
+        for worker in 0..self.worker_backlogs.len() {
+            waiting |= self.flush_worker_backlog(worker);
+        }
         self.set_backlog_gauge();
         waiting
+    }
+
+    /// Offers `worker`'s waiting messages to it again: whether any still
+    /// wait.
+    fn flush_worker_backlog(&mut self, worker: usize) -> bool {
+        let backlog = &mut self.worker_backlogs[worker];
+        if backlog.is_empty() {
+            return false;
+        }
+        let inbox = &self.to_workers[worker];
+        match backlog.flush(|e| inbox.offer(e)) {
+            Ok(_) => {}
+            // The worker stopped: the node is stopping.
+            Err(lost) => self
+                .counters
+                .add(ControlCounter::WorkerQueueFull, lost as u64),
+        }
+        !self.worker_backlogs[worker].is_empty()
     }
 
     /// Offers `peer`'s waiting messages to it again: whether any still
@@ -384,7 +411,8 @@ impl ControlPlane {
     }
 
     fn set_backlog_gauge(&mut self) {
-        let waiting: usize = self.backlogs.iter().map(Backlog::len).sum();
+        let waiting: usize = self.backlogs.iter().map(Backlog::len).sum::<usize>()
+            + self.worker_backlogs.iter().map(Backlog::len).sum::<usize>();
         self.counters.set(ControlCounter::Backlog, waiting as u64);
     }
 
@@ -488,14 +516,34 @@ impl ControlPlane {
         }
     }
 
+    /// Queues `event` for `worker`, or keeps it in the worker's backlog
+    /// while its inbox is full. A peer's load is not kept: the next one
+    /// says more.
     fn tell_worker(&mut self, worker: usize, event: ToWorker) {
-        let sent = self
-            .to_workers
-            .get(worker)
-            .is_some_and(|w| w.try_send(event).is_ok());
-        if !sent {
+        if worker >= self.to_workers.len() {
             self.counters.add(ControlCounter::WorkerQueueFull, 1);
+            return;
         }
+        let is_load = matches!(
+            &event,
+            ToWorker::Message {
+                msg: Message::Load(_),
+                ..
+            }
+        );
+        let waiting = self.flush_worker_backlog(worker);
+        let inbox = &self.to_workers[worker];
+        let sent = match is_load {
+            false => self.worker_backlogs[worker].send(event, |e| inbox.offer(e)),
+            true if !waiting && matches!(inbox.offer(event), Offered::Taken) => Sent::Now,
+            true => Sent::Dropped,
+        };
+        match sent {
+            Sent::Now => {}
+            Sent::Later => self.counters.add(ControlCounter::WorkerQueueDeferred, 1),
+            Sent::Dropped => self.counters.add(ControlCounter::WorkerQueueFull, 1),
+        }
+        self.set_backlog_gauge();
     }
 
     fn tell_all(&mut self, event: impl Fn() -> ToWorker) {

@@ -256,18 +256,30 @@ fn a_frame_that_is_no_message_resets_the_peer_and_is_counted() {
 }
 
 #[test]
-fn a_full_worker_queue_is_counted_not_waited_on() {
+fn a_full_worker_queue_keeps_what_matters_in_order_and_counts_the_loads_it_drops() {
     let mut b = node(channel("b", "a", unused()), 1, 1);
     let mut a = node(channel("a", "b", b.plane.local_addr()), 1, 64);
-    // b's only worker never reads: PeerUp fills its queue, and every Load
-    // after that finds it full.
+    // b's only worker does not read: PeerUp fills its queue, and every
+    // Load after that finds it full and is dropped (the next says more).
     let deadline = Instant::now() + WAIT;
     while b.plane.counters()["control_worker_queue_full"] == 0 {
         assert!(Instant::now() < deadline, "nothing counted");
         a.plane.tick(Duration::from_millis(5));
         b.plane.tick(Duration::from_millis(5));
     }
+    // The peer's going down waits behind PeerUp, and reaches the worker
+    // once it reads again.
+    drop(a);
+    let deadline = Instant::now() + WAIT;
+    while b.plane.counters()["control_worker_queue_deferred"] == 0 {
+        assert!(Instant::now() < deadline, "PeerDown not kept");
+        b.plane.tick(Duration::from_millis(5));
+    }
+    assert!(b.plane.counters()["control_backlog"] > 0);
     assert!(matches!(b.inboxes[0].try_recv(), Ok(ToWorker::PeerUp(0))));
+    b.plane.tick(Duration::ZERO);
+    assert!(matches!(b.inboxes[0].try_recv(), Ok(ToWorker::PeerDown(0))));
+    assert_eq!(b.plane.counters()["control_backlog"], 0);
 }
 
 #[test]
@@ -288,6 +300,7 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
             "control_reloads_refused",
             "control_send_failures",
             "control_sends_deferred",
+            "control_worker_queue_deferred",
             "control_worker_queue_full",
             "peer_accept_failures",
             "peer_bad_frames",

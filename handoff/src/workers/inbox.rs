@@ -18,7 +18,7 @@ pub use crossbeam_channel::TryRecvError;
 use crossbeam_channel::TrySendError;
 use crossbeam_channel::{Receiver, Sender};
 
-use super::ToWorker;
+use super::{Offered, ToWorker};
 
 /// A worker's inbox of `capacity` messages: the control lcore's end and the
 /// worker's.
@@ -75,20 +75,31 @@ pub enum NotQueued {
 impl ToWorkerTx {
     /// Queues `event` and wakes the worker if it sleeps.
     pub fn try_send(&self, event: ToWorker) -> Result<(), NotQueued> {
-        self.queue.try_send(event).map_err(|e| match e {
-            TrySendError::Full(_) => NotQueued::Full,
-            TrySendError::Disconnected(_) => NotQueued::Gone,
-        })?;
+        match self.offer(event) {
+            Offered::Taken => Ok(()),
+            Offered::Full(_) => Err(NotQueued::Full),
+            Offered::Closed => Err(NotQueued::Gone),
+        }
+    }
+
+    /// [`ToWorkerTx::try_send`], giving the event back when the inbox is
+    /// full (for a [`Backlog`](super::Backlog)).
+    pub fn offer(&self, event: ToWorker) -> Offered<ToWorker> {
+        match self.queue.try_send(event) {
+            Ok(()) => {}
+            Err(TrySendError::Full(event)) => return Offered::Full(event),
+            Err(TrySendError::Disconnected(_)) => return Offered::Closed,
+        }
         if let Some(ring) = self.bell.ring.get() {
             ring();
-            return Ok(());
+            return Offered::Taken;
         }
         // A token for the worker's next park if it is not parked now:
         // that park then returns at once and the worker finds the message.
         if let Some(worker) = self.bell.sleeper.get() {
             worker.unpark();
         }
-        Ok(())
+        Offered::Taken
     }
 }
 
