@@ -175,7 +175,11 @@ fn a_target_whose_accept_queue_overflows_still_answers_every_request_itself() {
     // would be answers from the wrong node, and a 503 a handoff given up.
     assert_eq!(wrk.non_2xx(), 0, "{}", wrk.report);
     assert!(overflows() > before, "the accept queue never overflowed");
-    assert!(tb.counter(2, "replays_retransmitted") > 0);
+    // A full queue drops either the replayed SYN (Baton sends it again,
+    // `replays_retransmitted`) or, when it fills between the SYN-ACK and
+    // the request that completes the handshake, that request (the client
+    // sends it again); which one varies from run to run, and both count
+    // as overflows. Neither may cost a handoff.
     assert_eq!(tb.counter(2, "replay_timed_out"), 0);
     for counter in ["fell_back", "refused_unavailable", "handoff_timed_out"] {
         assert_eq!(tb.counter(1, counter), 0, "{counter}");
