@@ -373,6 +373,13 @@ impl PeerChannels {
         })
     }
 
+    /// The number of `peer`'s connection, while it is up: it changes
+    /// with every reconnection, so that what was meant for one connection
+    /// is not sent on the next.
+    pub fn connection(&self, peer: &str) -> Option<u64> {
+        self.peers.get(peer)?.state.connection()
+    }
+
     /// Closes the connection to `peer` because of `why` (a message that
     /// decrypted but made no sense). The peer goes Down, and the channel is
     /// re-established as after any other failure.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -74,6 +74,8 @@ pub struct PeerState {
     /// True when this node dials the peer; false when the peer dials us.
     pub we_dial: bool,
     up: AtomicBool,
+    /// Connections made so far: the current one's number while up.
+    connections: AtomicU64,
     suspect: AtomicBool,
     /// Removed from the peers (a reload): its link stops for good.
     removed: AtomicBool,
@@ -88,6 +90,7 @@ impl PeerState {
             addr,
             we_dial,
             up: AtomicBool::new(false),
+            connections: AtomicU64::new(0),
             suspect: AtomicBool::new(false),
             removed: AtomicBool::new(false),
             since: Mutex::new(SystemTime::now()),
@@ -107,8 +110,18 @@ impl PeerState {
         // is not a recovery).
         self.suspect.store(false, Ordering::Release);
         self.counters.set(PeerCounter::PeersSuspect, 0);
+        if up {
+            self.connections.fetch_add(1, Ordering::AcqRel);
+        }
         self.up.store(up, Ordering::Release);
         self.counters.set(PeerCounter::PeersUp, u64::from(up));
+    }
+
+    /// The number of the connection up now, if one is: it changes with
+    /// every reconnection.
+    pub fn connection(&self) -> Option<u64> {
+        self.is_up()
+            .then(|| self.connections.load(Ordering::Acquire))
     }
 
     pub fn is_removed(&self) -> bool {

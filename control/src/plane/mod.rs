@@ -24,7 +24,9 @@ use baton_handoff::workers::{
 use baton_handoff::{Decoder, FlowsHeld, HeldFlow, Load, Message};
 use crossbeam_channel::Receiver;
 
-use crate::peers::{ChannelConfig, PeerChannels, PeerConfig, PeerError, PeerEvent, SendError};
+use crate::peers::{
+    ChannelConfig, PeerChannels, PeerConfig, PeerError, PeerEvent, SendError, MAX_FRAME_LEN,
+};
 use baton_counters::RateLimit;
 pub use counters::ControlCounter;
 use counters::ControlCounters;
@@ -53,8 +55,10 @@ pub struct ControlPlane {
     /// Per peer removed by a reload, the workers yet to say they hold no
     /// connection with it; when none is left, its channel is closed.
     releasing: Vec<usize>,
-    /// Per peer, the messages its full send queue did not take yet.
+    /// Per peer, the messages its full send queue did not take yet, and
+    /// the connection they were for: they are never sent on a later one.
     backlogs: Vec<Backlog<Vec<u8>>>,
+    kept_for: Vec<Option<u64>>,
     /// Per worker, the messages its full inbox did not take yet.
     worker_backlogs: Vec<Backlog<ToWorker>>,
     /// Messages lost, logged per peer at a bounded rate.
@@ -100,6 +104,7 @@ impl ControlPlane {
                 .iter()
                 .map(|_| Backlog::new(BACKLOG_MESSAGES))
                 .collect(),
+            kept_for: vec![None; peers.len()],
             lost_log: RateLimit::new(LOST_LOG_INTERVAL),
             worker_backlogs: to_workers
                 .iter()
@@ -228,6 +233,7 @@ impl ControlPlane {
         self.releasing.resize(slots.len(), 0);
         self.backlogs
             .resize_with(slots.len(), || Backlog::new(BACKLOG_MESSAGES));
+        self.kept_for.resize(slots.len(), None);
         self.peers = slots;
         // First: a new peer's Up must find its index known.
         for (worker, reload) in workers.into_iter().enumerate() {
@@ -329,11 +335,16 @@ impl ControlPlane {
             return;
         }
         let is_load = matches!(msg, Message::Load(_));
+        let frame = baton_handoff::encode(msg);
+        if frame.len() > MAX_FRAME_LEN {
+            // Not for any queue, ever: it must not block what follows.
+            self.lost(peer, 1, true);
+            return;
+        }
         let waiting = self.flush_backlog(peer);
         let sent = {
             let backlog = &mut self.backlogs[peer];
             let mut offer = offer(&self.channels, &self.peers[peer]);
-            let frame = baton_handoff::encode(msg);
             match is_load {
                 false => backlog.send(frame, offer),
                 true if !waiting && matches!(offer(frame), Offered::Taken) => Sent::Now,
@@ -342,7 +353,12 @@ impl ControlPlane {
         };
         match sent {
             Sent::Now => self.counters.add(ControlCounter::MessagesOut, 1),
-            Sent::Later => self.counters.add(ControlCounter::SendsDeferred, 1),
+            Sent::Later => {
+                if self.kept_for[peer].is_none() {
+                    self.kept_for[peer] = self.channels.connection(&self.peers[peer]);
+                }
+                self.counters.add(ControlCounter::SendsDeferred, 1);
+            }
             Sent::Dropped => self.lost(peer, 1, !is_load),
         }
         self.set_backlog_gauge();
@@ -387,11 +403,23 @@ impl ControlPlane {
             return false;
         }
         let name = &self.peers[peer];
+        if self.channels.connection(name) != self.kept_for[peer] {
+            // The connection they were for is gone (even if the loop has
+            // not heard yet, and another is up already).
+            let lost = self.backlogs[peer].clear();
+            self.kept_for[peer] = None;
+            self.lost(peer, lost, true);
+            return false;
+        }
         match self.backlogs[peer].flush(offer(&self.channels, name)) {
             Ok(sent) => self.counters.add(ControlCounter::MessagesOut, sent as u64),
             Err(lost) => self.lost(peer, lost, true),
         }
-        !self.backlogs[peer].is_empty()
+        let waiting = !self.backlogs[peer].is_empty();
+        if !waiting {
+            self.kept_for[peer] = None;
+        }
+        waiting
     }
 
     /// `lost` messages for `peer` could not be queued: logged (at a
@@ -404,7 +432,7 @@ impl ControlPlane {
         }
         if let Some(left_out) = self.lost_log.allow(peer, Instant::now()) {
             tracing::warn!(
-                "{lost} message(s) to peer {} lost (down, or {BACKLOG_MESSAGES} waiting for its send queue); {left_out} more lost since the last line",
+                "{lost} message(s) to peer {} lost (its connection went down, or {BACKLOG_MESSAGES} waited for its send queue); {left_out} more such line(s) left out since the last",
                 self.peers[peer]
             );
         }
@@ -440,11 +468,9 @@ impl ControlPlane {
                 tracing::warn!("peer {peer} down");
                 if let Some(i) = index(&peer) {
                     self.resyncing[i] = 0;
-                    // Messages are never kept for a later connection.
-                    let lost = self.backlogs[i].clear();
-                    if lost > 0 {
-                        self.lost(i, lost, true);
-                    }
+                    // Messages are never kept for a later connection: what
+                    // waits for the one that went down is lost.
+                    self.flush_backlog(i);
                     self.tell_all(|| ToWorker::PeerDown(i));
                 }
             }

@@ -59,6 +59,20 @@ fn node(channel: ChannelConfig, workers: usize, queue: usize) -> Node {
     }
 }
 
+/// Ticks both planes until each side's channel to the other is up: `b`'s
+/// worker hears PeerUp, and `a` may send.
+fn up_both_ways(a: &mut Node, b: &mut Node) {
+    until(&mut [&mut *a, &mut *b], (1, 0), |e| {
+        matches!(e, ToWorker::PeerUp(0)).then_some(())
+    });
+    let deadline = Instant::now() + WAIT;
+    while a.plane.peers_up().iter().any(|(_, up)| !up) {
+        assert!(Instant::now() < deadline, "a never saw b up");
+        a.plane.tick(Duration::from_millis(1));
+        b.plane.tick(Duration::from_millis(1));
+    }
+}
+
 /// Ticks every plane until worker `w` of `nodes[n]` hears something
 /// `pick` takes; what it does not take is skipped.
 fn until<T>(
@@ -404,9 +418,7 @@ fn the_control_channel_doc_describes_every_counter() {
 fn a_stalled_peer_delays_messages_and_loses_none() {
     let mut b = node(channel("b", "a", unused()), 1, 1 << 16);
     let mut a = node(channel("a", "b", b.plane.local_addr()), 1, 64);
-    until(&mut [&mut a, &mut b], (1, 0), |e| {
-        matches!(e, ToWorker::PeerUp(0)).then_some(())
-    });
+    up_both_ways(&mut a, &mut b);
     let closed = |id: u64| {
         Message::HandoffClosed(HandoffClosed {
             id,
@@ -456,4 +468,86 @@ fn a_stalled_peer_delays_messages_and_loses_none() {
         counters["control_messages_out"] >= sent,
         "{sent} sent: {counters:?}"
     );
+}
+
+#[test]
+fn messages_kept_for_a_connection_are_never_sent_on_the_next() {
+    let mut b = node(channel("b", "a", unused()), 1, 1 << 16);
+    let mut a = node(channel("a", "b", b.plane.local_addr()), 1, 64);
+    up_both_ways(&mut a, &mut b);
+    let closed = |id: u64| {
+        Message::HandoffClosed(HandoffClosed {
+            id,
+            client: SocketAddrV4::new(CLIENT, 40000),
+        })
+    };
+    // b stalls until a's messages wait in its backlog; then the connection
+    // is replaced.
+    let deadline = Instant::now() + WAIT;
+    let mut sent = 0;
+    while a.plane.counters()["control_backlog"] < 1000 {
+        assert!(Instant::now() < deadline, "a's send queue never filled");
+        while a
+            .outbox
+            .try_send(FromWorker::Message {
+                peer: 0,
+                msg: closed(sent),
+            })
+            .is_ok()
+        {
+            sent += 1;
+        }
+        a.plane.tick(Duration::ZERO);
+    }
+    let waiting = a.plane.counters()["control_backlog"];
+    let old = a.plane.channels.connection("b");
+    a.plane.channels.reset("b", "test");
+    // What reached b before arrives in order; what waited, never.
+    let (mut next, mut ups) = (0, 0);
+    let hear = |b: &mut Node, next: &mut u64, ups: &mut usize| {
+        while let Ok(event) = b.inboxes[0].try_recv() {
+            match event {
+                ToWorker::PeerUp(0) => *ups += 1,
+                ToWorker::Message { msg, .. } if !matches!(msg, Message::Load(_)) => {
+                    assert_eq!(msg, closed(*next), "out of order, or from the backlog");
+                    *next += 1;
+                }
+                _ => {}
+            }
+        }
+    };
+    // The new connection is up before a's loop hears the old one went down.
+    let deadline = Instant::now() + WAIT;
+    while a.plane.channels.connection("b").is_none() || a.plane.channels.connection("b") == old {
+        assert!(
+            Instant::now() < deadline,
+            "no reconnection: {:?} {:?} {:?}",
+            a.plane.channels.connection("b"),
+            a.plane.channels.status(),
+            b.plane.channels.status()
+        );
+        b.plane.tick(Duration::from_millis(1));
+        hear(&mut b, &mut next, &mut ups);
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        a.plane.tick(Duration::ZERO);
+        b.plane.tick(Duration::from_millis(1));
+        hear(&mut b, &mut next, &mut ups);
+        if ups > 0 && a.plane.counters()["control_backlog"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "b never heard a again");
+    }
+    // A little longer: nothing more comes.
+    for _ in 0..50 {
+        a.plane.tick(Duration::ZERO);
+        b.plane.tick(Duration::from_millis(1));
+        hear(&mut b, &mut next, &mut ups);
+    }
+    assert!(
+        next <= sent - waiting,
+        "{next} arrived of {sent}; {waiting} waited"
+    );
+    assert!(a.plane.counters()["control_send_failures"] >= waiting);
 }
