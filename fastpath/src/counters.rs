@@ -194,7 +194,8 @@ baton_counters::counters! {
         MessagesDeferred => "messages_deferred", messages;
         /// Dropped: a message for the control lcore found its queue full and
         /// the worker's backlog of 65,536 full too (the handoff it belongs
-        /// to times out and is decided again).
+        /// to times out and is decided again), or, stopping, no control
+        /// lcore.
         DropControlQueueFull => "drop_control_queue_full", messages, drop;
         /// Idle sleeps a frame on a port ended (`poll.wake = "packets"`).
         WokenByPacket => "woken_by_packet", packets;

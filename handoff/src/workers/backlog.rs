@@ -1,6 +1,6 @@
 //! Messages that found their queue full, kept in order until it has
 //! room: a worker's messages for the control lcore, and the control
-//! lcore's for a peer.
+//! lcore's for a peer or a worker.
 //!
 //! A queue fills when whoever reads it stalls: the control lcore is not
 //! scheduled for a while, or the channel to a peer waits out a lost
@@ -21,7 +21,8 @@ pub enum Offered<T> {
     Taken,
     /// It is full for now: the message is given back.
     Full(T),
-    /// It takes nothing any more (its reader is gone, or the peer down).
+    /// It takes nothing any more: its reader is gone (a stopped worker,
+    /// a peer down or removed).
     Closed,
 }
 
