@@ -414,28 +414,27 @@ fn the_control_channel_doc_describes_every_counter() {
     );
 }
 
-#[test]
-fn a_stalled_peer_delays_messages_and_loses_none() {
-    let mut b = node(channel("b", "a", unused()), 1, 1 << 16);
-    let mut a = node(channel("a", "b", b.plane.local_addr()), 1, 64);
-    up_both_ways(&mut a, &mut b);
-    let closed = |id: u64| {
-        Message::HandoffClosed(HandoffClosed {
-            id,
-            client: SocketAddrV4::new(CLIENT, 40000),
-        })
-    };
-    // b's loop stops: its readers stop reading once its event queue is
-    // full, TCP pushes back, and a's send queue to b fills.
+/// The `id`-th message of a stalled-channel test.
+fn closed_msg(id: u64) -> Message {
+    Message::HandoffClosed(HandoffClosed {
+        id,
+        client: SocketAddrV4::new(CLIENT, 40000),
+    })
+}
+
+/// Sends `closed_msg(0)`, `closed_msg(1)` ... from `a`'s worker while
+/// only `a`'s loop runs, until `a`'s `counter` reaches `until`: how many
+/// were sent.
+fn stall(a: &mut Node, counter: &str, until: u64) -> u64 {
     let deadline = Instant::now() + WAIT;
     let mut sent = 0;
-    while a.plane.counters()["control_sends_deferred"] < 10_000 {
+    while a.plane.counters()[counter] < until {
         assert!(Instant::now() < deadline, "a's send queue never filled");
         while a
             .outbox
             .try_send(FromWorker::Message {
                 peer: 0,
-                msg: closed(sent),
+                msg: closed_msg(sent),
             })
             .is_ok()
         {
@@ -443,6 +442,17 @@ fn a_stalled_peer_delays_messages_and_loses_none() {
         }
         a.plane.tick(Duration::ZERO);
     }
+    sent
+}
+
+#[test]
+fn a_stalled_peer_delays_messages_and_loses_none() {
+    let mut b = node(channel("b", "a", unused()), 1, 1 << 16);
+    let mut a = node(channel("a", "b", b.plane.local_addr()), 1, 64);
+    up_both_ways(&mut a, &mut b);
+    // b's loop stops: its readers stop reading once its event queue is
+    // full, TCP pushes back, and a's send queue to b fills.
+    let sent = stall(&mut a, "control_sends_deferred", 10_000);
     assert!(a.plane.counters()["control_backlog"] > 0);
     // b's loop runs again: every message arrives, in order.
     let mut next = 0;
@@ -454,7 +464,7 @@ fn a_stalled_peer_delays_messages_and_loses_none() {
         while let Ok(event) = b.inboxes[0].try_recv() {
             if let ToWorker::Message { msg, .. } = event {
                 if !matches!(msg, Message::Load(_)) {
-                    assert_eq!(msg, closed(next));
+                    assert_eq!(msg, closed_msg(next));
                     next += 1;
                 }
             }
@@ -475,30 +485,9 @@ fn messages_kept_for_a_connection_are_never_sent_on_the_next() {
     let mut b = node(channel("b", "a", unused()), 1, 1 << 16);
     let mut a = node(channel("a", "b", b.plane.local_addr()), 1, 64);
     up_both_ways(&mut a, &mut b);
-    let closed = |id: u64| {
-        Message::HandoffClosed(HandoffClosed {
-            id,
-            client: SocketAddrV4::new(CLIENT, 40000),
-        })
-    };
     // b stalls until a's messages wait in its backlog; then the connection
     // is replaced.
-    let deadline = Instant::now() + WAIT;
-    let mut sent = 0;
-    while a.plane.counters()["control_backlog"] < 1000 {
-        assert!(Instant::now() < deadline, "a's send queue never filled");
-        while a
-            .outbox
-            .try_send(FromWorker::Message {
-                peer: 0,
-                msg: closed(sent),
-            })
-            .is_ok()
-        {
-            sent += 1;
-        }
-        a.plane.tick(Duration::ZERO);
-    }
+    let sent = stall(&mut a, "control_backlog", 1000);
     let waiting = a.plane.counters()["control_backlog"];
     let old = a.plane.channels.connection("b");
     a.plane.channels.reset("b", "test");
@@ -509,7 +498,7 @@ fn messages_kept_for_a_connection_are_never_sent_on_the_next() {
             match event {
                 ToWorker::PeerUp(0) => *ups += 1,
                 ToWorker::Message { msg, .. } if !matches!(msg, Message::Load(_)) => {
-                    assert_eq!(msg, closed(*next), "out of order, or from the backlog");
+                    assert_eq!(msg, closed_msg(*next), "out of order, or from the backlog");
                     *next += 1;
                 }
                 _ => {}
