@@ -21,7 +21,9 @@ use baton_control::stats::{
 use baton_fastpath::counters::{HandoffLatency, WorkerCounters};
 use baton_fastpath::engine::{Engine, EngineConfig};
 use baton_fastpath::idle::IdlePolicy;
-use baton_fastpath::worker::{inbox, EngineLink, FromWorker, Steering, ToWorkerRx, Worker};
+use baton_fastpath::worker::{
+    inbox, EngineLink, FromWorker, Sleeper, Steering, ToWorkerRx, Worker,
+};
 use baton_handoff::placement::PolicyPlacer;
 use dpdk_ffi::{
     lcore, DpdkError, Eal, Mempool, PacketWake, Port, PortConfig, PortStats, Ring, RingDrops,
@@ -124,7 +126,8 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<()> {
     // The workers stop after the control channels have closed, on a flag
     // of their own: the channels' packets cross them.
     let workers_stop = Arc::new(AtomicBool::new(false));
-    let workers = launch_workers(&eal, cfg, &mut wire, &mut host, &workers_stop, &pool, links)?;
+    let (workers, worker_bells) =
+        launch_workers(&eal, cfg, &mut wire, &mut host, &workers_stop, &pool, links)?;
     tracing::info!(
         "node {} up: wire port {} ({}, {}) <-> host port {} ({}); {} worker(s) on lcores {:?}; idle {}",
         cfg.node.name,
@@ -215,6 +218,11 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<()> {
         );
     }
     workers_stop.store(true, Ordering::Relaxed);
+    // A worker asleep in its wake sockets' wait may not look at the flag
+    // for up to a second.
+    for bell in &worker_bells {
+        bell.ring();
+    }
     let mut failed = false;
     for (lcore, _) in &workers {
         if lcore::wait(&eal, *lcore) != 0 {
@@ -289,6 +297,8 @@ fn bring_up_ports(eal: &Eal, cfg: &Config, pool: &Mempool) -> Result<(Port, Port
 }
 
 type WorkerHandles = Vec<(u32, Arc<WorkerCounters>)>;
+/// The workers' doorbells, with `poll.wake = "packets"`.
+type WorkerBells = Vec<WakeBell>;
 
 /// What a worker needs to run the handoff engine.
 type EngineParts = (
@@ -306,8 +316,25 @@ fn launch_workers(
     stop: &Arc<AtomicBool>,
     pool: &Arc<Mempool>,
     engines: Vec<EngineParts>,
-) -> Result<WorkerHandles> {
+) -> Result<(WorkerHandles, WorkerBells)> {
     let workers = cfg.lcores.workers.len();
+    let mut wakes = Vec::with_capacity(workers);
+    if let Some(ifaces) = cfg
+        .af_packet_interfaces()
+        .filter(|_| cfg.wakes_on_packets())
+    {
+        for _ in 0..workers {
+            let bell = WakeBell::new().context("opening a worker's wake-up eventfd")?;
+            wakes.push(PacketWake::new(&ifaces, bell).with_context(|| {
+                format!(
+                    "opening wake-up sockets on {} (poll.wake)",
+                    ifaces.join(", ")
+                )
+            })?);
+        }
+    }
+    let bells: WorkerBells = wakes.iter().map(|w| w.bell().clone()).collect();
+    let mut wakes = wakes.into_iter();
     // With several workers, each flow's packets are steered to its owner.
     let steering = match &cfg.handoff {
         Some(handoff) if workers > 1 => {
@@ -319,7 +346,9 @@ fn launch_workers(
                 inboxes.push([ring("wire")?, ring("host")?]);
             }
             let services: Vec<u16> = handoff.services.iter().map(|s| s.port).collect();
-            Some((Arc::new(inboxes), services))
+            let sleepers = (!bells.is_empty())
+                .then(|| Arc::new(bells.iter().cloned().map(Sleeper::new).collect::<Vec<_>>()));
+            Some((Arc::new(inboxes), services, sleepers))
         }
         _ => None,
     };
@@ -334,21 +363,7 @@ fn launch_workers(
     for (i, &lcore_id) in cfg.lcores.workers.iter().enumerate() {
         let q = u16::try_from(i).context("too many workers")?;
         let counters = Arc::new(WorkerCounters::default());
-        let wake = match cfg
-            .af_packet_interfaces()
-            .filter(|_| cfg.wakes_on_packets())
-        {
-            Some(ifaces) => {
-                let bell = WakeBell::new().context("opening a worker's wake-up eventfd")?;
-                Some(PacketWake::new(&ifaces, bell).with_context(|| {
-                    format!(
-                        "opening wake-up sockets on {} (poll.wake)",
-                        ifaces.join(", ")
-                    )
-                })?)
-            }
-            None => None,
-        };
+        let wake = wakes.next();
         let engine = engines.next().map(|(engine_cfg, placer, inbox, outbox)| {
             if let Some(wake) = &wake {
                 let bell = wake.bell().clone();
@@ -368,11 +383,14 @@ fn launch_workers(
             counters: Arc::clone(&counters),
             stop: Arc::clone(stop),
             engine,
-            steering: steering.as_ref().map(|(inboxes, services)| Steering {
-                me: i,
-                services: services.clone(),
-                inboxes: Arc::clone(inboxes),
-            }),
+            steering: steering
+                .as_ref()
+                .map(|(inboxes, services, sleepers)| Steering {
+                    me: i,
+                    services: services.clone(),
+                    inboxes: Arc::clone(inboxes),
+                    sleepers: sleepers.clone(),
+                }),
         };
         lcore::launch(eal, lcore_id, move || {
             worker.run();
@@ -380,7 +398,7 @@ fn launch_workers(
         })?;
         handles.push((lcore_id, counters));
     }
-    Ok(handles)
+    Ok((handles, bells))
 }
 
 /// The pool must fill every RX ring and the lcore caches, or the ports

@@ -7,8 +7,9 @@
 //! worker with a handoff engine sleeps on its control inbox, so that a
 //! message from the control lcore (a handoff to replay) ends the sleep at
 //! once; with `poll.wake = "packets"` a frame arriving on an af_packet
-//! port ends it too (`dpdk_ffi::PacketWake`), else packets wait out the
-//! sleep.
+//! port ends it too (`dpdk_ffi::PacketWake`), and the worker then sleeps
+//! past the ceiling until its own next duty (`Worker::until_due`); else
+//! packets wait out the sleep.
 
 use std::time::Duration;
 

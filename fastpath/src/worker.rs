@@ -8,13 +8,13 @@
 //! each pass. Each pass moves at most one burst per direction, so both
 //! directions get a fair share under load.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use baton_handoff::Load;
 use crossbeam_channel::{Sender, TrySendError};
-use dpdk_ffi::{Burst, Mbuf, Mempool, PacketWake, Queue, Ring};
+use dpdk_ffi::{Burst, Mbuf, Mempool, PacketWake, Queue, Ring, WakeBell};
 
 use crate::counters::{Counter, WorkerCounters};
 use crate::engine::{managed, Engine, Output, Verdict};
@@ -37,8 +37,10 @@ const TX_RETRIES: u32 = 4;
 /// The shortest idle sleep for which the wake sockets are armed.
 const ARM_FROM: Duration = Duration::from_micros(50);
 
-/// Passes between engine timer runs.
-const TIMERS_EVERY: u32 = 256;
+/// The longest sleep of a worker whose wake sockets are armed, when no
+/// timer and no load report is due sooner: a frame, a message or the stop
+/// ends it anyway.
+const ARMED_SLEEP_MAX: Duration = Duration::from_secs(1);
 /// How often a worker may report its load to the control lcore. On a
 /// clock, not per pass: a busy worker passes thousands of times a
 /// millisecond, every report wakes the control lcore, and the node
@@ -62,6 +64,47 @@ pub struct Steering {
     /// Per worker, the rings other workers fill with its packets: from the
     /// wire, and from the host.
     pub inboxes: Arc<Vec<[Ring; 2]>>,
+    /// With `poll.wake = "packets"`, per worker: how to wake it when it
+    /// sleeps with packets in its rings (a frame steered there wakes no
+    /// wake socket, and its sleep may last until its next timer).
+    pub sleepers: Option<Arc<Vec<Sleeper>>>,
+}
+
+/// Whether a worker sleeps in its wake sockets' wait, and its doorbell.
+#[derive(Debug)]
+pub struct Sleeper {
+    asleep: AtomicBool,
+    bell: WakeBell,
+}
+
+impl Sleeper {
+    pub fn new(bell: WakeBell) -> Sleeper {
+        Sleeper {
+            asleep: AtomicBool::new(false),
+            bell,
+        }
+    }
+
+    /// After packets were put in the worker's rings: rings its bell if it
+    /// sleeps. With [`Self::falls_asleep`] on the other side, either the
+    /// sleeper sees the packets or this sees it asleep (both fences are
+    /// sequentially consistent).
+    fn wake(&self) {
+        fence(Ordering::SeqCst);
+        if self.asleep.load(Ordering::Relaxed) {
+            self.bell.ring();
+        }
+    }
+
+    /// Before the worker looks at its rings one last time and sleeps.
+    fn falls_asleep(&self) {
+        self.asleep.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+    }
+
+    fn woke(&self) {
+        self.asleep.store(false, Ordering::Relaxed);
+    }
 }
 
 /// A worker's handoff engine and its links to the control lcore.
@@ -209,17 +252,33 @@ impl Worker {
                 }
                 Ok(_) => {
                     // Armed, a frame or a message ends the sleep at once:
-                    // waking sooner than the ceiling would find nothing
-                    // (the engine's timers are coarser), so the back-off
-                    // goes there in one step rather than in doublings.
+                    // waking before the worker has anything of its own to
+                    // do (a timer run, a load report) would find nothing,
+                    // so the back-off goes to the ceiling in one step, or
+                    // beyond it until then.
                     if let IdlePolicy::Sleep { max } = self.idle {
-                        pause = pause.max(max);
+                        pause = pause.max(max).max(self.until_due(state, Instant::now()));
                     }
                 }
                 Err(_) => self.counters.add(Counter::WakeErrors, 1),
             }
         }
-        match wake.wait(pause) {
+        let sleeper = self
+            .steering
+            .as_ref()
+            .and_then(|s| Some((s.sleepers.as_ref()?.get(s.me)?, &s.inboxes[s.me])));
+        if let Some((sleeper, rings)) = sleeper {
+            sleeper.falls_asleep();
+            if rings.iter().any(|ring| !ring.is_empty()) {
+                sleeper.woke();
+                return true;
+            }
+        }
+        let woken = wake.wait(pause);
+        if let Some((sleeper, _)) = sleeper {
+            sleeper.woke();
+        }
+        match woken {
             Ok(woken) => {
                 if woken.packet {
                     self.counters.add(Counter::WokenByPacket, 1);
@@ -234,6 +293,24 @@ impl Worker {
                 false
             }
         }
+    }
+
+    /// How long until this worker has something to do of its own accord
+    /// (its engine's next timer run, its next load report), at most
+    /// [`ARMED_SLEEP_MAX`]; zero while messages wait for the control
+    /// lcore's queue, which are offered again at every pass.
+    fn until_due(&self, state: &PollState, now: Instant) -> Duration {
+        let Some(link) = &self.engine else {
+            return ARMED_SLEEP_MAX;
+        };
+        if !link.waiting.is_empty() {
+            return Duration::ZERO;
+        }
+        let due = match link.engine.next_timer_run(now) {
+            Some(timers) => timers.min(state.load_report.next_due(now)),
+            None => state.load_report.next_due(now),
+        };
+        due.saturating_duration_since(now).min(ARMED_SLEEP_MAX)
     }
 
     /// Sleeps up to `pause`, but a message from the control lcore (a
@@ -264,10 +341,10 @@ impl Worker {
         let mut moved = self.control_inbox(&mut link, now);
         moved += link.flush_waiting(&self.counters);
         moved += self.through_engine(&mut link, state, now);
-        state.passes = state.passes.wrapping_add(1);
-        if state.passes % TIMERS_EVERY == 0 {
-            link.engine.poll_timers(now);
-        }
+        // Every pass: between the timer wheel's ticks this is one
+        // comparison, and the first pass after a long sleep runs what came
+        // due during it.
+        link.engine.poll_timers(now);
         // A load report does not wait behind others: the next one says
         // more.
         if let Some(load) = state.load_report.due(now, || link.engine.load()) {
@@ -403,6 +480,11 @@ impl Worker {
                     }
                     let sent = inboxes[owner][side].enqueue(out);
                     self.counters.add(Counter::SteeredOut, sent as u64);
+                    if let Some(sleeper) = steering.sleepers.as_ref().and_then(|s| s.get(owner)) {
+                        if sent > 0 {
+                            sleeper.wake();
+                        }
+                    }
                     self.counters
                         .add(Counter::DropSteerRingFull, out.free_all() as u64);
                 }
@@ -544,7 +626,6 @@ pub struct PollState {
     out: Bursts,
     /// Per owning worker, per side: packets to steer there.
     steer_out: Vec<[Burst; 2]>,
-    passes: u32,
     load_report: LoadReport,
 }
 
@@ -573,6 +654,17 @@ impl LoadReport {
             self.last = Some((load, now));
             load
         })
+    }
+
+    /// When a report may next be due: once `LOAD_REPORT_EVERY` has passed
+    /// since the last (the load may have changed since, and waits that
+    /// long), and after that when the unchanged load is repeated.
+    fn next_due(&self, now: Instant) -> Instant {
+        match self.last {
+            None => now,
+            Some((_, at)) if now < at + LOAD_REPORT_EVERY => at + LOAD_REPORT_EVERY,
+            Some((_, at)) => at + LOAD_REPEAT_EVERY,
+        }
     }
 }
 
@@ -667,5 +759,38 @@ mod tests {
         assert_eq!(r.due(at(10), || load(2)), Some(load(2)));
         assert_eq!(r.due(at(500), || load(2)), None, "no change, no report");
         assert_eq!(r.due(at(1010), || load(2)), Some(load(2)), "repeated");
+    }
+
+    #[test]
+    fn a_sleeping_worker_knows_when_its_next_load_report_may_be_due() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut r = LoadReport::default();
+        assert_eq!(r.next_due(at(0)), at(0), "none yet: at once");
+        r.due(at(0), || load(1));
+        assert_eq!(
+            r.next_due(at(1)),
+            at(10),
+            "a change may be waiting its turn"
+        );
+        assert_eq!(r.next_due(at(10)), at(1000), "else the repeat");
+        assert_eq!(r.due(at(10), || load(1)), None);
+        assert_eq!(r.next_due(at(600)), at(1000));
+    }
+
+    #[test]
+    fn steering_rings_a_workers_bell_only_while_it_sleeps() {
+        let bell = WakeBell::new().unwrap();
+        // No sockets: the wait sees only the bell.
+        let mut wake = PacketWake::new::<&str>(&[], bell.clone()).unwrap();
+        let sleeper = Sleeper::new(bell);
+        sleeper.wake();
+        assert!(!wake.wait(Duration::ZERO).unwrap().bell, "awake: not rung");
+        sleeper.falls_asleep();
+        sleeper.wake();
+        assert!(wake.wait(Duration::from_secs(5)).unwrap().bell);
+        sleeper.woke();
+        sleeper.wake();
+        assert!(!wake.wait(Duration::ZERO).unwrap().bell);
     }
 }

@@ -978,6 +978,27 @@ fn a_retransmitted_syn_or_a_bare_fin_during_the_handshake_passes_to_the_kernel()
 }
 
 #[test]
+fn an_engine_asks_for_timer_runs_only_while_it_holds_something_timed() {
+    let now = Instant::now();
+    let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));
+    // Its gauges not yet published: one run is due at once.
+    assert_eq!(a.next_timer_run(now), Some(now));
+    a.poll_timers(now);
+    assert_eq!(a.next_timer_run(now), None, "nothing held: sleep on");
+    handshake(&mut a, now);
+    let next = a.next_timer_run(now).expect("a flow: timers to run");
+    assert!(
+        next > now && next <= now + Duration::from_millis(50),
+        "{next:?}"
+    );
+    let later = now + Duration::from_secs(61);
+    a.poll_timers(later);
+    assert_eq!(ca.get(Counter::FlowsExpired), 1);
+    assert_eq!(ca.get(Counter::FlowsActive), 0, "the gauges say so");
+    assert_eq!(a.next_timer_run(later), None);
+}
+
+#[test]
 fn a_connection_that_never_sends_a_request_expires() {
     let now = Instant::now();
     let (mut a, ca) = engine(A, MAC_A, ("b", MAC_B));

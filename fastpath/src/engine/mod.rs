@@ -115,6 +115,9 @@ pub struct Engine {
     /// flows that moved on are dropped lazily.
     embryonic: std::collections::VecDeque<FlowKey>,
     next_sweep: Option<Instant>,
+    /// The last timer run found nothing for a timer to act on, and
+    /// published the gauges of that.
+    swept_empty: bool,
 }
 
 impl Engine {
@@ -163,6 +166,7 @@ impl Engine {
             due: Vec::new(),
             embryonic: std::collections::VecDeque::new(),
             next_sweep: None,
+            swept_empty: false,
         }
     }
 
@@ -345,6 +349,25 @@ impl Engine {
         self.poll_recovery(now);
         self.poll_released();
         self.publish_gauges();
+        self.swept_empty = self.holds_nothing_timed();
+    }
+
+    /// When [`Self::poll_timers`] next has work to do, or None while the
+    /// engine holds nothing a timer could act on (no flow, no half-open
+    /// connection, no recovery or release under way) and its gauges say
+    /// so: an idle worker then sleeps until a frame or a message comes.
+    pub fn next_timer_run(&self, now: Instant) -> Option<Instant> {
+        if self.swept_empty && self.holds_nothing_timed() {
+            return None;
+        }
+        Some(self.next_sweep.unwrap_or(now))
+    }
+
+    fn holds_nothing_timed(&self) -> bool {
+        self.flows.len() == 0
+            && self.half_open.is_empty()
+            && !self.recovery.waiting()
+            && self.releasing.is_empty()
     }
 
     /// The load this node reports to its peers.

@@ -65,6 +65,12 @@ impl Recovery {
     pub fn recovering(&self) -> bool {
         self.until.is_some()
     }
+
+    /// Whether a deadline of recovery is still to come: the end of the
+    /// wait for the peers, or a peer to be deemed gone.
+    pub fn waiting(&self) -> bool {
+        self.until.is_some() || self.gone_at.iter().any(Option::is_some)
+    }
 }
 
 impl Engine {
