@@ -327,6 +327,12 @@ lan_and_client() { # ID: the LAN bridge and the client on it
     ip -n "$lan" link set lo up
     ip -n "$lan" link add br0 type bridge
     ip -n "$lan" link set br0 up
+    # The LAN is a switch: where br_netfilter is loaded, bridged frames would
+    # go through this namespace's iptables hooks too, a cost charged to
+    # whichever process sent them (a node's worker, HAProxy, the client).
+    for f in iptables ip6tables arptables; do
+        ip netns exec "$lan" sysctl -qw "net.bridge.bridge-nf-call-$f=0" 2>/dev/null || true
+    done
 
     ip netns add "$client"
     ip -n "$client" link set lo up
