@@ -12,6 +12,7 @@ use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use baton_counters::RateLimit;
 use baton_handoff::Load;
 use crossbeam_channel::{Sender, TrySendError};
 use dpdk_ffi::{Burst, Mbuf, Mempool, PacketWake, Queue, Ring, WakeBell};
@@ -211,8 +212,8 @@ impl Worker {
             let moved = self.poll_once(&mut state, Instant::now());
             if moved > 0 {
                 // Traffic: no frame copies for the wake sockets while it lasts.
-                if let Some(Err(_)) = self.wake.as_mut().map(PacketWake::disarm) {
-                    self.counters.add(Counter::WakeErrors, 1);
+                if let Some(Err(e)) = self.wake.as_mut().map(PacketWake::disarm) {
+                    self.wake_failed(&mut state.wake_log, "disarming", &e);
                 }
             }
             backoff.wait(moved, |pause| self.idle_wait(&mut state, pause));
@@ -245,8 +246,8 @@ impl Worker {
         if pause >= ARM_FROM {
             match wake.arm() {
                 Ok(true) if self.poll_once(state, Instant::now()) > 0 => {
-                    if wake.disarm().is_err() {
-                        self.counters.add(Counter::WakeErrors, 1);
+                    if let Err(e) = wake.disarm() {
+                        self.wake_failed(&mut state.wake_log, "disarming", &e);
                     }
                     return true;
                 }
@@ -260,7 +261,7 @@ impl Worker {
                         pause = pause.max(max).max(self.until_due(state, Instant::now()));
                     }
                 }
-                Err(_) => self.counters.add(Counter::WakeErrors, 1),
+                Err(e) => self.wake_failed(&mut state.wake_log, "arming", &e),
             }
         }
         let sleeper = self
@@ -288,10 +289,24 @@ impl Worker {
                 }
                 woken.packet || woken.bell
             }
-            Err(_) => {
-                self.counters.add(Counter::WakeErrors, 1);
-                false
+            Err(e) => {
+                self.wake_failed(&mut state.wake_log, "the wait", &e);
+                // Sleep anyway: a wait that keeps failing must not turn
+                // the idle worker into a busy one.
+                self.timed_wait(pause)
             }
+        }
+    }
+
+    /// Counts a failed step of the wake sockets, and logs it at a bounded
+    /// rate.
+    fn wake_failed(&self, log: &mut WakeLog, step: &'static str, e: &std::io::Error) {
+        self.counters.add(Counter::WakeErrors, 1);
+        if let Some(left_out) = log.0.allow(step, Instant::now()) {
+            tracing::warn!(
+                "worker {}: {step} of its wake-up sockets failed: {e} (wake_errors); {left_out} more such failure(s) since the last line",
+                self.id
+            );
         }
     }
 
@@ -627,6 +642,17 @@ pub struct PollState {
     /// Per owning worker, per side: packets to steer there.
     steer_out: Vec<[Burst; 2]>,
     load_report: LoadReport,
+    wake_log: WakeLog,
+}
+
+/// One line per minute at most for each step of the wake sockets that
+/// fails (arming, disarming, the wait).
+struct WakeLog(RateLimit<&'static str>);
+
+impl Default for WakeLog {
+    fn default() -> WakeLog {
+        WakeLog(RateLimit::new(Duration::from_secs(60)))
+    }
 }
 
 /// When a worker tells the control lcore its load: when it changed, at
