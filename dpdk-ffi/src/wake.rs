@@ -139,6 +139,10 @@ impl PacketWake {
             return Ok(false);
         }
         for socket in &self.sockets {
+            // A frame the waking filter took just as the last disarm swapped
+            // it out is queued after that disarm's drain: it would end this
+            // sleep for nothing.
+            drain(socket);
             attach(socket, &WAKE_ON_RX)?;
         }
         self.armed = true;
@@ -155,8 +159,11 @@ impl PacketWake {
     /// the next sleep, which then costs one system call.
     pub fn wait(&mut self, timeout: Duration) -> io::Result<Woken> {
         let bell = self.bell.fd();
-        let mut fds: Vec<libc::pollfd> = self
-            .sockets
+        // Disarmed sockets are left out: all they can hold is a frame left
+        // over from the last disarm, which would end every short sleep at
+        // once (and, since a wake-up restarts the back-off, forever).
+        let sockets: &[OwnedFd] = if self.armed { &self.sockets } else { &[] };
+        let mut fds: Vec<libc::pollfd> = sockets
             .iter()
             .map(|s| s.as_raw_fd())
             .chain([bell])
@@ -365,6 +372,93 @@ mod tests {
             wake.wait(Duration::from_millis(1)).unwrap(),
             Woken::default()
         );
+    }
+
+    /// Runs `f` on a thread of its own in a network namespace of its own,
+    /// whose `lo` is up and carries only what `f` sends (other tests use
+    /// the host's `lo` at the same time). None, with a note, where that
+    /// needs privileges this process lacks, unless CI is set.
+    fn on_private_lo<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let run = std::thread::spawn(move || {
+            // SAFETY: unshare takes no pointers; it moves this thread alone.
+            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            lo_up()?;
+            Ok(f())
+        });
+        match run.join() {
+            Ok(Ok(done)) => Some(done),
+            Ok(Err(e)) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipped: a network namespace of its own: {e}");
+                None
+            }
+            Ok(Err(e)) => panic!("a network namespace of its own: {e}"),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Sets this thread's namespace's `lo` up.
+    fn lo_up() -> io::Result<()> {
+        // SAFETY: socket takes no pointers; a negative result is an error.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return last_error();
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: ifreq is plain data, valid all zero.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (to, from) in req.ifr_name.iter_mut().zip(b"lo") {
+            *to = *from as libc::c_char;
+        }
+        // SAFETY: both ioctls read and write the live ifreq `req`.
+        unsafe {
+            if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+                return last_error();
+            }
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+                return last_error();
+            }
+        }
+        Ok(())
+    }
+
+    /// Needs CAP_SYS_ADMIN and CAP_NET_RAW; skipped without them unless CI
+    /// is set.
+    #[test]
+    fn a_frame_left_over_from_a_disarm_ends_no_later_wait() {
+        on_private_lo(|| {
+            let mut wake = PacketWake::new(&["lo"], WakeBell::new().unwrap()).unwrap();
+            let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let to = udp.local_addr().unwrap();
+            // The race of a disarm: the waking filter took a frame that is
+            // queued only after the drain, behind the silencing filter.
+            assert!(wake.arm().unwrap());
+            udp.send_to(b"x", to).unwrap();
+            attach(&wake.sockets[0], &DROP_ALL).unwrap();
+            wake.armed = false;
+            let mut poll = libc::pollfd {
+                fd: wake.sockets[0].as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one live pollfd, no wait.
+            let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+            assert_eq!(ready, 1, "a frame left over");
+            // Disarmed, the short sleeps of a back-off do not see it.
+            for _ in 0..3 {
+                assert_eq!(
+                    wake.wait(Duration::from_micros(100)).unwrap(),
+                    Woken::default()
+                );
+            }
+            // Arming clears it: the armed sleep ends on a new frame only.
+            assert!(wake.arm().unwrap());
+            let woken = wake.wait(Duration::from_millis(20)).unwrap();
+            assert!(!woken.packet, "{woken:?}: the old frame woke it");
+        });
     }
 
     #[test]
