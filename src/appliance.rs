@@ -335,25 +335,12 @@ fn launch_workers(
     {
         for _ in 0..workers {
             let bell = WakeBell::new().context("opening a worker's wake-up eventfd")?;
-            // Steered workers wake for their own queue's frames only: one
-            // that finds another's flow steers it there and rings its bell.
-            let steered = cfg.handoff.is_some() && workers > 1;
-            let wake = match steered {
-                false => PacketWake::new(&ifaces, bell),
-                true => PacketWake::for_queue(&ifaces, bell),
-            };
-            wakes.push(wake.with_context(|| {
+            wakes.push(PacketWake::new(&ifaces, bell).with_context(|| {
                 format!(
                     "opening wake-up sockets on {} (poll.wake)",
                     ifaces.join(", ")
                 )
             })?);
-        }
-        if cfg.handoff.is_some() && workers > 1 && !wakes.iter().all(PacketWake::shares_frames) {
-            tracing::warn!(
-                "the workers' wake-up sockets could not follow the af_packet queues' fanout on {}: every frame wakes every sleeping worker",
-                ifaces.join(", ")
-            );
         }
     }
     let bells: WorkerBells = wakes.iter().map(|w| w.bell().clone()).collect();

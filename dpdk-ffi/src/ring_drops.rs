@@ -43,15 +43,13 @@ impl RingDrops {
 
     /// Frames dropped on a full ring since this `RingDrops` was made.
     pub fn total(&self) -> u64 {
-        let fresh: u64 = pmd_sockets(self.ifindex).map(take_drops).sum();
+        let fresh: u64 = socket_fds()
+            .filter(|&fd| is_ring_socket_on(fd, self.ifindex))
+            .map(take_drops)
+            .sum();
         self.total.set(self.total.get() + fresh);
         self.total.get()
     }
-}
-
-/// The af_packet PMD's sockets on the interface `ifindex`, one per queue.
-pub(crate) fn pmd_sockets(ifindex: libc::c_int) -> impl Iterator<Item = RawFd> {
-    socket_fds().filter(move |&fd| is_ring_socket_on(fd, ifindex))
 }
 
 /// This process's socket descriptors.

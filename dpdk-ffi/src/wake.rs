@@ -11,18 +11,6 @@
 //! [`PacketWake::wait`] sleeps in ppoll(2) on those sockets and the doorbell.
 //! The frames themselves are still received by the PMD's own socket: the
 //! wake socket only says that one came.
-//!
-//! With several queues the PMD's sockets on an interface form a fanout
-//! group that hashes each frame's flow to one of them. Every worker's wake
-//! socket would see every frame, and every worker would wake for each: so
-//! the wake sockets of the workers form a group of their own, with the
-//! PMD's hash in the same order (worker i's socket is the group's i-th, as
-//! queue i's is the PMD's), and a frame wakes the worker whose queue it is
-//! in. The PMD's group also moves a frame on when its socket's ring is
-//! full (rollover); the wake group does not, so a frame moved on wakes the
-//! worker it was hashed to, which is busy then, not the one it went to.
-//! A worker that receives a full burst therefore rings the other workers'
-//! doorbells (`baton_fastpath::worker`).
 
 // The kernel ABI's constants and struct sizes, all far below the narrower
 // types the ABI wants them in.
@@ -41,12 +29,6 @@ const DRAIN_MAX: usize = 64;
 
 /// `PACKET_OUTGOING`: a frame this host sends; it wakes nobody.
 const PACKET_OUTGOING: u32 = 4;
-
-/// The fanout flags, as they sit in the upper half of a `PACKET_FANOUT`
-/// argument: moving a frame on past a full socket, and an id the kernel
-/// picks. The wake group takes neither.
-const FANOUT_FLAG_ROLLOVER: u32 = 0x1000 << 16;
-const FANOUT_FLAG_UNIQUEID: u32 = 0x2000 << 16;
 
 /// A classic BPF program.
 type Program = [libc::sock_filter];
@@ -125,8 +107,6 @@ pub struct PacketWake {
     sockets: Vec<OwnedFd>,
     bell: WakeBell,
     armed: bool,
-    /// Each socket joined its interface's wake group (see the module).
-    shared: bool,
 }
 
 impl PacketWake {
@@ -141,30 +121,7 @@ impl PacketWake {
             sockets,
             bell,
             armed: false,
-            shared: false,
         })
-    }
-
-    /// As [`Self::new`], for the next of several workers whose queues are
-    /// an af_packet PMD's on each of `ifaces`: made in worker order, their
-    /// sockets share each interface's frames as the queues do (see the
-    /// module). Where the PMD's sockets form no group (one queue) or the
-    /// wake group cannot be joined, this worker's sockets see every frame;
-    /// [`Self::shares_frames`] says which.
-    pub fn for_queue<S: AsRef<str>>(ifaces: &[S], bell: WakeBell) -> io::Result<PacketWake> {
-        let mut wake = PacketWake::new(ifaces, bell)?;
-        let mut shared = !ifaces.is_empty();
-        for (socket, name) in wake.sockets.iter().zip(ifaces) {
-            let index = packet_socket::ifindex(name.as_ref())?;
-            shared &= join_queue_group(socket, index).is_ok();
-        }
-        wake.shared = shared;
-        Ok(wake)
-    }
-
-    /// Whether each frame wakes only the worker whose queue it is in.
-    pub fn shares_frames(&self) -> bool {
-        self.shared
     }
 
     /// The doorbell this waits on.
@@ -296,27 +253,6 @@ fn open_socket(iface: &str) -> io::Result<OwnedFd> {
     packet_socket::set_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &rcvbuf)?;
     packet_socket::bind_all(fd, index)?;
     Ok(socket)
-}
-
-/// Joins `socket` to the wake group of the interface `ifindex`: the PMD's
-/// fanout type and flags but rollover, under an id of its own (the PMD's
-/// with its top bit flipped). Fails where the PMD's sockets form no group.
-fn join_queue_group(socket: &OwnedFd, ifindex: libc::c_int) -> io::Result<()> {
-    let pmd = crate::ring_drops::pmd_sockets(ifindex)
-        .find_map(|fd| {
-            packet_socket::get_option::<u32>(fd, libc::SOL_PACKET, libc::PACKET_FANOUT)
-                .ok()
-                .filter(|&arg| arg != 0)
-        })
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no fanout group to follow"))?;
-    let id = (pmd & 0xffff) ^ 0x8000;
-    let arg = id | (pmd & !0xffff & !FANOUT_FLAG_ROLLOVER & !FANOUT_FLAG_UNIQUEID);
-    packet_socket::set_option(
-        socket.as_raw_fd(),
-        libc::SOL_PACKET,
-        libc::PACKET_FANOUT,
-        &arg,
-    )
 }
 
 /// Puts `program` on the socket in place of its filter. The kernel copies
@@ -487,77 +423,6 @@ mod tests {
             }
         }
         Ok(())
-    }
-
-    /// A socket like one of the af_packet PMD's queues on `lo`: TPACKET_V2,
-    /// bound, in the fanout group `id` with the PMD's type and flags (hash,
-    /// defrag, rollover); no ring, so frames are read with recv(2).
-    fn queue_socket_on_lo(id: u32) -> OwnedFd {
-        // SAFETY: socket takes no pointers; a negative result is an error.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        };
-        assert!(fd >= 0, "{}", io::Error::last_os_error());
-        // SAFETY: `fd` was just opened and is owned by nothing else.
-        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-        let v2: libc::c_int = 1;
-        packet_socket::set_option(fd, libc::SOL_PACKET, libc::PACKET_VERSION, &v2).unwrap();
-        packet_socket::bind_all(fd, packet_socket::ifindex("lo").unwrap()).unwrap();
-        let arg: u32 = id | (0x8000 | 0x1000) << 16;
-        packet_socket::set_option(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg).unwrap();
-        socket
-    }
-
-    /// Needs CAP_SYS_ADMIN and CAP_NET_RAW; skipped without them unless CI
-    /// is set.
-    #[test]
-    fn each_frame_wakes_only_the_worker_whose_queue_it_lands_in() {
-        on_private_lo(|| {
-            let queues = [queue_socket_on_lo(0x1234), queue_socket_on_lo(0x1234)];
-            let mut wakes: Vec<PacketWake> = (0..2)
-                .map(|_| PacketWake::for_queue(&["lo"], WakeBell::new().unwrap()).unwrap())
-                .collect();
-            assert!(wakes.iter().all(PacketWake::shares_frames));
-            // Kept open: a datagram to a closed port brings an ICMP error,
-            // a flow of its own.
-            let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-            let to = sink.local_addr().unwrap();
-            let mut landed = [0; 2];
-            for flow in 0..32 {
-                for wake in &mut wakes {
-                    wake.arm().unwrap();
-                }
-                let from = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-                from.send_to(b"x", to).unwrap();
-                std::thread::sleep(Duration::from_millis(2));
-                let got: Vec<usize> = queues.iter().map(drain).collect();
-                let queue = match got[..] {
-                    [n, 0] if n > 0 => 0,
-                    [0, n] if n > 0 => 1,
-                    _ => panic!("flow {flow}: the queues got {got:?}"),
-                };
-                landed[queue] += 1;
-                let woken: Vec<bool> = wakes
-                    .iter_mut()
-                    .map(|w| w.wait(Duration::ZERO).unwrap().packet)
-                    .collect();
-                assert!(
-                    woken[queue] && !woken[1 - queue],
-                    "flow {flow} in queue {queue}: woke {woken:?}"
-                );
-                for wake in &mut wakes {
-                    wake.disarm().unwrap();
-                }
-            }
-            assert!(
-                landed.iter().all(|&n| n > 0),
-                "32 flows all in one queue: {landed:?}"
-            );
-        });
     }
 
     /// Needs CAP_SYS_ADMIN and CAP_NET_RAW; skipped without them unless CI

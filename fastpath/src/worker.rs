@@ -432,12 +432,6 @@ impl Worker {
             }
             received += n;
             self.counters.add(counter, n as u64);
-            if n == self.burst {
-                // This queue's ring may be filling up, and the kernel then
-                // moves frames on to another worker's queue without waking
-                // that worker (fanout rollover: see `dpdk_ffi::PacketWake`).
-                self.wake_siblings();
-            }
             // Each frame's flow slot is prefetched a few frames before the
             // frame is processed, and its header twice as many before that
             // (the slot's address is read from it), so that their memory
@@ -527,18 +521,6 @@ impl Worker {
         self.flush(&mut st.out, Port::Host);
         self.flush(&mut st.out, Port::Wire);
         received
-    }
-
-    /// Rings the bell of every other worker that sleeps.
-    fn wake_siblings(&self) {
-        let Some(steering) = &self.steering else {
-            return;
-        };
-        for (w, sleeper) in steering.sleepers.iter().flat_map(|s| s.iter().enumerate()) {
-            if w != steering.me {
-                sleeper.wake();
-            }
-        }
     }
 
     /// Runs one packet, and its parse when it is IPv4/TCP, through the
