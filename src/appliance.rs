@@ -229,7 +229,7 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<()> {
     }
     workers_stop.store(true, Ordering::Relaxed);
     // A worker asleep in its wake sockets' wait may not look at the flag
-    // for up to a second.
+    // for up to 100 ms.
     for bell in &worker_bells {
         bell.ring();
     }

@@ -39,9 +39,12 @@ const TX_RETRIES: u32 = 4;
 const ARM_FROM: Duration = Duration::from_micros(50);
 
 /// The longest sleep of a worker whose wake sockets are armed, when no
-/// timer and no load report is due sooner: a frame, a message or the stop
-/// ends it anyway.
-const ARMED_SLEEP_MAX: Duration = Duration::from_secs(1);
+/// timer and no load report is due sooner. A frame, a message or the stop
+/// ends it anyway, but a frame can slip past the arming: it passes the
+/// wake sockets while they still drop everything and reaches the PMD's
+/// ring only after the last look before the sleep. It is found within
+/// this. A timeout that finds nothing costs one pass and one ppoll.
+const ARMED_SLEEP_MAX: Duration = Duration::from_millis(100);
 /// How often a worker may report its load to the control lcore. On a
 /// clock, not per pass: a busy worker passes thousands of times a
 /// millisecond, every report wakes the control lcore, and the node
@@ -291,9 +294,14 @@ impl Worker {
             }
             Err(e) => {
                 self.wake_failed(&mut state.wake_log, "the wait", &e);
-                // Sleep anyway: a wait that keeps failing must not turn
-                // the idle worker into a busy one.
-                self.timed_wait(pause)
+                // Sleep anyway, so that a wait that keeps failing does not
+                // turn the idle worker into a busy one; but no longer than
+                // the ceiling, since neither frames nor the bell end it.
+                let ceiling = match self.idle {
+                    IdlePolicy::Sleep { max } => max,
+                    IdlePolicy::Busy => Duration::ZERO,
+                };
+                self.timed_wait(pause.min(ceiling))
             }
         }
     }
