@@ -27,6 +27,16 @@ pub enum IdlePolicy {
     Sleep { max: Duration },
 }
 
+impl IdlePolicy {
+    /// The longest sleep between empty polls: zero when busy.
+    pub fn ceiling(self) -> Duration {
+        match self {
+            IdlePolicy::Busy => Duration::ZERO,
+            IdlePolicy::Sleep { max } => max,
+        }
+    }
+}
+
 /// The back-off state of one worker.
 #[derive(Debug)]
 pub struct Backoff {

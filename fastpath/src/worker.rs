@@ -260,9 +260,9 @@ impl Worker {
                     // do (a timer run, a load report) would find nothing,
                     // so the back-off goes to the ceiling in one step, or
                     // beyond it until then.
-                    if let IdlePolicy::Sleep { max } = self.idle {
-                        pause = pause.max(max).max(self.until_due(state, Instant::now()));
-                    }
+                    pause = pause
+                        .max(self.idle.ceiling())
+                        .max(self.until_due(state, Instant::now()));
                 }
                 Err(e) => self.wake_failed(&mut state.wake_log, "arming", &e),
             }
@@ -297,11 +297,7 @@ impl Worker {
                 // Sleep anyway, so that a wait that keeps failing does not
                 // turn the idle worker into a busy one; but no longer than
                 // the ceiling, since neither frames nor the bell end it.
-                let ceiling = match self.idle {
-                    IdlePolicy::Sleep { max } => max,
-                    IdlePolicy::Busy => Duration::ZERO,
-                };
-                self.timed_wait(pause.min(ceiling))
+                self.timed_wait(pause.min(self.idle.ceiling()))
             }
         }
     }
@@ -329,10 +325,11 @@ impl Worker {
         if !link.waiting.is_empty() {
             return Duration::ZERO;
         }
-        let due = match link.engine.next_timer_run(now) {
-            Some(timers) => timers.min(state.load_report.next_due(now)),
-            None => state.load_report.next_due(now),
-        };
+        let report = state.load_report.next_due(now);
+        let due = link
+            .engine
+            .next_timer_run(now)
+            .map_or(report, |timers| timers.min(report));
         due.saturating_duration_since(now).min(ARMED_SLEEP_MAX)
     }
 
@@ -503,8 +500,9 @@ impl Worker {
                     }
                     let sent = inboxes[owner][side].enqueue(out);
                     self.counters.add(Counter::SteeredOut, sent as u64);
-                    if let Some(sleeper) = steering.sleepers.as_ref().and_then(|s| s.get(owner)) {
-                        if sent > 0 {
+                    if sent > 0 {
+                        if let Some(sleeper) = steering.sleepers.as_ref().and_then(|s| s.get(owner))
+                        {
                             sleeper.wake();
                         }
                     }
