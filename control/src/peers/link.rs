@@ -18,14 +18,15 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
 use super::counters::PeerCounter;
-use super::noise::{self, HandshakeError, Sealer};
+use super::noise::{self, HandshakeError};
 use super::session::{self, EndReason, ReaderEnded, Session};
 use super::state::{PeerState, Shared, TICK};
+use super::writer::Writer;
 use super::PeerEvent;
 
 /// How long a dial waits for TCP to connect.
@@ -46,6 +47,9 @@ pub enum LinkCtl {
     /// Close the current connection (the application rejected what came
     /// over it); the link then reconnects as after any other failure.
     Reset(String),
+    /// A frame written at once did not all fit in the socket: write what
+    /// is left of it.
+    WriteLeft,
 }
 
 pub struct Link {
@@ -99,7 +103,7 @@ impl Link {
                 match self.ctl.recv_timeout(left.min(TICK)) {
                     Ok(LinkCtl::Inbound(s)) if !self.peer.we_dial => return Some(s),
                     Ok(LinkCtl::Inbound(_)) => {} // never handed to a dialer
-                    Ok(LinkCtl::Reset(_)) => {}   // nothing to reset
+                    Ok(LinkCtl::Reset(_) | LinkCtl::WriteLeft) => {} // nothing to reset or write
                     Ok(LinkCtl::Shutdown) => return None,
                     Err(_) if self.shared.is_shutting_down() => return None,
                     Err(_) => {}
@@ -149,8 +153,8 @@ impl Link {
     /// it, if the peer dialed again while it was up.
     fn run_session(&self, session: Session, generation: u64) -> Option<Session> {
         let Session {
-            mut stream,
-            mut sealer,
+            stream,
+            sealer,
             opener,
             guard,
         } = session;
@@ -179,6 +183,15 @@ impl Link {
                 return None;
             }
         };
+        match stream.try_clone() {
+            Ok(write_half) => peer.writer.set(Some(Writer::new(write_half, sealer))),
+            Err(e) => {
+                warn!(peer = %peer.name, "cannot start the session writer: {e}");
+                let _ = stream.shutdown(Shutdown::Both);
+                let _ = reader.join();
+                return None;
+            }
+        }
 
         peer.set_up(true);
         if generation > 1 {
@@ -189,11 +202,12 @@ impl Link {
             peer: peer.name.clone(),
         });
 
-        let (replacement, reason) = self.write_loop(&mut stream, &mut sealer, generation);
+        let (replacement, reason) = self.write_loop(&stream, generation);
 
         // Tear down: wake the reader, wait for it so that every frame it
         // delivered comes before the Down event, then report.
         let _ = stream.shutdown(Shutdown::Both);
+        peer.writer.set(None);
         let _ = reader.join();
         drop(guard);
         // Always collect the reader's report, so none is left queued.
@@ -221,8 +235,7 @@ impl Link {
     /// here (otherwise the reader has it).
     fn write_loop(
         &self,
-        stream: &mut TcpStream,
-        sealer: &mut Sealer,
+        stream: &TcpStream,
         generation: u64,
     ) -> (Option<Session>, Option<EndReason>) {
         let peer = &self.peer;
@@ -235,59 +248,85 @@ impl Link {
         if let Err(e) = stream.set_write_timeout(Some(write_timeout)) {
             return (None, Some(EndReason::Io(e)));
         }
-        let mut out = Vec::new();
         let mut batch = Vec::with_capacity(BATCH_FRAMES);
-        let mut last_sent = Instant::now();
         loop {
             if self.shared.is_shutting_down() {
                 return (None, Some(EndReason::Shutdown));
             }
+            let last_sent = peer
+                .writer
+                .with(|w| w.last_sent)
+                .unwrap_or_else(Instant::now);
             let wait = (last_sent + interval)
                 .saturating_duration_since(Instant::now())
                 .min(TICK);
-            let written: io::Result<()> = select! {
-                recv(self.outbox) -> frame => match frame {
-                    Ok(frame) => {
-                        // What is queued behind it goes in the same write;
-                        // nothing waits for frames still to come.
-                        batch.clear();
-                        batch.push(frame);
-                        batch.extend(self.outbox.try_iter().take(BATCH_FRAMES - 1));
-                        let frames = batch.iter().map(Vec::as_slice);
-                        let r = session::write_frames(stream, sealer, frames, &mut out);
-                        if r.is_ok() {
-                            let bytes: usize = batch.iter().map(Vec::len).sum();
-                            peer.counters.add(PeerCounter::FramesOut, batch.len() as u64);
-                            peer.counters.add(PeerCounter::BytesOut, bytes as u64);
-                        }
-                        r
-                    }
-                    Err(_) => return (None, Some(EndReason::Shutdown)),
-                },
-                recv(self.ctl) -> msg => match msg {
+            // Frames are only looked at here, not taken: they are taken
+            // with the writer's lock held, which keeps them in order with
+            // those the API writes itself (see `writer`).
+            let mut ready = Select::new();
+            let outbox = ready.recv(&self.outbox);
+            let ctl = ready.recv(&self.ctl);
+            let reader_done = ready.recv(&self.reader_done);
+            let written: io::Result<()> = match ready.ready_timeout(wait) {
+                Ok(i) if i == outbox => self.write_queued(&mut batch),
+                Ok(i) if i == ctl => match self.ctl.try_recv() {
                     Ok(LinkCtl::Inbound(s)) => return (Some(s), Some(EndReason::Replaced)),
                     Ok(LinkCtl::Reset(why)) => return (None, Some(EndReason::Rejected(why))),
-                    Ok(LinkCtl::Shutdown) | Err(_) => return (None, Some(EndReason::Shutdown)),
+                    Ok(LinkCtl::Shutdown) | Err(TryRecvError::Disconnected) => {
+                        return (None, Some(EndReason::Shutdown))
+                    }
+                    Ok(LinkCtl::WriteLeft) => self.with_writer(|w| w.write_left()),
+                    Err(TryRecvError::Empty) => continue,
                 },
-                recv(self.reader_done) -> ended => match ended {
+                Ok(i) if i == reader_done => match self.reader_done.try_recv() {
                     Ok(ended) if ended.generation == generation => {
                         return (None, Some(ended.reason))
                     }
                     _ => continue, // from an earlier session
                 },
-                default(wait) => {
+                Ok(_) => continue,
+                Err(_) => {
                     // Closing: the FIN is sent; wait for the peer's.
-                    if last_sent.elapsed() < interval || self.shared.is_closing() {
+                    if self.shared.is_closing() {
                         continue;
                     }
-                    session::write_heartbeat(stream, sealer, &mut out)
+                    self.with_writer(|w| match w.last_sent.elapsed() < interval {
+                        true => w.write_left(),
+                        false => w.write_heartbeat(),
+                    })
                 }
             };
-            match written {
-                Ok(()) => last_sent = Instant::now(),
-                Err(e) => return (None, Some(EndReason::Io(e))),
+            if let Err(e) = written {
+                return (None, Some(EndReason::Io(e)));
             }
         }
+    }
+
+    /// Writes what is queued, as many frames in one write as fit.
+    fn write_queued(&self, batch: &mut Vec<Vec<u8>>) -> io::Result<()> {
+        let peer = &self.peer;
+        self.with_writer(|w| {
+            // What is queued behind the first goes in the same write;
+            // nothing waits for frames still to come.
+            batch.clear();
+            batch.extend(self.outbox.try_iter().take(BATCH_FRAMES));
+            if batch.is_empty() {
+                return w.write_left();
+            }
+            let r = w.write_frames(batch.iter().map(Vec::as_slice));
+            if r.is_ok() {
+                let bytes: usize = batch.iter().map(Vec::len).sum();
+                peer.counters
+                    .add(PeerCounter::FramesOut, batch.len() as u64);
+                peer.counters.add(PeerCounter::BytesOut, bytes as u64);
+            }
+            r
+        })
+    }
+
+    /// `f` on this session's writer (there is one while the session runs).
+    fn with_writer(&self, f: impl FnOnce(&mut Writer) -> io::Result<()>) -> io::Result<()> {
+        self.peer.writer.with(f).unwrap_or(Ok(()))
     }
 
     /// The reader's reason for this generation, if it reported one.

@@ -34,11 +34,13 @@ pub const LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// wake-up (0.2 % of a core at 20 ms, 0.05 % at 100 ms).
 const ACCEPT_POLL: Duration = Duration::from_millis(100);
 
-/// A peer as the listener needs it: its state and its link's mailbox.
+/// A peer as the listener and [`super::PeerWriter`] need it: its state,
+/// its link's mailbox and its send queue.
 #[derive(Clone)]
 pub struct Route {
     pub peer: Arc<PeerState>,
     pub link: Sender<LinkCtl>,
+    pub outbox: Sender<Vec<u8>>,
 }
 
 /// The control port's log lines, one per source address an interval

@@ -21,7 +21,10 @@
 //!
 //! Threads: one listener, one link thread per peer (dialing, writing,
 //! heartbeats, Up/Down), one reader per live connection and a short-lived
-//! thread per inbound handshake. The API only touches bounded channels and
+//! thread per inbound handshake. A frame offered while the link thread has
+//! nothing queued is written at once by the thread offering it, and a
+//! frame read may be handed to a [`FrameSink`] on the reader's thread:
+//! see [`writer`] for why. The API only touches bounded channels and
 //! atomics, so it never blocks for long.
 
 mod admission;
@@ -32,6 +35,7 @@ mod listener;
 mod noise;
 mod session;
 mod state;
+mod writer;
 // Public, though not part of the API, only so that the fuzz targets in
 // control/fuzz can feed the frame reader's parts arbitrary bytes.
 #[doc(hidden)]
@@ -48,7 +52,7 @@ use std::sync::{Arc, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, TrySendError};
 
 pub use counters::{PeerCounter, PeerValues};
 pub use noise::NOISE_PARAMS;
@@ -58,6 +62,7 @@ use admission::Admission;
 use link::{Link, LinkCtl};
 use listener::{Route, Routes};
 use state::{PeerState, Shared, SocketRegistry};
+use writer::WroteNow;
 
 /// Frames waiting to be written to one peer. `send` fails when it is full.
 pub const OUTBOX_FRAMES: usize = 1024;
@@ -126,6 +131,15 @@ pub enum PeerEvent {
     Frame { peer: String, frame: Vec<u8> },
 }
 
+/// Takes a peer's frames on its reader thread, before they would become
+/// [`PeerEvent::Frame`]s: an application that can act on a frame there
+/// saves the wake-up of the thread that waits for events. Frames it gives
+/// back go out as events, in order with the rest.
+pub trait FrameSink: Send + Sync {
+    /// Delivers `frame` from `peer`, or gives it back.
+    fn deliver(&self, peer: &str, frame: Vec<u8>) -> Result<(), Vec<u8>>;
+}
+
 /// Why the channels could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -166,18 +180,12 @@ pub struct PeerStatus {
     pub counters: PeerValues,
 }
 
-struct PeerHandle {
-    state: Arc<PeerState>,
-    outbox: Sender<Vec<u8>>,
-    link: Sender<LinkCtl>,
-}
-
 /// The running peer channels. Dropping it closes every connection and joins
 /// every background thread (within about a second even when a dial is in
 /// progress).
 pub struct PeerChannels {
     shared: Arc<Shared>,
-    peers: HashMap<String, PeerHandle>,
+    peers: HashMap<String, Route>,
     /// In config order, for `status`.
     order: Vec<String>,
     /// What the listener needs of the peers.
@@ -194,6 +202,14 @@ impl PeerChannels {
     /// Validates the configuration, binds the listener and starts the
     /// background threads. Peers come Up asynchronously; watch the events.
     pub fn start(cfg: ChannelConfig) -> Result<PeerChannels, PeerError> {
+        Self::start_with_sink(cfg, None)
+    }
+
+    /// [`PeerChannels::start`], with the frames offered to `sink` first.
+    pub fn start_with_sink(
+        cfg: ChannelConfig,
+        sink: Option<Arc<dyn FrameSink>>,
+    ) -> Result<PeerChannels, PeerError> {
         validate(&cfg)?;
         let listener = TcpListener::bind(cfg.listen).map_err(|source| PeerError::Bind {
             addr: cfg.listen,
@@ -220,6 +236,7 @@ impl PeerChannels {
             shutdown: Default::default(),
             closing: Default::default(),
             events: events_tx,
+            sink,
             sockets: Arc::new(SocketRegistry::default()),
             unattributed: Default::default(),
             port_log: Default::default(),
@@ -275,25 +292,17 @@ impl PeerChannels {
             reader_done: done_rx,
         };
         self.spawn(format!("peer-link-{}", p.name), move || link.run())?;
+        let route = Route {
+            peer: state,
+            link: link_tx,
+            outbox: outbox_tx,
+        };
         self.routes
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                p.name.clone(),
-                Route {
-                    peer: Arc::clone(&state),
-                    link: link_tx.clone(),
-                },
-            );
+            .insert(p.name.clone(), route.clone());
         self.order.push(p.name.clone());
-        self.peers.insert(
-            p.name,
-            PeerHandle {
-                state,
-                outbox: outbox_tx,
-                link: link_tx,
-            },
-        );
+        self.peers.insert(p.name, route);
         self.admit_peers();
         Ok(())
     }
@@ -311,9 +320,9 @@ impl PeerChannels {
             .remove(peer);
         self.order.retain(|p| p != peer);
         self.admit_peers();
-        handle.state.set_removed();
+        handle.peer.set_removed();
         let _ = handle.link.try_send(LinkCtl::Shutdown);
-        let counted = handle.state.counters.read();
+        let counted = handle.peer.counters.read();
         for &counter in PeerCounter::ALL {
             if counter.kind() != baton_counters::Kind::Gauge {
                 self.shared.unattributed.add(counter, counted.get(counter));
@@ -324,7 +333,7 @@ impl PeerChannels {
 
     fn admit_peers(&self) {
         self.admission
-            .set_peers(self.peers.values().map(|h| h.state.addr.ip()));
+            .set_peers(self.peers.values().map(|h| h.peer.addr.ip()));
     }
 
     fn spawn(&mut self, name: String, f: impl FnOnce() + Send + 'static) -> Result<(), PeerError> {
@@ -364,20 +373,32 @@ impl PeerChannels {
                 frame,
             ));
         }
-        if !handle.state.is_up() {
+        if !handle.peer.is_up() {
             return Err((SendError::PeerDown(peer.to_owned()), frame));
         }
+        let Err(frame) = write_now(&self.shared, handle, frame) else {
+            return Ok(());
+        };
         handle.outbox.try_send(frame).map_err(|e| match e {
             TrySendError::Full(f) => (SendError::QueueFull(peer.to_owned()), f),
             TrySendError::Disconnected(f) => (SendError::PeerDown(peer.to_owned()), f),
         })
     }
 
+    /// A handle that writes frames to the peers from any thread, when the
+    /// link threads have nothing queued (see [`PeerWriter::write_now`]).
+    pub fn writer(&self) -> PeerWriter {
+        PeerWriter {
+            shared: Arc::clone(&self.shared),
+            routes: Arc::clone(&self.routes),
+        }
+    }
+
     /// The number of `peer`'s connection, while it is up: it changes
     /// with every reconnection, so that what was meant for one connection
     /// is not sent on the next.
     pub fn connection(&self, peer: &str) -> Option<u64> {
-        self.peers.get(peer)?.state.connection()
+        self.peers.get(peer)?.peer.connection()
     }
 
     /// Closes the connection to `peer` because of `why` (a message that
@@ -409,7 +430,7 @@ impl PeerChannels {
     pub fn status(&self) -> Vec<PeerStatus> {
         self.order
             .iter()
-            .map(|name| self.peers[name].state.status())
+            .map(|name| self.peers[name].peer.status())
             .collect()
     }
 
@@ -417,7 +438,7 @@ impl PeerChannels {
     pub fn counters(&self) -> PeerValues {
         let mut total = self.shared.unattributed.read();
         for handle in self.peers.values() {
-            total += handle.state.counters.read();
+            total += handle.peer.counters.read();
         }
         total
     }
@@ -433,11 +454,53 @@ impl PeerChannels {
         self.shared.closing.store(true, Ordering::SeqCst);
         self.shared.sockets.finish_all();
         let deadline = std::time::Instant::now() + linger;
-        while std::time::Instant::now() < deadline && self.peers.values().any(|p| p.state.is_up()) {
+        while std::time::Instant::now() < deadline && self.peers.values().any(|p| p.peer.is_up()) {
             thread::sleep(Duration::from_millis(2));
         }
         // Drop does the rest.
     }
+}
+
+/// Writes frames to the peers from any thread; see [`PeerChannels::writer`].
+#[derive(Clone)]
+pub struct PeerWriter {
+    shared: Arc<Shared>,
+    routes: Routes,
+}
+
+impl PeerWriter {
+    /// Seals `frame` and writes it to `peer` at once, without blocking,
+    /// if the peer is up and its link thread has nothing queued and is not
+    /// writing; otherwise gives it back, for [`PeerChannels::offer`]. What
+    /// the socket does not take at once the link thread writes.
+    pub fn write_now(&self, peer: &str, frame: Vec<u8>) -> Result<(), Vec<u8>> {
+        let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
+        match routes.get(peer) {
+            Some(r) if r.peer.is_up() && frame.len() <= MAX_FRAME_LEN => {
+                write_now(&self.shared, r, frame)
+            }
+            _ => Err(frame),
+        }
+    }
+}
+
+/// [`PeerWriter::write_now`], for a peer that is up.
+fn write_now(shared: &Shared, to: &Route, frame: Vec<u8>) -> Result<(), Vec<u8>> {
+    if shared.is_closing() {
+        return Err(frame);
+    }
+    let queue_empty = || to.outbox.is_empty();
+    match to
+        .peer
+        .writer
+        .write_now(frame, queue_empty, &to.peer.counters)?
+    {
+        WroteNow::All => {}
+        // Whether its mailbox is full or not, the link thread wakes: it
+        // writes what is left over whenever it does.
+        WroteNow::Partly => _ = to.link.try_send(LinkCtl::WriteLeft),
+    }
+    Ok(())
 }
 
 impl Drop for PeerChannels {

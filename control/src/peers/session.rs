@@ -143,12 +143,18 @@ fn read_until_end(
                 Ok(Some(frame)) => {
                     peer.counters.add(PeerCounter::FramesIn, 1);
                     peer.counters.add(PeerCounter::BytesIn, frame.len() as u64);
-                    let event = PeerEvent::Frame {
-                        peer: peer.name.clone(),
-                        frame,
+                    let frame = match &shared.sink {
+                        Some(sink) => sink.deliver(&peer.name, frame),
+                        None => Err(frame),
                     };
-                    if !shared.emit(event) {
-                        return EndReason::Shutdown;
+                    if let Err(frame) = frame {
+                        let event = PeerEvent::Frame {
+                            peer: peer.name.clone(),
+                            frame,
+                        };
+                        if !shared.emit(event) {
+                            return EndReason::Shutdown;
+                        }
                     }
                     // Time spent waiting for the application to take the
                     // event is not the peer's silence.

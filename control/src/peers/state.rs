@@ -29,6 +29,8 @@ pub struct Shared {
     /// closed in good order; no new one is made or accepted.
     pub closing: AtomicBool,
     pub events: Sender<PeerEvent>,
+    /// Offered every frame before it becomes an event.
+    pub sink: Option<Arc<dyn super::FrameSink>>,
     pub sockets: Arc<SocketRegistry>,
     /// What could not be tied to a configured peer: failed inbound
     /// handshakes (wrong PSK, garbage, unknown name).
@@ -81,6 +83,8 @@ pub struct PeerState {
     removed: AtomicBool,
     since: Mutex<SystemTime>,
     pub counters: PeerCells,
+    /// The live connection's writing half, shared with the API.
+    pub writer: super::writer::WriterSlot,
 }
 
 impl PeerState {
@@ -95,6 +99,7 @@ impl PeerState {
             removed: AtomicBool::new(false),
             since: Mutex::new(SystemTime::now()),
             counters: PeerCells::default(),
+            writer: Default::default(),
         };
         state.counters.set(PeerCounter::Peers, 1);
         state

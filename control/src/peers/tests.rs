@@ -180,6 +180,76 @@ fn handshake_without_confirmation_never_comes_up() {
     assert_eq!(NOISE_PARAMS, "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s");
 }
 
+/// Frames written at once by the sender's thread and frames its link
+/// thread writes mix when the peer reads slowly: the socket takes part of
+/// a frame written at once, the rest waits for the link thread, and frames
+/// offered meanwhile queue behind it. They all arrive whole and in order.
+#[test]
+fn frames_written_at_once_and_queued_keep_their_order_when_the_peer_reads_slowly() {
+    let config = |node: &str, peer: &str, addr: SocketAddr| ChannelConfig {
+        node: node.into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        psk: PSK,
+        peers: vec![PeerConfig {
+            name: peer.into(),
+            addr,
+        }],
+        heartbeat_interval: Duration::from_millis(50),
+        suspect_after: Duration::from_secs(5),
+        dead_after: Duration::from_secs(10),
+    };
+    let b = PeerChannels::start(config("b", "a", "127.0.0.1:9".parse().unwrap())).unwrap();
+    let a = PeerChannels::start(config("a", "b", b.local_addr())).unwrap();
+    eventually("a sees b up", || a.status().iter().all(|p| p.up));
+    // More than b's event queue and both sockets' buffers hold, so that b
+    // stops reading and a's writes meet a full socket.
+    const FRAMES: u32 = 12_000;
+    let frame = |i: u32| -> Vec<u8> {
+        let mut f = i.to_le_bytes().to_vec();
+        f.resize(1000 + (i % 7) as usize * 100, i.to_le_bytes()[0]);
+        f
+    };
+    let writer = a.writer();
+    let sender = std::thread::spawn(move || {
+        let until = deadline();
+        for i in 0..FRAMES {
+            // Every other frame through the handle other threads use.
+            let mut f = frame(i);
+            loop {
+                f = match i % 2 {
+                    0 => match writer.write_now("b", f) {
+                        Ok(()) => break,
+                        Err(f) => match a.offer("b", f) {
+                            Ok(()) => break,
+                            Err((_, f)) => f,
+                        },
+                    },
+                    _ => match a.offer("b", f) {
+                        Ok(()) => break,
+                        Err((_, f)) => f,
+                    },
+                };
+                assert!(Instant::now() < until, "a's queue never drained");
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        a
+    });
+    // b reads nothing for a while.
+    std::thread::sleep(Duration::from_millis(300));
+    let until = deadline();
+    let mut next = 0;
+    while next < FRAMES {
+        assert!(Instant::now() < until, "{next} of {FRAMES} frames");
+        if let Some(PeerEvent::Frame { frame: got, .. }) = b.recv_timeout(WAIT) {
+            assert!(got == frame(next), "frame {next} changed or out of order");
+            next += 1;
+        }
+    }
+    let a = sender.join().unwrap();
+    assert_eq!(a.counters().get(C::FramesOut), u64::from(FRAMES));
+}
+
 /// Frames queued together leave in shared writes, a large one among them
 /// in pieces: each arrives whole, once, in order, and is counted.
 #[test]

@@ -1,0 +1,158 @@
+//! The writing half of a peer's connection, shared by its link thread and
+//! the thread that offers frames (the control lcore).
+//!
+//! A frame offered while nothing is queued and nobody is writing is sealed
+//! and written at once by the thread that offers it, without a wake-up of
+//! the link thread: one thread wake-up less on every handoff's path, 50-100
+//! µs of a new connection's first byte on a virtual machine
+//! (docs/handoff.md §12). That write never blocks: what the socket does not
+//! take at once is left to the link thread, which writes blocking, as it
+//! writes whatever was queued.
+//!
+//! Order: frames are sealed, and their bytes written, in the order they
+//! were offered, since the outbox is drained, and bytes left over written,
+//! only under the lock, and a frame is written at once only when the outbox
+//! is empty and no bytes are left over.
+
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::sync::{Mutex, PoisonError, TryLockError};
+use std::time::Instant;
+
+use super::counters::{PeerCells, PeerCounter};
+use super::noise::Sealer;
+use super::session;
+
+/// One live connection's writing half.
+pub struct Writer {
+    stream: TcpStream,
+    sealer: Sealer,
+    out: Vec<u8>,
+    /// Sealed bytes that a write that must not block left unwritten: they
+    /// go before anything else.
+    left: Vec<u8>,
+    /// When bytes last went out, for heartbeats.
+    pub last_sent: Instant,
+}
+
+/// What [`WriterSlot::write_now`] did with a frame.
+pub enum WroteNow {
+    /// Written whole.
+    All,
+    /// Sealed, and partly or not at all written: the link thread must
+    /// write the rest ([`Writer::write_left`]).
+    Partly,
+}
+
+impl Writer {
+    pub fn new(stream: TcpStream, sealer: Sealer) -> Writer {
+        Writer {
+            stream,
+            sealer,
+            out: Vec::new(),
+            left: Vec::new(),
+            last_sent: Instant::now(),
+        }
+    }
+
+    /// Writes, blocking, the bytes a write that must not block left over.
+    pub fn write_left(&mut self) -> io::Result<()> {
+        if self.left.is_empty() {
+            return Ok(());
+        }
+        let r = self.stream.write_all(&self.left);
+        self.left.clear();
+        self.sent(r)
+    }
+
+    /// Seals and writes `frames`, blocking (after what was left over).
+    pub fn write_frames<'a>(
+        &mut self,
+        frames: impl IntoIterator<Item = &'a [u8]>,
+    ) -> io::Result<()> {
+        self.write_left()?;
+        let r = session::write_frames(&mut self.stream, &mut self.sealer, frames, &mut self.out);
+        self.sent(r)
+    }
+
+    /// Seals and writes one heartbeat, blocking.
+    pub fn write_heartbeat(&mut self) -> io::Result<()> {
+        self.write_left()?;
+        let r = session::write_heartbeat(&mut self.stream, &mut self.sealer, &mut self.out);
+        self.sent(r)
+    }
+
+    fn sent(&mut self, r: io::Result<()>) -> io::Result<()> {
+        if r.is_ok() {
+            self.last_sent = Instant::now();
+        }
+        r
+    }
+}
+
+/// The writing half of the peer's connection while one is up.
+#[derive(Default)]
+pub struct WriterSlot(Mutex<Option<Writer>>);
+
+impl WriterSlot {
+    /// The link thread's own use of the writer; `f` runs with the lock
+    /// held (None while no connection is up).
+    pub fn with<T>(&self, f: impl FnOnce(&mut Writer) -> T) -> Option<T> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .map(f)
+    }
+
+    /// A new connection's writer, or none (it is over).
+    pub fn set(&self, writer: Option<Writer>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = writer;
+    }
+
+    /// Seals `frame` and writes what the socket takes without blocking,
+    /// if nobody is writing and `queue_empty` (called with the lock held)
+    /// says nothing waits before it; otherwise gives it back.
+    pub fn write_now(
+        &self,
+        frame: Vec<u8>,
+        queue_empty: impl FnOnce() -> bool,
+        counters: &PeerCells,
+    ) -> Result<WroteNow, Vec<u8>> {
+        let mut guard = match self.0.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Err(frame),
+        };
+        let Some(w) = guard.as_mut() else {
+            return Err(frame);
+        };
+        if !w.left.is_empty() || !queue_empty() {
+            return Err(frame);
+        }
+        w.out.clear();
+        let sealed = super::wire::chunks(&frame).all(|c| w.sealer.seal_into(c, &mut w.out).is_ok());
+        if !sealed {
+            // Sealing fails only past the nonce space: the link thread's
+            // own attempt ends the connection.
+            return Err(frame);
+        }
+        // Sealed: from here on the frame is this connection's, whatever
+        // the socket takes.
+        counters.add(PeerCounter::FramesOut, 1);
+        counters.add(PeerCounter::BytesOut, frame.len() as u64);
+        let sock = socket2::SockRef::from(&w.stream);
+        // Would block, or failed: the link thread's blocking write finds
+        // out which.
+        let written: usize = sock
+            .send_with_flags(&w.out, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            .unwrap_or_default();
+        if written == w.out.len() {
+            w.last_sent = Instant::now();
+            return Ok(WroteNow::All);
+        }
+        let Writer { out, left, .. } = w;
+        left.extend_from_slice(&out[written..]);
+        Ok(WroteNow::Partly)
+    }
+}
