@@ -25,6 +25,7 @@ use baton_fastpath::worker::{
     inbox, EngineLink, FromWorker, Sleeper, Steering, ToWorkerRx, Worker,
 };
 use baton_handoff::placement::PolicyPlacer;
+use baton_handoff::workers::SendNow;
 use dpdk_ffi::{
     lcore, DpdkError, Eal, Mempool, PacketWake, Port, PortConfig, PortStats, Ring, RingDrops,
     WakeBell,
@@ -121,10 +122,16 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<()> {
                     parts::placer(cfg, cluster, handoff)?,
                     worker_inbox,
                     outbox.clone(),
+                    None,
                 ));
             }
             let channel = parts::channel_config(cfg, cluster)?;
             let control = ControlPlane::start(channel, to_workers, from_worker)?;
+            // Workers write their messages to the peers themselves when
+            // they can (control/src/plane/direct.rs).
+            for link in &mut links {
+                link.4 = Some(control.send_now());
+            }
             (Some(control), links)
         }
         _ => (None, Vec::new()),
@@ -316,6 +323,7 @@ type EngineParts = (
     PolicyPlacer,
     ToWorkerRx,
     crossbeam_channel::Sender<FromWorker>,
+    Option<Arc<dyn SendNow>>,
 );
 
 fn launch_workers(
@@ -374,15 +382,19 @@ fn launch_workers(
         let q = u16::try_from(i).context("too many workers")?;
         let counters = Arc::new(WorkerCounters::default());
         let wake = wakes.next();
-        let engine = engines.next().map(|(engine_cfg, placer, inbox, outbox)| {
-            if let Some(wake) = &wake {
-                let bell = wake.bell().clone();
-                inbox.ring_with(Box::new(move || bell.ring()));
-            }
-            let mut engine = Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters));
-            parts::preload(&mut engine, cfg, i, workers);
-            EngineLink::new(engine, Arc::clone(pool), inbox, outbox)
-        });
+        let engine = engines
+            .next()
+            .map(|(engine_cfg, placer, inbox, outbox, send_now)| {
+                if let Some(wake) = &wake {
+                    let bell = wake.bell().clone();
+                    inbox.ring_with(Box::new(move || bell.ring()));
+                }
+                let mut engine = Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters));
+                parts::preload(&mut engine, cfg, i, workers);
+                let mut link = EngineLink::new(engine, Arc::clone(pool), inbox, outbox);
+                link.send_now = send_now;
+                link
+            });
         let worker = Worker {
             id: i,
             wire: wire.take_queue(q).expect("one queue pair per worker"),

@@ -57,7 +57,7 @@ const LOAD_REPEAT_EVERY: Duration = Duration::from_secs(1);
 // What the control lcore and a worker tell each other: defined with the
 // protocol, so that the control plane needs no data-plane crate.
 pub use baton_handoff::workers::{inbox, FromWorker, ToWorker, ToWorkerRx};
-use baton_handoff::workers::{Backlog, Offered, Sent};
+use baton_handoff::workers::{Backlog, Offered, SendNow, Sent};
 
 /// How workers pass each other the packets of flows they do not own.
 pub struct Steering {
@@ -118,6 +118,8 @@ pub struct EngineLink {
     pub pool: Arc<Mempool>,
     pub inbox: ToWorkerRx,
     pub outbox: Sender<FromWorker>,
+    /// Puts messages for peers on their channels at once, when it can.
+    pub send_now: Option<Arc<dyn SendNow>>,
     /// Messages the control lcore's full queue did not take yet: offered
     /// again at every pass, so they wait at most one idle sleep once it
     /// has room.
@@ -140,6 +142,7 @@ impl EngineLink {
             pool,
             inbox,
             outbox,
+            send_now: None,
             waiting: Backlog::new(CONTROL_BACKLOG),
         }
     }
@@ -584,7 +587,17 @@ impl Worker {
             self.flush(b, port);
         }
         for (peer, msg) in messages {
-            link.send_to_control(FromWorker::Message { peer, msg }, &self.counters);
+            if link
+                .send_now
+                .as_ref()
+                .is_some_and(|d| d.send_now(peer, &msg))
+            {
+                continue;
+            }
+            let sent = link.send_to_control(FromWorker::Message { peer, msg }, &self.counters);
+            if let (false, Some(direct)) = (sent, &link.send_now) {
+                direct.lost();
+            }
         }
         // After the messages it concludes, on the same queue.
         for peer in resync_done {

@@ -148,6 +148,18 @@ pub enum FromWorker {
     PeerReleased { peer: usize },
 }
 
+/// Puts a worker's message on its peer's channel at once, from the
+/// worker's own thread, past the control lcore: one thread wake-up less
+/// before the peer has it (control/src/plane/direct.rs). It declines
+/// (false) when it cannot keep the message in order behind what the
+/// control lcore carries, and the worker then sends it that way.
+pub trait SendNow: Send + Sync {
+    fn send_now(&self, peer: usize, msg: &Message) -> bool;
+    /// A message `send_now` declined never reached the control lcore (the
+    /// worker's queue to it was full).
+    fn lost(&self);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,14 @@ baton_counters::counters! {
     pub enum ControlCounter {
         /// Messages from peers that decoded, whatever they were.
         MessagesIn => "control_messages_in", messages;
+        /// Of those, the messages the peer's reader thread handed to their
+        /// worker itself, past the control lcore.
+        MessagesInDirect => "control_messages_in_direct", messages;
         /// Messages queued for peers: the workers' and this node's load.
         MessagesOut => "control_messages_out", messages;
+        /// Of those, the workers' messages that the worker wrote to the
+        /// peer's channel itself, past the control lcore.
+        MessagesOutDirect => "control_messages_out_direct", messages;
         /// Frames from a peer that decrypted but are not one valid message:
         /// the peer is reset.
         BadMessages => "control_bad_messages", messages, drop;

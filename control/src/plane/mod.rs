@@ -7,8 +7,12 @@
 //! (`baton_handoff::workers::route`): on an origin that worker started the
 //! handoff, on a target it holds the connection. So routing keeps no
 //! table; a Load goes to every worker, and so do a peer's Up and Down.
+//! Most handoff messages do not even pass the control lcore: a worker
+//! writes its own to the peer's channel, and the thread that reads a
+//! peer's channel hands them to their worker itself ([`direct`]).
 
 mod counters;
+mod direct;
 mod loads;
 
 #[cfg(test)]
@@ -16,20 +20,24 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use baton_handoff::workers::{
-    owner_of_client, route, Backlog, FromWorker, Offered, Reload, Sent, ToWorker, ToWorkerTx,
+    owner_of_client, route, Backlog, FromWorker, Offered, Reload, SendNow, Sent, ToWorker,
+    ToWorkerTx,
 };
 use baton_handoff::{Decoder, FlowsHeld, HeldFlow, Load, Message};
 use crossbeam_channel::Receiver;
 
 use crate::peers::{
-    ChannelConfig, PeerChannels, PeerConfig, PeerError, PeerEvent, SendError, MAX_FRAME_LEN,
+    ChannelConfig, FrameSink, PeerChannels, PeerConfig, PeerError, PeerEvent, SendError,
+    MAX_FRAME_LEN,
 };
 use baton_counters::RateLimit;
 pub use counters::ControlCounter;
 use counters::ControlCounters;
+use direct::Direct;
 use loads::WorkerLoads;
 
 /// The control plane of a cluster node.
@@ -63,6 +71,8 @@ pub struct ControlPlane {
     worker_backlogs: Vec<Backlog<ToWorker>>,
     /// Messages lost, logged per peer at a bounded rate.
     lost_log: RateLimit<usize>,
+    /// What the peers' readers hand to the workers themselves.
+    direct: Arc<Direct>,
 }
 
 /// Messages that may wait for one peer whose send queue is full, or one
@@ -89,7 +99,10 @@ impl ControlPlane {
         let peers: Vec<String> = channel.peers.iter().map(|p| p.name.clone()).collect();
         let heartbeat = channel.heartbeat_interval;
         let listen = channel.listen;
-        let channels = PeerChannels::start(channel)?;
+        let direct = Direct::new(&peers, to_workers.clone());
+        let sink: Arc<dyn FrameSink> = direct.clone();
+        let channels = PeerChannels::start_with_sink(channel, Some(sink))?;
+        direct.set_writer(channels.writer());
         tracing::info!(
             "control channel on {listen} to {} peer(s): {}",
             peers.len(),
@@ -106,6 +119,7 @@ impl ControlPlane {
                 .collect(),
             kept_for: vec![None; peers.len()],
             lost_log: RateLimit::new(LOST_LOG_INTERVAL),
+            direct,
             worker_backlogs: to_workers
                 .iter()
                 .map(|_| Backlog::new(BACKLOG_MESSAGES))
@@ -126,6 +140,12 @@ impl ControlPlane {
     /// the channels' packets cross them.
     pub fn close(self, linger: Duration) {
         self.channels.close(linger);
+    }
+
+    /// What lets the workers write their messages to the peers
+    /// themselves ([`direct`]).
+    pub fn send_now(&self) -> Arc<dyn SendNow> {
+        self.direct.clone()
     }
 
     /// The address the control channel listens on.
@@ -235,6 +255,7 @@ impl ControlPlane {
             .resize_with(slots.len(), || Backlog::new(BACKLOG_MESSAGES));
         self.kept_for.resize(slots.len(), None);
         self.peers = slots;
+        self.direct.set_peers(&self.peers);
         // First: a new peer's Up must find its index known.
         for (worker, reload) in workers.into_iter().enumerate() {
             self.tell_worker(worker, ToWorker::Reload(Box::new(reload)));
@@ -290,7 +311,11 @@ impl ControlPlane {
 
     fn on_worker(&mut self, event: FromWorker) {
         match event {
-            FromWorker::Message { peer, msg } => self.send(peer, &msg),
+            FromWorker::Message { peer, msg } => {
+                self.send(peer, &msg);
+                // Only now may the workers go past this loop again.
+                self.direct.handled_out();
+            }
             FromWorker::Load { worker, load } => self.loads.report(worker, load),
             FromWorker::PeerReleased { peer } => {
                 let Some(left) = self.releasing.get_mut(peer) else {
@@ -439,9 +464,11 @@ impl ControlPlane {
     }
 
     fn set_backlog_gauge(&mut self) {
-        let waiting: usize = self.backlogs.iter().map(Backlog::len).sum::<usize>()
-            + self.worker_backlogs.iter().map(Backlog::len).sum::<usize>();
+        let for_workers: usize = self.worker_backlogs.iter().map(Backlog::len).sum();
+        let waiting = self.backlogs.iter().map(Backlog::len).sum::<usize>() + for_workers;
         self.counters.set(ControlCounter::Backlog, waiting as u64);
+        self.direct
+            .set_backlogged(for_workers > 0, waiting > for_workers);
     }
 
     fn on_event(&mut self, event: PeerEvent) {
@@ -475,44 +502,51 @@ impl ControlPlane {
                 }
             }
             PeerEvent::Frame { peer, frame } => {
-                let Some(i) = index(&peer) else { return };
-                match decode_one(&frame) {
-                    Ok(Message::Load(load)) => {
-                        self.counters.add(ControlCounter::MessagesIn, 1);
-                        if self.peers_draining[i] != load.draining {
-                            tracing::info!(
-                                "peer {peer} {}",
-                                if load.draining {
-                                    "drains: no new handoffs to it"
-                                } else {
-                                    "no longer drains"
-                                }
-                            );
-                            self.peers_draining[i] = load.draining;
+                self.on_frame(&peer, &frame);
+                // Only now may the peer's reader go past this loop again.
+                self.direct.handled_from(&peer);
+            }
+        }
+    }
+
+    /// A frame from `peer` that its reader did not hand to a worker itself.
+    fn on_frame(&mut self, peer: &str, frame: &[u8]) {
+        let Some(i) = self.index(peer) else { return };
+        match decode_one(frame) {
+            Ok(Message::Load(load)) => {
+                self.counters.add(ControlCounter::MessagesIn, 1);
+                if self.peers_draining[i] != load.draining {
+                    tracing::info!(
+                        "peer {peer} {}",
+                        if load.draining {
+                            "drains: no new handoffs to it"
+                        } else {
+                            "no longer drains"
                         }
-                        self.tell_all(|| ToWorker::Message {
-                            peer: i,
-                            msg: Message::Load(load),
-                        });
-                    }
-                    Ok(Message::FlowsHeld(held)) => {
-                        self.counters.add(ControlCounter::MessagesIn, 1);
-                        self.split_flows_held(i, held);
-                    }
-                    Ok(msg) => {
-                        self.counters.add(ControlCounter::MessagesIn, 1);
-                        if let Some(worker) = route(&msg, self.to_workers.len()) {
-                            self.tell_worker(worker, ToWorker::Message { peer: i, msg });
-                        }
-                    }
-                    Err(reason) => {
-                        // The channel's encryption held, so the peer itself
-                        // is confused: start over with a fresh connection.
-                        self.counters.add(ControlCounter::BadMessages, 1);
-                        tracing::warn!("bad message from peer {peer}: {reason}; reconnecting");
-                        self.channels.reset(&peer, reason);
-                    }
+                    );
+                    self.peers_draining[i] = load.draining;
                 }
+                self.tell_all(|| ToWorker::Message {
+                    peer: i,
+                    msg: Message::Load(load),
+                });
+            }
+            Ok(Message::FlowsHeld(held)) => {
+                self.counters.add(ControlCounter::MessagesIn, 1);
+                self.split_flows_held(i, held);
+            }
+            Ok(msg) => {
+                self.counters.add(ControlCounter::MessagesIn, 1);
+                if let Some(worker) = route(&msg, self.to_workers.len()) {
+                    self.tell_worker(worker, ToWorker::Message { peer: i, msg });
+                }
+            }
+            Err(reason) => {
+                // The channel's encryption held, so the peer itself
+                // is confused: start over with a fresh connection.
+                self.counters.add(ControlCounter::BadMessages, 1);
+                tracing::warn!("bad message from peer {peer}: {reason}; reconnecting");
+                self.channels.reset(peer, reason);
             }
         }
     }
@@ -581,7 +615,12 @@ impl ControlPlane {
     /// The control plane's counters and the peer channels', by name.
     pub fn counters(&self) -> BTreeMap<String, u64> {
         let channels = self.channels.counters();
-        let own = self.counters.read();
+        let mut own = self.counters.read();
+        let (delivered, written) = (self.direct.delivered(), self.direct.written());
+        own.add(ControlCounter::MessagesIn, delivered);
+        own.add(ControlCounter::MessagesInDirect, delivered);
+        own.add(ControlCounter::MessagesOut, written);
+        own.add(ControlCounter::MessagesOutDirect, written);
         channels
             .named()
             .chain(own.named())

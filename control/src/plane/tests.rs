@@ -204,6 +204,51 @@ fn a_handoff_crosses_to_the_flows_owner_and_its_answers_come_back_to_the_worker_
     assert_eq!(a_counters["control_bad_messages"], 0);
 }
 
+/// A worker's messages go to the peer's channel from the worker's thread
+/// when they can, and on the peer from its reader to the worker; those
+/// that cannot go by the control lcores. Either way they arrive in order.
+#[test]
+fn messages_past_the_control_lcores_and_through_them_arrive_in_order() {
+    let mut b = node(channel("b", "a", unused()), 1, 4096);
+    let mut a = node(channel("a", "b", b.plane.local_addr()), 1, 64);
+    up_both_ways(&mut a, &mut b);
+    let send_now = a.plane.send_now();
+    let cancel = |id| {
+        Message::HandoffCancel(HandoffCancel {
+            id,
+            client: SocketAddrV4::new(CLIENT, 40000),
+        })
+    };
+    const MESSAGES: u64 = 200;
+    for id in 0..MESSAGES {
+        // As a worker does: past the control lcore, or else through it.
+        if !send_now.send_now(0, &cancel(id)) {
+            a.outbox
+                .send(FromWorker::Message {
+                    peer: 0,
+                    msg: cancel(id),
+                })
+                .unwrap();
+        }
+        // The control lcores turn now and then, as they do under load.
+        if id % 3 == 0 {
+            a.plane.tick(Duration::ZERO);
+            b.plane.tick(Duration::ZERO);
+        }
+    }
+    for id in 0..MESSAGES {
+        let got = until(&mut [&mut a, &mut b], (1, 0), |e| match e {
+            ToWorker::Message { peer: 0, msg } if !matches!(msg, Message::Load(_)) => Some(msg),
+            _ => None,
+        });
+        assert_eq!(got, cancel(id), "message {id}");
+    }
+    let (a, b) = (a.plane.counters(), b.plane.counters());
+    assert!(a["control_messages_out_direct"] > 0, "{a:?}");
+    assert!(b["control_messages_in_direct"] > 0, "{b:?}");
+    assert!(b["control_messages_in"] >= MESSAGES, "{b:?}");
+}
+
 #[test]
 fn every_worker_of_a_peer_hears_this_nodes_summed_load() {
     let mut b = node(channel("b", "a", unused()), 2, 64);
@@ -309,7 +354,9 @@ fn baton_stats_shows_every_control_counter_by_the_name_scripts_know() {
             "control_drains_ended",
             "control_drains_started",
             "control_messages_in",
+            "control_messages_in_direct",
             "control_messages_out",
+            "control_messages_out_direct",
             "control_reloads_applied",
             "control_reloads_refused",
             "control_send_failures",
