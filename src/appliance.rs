@@ -25,7 +25,7 @@ use baton_fastpath::worker::{
     inbox, EngineLink, FromWorker, Sleeper, Steering, ToWorkerRx, Worker,
 };
 use baton_handoff::placement::PolicyPlacer;
-use baton_handoff::workers::SendNow;
+use baton_handoff::workers::DirectIo;
 use dpdk_ffi::{
     lcore, DpdkError, Eal, Mempool, PacketWake, Port, PortConfig, PortStats, Ring, RingDrops,
     WakeBell,
@@ -127,10 +127,10 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<()> {
             }
             let channel = parts::channel_config(cfg, cluster)?;
             let control = ControlPlane::start(channel, to_workers, from_worker)?;
-            // Workers write their messages to the peers themselves when
-            // they can (control/src/plane/direct.rs).
+            // Workers write their messages to the peers, and read the
+            // peers', themselves when they can (control/src/plane/direct.rs).
             for link in &mut links {
-                link.4 = Some(control.send_now());
+                link.4 = Some((control.direct_io(), cluster.control_port));
             }
             (Some(control), links)
         }
@@ -323,7 +323,7 @@ type EngineParts = (
     PolicyPlacer,
     ToWorkerRx,
     crossbeam_channel::Sender<FromWorker>,
-    Option<Arc<dyn SendNow>>,
+    Option<(Arc<dyn DirectIo>, u16)>,
 );
 
 fn launch_workers(
@@ -384,7 +384,7 @@ fn launch_workers(
         let wake = wakes.next();
         let engine = engines
             .next()
-            .map(|(engine_cfg, placer, inbox, outbox, send_now)| {
+            .map(|(engine_cfg, placer, inbox, outbox, direct)| {
                 if let Some(wake) = &wake {
                     let bell = wake.bell().clone();
                     inbox.ring_with(Box::new(move || bell.ring()));
@@ -392,7 +392,10 @@ fn launch_workers(
                 let mut engine = Engine::new(engine_cfg, Box::new(placer), Arc::clone(&counters));
                 parts::preload(&mut engine, cfg, i, workers);
                 let mut link = EngineLink::new(engine, Arc::clone(pool), inbox, outbox);
-                link.send_now = send_now;
+                if let Some((direct, control_port)) = direct {
+                    link.direct = Some(direct);
+                    link.control_port = Some(control_port);
+                }
                 link
             });
         let worker = Worker {

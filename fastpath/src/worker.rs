@@ -57,7 +57,7 @@ const LOAD_REPEAT_EVERY: Duration = Duration::from_secs(1);
 // What the control lcore and a worker tell each other: defined with the
 // protocol, so that the control plane needs no data-plane crate.
 pub use baton_handoff::workers::{inbox, FromWorker, ToWorker, ToWorkerRx};
-use baton_handoff::workers::{Backlog, Offered, SendNow, Sent};
+use baton_handoff::workers::{Backlog, DirectIo, Offered, Sent};
 
 /// How workers pass each other the packets of flows they do not own.
 pub struct Steering {
@@ -118,8 +118,15 @@ pub struct EngineLink {
     pub pool: Arc<Mempool>,
     pub inbox: ToWorkerRx,
     pub outbox: Sender<FromWorker>,
-    /// Puts messages for peers on their channels at once, when it can.
-    pub send_now: Option<Arc<dyn SendNow>>,
+    /// The peers' channels, reached from the worker's own thread: its
+    /// messages go out at once when they can, and it reads what a segment
+    /// it passed to the host kernel brought (`control_port`).
+    pub direct: Option<Arc<dyn DirectIo>>,
+    /// The control channel's port, whose segments the worker passes to
+    /// the host kernel and then reads from it.
+    pub control_port: Option<u16>,
+    /// This pass passed such a segment.
+    fed_control: bool,
     /// Messages the control lcore's full queue did not take yet: offered
     /// again at every pass, so they wait at most one idle sleep once it
     /// has room.
@@ -142,7 +149,9 @@ impl EngineLink {
             pool,
             inbox,
             outbox,
-            send_now: None,
+            direct: None,
+            control_port: None,
+            fed_control: false,
             waiting: Backlog::new(CONTROL_BACKLOG),
         }
     }
@@ -528,6 +537,14 @@ impl Worker {
             }
         }
         self.flush(&mut st.out, Port::Host);
+        // The kernel took the channel's segments within that flush: what
+        // they brought is in the socket now, and a handoff request read
+        // here reaches the inbox without two threads waking in turn.
+        if std::mem::take(&mut link.fed_control) {
+            if let Some(direct) = &link.direct {
+                direct.read_now();
+            }
+        }
         self.flush(&mut st.out, Port::Wire);
         received
     }
@@ -552,6 +569,9 @@ impl Worker {
         let verdict = match (from, tcp) {
             (Port::Wire, Some(tcp)) => {
                 link.engine.learn_peer_mac(tcp);
+                link.fed_control |= link
+                    .control_port
+                    .is_some_and(|p| tcp.dst_port == p || tcp.src_port == p);
                 link.engine.from_wire_parsed(m.data_mut(), tcp, now)
             }
             (Port::Host, Some(tcp)) => link.engine.from_host_parsed(m.data_mut(), tcp, now),
@@ -587,15 +607,11 @@ impl Worker {
             self.flush(b, port);
         }
         for (peer, msg) in messages {
-            if link
-                .send_now
-                .as_ref()
-                .is_some_and(|d| d.send_now(peer, &msg))
-            {
+            if link.direct.as_ref().is_some_and(|d| d.send_now(peer, &msg)) {
                 continue;
             }
             let sent = link.send_to_control(FromWorker::Message { peer, msg }, &self.counters);
-            if let (false, Some(direct)) = (sent, &link.send_now) {
+            if let (false, Some(direct)) = (sent, &link.direct) {
                 direct.lost();
             }
         }

@@ -148,16 +148,21 @@ pub enum FromWorker {
     PeerReleased { peer: usize },
 }
 
-/// Puts a worker's message on its peer's channel at once, from the
-/// worker's own thread, past the control lcore: one thread wake-up less
-/// before the peer has it (control/src/plane/direct.rs). It declines
-/// (false) when it cannot keep the message in order behind what the
-/// control lcore carries, and the worker then sends it that way.
-pub trait SendNow: Send + Sync {
+/// The peers' channels, from a worker's own thread, past the control
+/// lcore: each saves thread wake-ups on a handoff's path
+/// (control/src/plane/direct.rs).
+pub trait DirectIo: Send + Sync {
+    /// Puts `msg` on `peer`'s channel at once. Declines (false) when it
+    /// cannot keep it in order behind what the control lcore carries, and
+    /// the worker then sends it that way.
     fn send_now(&self, peer: usize, msg: &Message) -> bool;
     /// A message `send_now` declined never reached the control lcore (the
     /// worker's queue to it was full).
     fn lost(&self);
+    /// Reads what the peers' channels hold now and delivers it to the
+    /// workers' inboxes (or to the control lcore): for a worker that has
+    /// just passed a segment of a channel to the host kernel.
+    fn read_now(&self);
 }
 
 #[cfg(test)]

@@ -2,15 +2,21 @@
 """`make bench-handoff`: a handoff against the user's alternatives, in one run.
 
 On the 2-node netns testbed (release build, af_packet ports, idle back-off on),
-each workload is fetched four ways, in interleaved rounds:
+each workload is fetched six ways, in interleaved rounds:
 
-- direct:   from node 2 itself (its Baton passes the connection through);
+- direct:   from node 2 itself, on its managed port 80 (its Baton reads the
+            request, keeps it local and passes the connection on);
 - handoff:  from node 1, which hands the connection to node 2;
 - haproxy:  from HAProxy on a front-end with no Baton (its own namespace on
             the LAN bridge, a plain veth with the testbed's offload settings),
             switching /n2/ to node 2 by path, keep-alive to the backend;
 - behind:   from the same HAProxy configuration running in node 1's
-            namespace behind node 1's Baton (port 8081, not managed).
+            namespace behind node 1's Baton (port 8081, not managed);
+- passthrough: from a second nginx in node 2's namespace on port 8000, which
+            Baton does not manage: every packet passes through its ports;
+- no Baton: from the same nginx configuration on HAProxy's front-end (port
+            8000), serving node 2's files: the same node with no Baton at all,
+            the same offload settings.
 
 Workloads: 1 MiB and 1 KiB objects over keep-alive connections (wrk), 1 KiB
 with a new connection per request (wrk, Connection: close), and the time to
@@ -18,7 +24,8 @@ first byte of a new connection (curl, sequential). For each it prints the
 throughput, the front-end's CPU per request (node 1's Baton and web server
 for a handoff; the HAProxy process, and node 1's Baton for "behind"), the
 whole machine's CPU per request (/proc/stat), and the ratios to HAProxy with
-no Baton and to a direct fetch. Figures only: it never fails on them.
+no Baton, to a direct fetch, and of passthrough to no Baton. Figures only: it
+never fails on them.
 """
 
 import os
@@ -40,11 +47,14 @@ CONNS = int(os.environ.get("CONNS", "16"))
 N1, N2, HAP = "198.18.0.11", "198.18.0.12", "198.18.0.30"
 TICK = os.sysconf("SC_CLK_TCK")
 
+PLAIN_PORT = 8000
 WAYS = {
     "direct": f"http://{N2}",
     "handoff": f"http://{N1}",
     "haproxy": f"http://{HAP}",
     "behind": f"http://{N1}:8081",
+    "passthrough": f"http://{N2}:{PLAIN_PORT}",
+    "no Baton": f"http://{HAP}:{PLAIN_PORT}",
 }
 WORKLOADS = [
     ("1 MiB, keep-alive", "/n2/1m.bin", "wrk", []),
@@ -94,6 +104,40 @@ def start_haproxy(work, where, bind):
         if os.path.exists(pid):
             break
         time.sleep(0.1)
+
+
+NGINX_CFG = """user root;
+daemon on;
+worker_processes 1;
+pid {pid};
+error_log {dir}/nginx-{where}-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    keepalive_requests 100000;
+    client_body_temp_path {dir}/nginx-{where}-tmp;
+    proxy_temp_path {dir}/nginx-{where}-tmp;
+    fastcgi_temp_path {dir}/nginx-{where}-tmp;
+    uwsgi_temp_path {dir}/nginx-{where}-tmp;
+    scgi_temp_path {dir}/nginx-{where}-tmp;
+    server {{
+        listen {bind};
+        root {root};
+    }}
+}}
+"""
+
+
+def start_plain_nginx(work, where, bind):
+    """nginx with the testbed's settings serving node 2's files on `bind`."""
+    cfg = os.path.join(work, f"nginx-{where}.conf")
+    pid = os.path.join(work, f"nginx-{where}.pid")
+    os.makedirs(os.path.join(work, f"nginx-{where}-tmp"), exist_ok=True)
+    with open(cfg, "w") as f:
+        f.write(NGINX_CFG.format(pid=pid, dir=work, where=where, bind=bind,
+                                 root=os.path.join(work, "n2", "www")))
+    ns(where, "nginx", "-c", cfg)
 
 
 def add_haproxy_node():
@@ -185,11 +229,14 @@ def main():
         add_haproxy_node()
         start_haproxy(work, "hap", f"{HAP}:80")
         start_haproxy(work, "n1", f"{N1}:8081")
+        start_plain_nginx(work, "n2", f"{N2}:{PLAIN_PORT}")
+        start_plain_nginx(work, "hap", f"{HAP}:{PLAIN_PORT}")
         run(work)
     finally:
-        for where in ("hap", "n1"):
+        pidfiles = [f"haproxy-{w}.pid" for w in ("hap", "n1")] + [f"nginx-{w}.pid" for w in ("n2", "hap")]
+        for name in pidfiles:
             try:
-                with open(os.path.join(work, f"haproxy-{where}.pid")) as f:
+                with open(os.path.join(work, name)) as f:
                     for pid in f.read().split():
                         subprocess.run(["kill", pid], capture_output=True)
             except FileNotFoundError:
@@ -218,7 +265,8 @@ def run(work):
             for way in order:
                 results.setdefault((name, way), []).append(measure(way, path, tool, extra))
     print()
-    head = f"{'workload':<36}{'direct':>14}{'handoff':>14}{'HAProxy':>14}{'behind Baton':>14}"
+    head = f"{'workload':<36}" + "".join(f"{w:>14}" for w in
+                                         ("direct", "handoff", "HAProxy", "behind Baton", "passthrough", "no Baton"))
     print(head)
     for name, _, tool, _ in WORKLOADS:
         unit = "MB/s" if name.startswith("1 MiB") else "req/s" if tool == "wrk" else "ms"
@@ -239,6 +287,16 @@ def run(work):
             print(f"{name:<36}{'':>12}{fe:>15}{mc:>13}   a handoff adds {(h - d) * 1000:.0f} µs over direct")
         else:
             print(f"{name:<36}{h / p:>11.2f}×{fe:>15}{mc:>13}{h / d:>9.2f}×")
+    print()
+    print("passthrough ÷ the same node with no Baton (means of the rounds)")
+    for name, _, tool, _ in WORKLOADS:
+        unit = "MB/s" if name.startswith("1 MiB") else "req/s" if tool == "wrk" else "ms"
+        t, n = (mean(name, w, unit) for w in ("passthrough", "no Baton"))
+        m = mean(name, "passthrough", "machine_ms") / max(mean(name, "no Baton", "machine_ms"), 1e-9)
+        if unit == "ms":
+            print(f"{name:<36}   Baton adds {(t - n) * 1000:.0f} µs to the first byte; machine CPU {m:.2f}×")
+        else:
+            print(f"{name:<36}{t / n:>11.2f}× throughput; machine CPU per request {m:.2f}×")
     print()
     print("CPU per request, ms (front-end / whole machine; means of the rounds)")
     for name, _, _, _ in WORKLOADS:

@@ -183,8 +183,16 @@ impl Link {
                 return None;
             }
         };
-        match stream.try_clone() {
-            Ok(write_half) => peer.writer.set(Some(Writer::new(write_half, sealer))),
+        // A peer that stops reading while it still sends heartbeats is slow
+        // (its application is not polling), not dead: give it time, but not
+        // forever. A peer that is really gone falls silent, and the reader
+        // then shuts the socket, which ends a waiting write at once.
+        let write_timeout = self.shared.dead_after.max(WRITE_TIMEOUT_FLOOR);
+        match stream
+            .try_clone()
+            .and_then(|write_half| Writer::new(write_half, sealer, write_timeout))
+        {
+            Ok(writer) => peer.writer.set(Some(writer)),
             Err(e) => {
                 warn!(peer = %peer.name, "cannot start the session writer: {e}");
                 let _ = stream.shutdown(Shutdown::Both);
@@ -202,7 +210,7 @@ impl Link {
             peer: peer.name.clone(),
         });
 
-        let (replacement, reason) = self.write_loop(&stream, generation);
+        let (replacement, reason) = self.write_loop(generation);
 
         // Tear down: wake the reader, wait for it so that every frame it
         // delivered comes before the Down event, then report.
@@ -233,21 +241,9 @@ impl Link {
     /// Sends queued frames and heartbeats until the session ends. Returns a
     /// replacement session if one arrived, and the reason when it is known
     /// here (otherwise the reader has it).
-    fn write_loop(
-        &self,
-        stream: &TcpStream,
-        generation: u64,
-    ) -> (Option<Session>, Option<EndReason>) {
+    fn write_loop(&self, generation: u64) -> (Option<Session>, Option<EndReason>) {
         let peer = &self.peer;
         let interval = self.shared.heartbeat_interval;
-        // A peer that stops reading while it still sends heartbeats is slow
-        // (its application is not polling), not dead: give it time, but not
-        // forever. A peer that is really gone falls silent, and the reader
-        // then shuts the socket, which ends a blocked write at once.
-        let write_timeout = self.shared.dead_after.max(WRITE_TIMEOUT_FLOOR);
-        if let Err(e) = stream.set_write_timeout(Some(write_timeout)) {
-            return (None, Some(EndReason::Io(e)));
-        }
         let mut batch = Vec::with_capacity(BATCH_FRAMES);
         loop {
             if self.shared.is_shutting_down() {

@@ -34,7 +34,7 @@ pub const LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// wake-up (0.2 % of a core at 20 ms, 0.05 % at 100 ms).
 const ACCEPT_POLL: Duration = Duration::from_millis(100);
 
-/// A peer as the listener and [`super::PeerWriter`] need it: its state,
+/// A peer as the listener and [`super::PeerIo`] need it: its state,
 /// its link's mailbox and its send queue.
 #[derive(Clone)]
 pub struct Route {

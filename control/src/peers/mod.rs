@@ -22,9 +22,10 @@
 //! Threads: one listener, one link thread per peer (dialing, writing,
 //! heartbeats, Up/Down), one reader per live connection and a short-lived
 //! thread per inbound handshake. A frame offered while the link thread has
-//! nothing queued is written at once by the thread offering it, and a
-//! frame read may be handed to a [`FrameSink`] on the reader's thread:
-//! see [`writer`] for why. The API only touches bounded channels and
+//! nothing queued is written at once by the thread offering it, any thread
+//! may read what a connection holds ([`PeerIo`]), and a frame read may be
+//! handed to a [`FrameSink`] on the thread that read it: each saves thread
+//! wake-ups on a handoff's path (see `writer.rs` and `reading.rs`). The API only touches bounded channels and
 //! atomics, so it never blocks for long.
 
 mod admission;
@@ -33,6 +34,7 @@ mod counters;
 mod link;
 mod listener;
 mod noise;
+mod reading;
 mod session;
 mod state;
 mod writer;
@@ -134,7 +136,10 @@ pub enum PeerEvent {
 /// Takes a peer's frames on its reader thread, before they would become
 /// [`PeerEvent::Frame`]s: an application that can act on a frame there
 /// saves the wake-up of the thread that waits for events. Frames it gives
-/// back go out as events, in order with the rest.
+/// back go out as events, in order with the rest; the sink sees every frame
+/// in order, and keeps what it takes in order with what it gave back (a
+/// frame it gave back may still wait to be queued when it is offered the
+/// next).
 pub trait FrameSink: Send + Sync {
     /// Delivers `frame` from `peer`, or gives it back.
     fn deliver(&self, peer: &str, frame: Vec<u8>) -> Result<(), Vec<u8>>;
@@ -385,10 +390,11 @@ impl PeerChannels {
         })
     }
 
-    /// A handle that writes frames to the peers from any thread, when the
-    /// link threads have nothing queued (see [`PeerWriter::write_now`]).
-    pub fn writer(&self) -> PeerWriter {
-        PeerWriter {
+    /// A handle that writes frames to the peers from any thread when the
+    /// link threads have nothing queued, and reads what the peers sent
+    /// ([`PeerIo`]).
+    pub fn io(&self) -> PeerIo {
+        PeerIo {
             shared: Arc::clone(&self.shared),
             routes: Arc::clone(&self.routes),
         }
@@ -461,14 +467,28 @@ impl PeerChannels {
     }
 }
 
-/// Writes frames to the peers from any thread; see [`PeerChannels::writer`].
+/// Writes frames to the peers, and reads theirs, from any thread; see
+/// [`PeerChannels::io`].
 #[derive(Clone)]
-pub struct PeerWriter {
+pub struct PeerIo {
     shared: Arc<Shared>,
     routes: Routes,
 }
 
-impl PeerWriter {
+impl PeerIo {
+    /// Reads what every peer's connection holds now, and delivers it, on
+    /// the calling thread, without waiting for anything: what the
+    /// application's event queue does not take at once waits for the
+    /// reader thread. A connection another thread is reading is skipped.
+    /// For a thread that has just handed the kernel a segment of a peer's
+    /// channel (see `reading`).
+    pub fn read_now(&self) {
+        let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
+        for r in routes.values() {
+            r.peer.reading.read_now(&self.shared, &r.peer);
+        }
+    }
+
     /// Seals `frame` and writes it to `peer` at once, without blocking,
     /// if the peer is up and its link thread has nothing queued and is not
     /// writing; otherwise gives it back, for [`PeerChannels::offer`]. What
@@ -484,7 +504,7 @@ impl PeerWriter {
     }
 }
 
-/// [`PeerWriter::write_now`], for a peer that is up.
+/// [`PeerIo::write_now`], for a peer that is up.
 fn write_now(shared: &Shared, to: &Route, frame: Vec<u8>) -> Result<(), Vec<u8>> {
     if shared.is_closing() {
         return Err(frame);

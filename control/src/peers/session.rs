@@ -1,17 +1,21 @@
-//! One established, authenticated connection to a peer: its reading half,
-//! run on a thread of its own, and the writing helpers the link thread uses.
+//! One established, authenticated connection to a peer: its reader
+//! thread, and the writing helpers the link thread uses.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::counters::PeerCounter;
 use super::noise::{Opener, Sealer};
+use super::reading::Reading;
 use super::state::{PeerState, Shared, SocketGuard};
-use super::wire::{self, Message, Reassembler, StreamDecoder};
+use super::wire::{self, Message};
 use super::PeerEvent;
 
 /// A connection that has passed the handshake.
@@ -61,17 +65,19 @@ pub struct ReaderEnded {
     pub reason: EndReason,
 }
 
-/// The reading half: decrypts messages, delivers frames as events, watches
-/// liveness. Returns (and reports on `done`) when the session is over.
+/// The reader thread: reads and delivers what no other thread has (see
+/// [`super::reading`]), watches liveness. Returns (and reports on `done`)
+/// when the session is over.
 pub fn read_loop(
     shared: Arc<Shared>,
     peer: Arc<PeerState>,
-    mut stream: TcpStream,
-    mut opener: Opener,
+    stream: TcpStream,
+    opener: Opener,
     generation: u64,
     done: Sender<ReaderEnded>,
 ) {
-    let reason = read_until_end(&shared, &peer, &mut stream, &mut opener);
+    let reason = read_until_end(&shared, &peer, &stream, opener);
+    peer.reading.set(None);
     // Ends a write the link thread may be blocked in, so that the session
     // is torn down now rather than when that write times out.
     let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -90,81 +96,44 @@ pub fn read_loop(
 fn read_until_end(
     shared: &Shared,
     peer: &PeerState,
-    stream: &mut TcpStream,
-    opener: &mut Opener,
+    stream: &TcpStream,
+    opener: Opener,
 ) -> EndReason {
+    const SOCKET: Token = Token(0);
+    const WOKEN: Token = Token(1);
     // Wake up regularly to check liveness and shutdown even when idle.
     let tick = (shared.suspect_after / 4).clamp(Duration::from_millis(10), super::state::TICK);
-    if let Err(e) = stream.set_read_timeout(Some(tick)) {
-        return EndReason::Io(e);
-    }
-    let mut decoder = StreamDecoder::default();
-    let mut reassembler = Reassembler::default();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut last_heard = Instant::now();
+    let start = || -> io::Result<(Poll, Reading)> {
+        let poll = Poll::new()?;
+        let fd = stream.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&fd), SOCKET, Interest::READABLE)?;
+        let woken = Arc::new(Waker::new(poll.registry(), WOKEN)?);
+        // Every read, on any thread, must return at once.
+        stream.set_nonblocking(true)?;
+        Ok((poll, Reading::new(stream.try_clone()?, opener, woken)))
+    };
+    let mut poll = match start() {
+        Ok((poll, reading)) => {
+            peer.reading.set(Some(reading));
+            poll
+        }
+        Err(e) => return EndReason::Io(e),
+    };
+    let mut events = Events::with_capacity(4);
     loop {
         if shared.is_shutting_down() {
             return EndReason::Shutdown;
         }
-        match stream.read(&mut buf) {
-            Ok(0) => return EndReason::Closed,
-            Ok(n) => decoder.extend(&buf[..n]),
-            Err(e) if is_timeout(&e) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return EndReason::Io(e),
-        }
-        loop {
-            let ciphertext = match decoder.next_message() {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(e) => return EndReason::BadFrame(e.to_string()),
-            };
-            let plaintext = match opener.open(ciphertext) {
-                Ok(p) => p,
-                Err(e) => return EndReason::BadFrame(format!("decryption failed: {e}")),
-            };
-            last_heard = Instant::now();
-            if peer.is_suspect() {
-                peer.set_suspect(false);
-                tracing::info!(peer = %peer.name, "peer heard from again: no longer suspect");
-                let event = PeerEvent::Recovered {
-                    peer: peer.name.clone(),
-                };
-                if !shared.emit(event) {
-                    return EndReason::Shutdown;
-                }
-            }
-            let frame = match Message::parse(plaintext) {
-                Ok(Message::Heartbeat) => continue,
-                Ok(Message::Chunk { last, data }) => reassembler.push(last, data),
-                Err(e) => Err(e),
-            };
-            match frame {
-                Ok(Some(frame)) => {
-                    peer.counters.add(PeerCounter::FramesIn, 1);
-                    peer.counters.add(PeerCounter::BytesIn, frame.len() as u64);
-                    let frame = match &shared.sink {
-                        Some(sink) => sink.deliver(&peer.name, frame),
-                        None => Err(frame),
-                    };
-                    if let Err(frame) = frame {
-                        let event = PeerEvent::Frame {
-                            peer: peer.name.clone(),
-                            frame,
-                        };
-                        if !shared.emit(event) {
-                            return EndReason::Shutdown;
-                        }
-                    }
-                    // Time spent waiting for the application to take the
-                    // event is not the peer's silence.
-                    last_heard = Instant::now();
-                }
-                Ok(None) => {}
-                Err(e) => return EndReason::BadFrame(e.to_string()),
-            }
-        }
-        let silent = last_heard.elapsed();
+        let turn = peer.reading.with(|r| {
+            r.read(shared, peer)?;
+            Ok(r.last_heard.elapsed())
+        });
+        let silent = match turn {
+            Some(Ok(silent)) => silent,
+            Some(Err(reason)) => return reason,
+            None => return EndReason::Shutdown,
+        };
         if silent > shared.dead_after {
             return EndReason::Silent(silent);
         }
@@ -186,14 +155,13 @@ fn read_until_end(
                 return EndReason::Shutdown;
             }
         }
+        // Readable, woken by another thread's read, or the tick.
+        if let Err(e) = poll.poll(&mut events, Some(tick)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return EndReason::Io(e);
+            }
+        }
     }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// Sealed bytes written at once: a batch of small frames goes out in one
@@ -207,7 +175,7 @@ const WRITE_AT: usize = 16 * 1024;
 /// rather than one each, which the channel sends without delay
 /// (`TCP_NODELAY`).
 pub fn write_frames<'a>(
-    stream: &mut TcpStream,
+    stream: &mut impl Write,
     sealer: &mut Sealer,
     frames: impl IntoIterator<Item = &'a [u8]>,
     out: &mut Vec<u8>,
@@ -230,7 +198,7 @@ pub fn write_frames<'a>(
 
 /// Encrypts and writes one heartbeat.
 pub fn write_heartbeat(
-    stream: &mut TcpStream,
+    stream: &mut impl Write,
     sealer: &mut Sealer,
     out: &mut Vec<u8>,
 ) -> io::Result<()> {

@@ -85,6 +85,8 @@ pub struct PeerState {
     pub counters: PeerCells,
     /// The live connection's writing half, shared with the API.
     pub writer: super::writer::WriterSlot,
+    /// Its reading half, shared with threads that read now.
+    pub reading: super::reading::ReadingSlot,
 }
 
 impl PeerState {
@@ -100,6 +102,7 @@ impl PeerState {
             since: Mutex::new(SystemTime::now()),
             counters: PeerCells::default(),
             writer: Default::default(),
+            reading: Default::default(),
         };
         state.counters.set(PeerCounter::Peers, 1);
         state

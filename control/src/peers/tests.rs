@@ -180,6 +180,123 @@ fn handshake_without_confirmation_never_comes_up() {
     assert_eq!(NOISE_PARAMS, "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s");
 }
 
+/// Frames read by another thread (`read_now`) and by the reader thread
+/// reach the sink, and the event queue, each once and in order, also when
+/// the queue is full and what a read that must not wait found waits for the
+/// reader thread.
+#[test]
+fn frames_read_now_by_another_thread_arrive_once_and_in_order() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// Takes frames whose first byte is even; gives back the others.
+    #[derive(Default)]
+    struct Evens {
+        got: Mutex<Vec<u32>>,
+        by_read_now: AtomicU64,
+    }
+    impl super::FrameSink for Evens {
+        fn deliver(&self, _peer: &str, frame: Vec<u8>) -> Result<(), Vec<u8>> {
+            if frame[0] % 2 == 1 {
+                return Err(frame);
+            }
+            let n = u32::from_le_bytes(frame[..4].try_into().unwrap());
+            self.got.lock().unwrap().push(n);
+            if std::thread::current().name() == Some("read-now") {
+                self.by_read_now.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }
+    }
+    let config = |node: &str, peer: &str, addr: SocketAddr| ChannelConfig {
+        node: node.into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        psk: PSK,
+        peers: vec![PeerConfig {
+            name: peer.into(),
+            addr,
+        }],
+        heartbeat_interval: Duration::from_millis(50),
+        suspect_after: Duration::from_secs(5),
+        dead_after: Duration::from_secs(10),
+    };
+    let evens = Arc::new(Evens::default());
+    let sink: Arc<dyn super::FrameSink> = evens.clone();
+    let b =
+        PeerChannels::start_with_sink(config("b", "a", "127.0.0.1:9".parse().unwrap()), Some(sink))
+            .unwrap();
+    let a = PeerChannels::start(config("a", "b", b.local_addr())).unwrap();
+    eventually("a sees b up", || a.status().iter().all(|p| p.up));
+    assert!(matches!(next_event(&b), PeerEvent::Up { .. }));
+    // More odd frames than b's event queue holds: the test reads none
+    // until all are sent.
+    const FRAMES: u32 = 2 * 4096 + 1000;
+    const _: () = assert!(super::EVENT_QUEUE == 4096);
+    let done = Arc::new(AtomicBool::new(false));
+    let reading = {
+        let (io, done) = (b.io(), Arc::clone(&done));
+        std::thread::Builder::new()
+            .name("read-now".into())
+            .spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    io.read_now();
+                }
+            })
+            .unwrap()
+    };
+    let frame = |i: u32| {
+        let mut f = i.to_le_bytes().to_vec();
+        f.resize(64, 0);
+        f
+    };
+    for i in 0..FRAMES {
+        let mut f = frame(i);
+        let until = deadline();
+        while let Err((_, back)) = a.offer("b", f) {
+            f = back;
+            assert!(Instant::now() < until, "a's queue never drained");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+    let odd: Vec<u32> = (0..FRAMES).filter(|i| i % 2 == 1).collect();
+    let mut got_odd = Vec::new();
+    let until = deadline();
+    while got_odd.len() < odd.len() {
+        assert!(
+            Instant::now() < until,
+            "{} of {} events",
+            got_odd.len(),
+            odd.len()
+        );
+        if let Some(PeerEvent::Frame { frame, .. }) = b.recv_timeout(WAIT) {
+            got_odd.push(u32::from_le_bytes(frame[..4].try_into().unwrap()));
+        }
+    }
+    if let Some(at) = (0..odd.len()).find(|&k| got_odd[k] != odd[k]) {
+        panic!(
+            "events out of order from {at}: got {:?}, expected {:?}",
+            &got_odd[at..(at + 6).min(odd.len())],
+            &odd[at..(at + 6).min(odd.len())]
+        );
+    }
+    let even: Vec<u32> = (0..FRAMES).filter(|i| i % 2 == 0).collect();
+    eventually("every even frame delivered", || {
+        evens.got.lock().unwrap().len() >= even.len()
+    });
+    done.store(true, Ordering::Relaxed);
+    reading.join().unwrap();
+    assert!(
+        *evens.got.lock().unwrap() == even,
+        "sink frames changed or out of order"
+    );
+    assert_eq!(b.counters().get(C::FramesIn), u64::from(FRAMES));
+    eprintln!(
+        "{} of {} frames taken by read_now",
+        evens.by_read_now.load(Ordering::Relaxed),
+        even.len()
+    );
+}
+
 /// Frames written at once by the sender's thread and frames its link
 /// thread writes mix when the peer reads slowly: the socket takes part of
 /// a frame written at once, the rest waits for the link thread, and frames
@@ -209,7 +326,7 @@ fn frames_written_at_once_and_queued_keep_their_order_when_the_peer_reads_slowly
         f.resize(1000 + (i % 7) as usize * 100, i.to_le_bytes()[0]);
         f
     };
-    let writer = a.writer();
+    let writer = a.io();
     let sender = std::thread::spawn(move || {
         let until = deadline();
         for i in 0..FRAMES {

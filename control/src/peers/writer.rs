@@ -13,11 +13,18 @@
 //! were offered, since the outbox is drained, and bytes left over written,
 //! only under the lock, and a frame is written at once only when the outbox
 //! is empty and no bytes are left over.
+//!
+//! The socket is non-blocking (for its readers, see [`super::reading`]):
+//! the link thread's writes wait for room in it themselves.
 
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::{Mutex, PoisonError, TryLockError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
 
 use super::counters::{PeerCells, PeerCounter};
 use super::noise::Sealer;
@@ -25,7 +32,7 @@ use super::session;
 
 /// One live connection's writing half.
 pub struct Writer {
-    stream: TcpStream,
+    stream: Waiting,
     sealer: Sealer,
     out: Vec<u8>,
     /// Sealed bytes that a write that must not block left unwritten: they
@@ -44,15 +51,59 @@ pub enum WroteNow {
     Partly,
 }
 
+/// A non-blocking socket whose writes wait for room, up to a timeout.
+struct Waiting {
+    stream: TcpStream,
+    room: Poll,
+    events: Events,
+    timeout: Duration,
+}
+
+impl Write for Waiting {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match (&self.stream).write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the peer took nothing for {:?}", self.timeout),
+                ));
+            };
+            match self.room.poll(&mut self.events, Some(left)) {
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+                _ => {}
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Writer {
-    pub fn new(stream: TcpStream, sealer: Sealer) -> Writer {
-        Writer {
-            stream,
+    /// Writes that wait wait at most `timeout` for room in the socket.
+    pub fn new(stream: TcpStream, sealer: Sealer, timeout: Duration) -> io::Result<Writer> {
+        let room = Poll::new()?;
+        let fd = stream.as_raw_fd();
+        room.registry()
+            .register(&mut SourceFd(&fd), Token(0), Interest::WRITABLE)?;
+        Ok(Writer {
+            stream: Waiting {
+                stream,
+                room,
+                events: Events::with_capacity(2),
+                timeout,
+            },
             sealer,
             out: Vec::new(),
             left: Vec::new(),
             last_sent: Instant::now(),
-        }
+        })
     }
 
     /// Writes, blocking, the bytes a write that must not block left over.
@@ -141,7 +192,7 @@ impl WriterSlot {
         // the socket takes.
         counters.add(PeerCounter::FramesOut, 1);
         counters.add(PeerCounter::BytesOut, frame.len() as u64);
-        let sock = socket2::SockRef::from(&w.stream);
+        let sock = socket2::SockRef::from(&w.stream.stream);
         // Would block, or failed: the link thread's blocking write finds
         // out which.
         let written: usize = sock

@@ -8,8 +8,8 @@ baton_counters::counters! {
     pub enum ControlCounter {
         /// Messages from peers that decoded, whatever they were.
         MessagesIn => "control_messages_in", messages;
-        /// Of those, the messages the peer's reader thread handed to their
-        /// worker itself, past the control lcore.
+        /// Of those, the messages a worker or the peer's reader thread read
+        /// and handed to their worker itself, past the control lcore.
         MessagesInDirect => "control_messages_in_direct", messages;
         /// Messages queued for peers: the workers' and this node's load.
         MessagesOut => "control_messages_out", messages;

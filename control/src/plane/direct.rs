@@ -1,6 +1,8 @@
 //! Handoff messages skip the control lcore in both directions: a worker
-//! writes its message to the peer's channel itself, and the thread that
-//! reads a peer's channel hands its messages to their worker itself.
+//! writes its message to the peer's channel itself, and the peer's
+//! messages are handed to their worker by whoever reads them from the
+//! channel: the worker that has just passed their segment to the host
+//! kernel (`PeerIo::read_now`), or the channel's reader thread.
 //!
 //! Every handoff's request and its answer cross here; carried by the
 //! control lcore, each crossing cost a thread wake-up more in sequence
@@ -26,11 +28,11 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use std::sync::OnceLock;
 
-use baton_handoff::workers::{route, Offered, SendNow, ToWorker, ToWorkerTx};
+use baton_handoff::workers::{route, DirectIo, Offered, ToWorker, ToWorkerTx};
 use baton_handoff::{encode, Message};
 
 use super::decode_one;
-use crate::peers::{FrameSink, PeerWriter};
+use crate::peers::{FrameSink, PeerIo};
 
 /// What the control plane, the workers and the peers' readers share.
 pub(super) struct Direct {
@@ -42,7 +44,7 @@ pub(super) struct Direct {
     /// Messages handed to their worker here.
     delivered: AtomicU64,
     /// The peers' channels, once they run.
-    writer: OnceLock<PeerWriter>,
+    io: OnceLock<PeerIo>,
     /// The workers' messages given to the control lcore, and handled by it.
     out: Handed,
     /// Some peer backlog holds a message (the control lcore sets it).
@@ -78,7 +80,7 @@ impl Direct {
             to_workers,
             workers_backlogged: AtomicBool::new(false),
             delivered: AtomicU64::new(0),
-            writer: OnceLock::new(),
+            io: OnceLock::new(),
             out: Handed::default(),
             peers_backlogged: AtomicBool::new(false),
             written: AtomicU64::new(0),
@@ -98,9 +100,9 @@ impl Direct {
         }
     }
 
-    /// The peers' channels run: workers may write to them.
-    pub fn set_writer(&self, writer: PeerWriter) {
-        let _ = self.writer.set(writer);
+    /// The peers' channels run: workers may write to them, and read them.
+    pub fn set_io(&self, io: PeerIo) {
+        let _ = self.io.set(io);
     }
 
     /// The control lcore has handled one of `peer`'s frames (after it set
@@ -170,9 +172,9 @@ impl FrameSink for Direct {
     }
 }
 
-impl SendNow for Direct {
+impl DirectIo for Direct {
     fn send_now(&self, peer: usize, msg: &Message) -> bool {
-        if let Some(writer) = self.writer.get() {
+        if let Some(io) = self.io.get() {
             if self.out.none_on_the_way() && !self.peers_backlogged.load(SeqCst) {
                 let name = self
                     .peers
@@ -181,7 +183,7 @@ impl SendNow for Direct {
                     .get(peer)
                     .map(|s| s.name.clone());
                 if let Some(name) = name {
-                    if writer.write_now(&name, encode(msg)).is_ok() {
+                    if io.write_now(&name, encode(msg)).is_ok() {
                         self.written.fetch_add(1, SeqCst);
                         return true;
                     }
@@ -197,13 +199,19 @@ impl SendNow for Direct {
         // Given, and never to be handled.
         self.out.given.fetch_sub(1, SeqCst);
     }
+
+    fn read_now(&self) {
+        if let Some(io) = self.io.get() {
+            io.read_now();
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddrV4;
 
-    use baton_handoff::workers::{inbox, SendNow, ToWorker};
+    use baton_handoff::workers::{inbox, DirectIo, ToWorker};
     use baton_handoff::{encode, HandoffCancel, Load, Message};
 
     use super::Direct;

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use baton_handoff::workers::{
-    owner_of_client, route, Backlog, FromWorker, Offered, Reload, SendNow, Sent, ToWorker,
+    owner_of_client, route, Backlog, DirectIo, FromWorker, Offered, Reload, Sent, ToWorker,
     ToWorkerTx,
 };
 use baton_handoff::{Decoder, FlowsHeld, HeldFlow, Load, Message};
@@ -102,7 +102,7 @@ impl ControlPlane {
         let direct = Direct::new(&peers, to_workers.clone());
         let sink: Arc<dyn FrameSink> = direct.clone();
         let channels = PeerChannels::start_with_sink(channel, Some(sink))?;
-        direct.set_writer(channels.writer());
+        direct.set_io(channels.io());
         tracing::info!(
             "control channel on {listen} to {} peer(s): {}",
             peers.len(),
@@ -142,9 +142,9 @@ impl ControlPlane {
         self.channels.close(linger);
     }
 
-    /// What lets the workers write their messages to the peers
-    /// themselves ([`direct`]).
-    pub fn send_now(&self) -> Arc<dyn SendNow> {
+    /// What lets the workers write their messages to the peers, and read
+    /// the peers', themselves ([`direct`]).
+    pub fn direct_io(&self) -> Arc<dyn DirectIo> {
         self.direct.clone()
     }
 

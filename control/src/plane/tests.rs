@@ -212,7 +212,7 @@ fn messages_past_the_control_lcores_and_through_them_arrive_in_order() {
     let mut b = node(channel("b", "a", unused()), 1, 4096);
     let mut a = node(channel("a", "b", b.plane.local_addr()), 1, 64);
     up_both_ways(&mut a, &mut b);
-    let send_now = a.plane.send_now();
+    let send_now = a.plane.direct_io();
     let cancel = |id| {
         Message::HandoffCancel(HandoffCancel {
             id,
