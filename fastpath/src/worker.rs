@@ -606,13 +606,24 @@ impl Worker {
             }
             self.flush(b, port);
         }
-        for (peer, msg) in messages {
-            if link.direct.as_ref().is_some_and(|d| d.send_now(peer, &msg)) {
+        // A pass's messages for one peer leave in one write: under load,
+        // one segment carries many.
+        let mut messages = messages.into_iter().peekable();
+        let mut run = Vec::new();
+        while let Some((peer, msg)) = messages.next() {
+            run.push(msg);
+            if messages.peek().is_some_and(|(next, _)| *next == peer) {
                 continue;
             }
-            let sent = link.send_to_control(FromWorker::Message { peer, msg }, &self.counters);
-            if let (false, Some(direct)) = (sent, &link.direct) {
-                direct.lost();
+            if link.direct.as_ref().is_some_and(|d| d.send_now(peer, &run)) {
+                run.clear();
+                continue;
+            }
+            for msg in run.drain(..) {
+                let sent = link.send_to_control(FromWorker::Message { peer, msg }, &self.counters);
+                if let (false, Some(direct)) = (sent, &link.direct) {
+                    direct.lost();
+                }
             }
         }
         // After the messages it concludes, on the same queue.

@@ -152,10 +152,10 @@ pub enum FromWorker {
 /// lcore: each saves thread wake-ups on a handoff's path
 /// (control/src/plane/direct.rs).
 pub trait DirectIo: Send + Sync {
-    /// Puts `msg` on `peer`'s channel at once. Declines (false) when it
-    /// cannot keep it in order behind what the control lcore carries, and
-    /// the worker then sends it that way.
-    fn send_now(&self, peer: usize, msg: &Message) -> bool;
+    /// Puts `msgs` on `peer`'s channel at once, in one write. Declines
+    /// (false) when it cannot keep them in order behind what the control
+    /// lcore carries, and the worker then sends them that way.
+    fn send_now(&self, peer: usize, msgs: &[Message]) -> bool;
     /// A message `send_now` declined never reached the control lcore (the
     /// worker's queue to it was full).
     fn lost(&self);

@@ -381,9 +381,9 @@ impl PeerChannels {
         if !handle.peer.is_up() {
             return Err((SendError::PeerDown(peer.to_owned()), frame));
         }
-        let Err(frame) = write_now(&self.shared, handle, frame) else {
+        if write_now(&self.shared, handle, &[&frame]) {
             return Ok(());
-        };
+        }
         handle.outbox.try_send(frame).map_err(|e| match e {
             TrySendError::Full(f) => (SendError::QueueFull(peer.to_owned()), f),
             TrySendError::Disconnected(f) => (SendError::PeerDown(peer.to_owned()), f),
@@ -489,38 +489,40 @@ impl PeerIo {
         }
     }
 
-    /// Seals `frame` and writes it to `peer` at once, without blocking,
-    /// if the peer is up and its link thread has nothing queued and is not
-    /// writing; otherwise gives it back, for [`PeerChannels::offer`]. What
-    /// the socket does not take at once the link thread writes.
-    pub fn write_now(&self, peer: &str, frame: Vec<u8>) -> Result<(), Vec<u8>> {
+    /// Seals `frames` and writes them to `peer` at once, in one write,
+    /// without blocking, if the peer is up and its link thread has nothing
+    /// queued and is not writing: whether it did. If not, they are still
+    /// the caller's, for [`PeerChannels::offer`]. What the socket does not
+    /// take at once the link thread writes.
+    pub fn write_now(&self, peer: &str, frames: &[&[u8]]) -> bool {
         let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
         match routes.get(peer) {
-            Some(r) if r.peer.is_up() && frame.len() <= MAX_FRAME_LEN => {
-                write_now(&self.shared, r, frame)
+            Some(r) if r.peer.is_up() && frames.iter().all(|f| f.len() <= MAX_FRAME_LEN) => {
+                write_now(&self.shared, r, frames)
             }
-            _ => Err(frame),
+            _ => false,
         }
     }
 }
 
 /// [`PeerIo::write_now`], for a peer that is up.
-fn write_now(shared: &Shared, to: &Route, frame: Vec<u8>) -> Result<(), Vec<u8>> {
+fn write_now(shared: &Shared, to: &Route, frames: &[&[u8]]) -> bool {
     if shared.is_closing() {
-        return Err(frame);
+        return false;
     }
     let queue_empty = || to.outbox.is_empty();
     match to
         .peer
         .writer
-        .write_now(frame, queue_empty, &to.peer.counters)?
+        .write_now(frames, queue_empty, &to.peer.counters)
     {
-        WroteNow::All => {}
+        None => return false,
+        Some(WroteNow::All) => {}
         // Whether its mailbox is full or not, the link thread wakes: it
         // writes what is left over whenever it does.
-        WroteNow::Partly => _ = to.link.try_send(LinkCtl::WriteLeft),
+        Some(WroteNow::Partly) => _ = to.link.try_send(LinkCtl::WriteLeft),
     }
-    Ok(())
+    true
 }
 
 impl Drop for PeerChannels {

@@ -334,12 +334,10 @@ fn frames_written_at_once_and_queued_keep_their_order_when_the_peer_reads_slowly
             let mut f = frame(i);
             loop {
                 f = match i % 2 {
-                    0 => match writer.write_now("b", f) {
+                    0 if writer.write_now("b", &[&f]) => break,
+                    0 => match a.offer("b", f) {
                         Ok(()) => break,
-                        Err(f) => match a.offer("b", f) {
-                            Ok(()) => break,
-                            Err((_, f)) => f,
-                        },
+                        Err((_, f)) => f,
                     },
                     _ => match a.offer("b", f) {
                         Ok(()) => break,

@@ -161,37 +161,40 @@ impl WriterSlot {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = writer;
     }
 
-    /// Seals `frame` and writes what the socket takes without blocking,
-    /// if nobody is writing and `queue_empty` (called with the lock held)
-    /// says nothing waits before it; otherwise gives it back.
+    /// Seals `frames` and writes, in one write, what the socket takes
+    /// without blocking, if nobody is writing and `queue_empty` (called
+    /// with the lock held) says nothing waits before them; otherwise
+    /// declines (None) and they stay the caller's.
     pub fn write_now(
         &self,
-        frame: Vec<u8>,
+        frames: &[&[u8]],
         queue_empty: impl FnOnce() -> bool,
         counters: &PeerCells,
-    ) -> Result<WroteNow, Vec<u8>> {
+    ) -> Option<WroteNow> {
         let mut guard = match self.0.try_lock() {
             Ok(g) => g,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return Err(frame),
+            Err(TryLockError::WouldBlock) => return None,
         };
-        let Some(w) = guard.as_mut() else {
-            return Err(frame);
-        };
+        let w = guard.as_mut()?;
         if !w.left.is_empty() || !queue_empty() {
-            return Err(frame);
+            return None;
         }
         w.out.clear();
-        let sealed = super::wire::chunks(&frame).all(|c| w.sealer.seal_into(c, &mut w.out).is_ok());
+        let sealed = frames
+            .iter()
+            .flat_map(|f| super::wire::chunks(f))
+            .all(|c| w.sealer.seal_into(c, &mut w.out).is_ok());
         if !sealed {
             // Sealing fails only past the nonce space: the link thread's
             // own attempt ends the connection.
-            return Err(frame);
+            return None;
         }
-        // Sealed: from here on the frame is this connection's, whatever
+        // Sealed: from here on the frames are this connection's, whatever
         // the socket takes.
-        counters.add(PeerCounter::FramesOut, 1);
-        counters.add(PeerCounter::BytesOut, frame.len() as u64);
+        let bytes: usize = frames.iter().map(|f| f.len()).sum();
+        counters.add(PeerCounter::FramesOut, frames.len() as u64);
+        counters.add(PeerCounter::BytesOut, bytes as u64);
         let sock = socket2::SockRef::from(&w.stream.stream);
         // Would block, or failed: the link thread's blocking write finds
         // out which.
@@ -200,10 +203,10 @@ impl WriterSlot {
             .unwrap_or_default();
         if written == w.out.len() {
             w.last_sent = Instant::now();
-            return Ok(WroteNow::All);
+            return Some(WroteNow::All);
         }
         let Writer { out, left, .. } = w;
         left.extend_from_slice(&out[written..]);
-        Ok(WroteNow::Partly)
+        Some(WroteNow::Partly)
     }
 }

@@ -173,7 +173,7 @@ impl FrameSink for Direct {
 }
 
 impl DirectIo for Direct {
-    fn send_now(&self, peer: usize, msg: &Message) -> bool {
+    fn send_now(&self, peer: usize, msgs: &[Message]) -> bool {
         if let Some(io) = self.io.get() {
             if self.out.none_on_the_way() && !self.peers_backlogged.load(SeqCst) {
                 let name = self
@@ -183,15 +183,17 @@ impl DirectIo for Direct {
                     .get(peer)
                     .map(|s| s.name.clone());
                 if let Some(name) = name {
-                    if io.write_now(&name, encode(msg)).is_ok() {
-                        self.written.fetch_add(1, SeqCst);
+                    let frames: Vec<Vec<u8>> = msgs.iter().map(encode).collect();
+                    let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+                    if io.write_now(&name, &frames) {
+                        self.written.fetch_add(msgs.len() as u64, SeqCst);
                         return true;
                     }
                 }
             }
         }
-        // Counted before the control lcore can see it.
-        self.out.given.fetch_add(1, SeqCst);
+        // Counted before the control lcore can see them.
+        self.out.given.fetch_add(msgs.len() as u64, SeqCst);
         false
     }
 
@@ -263,12 +265,13 @@ mod tests {
     fn a_workers_message_waits_behind_those_the_control_lcore_has_not_handled() {
         let direct = Direct::new(&["b".to_string()], Vec::new());
         // No channels yet: declined, and given to the control lcore.
-        assert!(!direct.send_now(0, &cancel(1)));
+        assert!(!direct.send_now(0, &[cancel(1), cancel(2)]));
         assert!(!direct.out.none_on_the_way());
-        // Lost before the control lcore got it: nothing on the way.
+        // Lost before the control lcore got them: nothing on the way.
+        direct.lost();
         direct.lost();
         assert!(direct.out.none_on_the_way());
-        assert!(!direct.send_now(0, &cancel(2)));
+        assert!(!direct.send_now(0, &[cancel(3)]));
         direct.handled_out();
         assert!(direct.out.none_on_the_way());
     }

@@ -222,7 +222,7 @@ fn messages_past_the_control_lcores_and_through_them_arrive_in_order() {
     const MESSAGES: u64 = 200;
     for id in 0..MESSAGES {
         // As a worker does: past the control lcore, or else through it.
-        if !send_now.send_now(0, &cancel(id)) {
+        if !send_now.send_now(0, &[cancel(id)]) {
             a.outbox
                 .send(FromWorker::Message {
                     peer: 0,
