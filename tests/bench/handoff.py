@@ -226,6 +226,12 @@ def main():
     subprocess.run(["ip", "netns", "del", f"{ID}-hap"], capture_output=True)
     try:
         sh("bash", TB, "up", ID, "2", BATON, work, env=env)
+        # The client is a load generator: tens of thousands of connections
+        # in a run of new connections leave its ports in TIME_WAIT, and
+        # without reuse the next run's connects search for a free port (4-5
+        # ms each after one against the node with no Baton).
+        ns("client", "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1")
+        ns("client", "sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65535")
         add_haproxy_node()
         start_haproxy(work, "hap", f"{HAP}:80")
         start_haproxy(work, "n1", f"{N1}:8081")
