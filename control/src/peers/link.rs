@@ -47,15 +47,15 @@ pub enum LinkCtl {
     /// Close the current connection (the application rejected what came
     /// over it); the link then reconnects as after any other failure.
     Reset(String),
-    /// A frame written at once did not all fit in the socket: write what
-    /// is left of it.
-    WriteLeft,
 }
 
 pub struct Link {
     pub shared: Arc<Shared>,
     pub peer: Arc<PeerState>,
     pub outbox: Receiver<Vec<u8>>,
+    /// Rung when frames written at once did not all fit in the socket:
+    /// the link thread writes what is left of them.
+    pub left: Receiver<()>,
     pub ctl: Receiver<LinkCtl>,
     pub reader_done_tx: Sender<ReaderEnded>,
     pub reader_done: Receiver<ReaderEnded>,
@@ -103,7 +103,7 @@ impl Link {
                 match self.ctl.recv_timeout(left.min(TICK)) {
                     Ok(LinkCtl::Inbound(s)) if !self.peer.we_dial => return Some(s),
                     Ok(LinkCtl::Inbound(_)) => {} // never handed to a dialer
-                    Ok(LinkCtl::Reset(_) | LinkCtl::WriteLeft) => {} // nothing to reset or write
+                    Ok(LinkCtl::Reset(_)) => {}   // nothing to reset
                     Ok(LinkCtl::Shutdown) => return None,
                     Err(_) if self.shared.is_shutting_down() => return None,
                     Err(_) => {}
@@ -162,6 +162,13 @@ impl Link {
         // Anything still queued was meant for the previous connection.
         self.drop_queued();
 
+        // Every read (on the reader thread or any other) returns at once,
+        // and the writer waits for room itself.
+        if let Err(e) = stream.set_nonblocking(true) {
+            warn!(peer = %peer.name, "cannot make the connection non-blocking: {e}");
+            let _ = stream.shutdown(Shutdown::Both);
+            return None;
+        }
         let reader = match stream.try_clone() {
             Ok(read_half) => {
                 let shared = Arc::clone(&self.shared);
@@ -263,6 +270,7 @@ impl Link {
             let outbox = ready.recv(&self.outbox);
             let ctl = ready.recv(&self.ctl);
             let reader_done = ready.recv(&self.reader_done);
+            let left = ready.recv(&self.left);
             let written: io::Result<()> = match ready.ready_timeout(wait) {
                 Ok(i) if i == outbox => self.write_queued(&mut batch),
                 Ok(i) if i == ctl => match self.ctl.try_recv() {
@@ -271,9 +279,12 @@ impl Link {
                     Ok(LinkCtl::Shutdown) | Err(TryRecvError::Disconnected) => {
                         return (None, Some(EndReason::Shutdown))
                     }
-                    Ok(LinkCtl::WriteLeft) => self.with_writer(|w| w.write_left()),
                     Err(TryRecvError::Empty) => continue,
                 },
+                Ok(i) if i == left => {
+                    let _ = self.left.try_recv();
+                    self.with_writer(|w| w.write_left())
+                }
                 Ok(i) if i == reader_done => match self.reader_done.try_recv() {
                     Ok(ended) if ended.generation == generation => {
                         return (None, Some(ended.reason))

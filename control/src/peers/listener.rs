@@ -41,6 +41,8 @@ pub struct Route {
     pub peer: Arc<PeerState>,
     pub link: Sender<LinkCtl>,
     pub outbox: Sender<Vec<u8>>,
+    /// Rings the link thread to write what a write at once left over.
+    pub left: Sender<()>,
 }
 
 /// The control port's log lines, one per source address an interval

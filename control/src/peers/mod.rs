@@ -50,7 +50,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
 
@@ -133,6 +133,19 @@ pub enum PeerEvent {
     Frame { peer: String, frame: Vec<u8> },
 }
 
+impl PeerEvent {
+    /// The peer it is about.
+    pub fn peer(&self) -> &str {
+        match self {
+            PeerEvent::Up { peer }
+            | PeerEvent::Suspect { peer }
+            | PeerEvent::Recovered { peer }
+            | PeerEvent::Down { peer }
+            | PeerEvent::Frame { peer, .. } => peer,
+        }
+    }
+}
+
 /// Takes a peer's frames on its reader thread, before they would become
 /// [`PeerEvent::Frame`]s: an application that can act on a frame there
 /// saves the wake-up of the thread that waits for events. Frames it gives
@@ -143,6 +156,10 @@ pub enum PeerEvent {
 pub trait FrameSink: Send + Sync {
     /// Delivers `frame` from `peer`, or gives it back.
     fn deliver(&self, peer: &str, frame: Vec<u8>) -> Result<(), Vec<u8>>;
+    /// An event about `peer` (a frame given back, Up, Down, Suspect,
+    /// Recovered) is about to be queued for the application, ahead of
+    /// whatever the sink is offered next.
+    fn queued(&self, peer: &str);
 }
 
 /// Why the channels could not start.
@@ -288,10 +305,12 @@ impl PeerChannels {
         let (outbox_tx, outbox_rx) = bounded(OUTBOX_FRAMES);
         let (link_tx, link_rx) = bounded(4);
         let (done_tx, done_rx) = bounded(4);
+        let (left_tx, left_rx) = bounded(1);
         let link = Link {
             shared: Arc::clone(&self.shared),
             peer: Arc::clone(&state),
             outbox: outbox_rx,
+            left: left_rx,
             ctl: link_rx,
             reader_done_tx: done_tx,
             reader_done: done_rx,
@@ -301,6 +320,7 @@ impl PeerChannels {
             peer: state,
             link: link_tx,
             outbox: outbox_tx,
+            left: left_tx,
         };
         self.routes
             .write()
@@ -395,8 +415,8 @@ impl PeerChannels {
     /// ([`PeerIo`]).
     pub fn io(&self) -> PeerIo {
         PeerIo {
-            shared: Arc::clone(&self.shared),
-            routes: Arc::clone(&self.routes),
+            shared: Arc::downgrade(&self.shared),
+            routes: Arc::downgrade(&self.routes),
         }
     }
 
@@ -469,10 +489,13 @@ impl PeerChannels {
 
 /// Writes frames to the peers, and reads theirs, from any thread; see
 /// [`PeerChannels::io`].
+///
+/// It holds the channels weakly: a [`FrameSink`] the channels hold may hold
+/// it, and once the channels are gone it does nothing.
 #[derive(Clone)]
 pub struct PeerIo {
-    shared: Arc<Shared>,
-    routes: Routes,
+    shared: Weak<Shared>,
+    routes: Weak<RwLock<HashMap<String, Route>>>,
 }
 
 impl PeerIo {
@@ -483,9 +506,12 @@ impl PeerIo {
     /// For a thread that has just handed the kernel a segment of a peer's
     /// channel (see `reading`).
     pub fn read_now(&self) {
-        let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
+        let (Some(shared), Some(routes)) = (self.shared.upgrade(), self.routes.upgrade()) else {
+            return;
+        };
+        let routes = routes.read().unwrap_or_else(PoisonError::into_inner);
         for r in routes.values() {
-            r.peer.reading.read_now(&self.shared, &r.peer);
+            r.peer.reading.read_now(&shared, &r.peer);
         }
     }
 
@@ -495,10 +521,13 @@ impl PeerIo {
     /// the caller's, for [`PeerChannels::offer`]. What the socket does not
     /// take at once the link thread writes.
     pub fn write_now(&self, peer: &str, frames: &[&[u8]]) -> bool {
-        let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
+        let (Some(shared), Some(routes)) = (self.shared.upgrade(), self.routes.upgrade()) else {
+            return false;
+        };
+        let routes = routes.read().unwrap_or_else(PoisonError::into_inner);
         match routes.get(peer) {
             Some(r) if r.peer.is_up() && frames.iter().all(|f| f.len() <= MAX_FRAME_LEN) => {
-                write_now(&self.shared, r, frames)
+                write_now(&shared, r, frames)
             }
             _ => false,
         }
@@ -518,9 +547,9 @@ fn write_now(shared: &Shared, to: &Route, frames: &[&[u8]]) -> bool {
     {
         None => return false,
         Some(WroteNow::All) => {}
-        // Whether its mailbox is full or not, the link thread wakes: it
-        // writes what is left over whenever it does.
-        Some(WroteNow::Partly) => _ = to.link.try_send(LinkCtl::WriteLeft),
+        // Full, it has been rung already: it writes what is left over
+        // whenever it wakes.
+        Some(WroteNow::Partly) => _ = to.left.try_send(()),
     }
     true
 }

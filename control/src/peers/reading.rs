@@ -72,13 +72,8 @@ impl Reading {
     /// The reader thread's turn: queues what waits (waiting for room), then
     /// reads and delivers what the socket holds. Err: the session is over.
     pub fn read(&mut self, shared: &Shared, peer: &PeerState) -> Result<(), EndReason> {
-        while let Some(event) = self.pending.pop_front() {
-            if !shared.emit(event) {
-                return Err(EndReason::Shutdown);
-            }
-            // Time spent waiting for the application to take the event
-            // is not the peer's silence.
-            self.last_heard = Instant::now();
+        if !self.flush_pending(shared) {
+            return Err(EndReason::Shutdown);
         }
         if let Some(reason) = self.ended.take() {
             return Err(reason);
@@ -86,8 +81,23 @@ impl Reading {
         self.read_available(shared, peer, true)
     }
 
-    /// Another thread's turn: reads and delivers what the socket holds
-    /// without waiting for anything.
+    /// Queues, waiting for room, the events a read that must not wait left
+    /// here: false at shutdown.
+    pub fn flush_pending(&mut self, shared: &Shared) -> bool {
+        while let Some(event) = self.pending.pop_front() {
+            if !shared.send_counted(event) {
+                return false;
+            }
+            // Time spent waiting for the application to take the event
+            // is not the peer's silence.
+            self.last_heard = Instant::now();
+        }
+        true
+    }
+
+    /// Another thread's turn: reads and delivers what one read of the
+    /// socket brings, without waiting for anything; the reader thread is
+    /// woken for the rest, if there may be more.
     fn read_now(&mut self, shared: &Shared, peer: &PeerState) {
         if self.ended.is_some() || !self.pending.is_empty() {
             return; // the reader thread's to handle first
@@ -106,7 +116,8 @@ impl Reading {
         peer: &PeerState,
         wait: bool,
     ) -> Result<(), EndReason> {
-        // A read that must not wait stops once events wait.
+        // A read that must not wait stops once events wait, and after one
+        // read: a worker does not drain a resync's megabytes.
         while wait || self.pending.is_empty() {
             let n = match (&self.stream).read(&mut self.buf) {
                 Ok(0) => return Err(EndReason::Closed),
@@ -117,6 +128,12 @@ impl Reading {
             };
             self.decoder.extend(&self.buf[..n]);
             self.deliver(shared, peer, wait)?;
+            if !wait {
+                if n == self.buf.len() {
+                    let _ = self.wake_reader.wake();
+                }
+                return Ok(());
+            }
         }
         Ok(())
     }
@@ -196,8 +213,9 @@ struct Out<'a> {
 
 impl Out<'_> {
     fn emit(&mut self, event: PeerEvent) -> Result<(), EndReason> {
+        self.shared.will_emit(&event);
         if self.wait {
-            return match self.shared.emit(event) {
+            return match self.shared.send_counted(event) {
                 true => Ok(()),
                 false => Err(EndReason::Shutdown),
             };
@@ -234,6 +252,11 @@ impl ReadingSlot {
 
     pub fn set(&self, reading: Option<Reading>) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = reading;
+    }
+
+    /// The connection's reading half, now that it is over.
+    pub fn take(&self) -> Option<Reading> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
     /// Reads now what the socket holds, unless another thread is reading.

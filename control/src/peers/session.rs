@@ -77,7 +77,11 @@ pub fn read_loop(
     done: Sender<ReaderEnded>,
 ) {
     let reason = read_until_end(&shared, &peer, &stream, opener);
-    peer.reading.set(None);
+    // What a worker's read left waiting goes before the Down: it is on the
+    // way already (and counted so by the sink).
+    if let Some(mut reading) = peer.reading.take() {
+        reading.flush_pending(&shared);
+    }
     // Ends a write the link thread may be blocked in, so that the session
     // is torn down now rather than when that write times out.
     let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -109,8 +113,8 @@ fn read_until_end(
         poll.registry()
             .register(&mut SourceFd(&fd), SOCKET, Interest::READABLE)?;
         let woken = Arc::new(Waker::new(poll.registry(), WOKEN)?);
-        // Every read, on any thread, must return at once.
-        stream.set_nonblocking(true)?;
+        // The link thread made the socket non-blocking: every read, on any
+        // thread, returns at once.
         Ok((poll, Reading::new(stream.try_clone()?, opener, woken)))
     };
     let mut poll = match start() {
@@ -125,35 +129,38 @@ fn read_until_end(
         if shared.is_shutting_down() {
             return EndReason::Shutdown;
         }
+        // With the lock held throughout: a worker's read that hears the
+        // peer (and says it recovered) comes before or after, not between.
         let turn = peer.reading.with(|r| {
             r.read(shared, peer)?;
-            Ok(r.last_heard.elapsed())
+            let silent = r.last_heard.elapsed();
+            if silent > shared.dead_after {
+                return Err(EndReason::Silent(silent));
+            }
+            if silent > shared.suspect_after && !peer.is_suspect() {
+                // Late, not dead: an overloaded path delays heartbeats.
+                // Only new handoffs avoid it; `dead_after` or a closed
+                // connection decide its death.
+                peer.set_suspect(true);
+                tracing::warn!(
+                    peer = %peer.name,
+                    addr = %peer.addr,
+                    "peer suspect: nothing received for {} ms; no new handoffs to it",
+                    silent.as_millis()
+                );
+                let event = PeerEvent::Suspect {
+                    peer: peer.name.clone(),
+                };
+                if !shared.emit(event) {
+                    return Err(EndReason::Shutdown);
+                }
+            }
+            Ok(())
         });
-        let silent = match turn {
-            Some(Ok(silent)) => silent,
+        match turn {
+            Some(Ok(())) => {}
             Some(Err(reason)) => return reason,
             None => return EndReason::Shutdown,
-        };
-        if silent > shared.dead_after {
-            return EndReason::Silent(silent);
-        }
-        if silent > shared.suspect_after && !peer.is_suspect() {
-            // Late, not dead: an overloaded path delays heartbeats. Only
-            // new handoffs avoid it; `dead_after` or a closed connection
-            // decide its death.
-            peer.set_suspect(true);
-            tracing::warn!(
-                peer = %peer.name,
-                addr = %peer.addr,
-                "peer suspect: nothing received for {} ms; no new handoffs to it",
-                silent.as_millis()
-            );
-            let event = PeerEvent::Suspect {
-                peer: peer.name.clone(),
-            };
-            if !shared.emit(event) {
-                return EndReason::Shutdown;
-            }
         }
         // Readable, woken by another thread's read, or the tick.
         if let Err(e) = poll.poll(&mut events, Some(tick)) {

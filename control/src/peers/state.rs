@@ -53,7 +53,22 @@ impl Shared {
     /// Hands an event to the API. Waits while the queue is full (that is
     /// the back-pressure that slows a fast peer down), but gives up at
     /// shutdown. Returns false if the event was not delivered.
-    pub fn emit(&self, mut event: PeerEvent) -> bool {
+    pub fn emit(&self, event: PeerEvent) -> bool {
+        self.will_emit(&event);
+        self.send_counted(event)
+    }
+
+    /// Tells the sink, if there is one, that `event` is on its way to the
+    /// application: what it takes afterwards may have to wait behind it.
+    /// Once for every event, before it is queued anywhere.
+    pub fn will_emit(&self, event: &PeerEvent) {
+        if let Some(sink) = &self.sink {
+            sink.queued(event.peer());
+        }
+    }
+
+    /// [`Shared::emit`] for an event [`Shared::will_emit`] has seen.
+    pub fn send_counted(&self, mut event: PeerEvent) -> bool {
         loop {
             match self.events.send_timeout(event, TICK) {
                 Ok(()) => return true,

@@ -207,6 +207,7 @@ fn frames_read_now_by_another_thread_arrive_once_and_in_order() {
             }
             Ok(())
         }
+        fn queued(&self, _peer: &str) {}
     }
     let config = |node: &str, peer: &str, addr: SocketAddr| ChannelConfig {
         node: node.into(),

@@ -69,7 +69,9 @@ impl Handed {
 
 struct PeerSlot {
     name: String,
-    /// The peer's frames its reader gave to the control lcore.
+    /// The events about the peer on their way to the control lcore: its
+    /// frames given back, its Up and Down, and so on. A frame of a new
+    /// connection must not reach a worker before the old one's Down.
     from: Handed,
 }
 
@@ -105,8 +107,8 @@ impl Direct {
         let _ = self.io.set(io);
     }
 
-    /// The control lcore has handled one of `peer`'s frames (after it set
-    /// [`Direct::set_backlogged`] for what that did).
+    /// The control lcore has handled one of the events about `peer` (after
+    /// it set [`Direct::set_backlogged`] for what that did).
     pub fn handled_from(&self, peer: &str) {
         if let Some((_, slot)) = self.slot(peer) {
             slot.from.handled.fetch_add(1, SeqCst);
@@ -166,9 +168,14 @@ impl FrameSink for Direct {
                 return Ok(());
             }
         }
-        // Counted before the control lcore can see it.
-        slot.from.given.fetch_add(1, SeqCst);
+        // Counted in `queued`, as the event it becomes.
         Err(frame)
+    }
+
+    fn queued(&self, peer: &str) {
+        if let Some((_, slot)) = self.slot(peer) {
+            slot.from.given.fetch_add(1, SeqCst);
+        }
     }
 }
 
@@ -230,35 +237,49 @@ mod tests {
     fn a_message_waits_behind_what_the_control_lcore_has_not_handled() {
         let (tx, rx) = inbox(1);
         let direct = Direct::new(&["b".to_string()], vec![tx]);
+        // What the sink gives back is queued as an event, as the peers'
+        // reader does.
+        let deliver = |frame: Vec<u8>| {
+            let r = direct.deliver("b", frame);
+            if r.is_err() {
+                direct.queued("b");
+            }
+            r.is_ok()
+        };
         // A handoff message goes straight to its worker.
-        assert!(direct.deliver("b", encode(&cancel(1))).is_ok());
+        assert!(deliver(encode(&cancel(1))));
         assert!(
             matches!(rx.try_recv(), Ok(ToWorker::Message { peer: 0, msg }) if msg == cancel(1))
         );
         // A Load is the control lcore's; until it has handled it, the
         // messages behind it go that way too.
-        assert!(direct
-            .deliver("b", encode(&Message::Load(Load::default())))
-            .is_err());
-        assert!(direct.deliver("b", encode(&cancel(2))).is_err());
+        assert!(!deliver(encode(&Message::Load(Load::default()))));
+        assert!(!deliver(encode(&cancel(2))));
         direct.handled_from("b");
-        assert!(direct.deliver("b", encode(&cancel(3))).is_err());
+        assert!(!deliver(encode(&cancel(3))));
         direct.handled_from("b");
         direct.handled_from("b");
-        assert!(direct.deliver("b", encode(&cancel(4))).is_ok());
+        assert!(deliver(encode(&cancel(4))));
+        let _ = rx.try_recv();
+        // So does anything behind an event about the peer (its Down, say).
+        direct.queued("b");
+        assert!(!deliver(encode(&cancel(5))));
+        direct.handled_from("b");
+        direct.handled_from("b");
         // A full inbox, or a worker backlog, sends it by the control lcore.
-        assert!(direct.deliver("b", encode(&cancel(5))).is_err());
+        assert!(deliver(encode(&cancel(6))));
+        assert!(!deliver(encode(&cancel(7))));
         direct.handled_from("b");
         let _ = rx.try_recv();
         direct.set_backlogged(true, false);
-        assert!(direct.deliver("b", encode(&cancel(6))).is_err());
+        assert!(!deliver(encode(&cancel(8))));
         direct.handled_from("b");
         direct.set_backlogged(false, false);
-        assert!(direct.deliver("b", encode(&cancel(7))).is_ok());
+        assert!(deliver(encode(&cancel(9))));
         // An unknown peer's frames, and garbage, are the control lcore's.
-        assert!(direct.deliver("c", encode(&cancel(8))).is_err());
-        assert!(direct.deliver("b", vec![1, 2, 3]).is_err());
-        assert_eq!(direct.delivered(), 3);
+        assert!(direct.deliver("c", encode(&cancel(10))).is_err());
+        assert!(!deliver(vec![1, 2, 3]));
+        assert_eq!(direct.delivered(), 4);
     }
 
     #[test]

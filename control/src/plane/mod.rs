@@ -472,6 +472,14 @@ impl ControlPlane {
     }
 
     fn on_event(&mut self, event: PeerEvent) {
+        let peer = event.peer().to_string();
+        self.on_peer_event(event);
+        // Only now may what the peer's reader reads later go past this
+        // loop: a new connection's messages come after the old one's Down.
+        self.direct.handled_from(&peer);
+    }
+
+    fn on_peer_event(&mut self, event: PeerEvent) {
         let index = |name: &str| self.peers.iter().position(|p| p == name);
         match event {
             PeerEvent::Up { peer } => {
@@ -501,11 +509,7 @@ impl ControlPlane {
                     self.tell_all(|| ToWorker::PeerDown(i));
                 }
             }
-            PeerEvent::Frame { peer, frame } => {
-                self.on_frame(&peer, &frame);
-                // Only now may the peer's reader go past this loop again.
-                self.direct.handled_from(&peer);
-            }
+            PeerEvent::Frame { peer, frame } => self.on_frame(&peer, &frame),
         }
     }
 
