@@ -36,6 +36,7 @@ mod listener;
 mod noise;
 mod reading;
 mod session;
+mod slot;
 mod state;
 mod writer;
 // Public, though not part of the API, only so that the fuzz targets in
@@ -511,7 +512,9 @@ impl PeerIo {
         };
         let routes = routes.read().unwrap_or_else(PoisonError::into_inner);
         for r in routes.values() {
-            r.peer.reading.read_now(&shared, &r.peer);
+            r.peer
+                .reading
+                .try_with(|reading| reading.read_now(&shared, &r.peer));
         }
     }
 
@@ -540,10 +543,12 @@ fn write_now(shared: &Shared, to: &Route, frames: &[&[u8]]) -> bool {
         return false;
     }
     let queue_empty = || to.outbox.is_empty();
+    let counters = &to.peer.counters;
     match to
         .peer
         .writer
-        .write_now(frames, queue_empty, &to.peer.counters)
+        .try_with(|w| w.write_now(frames, queue_empty, counters))
+        .flatten()
     {
         None => return false,
         Some(WroteNow::All) => {}

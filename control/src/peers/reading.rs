@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::TrySendError;
@@ -98,7 +98,7 @@ impl Reading {
     /// Another thread's turn: reads and delivers what one read of the
     /// socket brings, without waiting for anything; the reader thread is
     /// woken for the rest, if there may be more.
-    fn read_now(&mut self, shared: &Shared, peer: &PeerState) {
+    pub fn read_now(&mut self, shared: &Shared, peer: &PeerState) {
         if self.ended.is_some() || !self.pending.is_empty() {
             return; // the reader thread's to handle first
         }
@@ -231,43 +231,6 @@ impl Out<'_> {
                 Ok(())
             }
             Err(TrySendError::Disconnected(_)) => Err(EndReason::Shutdown),
-        }
-    }
-}
-
-/// The reading half of the peer's connection while one is up.
-#[derive(Default)]
-pub struct ReadingSlot(Mutex<Option<Reading>>);
-
-impl ReadingSlot {
-    /// The reader thread's use; `f` runs with the lock held (None while
-    /// no connection is up).
-    pub fn with<T>(&self, f: impl FnOnce(&mut Reading) -> T) -> Option<T> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-            .map(f)
-    }
-
-    pub fn set(&self, reading: Option<Reading>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = reading;
-    }
-
-    /// The connection's reading half, now that it is over.
-    pub fn take(&self) -> Option<Reading> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-
-    /// Reads now what the socket holds, unless another thread is reading.
-    pub fn read_now(&self, shared: &Shared, peer: &PeerState) {
-        let mut guard = match self.0.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return,
-        };
-        if let Some(reading) = guard.as_mut() {
-            reading.read_now(shared, peer);
         }
     }
 }

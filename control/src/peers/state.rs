@@ -12,6 +12,9 @@ use std::time::{Duration, SystemTime};
 use crossbeam_channel::{SendTimeoutError, Sender};
 
 use super::counters::{PeerCells, PeerCounter};
+use super::reading::Reading;
+use super::slot::Slot;
+use super::writer::Writer;
 use super::{PeerEvent, PeerStatus};
 
 /// How often a blocked background thread looks at the shutdown flag.
@@ -99,9 +102,9 @@ pub struct PeerState {
     since: Mutex<SystemTime>,
     pub counters: PeerCells,
     /// The live connection's writing half, shared with the API.
-    pub writer: super::writer::WriterSlot,
+    pub writer: Slot<Writer>,
     /// Its reading half, shared with threads that read now.
-    pub reading: super::reading::ReadingSlot,
+    pub reading: Slot<Reading>,
 }
 
 impl PeerState {

@@ -53,6 +53,28 @@ fn deadline() -> Instant {
     Instant::now() + WAIT
 }
 
+/// Nodes "a" and "b", each the other's only peer, with `sink` on b; once
+/// a sees b up.
+fn a_dials_b(sink: Option<std::sync::Arc<dyn super::FrameSink>>) -> (PeerChannels, PeerChannels) {
+    let config = |node: &str, peer: &str, addr: SocketAddr| ChannelConfig {
+        node: node.into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        psk: PSK,
+        peers: vec![PeerConfig {
+            name: peer.into(),
+            addr,
+        }],
+        heartbeat_interval: Duration::from_millis(50),
+        suspect_after: Duration::from_secs(5),
+        dead_after: Duration::from_secs(10),
+    };
+    let unused = "127.0.0.1:9".parse().unwrap();
+    let b = PeerChannels::start_with_sink(config("b", "a", unused), sink).unwrap();
+    let a = PeerChannels::start(config("a", "b", b.local_addr())).unwrap();
+    eventually("a sees b up", || a.status().iter().all(|p| p.up));
+    (a, b)
+}
+
 #[test]
 fn silent_peer_is_down_after_dead_after() {
     let b = node_b();
@@ -209,25 +231,9 @@ fn frames_read_now_by_another_thread_arrive_once_and_in_order() {
         }
         fn queued(&self, _peer: &str) {}
     }
-    let config = |node: &str, peer: &str, addr: SocketAddr| ChannelConfig {
-        node: node.into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        psk: PSK,
-        peers: vec![PeerConfig {
-            name: peer.into(),
-            addr,
-        }],
-        heartbeat_interval: Duration::from_millis(50),
-        suspect_after: Duration::from_secs(5),
-        dead_after: Duration::from_secs(10),
-    };
     let evens = Arc::new(Evens::default());
     let sink: Arc<dyn super::FrameSink> = evens.clone();
-    let b =
-        PeerChannels::start_with_sink(config("b", "a", "127.0.0.1:9".parse().unwrap()), Some(sink))
-            .unwrap();
-    let a = PeerChannels::start(config("a", "b", b.local_addr())).unwrap();
-    eventually("a sees b up", || a.status().iter().all(|p| p.up));
+    let (a, b) = a_dials_b(Some(sink));
     assert!(matches!(next_event(&b), PeerEvent::Up { .. }));
     // More odd frames than b's event queue holds: the test reads none
     // until all are sent.
@@ -304,21 +310,7 @@ fn frames_read_now_by_another_thread_arrive_once_and_in_order() {
 /// offered meanwhile queue behind it. They all arrive whole and in order.
 #[test]
 fn frames_written_at_once_and_queued_keep_their_order_when_the_peer_reads_slowly() {
-    let config = |node: &str, peer: &str, addr: SocketAddr| ChannelConfig {
-        node: node.into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        psk: PSK,
-        peers: vec![PeerConfig {
-            name: peer.into(),
-            addr,
-        }],
-        heartbeat_interval: Duration::from_millis(50),
-        suspect_after: Duration::from_secs(5),
-        dead_after: Duration::from_secs(10),
-    };
-    let b = PeerChannels::start(config("b", "a", "127.0.0.1:9".parse().unwrap())).unwrap();
-    let a = PeerChannels::start(config("a", "b", b.local_addr())).unwrap();
-    eventually("a sees b up", || a.status().iter().all(|p| p.up));
+    let (a, b) = a_dials_b(None);
     // More than b's event queue and both sockets' buffers hold, so that b
     // stops reading and a's writes meet a full socket.
     const FRAMES: u32 = 12_000;
@@ -370,21 +362,7 @@ fn frames_written_at_once_and_queued_keep_their_order_when_the_peer_reads_slowly
 /// in pieces: each arrives whole, once, in order, and is counted.
 #[test]
 fn frames_queued_together_arrive_whole_and_in_order() {
-    let config = |node: &str, peer: &str, addr: SocketAddr| ChannelConfig {
-        node: node.into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        psk: PSK,
-        peers: vec![PeerConfig {
-            name: peer.into(),
-            addr,
-        }],
-        heartbeat_interval: Duration::from_millis(50),
-        suspect_after: Duration::from_secs(5),
-        dead_after: Duration::from_secs(10),
-    };
-    let b = PeerChannels::start(config("b", "a", "127.0.0.1:9".parse().unwrap())).unwrap();
-    let a = PeerChannels::start(config("a", "b", b.local_addr())).unwrap();
-    eventually("a sees b up", || a.status().iter().all(|p| p.up));
+    let (a, b) = a_dials_b(None);
     // Small frames around ones larger than a write and than a chunk.
     let frames: Vec<Vec<u8>> = (0..300u32)
         .map(|i| {

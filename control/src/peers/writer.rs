@@ -1,5 +1,5 @@
-//! The writing half of a peer's connection, shared by its link thread and
-//! the thread that offers frames (the control lcore).
+//! The writing half of a peer's connection, shared (in a [`super::slot`])
+//! by its link thread and the threads that offer frames.
 //!
 //! A frame offered while nothing is queued and nobody is writing is sealed
 //! and written at once by the thread that offers it, without a wake-up of
@@ -20,7 +20,6 @@
 use std::io::{self, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
-use std::sync::{Mutex, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
@@ -42,7 +41,7 @@ pub struct Writer {
     pub last_sent: Instant,
 }
 
-/// What [`WriterSlot::write_now`] did with a frame.
+/// What [`Writer::write_now`] did with its frames.
 pub enum WroteNow {
     /// Written whole.
     All,
@@ -139,52 +138,25 @@ impl Writer {
         }
         r
     }
-}
-
-/// The writing half of the peer's connection while one is up.
-#[derive(Default)]
-pub struct WriterSlot(Mutex<Option<Writer>>);
-
-impl WriterSlot {
-    /// The link thread's own use of the writer; `f` runs with the lock
-    /// held (None while no connection is up).
-    pub fn with<T>(&self, f: impl FnOnce(&mut Writer) -> T) -> Option<T> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-            .map(f)
-    }
-
-    /// A new connection's writer, or none (it is over).
-    pub fn set(&self, writer: Option<Writer>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = writer;
-    }
 
     /// Seals `frames` and writes, in one write, what the socket takes
-    /// without blocking, if nobody is writing and `queue_empty` (called
-    /// with the lock held) says nothing waits before them; otherwise
-    /// declines (None) and they stay the caller's.
+    /// without blocking, if no bytes are left over and `queue_empty` (the
+    /// lock is held) says nothing waits before them; otherwise declines
+    /// (None) and they stay the caller's.
     pub fn write_now(
-        &self,
+        &mut self,
         frames: &[&[u8]],
         queue_empty: impl FnOnce() -> bool,
         counters: &PeerCells,
     ) -> Option<WroteNow> {
-        let mut guard = match self.0.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
-        };
-        let w = guard.as_mut()?;
-        if !w.left.is_empty() || !queue_empty() {
+        if !self.left.is_empty() || !queue_empty() {
             return None;
         }
-        w.out.clear();
+        self.out.clear();
         let sealed = frames
             .iter()
             .flat_map(|f| super::wire::chunks(f))
-            .all(|c| w.sealer.seal_into(c, &mut w.out).is_ok());
+            .all(|c| self.sealer.seal_into(c, &mut self.out).is_ok());
         if !sealed {
             // Sealing fails only past the nonce space: the link thread's
             // own attempt ends the connection.
@@ -195,17 +167,17 @@ impl WriterSlot {
         let bytes: usize = frames.iter().map(|f| f.len()).sum();
         counters.add(PeerCounter::FramesOut, frames.len() as u64);
         counters.add(PeerCounter::BytesOut, bytes as u64);
-        let sock = socket2::SockRef::from(&w.stream.stream);
+        let sock = socket2::SockRef::from(&self.stream.stream);
         // Would block, or failed: the link thread's blocking write finds
         // out which.
         let written: usize = sock
-            .send_with_flags(&w.out, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            .send_with_flags(&self.out, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
             .unwrap_or_default();
-        if written == w.out.len() {
-            w.last_sent = Instant::now();
+        if written == self.out.len() {
+            self.last_sent = Instant::now();
             return Some(WroteNow::All);
         }
-        let Writer { out, left, .. } = w;
+        let Writer { out, left, .. } = self;
         left.extend_from_slice(&out[written..]);
         Some(WroteNow::Partly)
     }
